@@ -1,0 +1,375 @@
+//! The draft decision, schema `ekonomiskt-bistand/beslutsutkast/v1`: what a
+//! ruleset proposes, for an official to approve, amend or take over.
+
+use crate::codes::{Outcome, ReasonCode};
+use crate::money::Money;
+use crate::period::Period;
+use serde::{Deserialize, Serialize};
+
+pub const DRAFT_SCHEMA_V1: &str = "ekonomiskt-bistand/beslutsutkast/v1";
+
+/// One line of the calculation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Row {
+    pub label: String,
+    #[serde(rename = "amount_sek")]
+    pub amount: Money,
+}
+
+/// A part of the calculation: its rows and their exact sum.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Section {
+    rows: Vec<Row>,
+    total: Money,
+}
+
+impl Section {
+    pub fn new(rows: Vec<Row>) -> Result<Section, DraftError> {
+        let total = Money::checked_sum(rows.iter().map(|r| r.amount)).map_err(|_| DraftError::Overflow)?;
+        Ok(Section { rows, total })
+    }
+    pub fn rows(&self) -> &[Row] {
+        &self.rows
+    }
+    pub fn total(&self) -> Money {
+        self.total
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct SectionJson {
+    total_sek: Money,
+    rows: Vec<Row>,
+}
+
+impl Serialize for Section {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        SectionJson {
+            total_sek: self.total,
+            rows: self.rows.clone(),
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Section {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let j = SectionJson::deserialize(d)?;
+        let s = Section::new(j.rows).map_err(serde::de::Error::custom)?;
+        if s.total != j.total_sek {
+            return Err(serde::de::Error::custom("total_sek is not the sum of the rows"));
+        }
+        Ok(s)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Calculation {
+    pub norm: Section,
+    pub costs: Section,
+    pub incomes: Section,
+    pub assets: Section,
+}
+
+impl Calculation {
+    /// norm + costs − incomes − assets, exact.
+    pub fn need(&self) -> Result<Money, DraftError> {
+        self.norm
+            .total
+            .checked_add(self.costs.total)
+            .and_then(|m| m.checked_sub(self.incomes.total))
+            .and_then(|m| m.checked_sub(self.assets.total))
+            .map_err(|_| DraftError::Overflow)
+    }
+}
+
+/// A reason for the decision letter, with its legal reference.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reason {
+    pub code: String,
+    pub text: String,
+    pub lagrum: String,
+}
+
+/// One rule that fired: what it looked at and what it produced.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TraceEntry {
+    pub rule: String,
+    pub inputs: serde_json::Map<String, serde_json::Value>,
+    pub result: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Which ruleset produced the draft.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RulesetRef {
+    pub name: String,
+    pub version: String,
+    /// `sha256:` and the hex content hash of the ruleset folder.
+    pub hash: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DraftError {
+    #[error("outcome {0} needs an amount")]
+    MissingAmount(Outcome),
+    #[error("outcome manuell must not carry an amount")]
+    AmountOnManual,
+    #[error("the amount must be whole kronor and not negative")]
+    AmountNotWholeKronor,
+    #[error("outcome avslag must have the amount 0")]
+    AvslagWithAmount,
+    #[error("outcome {0} needs an amount above 0")]
+    ZeroAmount(Outcome),
+    #[error("outcome manuell needs at least one code saying why")]
+    ManualWithoutCode,
+    #[error("the sums overflow")]
+    Overflow,
+    #[error("the schema must be {DRAFT_SCHEMA_V1}")]
+    Schema,
+}
+
+/// Everything a ruleset puts in a draft.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DraftParts {
+    pub external_id: String,
+    pub period: Period,
+    pub outcome: Outcome,
+    pub amount: Option<Money>,
+    pub codes: Vec<ReasonCode>,
+    pub calculation: Calculation,
+    pub reasons: Vec<Reason>,
+    pub warnings: Vec<String>,
+    pub ruleset: RulesetRef,
+    pub trace: Vec<TraceEntry>,
+}
+
+/// A consistent draft decision. Only [`Draft::new`] (and deserialisation,
+/// which goes through it) makes one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Draft(DraftParts);
+
+impl Draft {
+    pub fn new(mut parts: DraftParts) -> Result<Draft, DraftError> {
+        match (parts.outcome, parts.amount) {
+            (Outcome::Manuell, Some(_)) => return Err(DraftError::AmountOnManual),
+            (Outcome::Manuell, None) => {
+                if parts.codes.is_empty() {
+                    return Err(DraftError::ManualWithoutCode);
+                }
+            }
+            (o, None) => return Err(DraftError::MissingAmount(o)),
+            (o, Some(a)) => {
+                if !a.is_whole_kronor() || a.ore() < 0 {
+                    return Err(DraftError::AmountNotWholeKronor);
+                }
+                if o == Outcome::Avslag && !a.is_zero() {
+                    return Err(DraftError::AvslagWithAmount);
+                }
+                if o != Outcome::Avslag && a.is_zero() {
+                    return Err(DraftError::ZeroAmount(o));
+                }
+            }
+        }
+        let mut seen = Vec::with_capacity(parts.codes.len());
+        parts.codes.retain(|c| {
+            let fresh = !seen.contains(c);
+            seen.push(*c);
+            fresh
+        });
+        parts.calculation.need()?;
+        Ok(Draft(parts))
+    }
+
+    pub fn parts(&self) -> &DraftParts {
+        &self.0
+    }
+    pub fn into_parts(self) -> DraftParts {
+        self.0
+    }
+    pub fn external_id(&self) -> &str {
+        &self.0.external_id
+    }
+    pub fn period(&self) -> Period {
+        self.0.period
+    }
+    pub fn outcome(&self) -> Outcome {
+        self.0.outcome
+    }
+    pub fn amount(&self) -> Option<Money> {
+        self.0.amount
+    }
+    pub fn codes(&self) -> &[ReasonCode] {
+        &self.0.codes
+    }
+    pub fn calculation(&self) -> &Calculation {
+        &self.0.calculation
+    }
+    pub fn reasons(&self) -> &[Reason] {
+        &self.0.reasons
+    }
+    pub fn warnings(&self) -> &[String] {
+        &self.0.warnings
+    }
+    pub fn ruleset(&self) -> &RulesetRef {
+        &self.0.ruleset
+    }
+    pub fn trace(&self) -> &[TraceEntry] {
+        &self.0.trace
+    }
+
+    /// The draft as its v1 JSON document (compact, deterministic).
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    pub fn from_json(text: &str) -> Result<Draft, serde_json::Error> {
+        serde_json::from_str(text)
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct DraftJson {
+    schema: String,
+    external_id: String,
+    period: Period,
+    outcome: Outcome,
+    amount_sek: Option<Money>,
+    codes: Vec<ReasonCode>,
+    calculation: Calculation,
+    reasons: Vec<Reason>,
+    warnings: Vec<String>,
+    ruleset: RulesetRef,
+    trace: Vec<TraceEntry>,
+}
+
+impl Serialize for Draft {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let p = &self.0;
+        DraftJson {
+            schema: DRAFT_SCHEMA_V1.to_string(),
+            external_id: p.external_id.clone(),
+            period: p.period,
+            outcome: p.outcome,
+            amount_sek: p.amount,
+            codes: p.codes.clone(),
+            calculation: p.calculation.clone(),
+            reasons: p.reasons.clone(),
+            warnings: p.warnings.clone(),
+            ruleset: p.ruleset.clone(),
+            trace: p.trace.clone(),
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Draft {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let j = DraftJson::deserialize(d)?;
+        if j.schema != DRAFT_SCHEMA_V1 {
+            return Err(serde::de::Error::custom(DraftError::Schema));
+        }
+        Draft::new(DraftParts {
+            external_id: j.external_id,
+            period: j.period,
+            outcome: j.outcome,
+            amount: j.amount_sek,
+            codes: j.codes,
+            calculation: j.calculation,
+            reasons: j.reasons,
+            warnings: j.warnings,
+            ruleset: j.ruleset,
+            trace: j.trace,
+        })
+        .map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(outcome: Outcome, amount: Option<i64>, codes: Vec<ReasonCode>) -> DraftParts {
+        DraftParts {
+            external_id: "EX-1".into(),
+            period: "2021-03".parse().unwrap(),
+            outcome,
+            amount: amount.map(Money::from_ore),
+            codes,
+            calculation: Calculation {
+                norm: Section::new(vec![Row {
+                    label: "Riksnorm".into(),
+                    amount: Money::from_ore(418_000),
+                }])
+                .unwrap(),
+                costs: Section::new(vec![
+                    Row {
+                        label: "Hyra".into(),
+                        amount: Money::from_ore(520_000),
+                    },
+                    Row {
+                        label: "El".into(),
+                        amount: Money::from_ore(25_050),
+                    },
+                ])
+                .unwrap(),
+                ..Default::default()
+            },
+            reasons: vec![],
+            warnings: vec![],
+            ruleset: RulesetRef {
+                name: "r".into(),
+                version: "1".into(),
+                hash: "sha256:00".into(),
+            },
+            trace: vec![],
+        }
+    }
+
+    #[test]
+    fn outcome_and_amount_must_agree() {
+        assert!(Draft::new(parts(Outcome::Bifall, Some(975_000), vec![])).is_ok());
+        assert_eq!(
+            Draft::new(parts(Outcome::Bifall, None, vec![])),
+            Err(DraftError::MissingAmount(Outcome::Bifall))
+        );
+        assert_eq!(
+            Draft::new(parts(Outcome::Bifall, Some(0), vec![])),
+            Err(DraftError::ZeroAmount(Outcome::Bifall))
+        );
+        assert_eq!(
+            Draft::new(parts(Outcome::Bifall, Some(975_050), vec![])),
+            Err(DraftError::AmountNotWholeKronor)
+        );
+        assert_eq!(
+            Draft::new(parts(Outcome::Avslag, Some(100), vec![])),
+            Err(DraftError::AvslagWithAmount)
+        );
+        assert_eq!(
+            Draft::new(parts(Outcome::Manuell, Some(100), vec![ReasonCode::Nyansokan])),
+            Err(DraftError::AmountOnManual)
+        );
+        assert_eq!(
+            Draft::new(parts(Outcome::Manuell, None, vec![])),
+            Err(DraftError::ManualWithoutCode)
+        );
+    }
+
+    #[test]
+    fn json_round_trips_and_sums_are_exact() {
+        let d = Draft::new(parts(
+            Outcome::Manuell,
+            None,
+            vec![ReasonCode::Nyansokan, ReasonCode::Nyansokan],
+        ))
+        .unwrap();
+        assert_eq!(d.codes(), &[ReasonCode::Nyansokan]);
+        let json = d.to_json();
+        assert!(json.contains(r#""costs":{"total_sek":5450.5,"rows":[{"label":"Hyra","amount_sek":5200},{"label":"El","amount_sek":250.5}]}"#), "{json}");
+        assert!(json.contains(r#""amount_sek":null"#));
+        let back = Draft::from_json(&json).unwrap();
+        assert_eq!(back, d);
+        // A tampered total is refused.
+        let bad = json.replace(r#""total_sek":5450.5"#, r#""total_sek":5450"#);
+        assert!(Draft::from_json(&bad).is_err());
+    }
+}

@@ -1,0 +1,30 @@
+//! The domain vocabulary of Handläggarrobot.
+//!
+//! Pure data and rules about data: no I/O, no clock, no async runtime, no
+//! database, no script engine. Every other crate of ours depends on this one
+//! and it depends on none of them.
+
+mod application;
+mod codes;
+mod draft;
+mod json;
+mod money;
+mod period;
+mod personnummer;
+
+pub use application::{
+    APPLICATION_SCHEMA_V1, Adult, Application, ApplicationError, ApplicationKind, Asset, AssetKind, Child, CostKind,
+    Costs, History, Household, Income, IncomeKind, MAX_APPLICATION_BYTES, MAX_CHILD_AGE, Member, OtherNeed, Register,
+    RegisterIncome, Relation, ValidationError,
+};
+pub use codes::{Outcome, ReasonCode, UnknownName};
+pub use draft::{
+    Calculation, DRAFT_SCHEMA_V1, Draft, DraftError, DraftParts, Reason, Row, RulesetRef, Section, TraceEntry,
+};
+pub use money::{MAX_INPUT_ORE, Money, MoneyError};
+pub use period::{Period, PeriodError};
+pub use personnummer::{Personnummer, PersonnummerError, luhn_check_digit};
+
+#[cfg(test)]
+#[path = "application_tests.rs"]
+mod application_tests;

@@ -1,7 +1,6 @@
 //! Closed vocabularies: decision outcomes and the routing/cap codes of the
 //! ruleset contract. The database stores the same names.
 
-
 macro_rules! string_enum {
     ($(#[$meta:meta])* $name:ident, $err:literal { $($variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$meta])*

@@ -1,0 +1,18 @@
+//! Safe rule execution.
+//!
+//! A ruleset is a folder of Rhai scripts and dated parameter files. This
+//! crate loads and checks it, compiles it once per content hash, and turns
+//! valid applications into draft decisions under hard limits: no I/O, no
+//! clock, no randomness, bounded operations, memory and wall time.
+
+mod api;
+mod engine;
+mod error;
+mod params;
+mod ruleset;
+pub mod testing;
+
+pub use engine::{LIMITS, Limits};
+pub use error::{Problem, RulesetError};
+pub use params::{ParamFile, ParamTable, ParamType, ParamValue, ResolvedParam, ResolvedParams, ValueSet};
+pub use ruleset::{MANIFEST, Ruleset};

@@ -1,0 +1,6 @@
+//! Integration tests of the `hrobot` binary, run as a real process.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::print_stdout)]
+
+mod evaluate_cli;
+mod support;

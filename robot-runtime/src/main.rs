@@ -3,7 +3,13 @@
 use clap::Parser;
 use std::process::ExitCode;
 
+/// Counts heap bytes so that the rule sandbox can stop a script whose
+/// memory grows past its limit (see `sandbox::set_heap_probe`).
+#[global_allocator]
+static ALLOCATOR: cap::Cap<std::alloc::System> = cap::Cap::new(std::alloc::System, usize::MAX);
+
 fn main() -> ExitCode {
+    sandbox::set_heap_probe(|| ALLOCATOR.allocated());
     let cli = robot_runtime::cli::Cli::parse();
     robot_runtime::telemetry::init(cli.log_format, cli.verbose);
     robot_runtime::cli::run(cli)

@@ -29,6 +29,9 @@ pub struct Limits {
     pub max_functions: usize,
     /// Largest script file the loader reads.
     pub max_script_bytes: u64,
+    /// How much the process heap may grow during one evaluation, when a
+    /// heap probe is installed (see [`set_heap_probe`]).
+    pub max_heap_growth_bytes: usize,
 }
 
 pub const LIMITS: Limits = Limits {
@@ -43,6 +46,7 @@ pub const LIMITS: Limits = Limits {
     max_variables: 256,
     max_functions: 256,
     max_script_bytes: 1024 * 1024,
+    max_heap_growth_bytes: 64 * 1024 * 1024,
 };
 
 /// Symbols rule scripts may not use at all (a parse error names them).
@@ -54,9 +58,23 @@ const DISABLED_SYMBOLS: &[&str] = &["eval", "Fn", "call", "curry", "is_def_fn", 
 const FORBIDDEN_FUNCTIONS: &[&str] = &["sleep", "timestamp", "eval", "exit", "blob", "random", "rand"];
 
 const DEADLINE_TAG: i64 = 0x5AFE;
+const HEAP_TAG: i64 = 0x4EA9;
+
+static HEAP_PROBE: OnceLock<fn() -> usize> = OnceLock::new();
+
+/// Installs a function that returns the bytes currently allocated on the
+/// process heap (the binary's counting global allocator). With it, an
+/// evaluation is stopped when the heap grows by more than
+/// [`Limits::max_heap_growth_bytes`] while it runs: Rhai's own size limits
+/// do not cover every way a script can grow a value (assigning new keys to a
+/// map by index is one), and this catches them all.
+pub fn set_heap_probe(probe: fn() -> usize) {
+    let _ = HEAP_PROBE.set(probe);
+}
 
 thread_local! {
     static DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
+    static HEAP_LIMIT: Cell<usize> = const { Cell::new(usize::MAX) };
     static PRINTED: RefCell<Option<Vec<String>>> = const { RefCell::new(None) };
 }
 
@@ -116,6 +134,14 @@ pub fn hardened_engine() -> Engine {
     e.on_print(capture_print);
     e.on_debug(|text, _source, _pos| capture_print(text));
     e.on_progress(|ops| {
+        if ops & 0x1f != 0 {
+            return None;
+        }
+        if let Some(probe) = HEAP_PROBE.get()
+            && probe() > HEAP_LIMIT.with(Cell::get)
+        {
+            return Some(Dynamic::from(HEAP_TAG));
+        }
         if ops & 0x3ff != 0 {
             return None;
         }
@@ -147,18 +173,33 @@ fn capture_print(text: &str) {
 pub(crate) fn with_deadline<T>(f: impl FnOnce() -> T) -> (T, Vec<String>) {
     let deadline = Instant::now() + LIMITS.wall_time;
     DEADLINE.with(|d| d.set(Some(deadline)));
+    let heap_limit = HEAP_PROBE
+        .get()
+        .map_or(usize::MAX, |probe| probe().saturating_add(LIMITS.max_heap_growth_bytes));
+    HEAP_LIMIT.with(|h| h.set(heap_limit));
     PRINTED.with(|p| *p.borrow_mut() = Some(Vec::new()));
     let out = f();
     DEADLINE.with(|d| d.set(None));
+    HEAP_LIMIT.with(|h| h.set(usize::MAX));
     let printed = PRINTED.with(|p| p.borrow_mut().take()).unwrap_or_default();
     (out, printed)
 }
 
-/// Whether an error is the deadline set by [`with_deadline`].
-pub(crate) fn is_deadline(err: &EvalAltResult) -> bool {
+/// Which of our own limits ended an evaluation, if any.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stopped {
+    Deadline,
+    Heap,
+}
+
+pub(crate) fn stopped_by(err: &EvalAltResult) -> Option<Stopped> {
     match err {
-        EvalAltResult::ErrorTerminated(v, _) => v.as_int().ok() == Some(DEADLINE_TAG),
-        EvalAltResult::ErrorInFunctionCall(_, _, inner, _) => is_deadline(inner),
-        _ => false,
+        EvalAltResult::ErrorTerminated(v, _) => match v.as_int().ok() {
+            Some(DEADLINE_TAG) => Some(Stopped::Deadline),
+            Some(HEAP_TAG) => Some(Stopped::Heap),
+            _ => None,
+        },
+        EvalAltResult::ErrorInFunctionCall(_, _, inner, _) => stopped_by(inner),
+        _ => None,
     }
 }

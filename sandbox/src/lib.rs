@@ -12,7 +12,7 @@ mod params;
 mod ruleset;
 pub mod testing;
 
-pub use engine::{LIMITS, Limits};
+pub use engine::{LIMITS, Limits, set_heap_probe};
 pub use error::{Problem, RulesetError};
 pub use params::{ParamFile, ParamTable, ParamType, ParamValue, ResolvedParam, ResolvedParams, ValueSet};
 pub use ruleset::{MANIFEST, Ruleset};

@@ -478,38 +478,28 @@ t = "x"
 
     #[test]
     fn reports_problems_with_lines() {
-        problem(&GOOD.replace("t = \"x\"\n", ""), 23, "saknas: t");
-        problem(&GOOD.replace("n = 4", "n = \"fyra\""), 28, "n: ett heltal");
-        problem(&GOOD.replace("a = \"100.50\"", "a = 100.5"), 27, "a: ett belopp");
-        problem(&GOOD.replace("a = \"100.50\"", "a = \"1.005\""), 27, "a: ett belopp");
-        problem(
-            &GOOD.replace("valid_from = 2021-01-01", "valid_from = 2020-01-01"),
-            19,
-            "överlappar",
-        );
-        problem(
-            &GOOD.replace("valid_from = 2021-01-01", "valid_from = 2023-01-01"),
-            19,
-            "2021, 2022",
-        );
-        problem(
-            &GOOD.replace("valid_from = 2021-01-01", "valid_from = 2021-02-01"),
-            19,
-            "1 januari",
-        );
-        problem(&GOOD.replace("verified = false", "verified = \"nej\""), 22, "verified");
-        problem(&GOOD.replace("source = \"SFS 2\"", "source = \"\""), 21, "source");
-        problem(
-            &GOOD.replace("t = \"x\"", "t = \"x\"\nz = 1"),
-            29,
-            "\"z\" finns inte i [types]",
-        );
-        problem(&GOOD.replace("t = \"text\"", "t = \"float\""), 7, "typen");
-        problem(
-            &GOOD.replace("[[set]]\nvalid_from = 2021", "[[set]]\nvalid_fr = 2021"),
-            20,
-            "okänd nyckel",
-        );
+        let cases: &[(&str, &str, usize, &str)] = &[
+            ("t = \"x\"\n", "", 22, "saknas: t"),
+            ("n = 4", "n = \"fyra\"", 24, "n: ett heltal"),
+            ("a = \"100.50\"", "a = 100.5", 23, "a: ett belopp"),
+            ("a = \"100.50\"", "a = \"1.005\"", 23, "a: ett belopp"),
+            ("valid_from = 2021-01-01", "valid_from = 2020-01-01", 18, "överlappar"),
+            ("valid_from = 2021-01-01", "valid_from = 2023-01-01", 18, "2021, 2022"),
+            ("valid_from = 2021-01-01", "valid_from = 2021-02-01", 18, "1 januari"),
+            ("verified = false", "verified = \"nej\"", 21, "verified"),
+            ("source = \"SFS 2\"", "source = \"\"", 20, "source"),
+            ("t = \"x\"", "t = \"x\"\nz = 1", 26, "\"z\" finns inte i [types]"),
+            ("t = \"text\"", "t = \"float\"", 7, "typen"),
+            (
+                "[[set]]\nvalid_from = 2021",
+                "[[set]]\nvalid_fr = 2021",
+                19,
+                "okänd nyckel",
+            ),
+        ];
+        for (from, to, line, needle) in cases {
+            problem(&GOOD.replace(from, to), *line, needle);
+        }
         problem("name = \"x\"\n[types\n", 2, "ogiltig TOML");
     }
 

@@ -258,13 +258,18 @@ impl Ruleset {
             calls.push(format!("{name}() anropad från {f}:{}", l.unwrap_or(0)));
             inner = e;
         }
-        let message = if engine::is_deadline(inner) {
-            format!(
-                "tidsgränsen {} ms för en bedömning överskreds",
-                LIMITS.wall_time.as_millis()
-            )
-        } else {
-            match inner {
+        let message = match engine::stopped_by(inner) {
+            Some(engine::Stopped::Deadline) => {
+                format!(
+                    "tidsgränsen {} ms för en bedömning överskreds",
+                    LIMITS.wall_time.as_millis()
+                )
+            }
+            Some(engine::Stopped::Heap) => format!(
+                "minnesgränsen överskreds (högst {} MiB per bedömning)",
+                LIMITS.max_heap_growth_bytes / (1024 * 1024)
+            ),
+            None => match inner {
                 EvalAltResult::ErrorTooManyOperations(_) => {
                     format!("för många operationer (gränsen är {})", LIMITS.max_operations)
                 }
@@ -276,7 +281,7 @@ impl Ruleset {
                 }
                 EvalAltResult::ErrorRuntime(v, _) => v.to_string(),
                 other => strip_position(&other.to_string()),
-            }
+            },
         };
         let message = if calls.is_empty() {
             message

@@ -54,4 +54,4 @@ pub(crate) fn on_big_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'st
         .ok()
 }
 
-pub(crate) const EVAL_STACK_BYTES: usize = 64 * 1024 * 1024;
+pub(crate) const EVAL_STACK_BYTES: usize = 32 * 1024 * 1024;

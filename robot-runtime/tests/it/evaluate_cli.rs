@@ -23,7 +23,11 @@ fn examples() -> Vec<(String, std::path::PathBuf, Value)> {
 }
 
 fn codes(v: &Value) -> BTreeSet<String> {
-    v.as_array().unwrap().iter().map(|c| c.as_str().unwrap().to_string()).collect()
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_string())
+        .collect()
 }
 
 #[test]
@@ -36,9 +40,16 @@ fn every_shared_example_gives_its_expected_draft_or_error() {
             assert_eq!(i64::from(code), exit.as_i64().unwrap(), "{name}: {}", stderr(&o));
             assert!(o.stdout.is_empty(), "{name}: nothing on stdout for invalid input");
             let err = stderr(&o);
-            let pointers: Vec<&str> =
-                want["pointer_any"].as_array().unwrap().iter().map(|p| p.as_str().unwrap()).collect();
-            assert!(pointers.iter().any(|p| err.contains(p)), "{name}: stderr {err:?} names none of {pointers:?}");
+            let pointers: Vec<&str> = want["pointer_any"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p.as_str().unwrap())
+                .collect();
+            assert!(
+                pointers.iter().any(|p| err.contains(p)),
+                "{name}: stderr {err:?} names none of {pointers:?}"
+            );
         } else {
             assert_eq!(code, 0, "{name}: {}", stderr(&o));
             let got: Value = serde_json::from_slice(&o.stdout).unwrap();
@@ -53,7 +64,12 @@ fn every_shared_example_gives_its_expected_draft_or_error() {
 #[test]
 fn a_directory_gives_one_line_per_file_in_name_order() {
     let dir = shared().join("examples/ekonomiskt-bistand");
-    let o = run(&["evaluate", "--ruleset", ruleset().to_str().unwrap(), dir.to_str().unwrap()]);
+    let o = run(&[
+        "evaluate",
+        "--ruleset",
+        ruleset().to_str().unwrap(),
+        dir.to_str().unwrap(),
+    ]);
     // One example is invalid on purpose: exit 2, but every file still has its line.
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     let lines: Vec<Value> = stdout(&o).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
@@ -61,7 +77,11 @@ fn a_directory_gives_one_line_per_file_in_name_order() {
     let mut sorted = files.clone();
     sorted.sort();
     assert_eq!(files, sorted);
-    assert_eq!(files.len(), 24, "the .expected.json files are evaluated too (as invalid applications)");
+    assert_eq!(
+        files.len(),
+        24,
+        "the .expected.json files are evaluated too (as invalid applications)"
+    );
     for (name, _input, want) in examples() {
         let line = lines.iter().find(|l| l["file"] == format!("{name}.json")).unwrap();
         match want.get("exit_code") {
@@ -101,19 +121,28 @@ fn stdin_works_and_drafts_are_byte_identical() {
 #[test]
 fn invalid_input_exits_2_naming_the_pointer_and_prints_nothing() {
     let tmp = tempfile::tempdir().unwrap();
-    let base: Value =
-        serde_json::from_str(&std::fs::read_to_string(shared().join("examples/ekonomiskt-bistand/01-ensamstaende-utan-inkomst.json")).unwrap())
-            .unwrap();
+    let base: Value = serde_json::from_str(
+        &std::fs::read_to_string(shared().join("examples/ekonomiskt-bistand/01-ensamstaende-utan-inkomst.json"))
+            .unwrap(),
+    )
+    .unwrap();
     let cases: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
         ("/costs/rent", Box::new(|v| v["costs"]["rent"] = serde_json::json!(-5))),
-        ("/costs/rent", Box::new(|v| v["costs"]["rent"] = serde_json::json!(5200.123))),
+        (
+            "/costs/rent",
+            Box::new(|v| v["costs"]["rent"] = serde_json::json!(5200.123)),
+        ),
         ("/period", Box::new(|v| v["period"] = serde_json::json!("2021-13"))),
-        ("/household/children/0", Box::new(|v| {
-            v["household"]["children"] = serde_json::json!([{"personnummer": "199001012380", "name": "Vuxet barn"}])
-        })),
-        ("/incomes/0/kind", Box::new(|v| {
-            v["incomes"] = serde_json::json!([{"person": "198112189876", "kind": "lotto", "amount": 5}])
-        })),
+        (
+            "/household/children/0",
+            Box::new(|v| {
+                v["household"]["children"] = serde_json::json!([{"personnummer": "199001012380", "name": "Vuxet barn"}])
+            }),
+        ),
+        (
+            "/incomes/0/kind",
+            Box::new(|v| v["incomes"] = serde_json::json!([{"person": "198112189876", "kind": "lotto", "amount": 5}])),
+        ),
     ];
     for (pointer, mutate) in cases {
         let mut v = base.clone();
@@ -153,7 +182,13 @@ fn text_format_is_a_swedish_table() {
     let o = run(&["evaluate", "--format", "text", f.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(0));
     let t = stdout(&o);
-    for needle in ["Utfall: Bifall, 4\u{a0}450\u{a0}kr", "Riksnorm", "Jobbstimulans", "= Behov", "Skäl:"] {
+    for needle in [
+        "Utfall: Bifall, 4\u{a0}450\u{a0}kr",
+        "Riksnorm",
+        "Jobbstimulans",
+        "= Behov",
+        "Skäl:",
+    ] {
         assert!(t.contains(needle), "missing {needle:?} in\n{t}");
     }
 }

@@ -1,0 +1,125 @@
+//! Connectors: the adapters between Handläggarrobot and the systems around
+//! it, behind small traits.
+//!
+//! * [`ApplicationSource`] — where applications come from (a folder, an
+//!   e-service, a legacy case system, a database view).
+//! * [`RegisterLookup`] — incomes and job-seeker status per person and
+//!   period (SSBTEK-like).
+//!
+//! Every error says whether it is worth retrying ([`ConnectorError::is_retriable`]).
+//! Error messages never contain personal data: they name the connector, the
+//! operation and the item id, not what was inside.
+
+use async_trait::async_trait;
+use domain::{IncomeKind, Money, Period, Personnummer};
+
+pub mod file_inbox;
+pub mod file_register;
+
+/// Whether trying again later can help.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The other side is down, slow or overloaded: try again later.
+    Retriable,
+    /// Trying again gives the same answer: bad data, bad configuration.
+    Permanent,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{connector}: {message}")]
+pub struct ConnectorError {
+    pub kind: ErrorKind,
+    pub connector: String,
+    pub message: String,
+}
+
+impl ConnectorError {
+    pub fn retriable(connector: impl Into<String>, message: impl Into<String>) -> ConnectorError {
+        ConnectorError {
+            kind: ErrorKind::Retriable,
+            connector: connector.into(),
+            message: message.into(),
+        }
+    }
+
+    pub fn permanent(connector: impl Into<String>, message: impl Into<String>) -> ConnectorError {
+        ConnectorError {
+            kind: ErrorKind::Permanent,
+            connector: connector.into(),
+            message: message.into(),
+        }
+    }
+
+    pub fn is_retriable(&self) -> bool {
+        self.kind == ErrorKind::Retriable
+    }
+
+    /// I/O errors: missing files and bad permissions are permanent, the
+    /// rest (interrupted, timed out, out of space) worth retrying.
+    pub fn from_io(connector: &str, what: &str, e: &std::io::Error) -> ConnectorError {
+        use std::io::ErrorKind as K;
+        let kind = match e.kind() {
+            K::NotFound | K::PermissionDenied | K::InvalidData | K::InvalidInput => ErrorKind::Permanent,
+            _ => ErrorKind::Retriable,
+        };
+        ConnectorError {
+            kind,
+            connector: connector.to_string(),
+            message: format!("{what}: {}", e.kind()),
+        }
+    }
+}
+
+/// One item waiting in a source, by the source's own id.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ItemRef {
+    pub id: String,
+}
+
+/// What happened to an item, so the source can file it away.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ack {
+    /// Stored as a case (or recognised as one already stored).
+    Accepted,
+    /// Not an application we can read; the reason is kept beside it.
+    Rejected { reason: String },
+}
+
+/// Where applications come from.
+#[async_trait]
+pub trait ApplicationSource: Send + Sync {
+    /// A stable name for this source: the store keys cases on
+    /// (source, external_id), so it must not change between runs.
+    fn name(&self) -> &str;
+    /// Items not yet acknowledged, oldest first, at most `limit`.
+    async fn list_new(&self, limit: usize) -> Result<Vec<ItemRef>, ConnectorError>;
+    /// The item's document, exactly as the source holds it.
+    async fn fetch(&self, item: &ItemRef) -> Result<Vec<u8>, ConnectorError>;
+    /// Files the item away after it is safely stored. Must be idempotent.
+    async fn acknowledge(&self, item: &ItemRef, ack: &Ack) -> Result<(), ConnectorError>;
+    /// Cheap check that the source is reachable and looks as expected.
+    async fn health(&self) -> Result<(), ConnectorError>;
+}
+
+/// One income a register reports for a person.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegisterIncome {
+    pub source: String,
+    pub kind: IncomeKind,
+    pub amount: Money,
+}
+
+/// A register's answer for one person and period.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PersonAnswer {
+    pub job_seeker: bool,
+    pub incomes: Vec<RegisterIncome>,
+}
+
+/// Incomes and job-seeker status per person and period.
+#[async_trait]
+pub trait RegisterLookup: Send + Sync {
+    fn name(&self) -> &str;
+    async fn lookup(&self, person: &Personnummer, period: Period) -> Result<PersonAnswer, ConnectorError>;
+    async fn health(&self) -> Result<(), ConnectorError>;
+}

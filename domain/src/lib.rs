@@ -5,6 +5,7 @@
 //! and it depends on none of them.
 
 mod application;
+mod case;
 mod codes;
 mod draft;
 mod json;
@@ -17,6 +18,7 @@ pub use application::{
     Costs, History, Household, Income, IncomeKind, MAX_APPLICATION_BYTES, MAX_CHILD_AGE, Member, OtherNeed, Register,
     RegisterIncome, Relation, ValidationError,
 };
+pub use case::{At, CaseState, In, Marker, Step, states};
 pub use codes::{Outcome, ReasonCode, UnknownName};
 pub use draft::{
     Calculation, DRAFT_SCHEMA_V1, Draft, DraftError, DraftParts, Reason, Row, RulesetRef, Section, TraceEntry,

@@ -34,6 +34,7 @@ from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.dont_write_bytecode = True
 import bistand  # noqa: E402
 
 FIRST_NAMES = ["Tolvan", "Elva", "Tian", "Nian", "Åttan", "Sjuan", "Sexan", "Femman", "Fyran", "Trean"]

@@ -1,0 +1,107 @@
+//! The SQL each engine runs, behind one sealed trait. Everything above this
+//! module is engine-independent.
+
+use crate::hash::Hash;
+use crate::tree::NodeId;
+use std::future::Future;
+
+/// The sequencer row.
+#[derive(Debug, Clone)]
+pub struct Head {
+    pub size: u64,
+    pub frontier: Vec<u8>,
+    pub checkpoint_size: u64,
+    pub checkpoint_us: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct EventRow {
+    pub seq: u64,
+    pub event_id: [u8; 16],
+    pub kind: &'static str,
+    pub case_ref: Option<String>,
+    pub time_us: i64,
+    pub leaf: Vec<u8>,
+    pub leaf_hash: Hash,
+}
+
+/// An event row as read back, unvalidated.
+#[derive(Debug, Clone)]
+pub struct StoredEvent {
+    pub seq: i64,
+    pub event_id: Vec<u8>,
+    pub kind: String,
+    pub case_ref: Option<String>,
+    pub time_us: i64,
+    pub leaf: Vec<u8>,
+    pub leaf_hash: Vec<u8>,
+}
+
+#[derive(Debug, Clone)]
+pub struct StoredNode {
+    pub level: i64,
+    pub idx: i64,
+    pub hash: Vec<u8>,
+}
+
+#[derive(Debug, Clone)]
+pub struct StoredCheckpoint {
+    pub size: i64,
+    pub root: Vec<u8>,
+    pub note: Vec<u8>,
+    pub created_us: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct SubjectKeyRow {
+    pub key_id: Vec<u8>,
+    pub subject_id: Vec<u8>,
+    pub master_key_id: Vec<u8>,
+    pub wrapped: Vec<u8>,
+}
+
+#[derive(Debug, Clone)]
+pub struct KeyringRow {
+    pub purpose: String,
+    pub master_key_id: Vec<u8>,
+    pub wrapped: Vec<u8>,
+}
+
+type R<T> = Result<T, sqlx::Error>;
+
+pub(crate) fn to_i64(v: u64) -> R<i64> {
+    i64::try_from(v).map_err(|e| sqlx::Error::Encode(Box::new(e)))
+}
+
+/// What the log needs from a connection. Implemented for
+/// `sqlx::SqliteConnection` and `sqlx::PgConnection`; all writes assume the
+/// caller's transaction.
+pub trait Backend: Send {
+    /// Takes the sequencer lock for the rest of the transaction and reads
+    /// the head row.
+    fn lock_head(&mut self) -> impl Future<Output = R<Option<Head>>> + Send;
+    /// Reads the head row without locking.
+    fn read_head(&mut self) -> impl Future<Output = R<Option<Head>>> + Send;
+    fn update_head(&mut self, head: &Head) -> impl Future<Output = R<()>> + Send;
+    fn insert_events(&mut self, rows: &[EventRow]) -> impl Future<Output = R<()>> + Send;
+    fn insert_nodes(&mut self, nodes: &[(NodeId, Hash)]) -> impl Future<Output = R<()>> + Send;
+    /// Hashes of the given nodes; level 0 comes from the events' leaf hashes.
+    fn get_nodes(&mut self, ids: &[NodeId]) -> impl Future<Output = R<Vec<(NodeId, Vec<u8>)>>> + Send;
+    fn events_page(&mut self, from_seq: u64, limit: u32) -> impl Future<Output = R<Vec<StoredEvent>>> + Send;
+    /// Nodes in (level, idx) order after the given one.
+    fn nodes_page(&mut self, after: (i64, i64), limit: u32) -> impl Future<Output = R<Vec<StoredNode>>> + Send;
+    fn checkpoints(&mut self) -> impl Future<Output = R<Vec<StoredCheckpoint>>> + Send;
+    fn checkpoint_latest(&mut self) -> impl Future<Output = R<Option<StoredCheckpoint>>> + Send;
+    fn checkpoint_at(&mut self, size: u64) -> impl Future<Output = R<Option<StoredCheckpoint>>> + Send;
+    fn insert_checkpoint(&mut self, cp: &StoredCheckpoint) -> impl Future<Output = R<()>> + Send;
+    fn keyring_get(&mut self, purpose: &str) -> impl Future<Output = R<Option<KeyringRow>>> + Send;
+    fn keyring_all(&mut self) -> impl Future<Output = R<Vec<KeyringRow>>> + Send;
+    fn keyring_insert(&mut self, row: &KeyringRow) -> impl Future<Output = R<()>> + Send;
+    fn keyring_update(&mut self, row: &KeyringRow) -> impl Future<Output = R<()>> + Send;
+    fn subject_key_for(&mut self, subject_id: &[u8]) -> impl Future<Output = R<Option<SubjectKeyRow>>> + Send;
+    fn subject_key_by_id(&mut self, key_id: &[u8]) -> impl Future<Output = R<Option<SubjectKeyRow>>> + Send;
+    fn subject_key_insert(&mut self, row: &SubjectKeyRow, created_seq: u64) -> impl Future<Output = R<()>> + Send;
+    fn subject_keys_delete(&mut self, subject_id: &[u8]) -> impl Future<Output = R<u64>> + Send;
+    fn subject_keys_all(&mut self) -> impl Future<Output = R<Vec<SubjectKeyRow>>> + Send;
+    fn subject_key_update(&mut self, row: &SubjectKeyRow) -> impl Future<Output = R<()>> + Send;
+}

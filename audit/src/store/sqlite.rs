@@ -1,0 +1,352 @@
+//! The log's SQL for SQLite.
+
+use super::backend::{
+    Backend, EventRow, Head, KeyringRow, StoredCheckpoint, StoredEvent, StoredNode, SubjectKeyRow, to_i64,
+};
+use crate::hash::Hash;
+use crate::tree::NodeId;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
+
+type R<T> = Result<T, sqlx::Error>;
+
+/// Rows per multi-row statement (SQLite allows 32766 bound values).
+const CHUNK: usize = 500;
+
+fn head(row: &SqliteRow) -> R<Head> {
+    Ok(Head {
+        size: u64::try_from(row.try_get::<i64, _>("size")?).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+        frontier: row.try_get("frontier")?,
+        checkpoint_size: u64::try_from(row.try_get::<i64, _>("checkpoint_size")?)
+            .map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+        checkpoint_us: row.try_get("checkpoint_us")?,
+    })
+}
+
+fn checkpoint(row: &SqliteRow) -> R<StoredCheckpoint> {
+    Ok(StoredCheckpoint {
+        size: row.try_get("size")?,
+        root: row.try_get("root")?,
+        note: row.try_get("note")?,
+        created_us: row.try_get("created_us")?,
+    })
+}
+
+fn subject_key(row: &SqliteRow) -> R<SubjectKeyRow> {
+    Ok(SubjectKeyRow {
+        key_id: row.try_get("key_id")?,
+        subject_id: row.try_get("subject_id")?,
+        master_key_id: row.try_get("master_key_id")?,
+        wrapped: row.try_get("wrapped")?,
+    })
+}
+
+fn keyring(row: &SqliteRow) -> R<KeyringRow> {
+    Ok(KeyringRow {
+        purpose: row.try_get("purpose")?,
+        master_key_id: row.try_get("master_key_id")?,
+        wrapped: row.try_get("wrapped")?,
+    })
+}
+
+impl Backend for SqliteConnection {
+    async fn lock_head(&mut self) -> R<Option<Head>> {
+        // A write as the first statement takes SQLite's write lock now, not
+        // at the first insert, so the read below cannot go stale.
+        let row = sqlx::query(
+            "UPDATE audit_head SET size = size WHERE id = 1 \
+             RETURNING size, frontier, checkpoint_size, checkpoint_us",
+        )
+        .fetch_optional(&mut *self)
+        .await?;
+        row.as_ref().map(head).transpose()
+    }
+
+    async fn read_head(&mut self) -> R<Option<Head>> {
+        let row = sqlx::query("SELECT size, frontier, checkpoint_size, checkpoint_us FROM audit_head WHERE id = 1")
+            .fetch_optional(&mut *self)
+            .await?;
+        row.as_ref().map(head).transpose()
+    }
+
+    async fn update_head(&mut self, h: &Head) -> R<()> {
+        sqlx::query(
+            "UPDATE audit_head SET size = ?1, frontier = ?2, checkpoint_size = ?3, checkpoint_us = ?4 WHERE id = 1",
+        )
+        .bind(to_i64(h.size)?)
+        .bind(&h.frontier)
+        .bind(to_i64(h.checkpoint_size)?)
+        .bind(h.checkpoint_us)
+        .execute(&mut *self)
+        .await?;
+        Ok(())
+    }
+
+    async fn insert_events(&mut self, rows: &[EventRow]) -> R<()> {
+        for chunk in rows.chunks(CHUNK) {
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO audit_events (seq, event_id, kind, case_ref, time_us, leaf, leaf_hash) ",
+            );
+            let mut err = None;
+            q.push_values(chunk, |mut b, r| {
+                match to_i64(r.seq) {
+                    Ok(seq) => b.push_bind(seq),
+                    Err(e) => {
+                        err = Some(e);
+                        b.push_bind(-1i64)
+                    }
+                };
+                b.push_bind(r.event_id.as_slice())
+                    .push_bind(r.kind)
+                    .push_bind(r.case_ref.as_deref())
+                    .push_bind(r.time_us)
+                    .push_bind(r.leaf.as_slice())
+                    .push_bind(r.leaf_hash.0.as_slice());
+            });
+            if let Some(e) = err {
+                return Err(e);
+            }
+            q.build().execute(&mut *self).await?;
+        }
+        Ok(())
+    }
+
+    async fn insert_nodes(&mut self, nodes: &[(NodeId, Hash)]) -> R<()> {
+        for chunk in nodes.chunks(CHUNK) {
+            let mut q = QueryBuilder::<Sqlite>::new("INSERT INTO audit_nodes (level, idx, hash) ");
+            let mut err = None;
+            q.push_values(chunk, |mut b, (id, h)| {
+                b.push_bind(i64::from(id.level));
+                match to_i64(id.index) {
+                    Ok(i) => b.push_bind(i),
+                    Err(e) => {
+                        err = Some(e);
+                        b.push_bind(-1i64)
+                    }
+                };
+                b.push_bind(h.0.as_slice());
+            });
+            if let Some(e) = err {
+                return Err(e);
+            }
+            q.build().execute(&mut *self).await?;
+        }
+        Ok(())
+    }
+
+    async fn get_nodes(&mut self, ids: &[NodeId]) -> R<Vec<(NodeId, Vec<u8>)>> {
+        let mut out = Vec::with_capacity(ids.len());
+        let (leaves, inner): (Vec<NodeId>, Vec<NodeId>) = ids.iter().partition(|id| id.level == 0);
+        for chunk in leaves.chunks(CHUNK) {
+            let mut q = QueryBuilder::<Sqlite>::new("SELECT seq, leaf_hash FROM audit_events WHERE seq IN (");
+            let mut sep = q.separated(", ");
+            for id in chunk {
+                sep.push_bind(to_i64(id.index)?);
+            }
+            q.push(")");
+            for row in q.build().fetch_all(&mut *self).await? {
+                let seq: i64 = row.try_get("seq")?;
+                out.push((NodeId::new(0, seq as u64), row.try_get("leaf_hash")?));
+            }
+        }
+        for chunk in inner.chunks(CHUNK) {
+            let mut q = QueryBuilder::<Sqlite>::new("WITH wanted (level, idx) AS (");
+            let mut err = None;
+            q.push_values(chunk, |mut b, id| {
+                b.push_bind(i64::from(id.level));
+                match to_i64(id.index) {
+                    Ok(i) => b.push_bind(i),
+                    Err(e) => {
+                        err = Some(e);
+                        b.push_bind(-1i64)
+                    }
+                };
+            });
+            if let Some(e) = err {
+                return Err(e);
+            }
+            q.push(
+                ") SELECT n.level, n.idx, n.hash FROM wanted w \
+                 JOIN audit_nodes n ON n.level = w.level AND n.idx = w.idx",
+            );
+            for row in q.build().fetch_all(&mut *self).await? {
+                let level: i64 = row.try_get("level")?;
+                let idx: i64 = row.try_get("idx")?;
+                out.push((NodeId::new(level as u8, idx as u64), row.try_get("hash")?));
+            }
+        }
+        Ok(out)
+    }
+
+    async fn events_page(&mut self, from_seq: u64, limit: u32) -> R<Vec<StoredEvent>> {
+        let rows = sqlx::query(
+            "SELECT seq, event_id, kind, case_ref, time_us, leaf, leaf_hash FROM audit_events \
+             WHERE seq >= ?1 ORDER BY seq LIMIT ?2",
+        )
+        .bind(to_i64(from_seq)?)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *self)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(StoredEvent {
+                    seq: r.try_get("seq")?,
+                    event_id: r.try_get("event_id")?,
+                    kind: r.try_get("kind")?,
+                    case_ref: r.try_get("case_ref")?,
+                    time_us: r.try_get("time_us")?,
+                    leaf: r.try_get("leaf")?,
+                    leaf_hash: r.try_get("leaf_hash")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn nodes_page(&mut self, after: (i64, i64), limit: u32) -> R<Vec<StoredNode>> {
+        let rows = sqlx::query(
+            "SELECT level, idx, hash FROM audit_nodes WHERE (level, idx) > (?1, ?2) ORDER BY level, idx LIMIT ?3",
+        )
+        .bind(after.0)
+        .bind(after.1)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *self)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(StoredNode {
+                    level: r.try_get("level")?,
+                    idx: r.try_get("idx")?,
+                    hash: r.try_get("hash")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn checkpoints(&mut self) -> R<Vec<StoredCheckpoint>> {
+        let rows = sqlx::query("SELECT size, root, note, created_us FROM audit_checkpoints ORDER BY size")
+            .fetch_all(&mut *self)
+            .await?;
+        rows.iter().map(checkpoint).collect()
+    }
+
+    async fn checkpoint_latest(&mut self) -> R<Option<StoredCheckpoint>> {
+        let row = sqlx::query("SELECT size, root, note, created_us FROM audit_checkpoints ORDER BY size DESC LIMIT 1")
+            .fetch_optional(&mut *self)
+            .await?;
+        row.as_ref().map(checkpoint).transpose()
+    }
+
+    async fn checkpoint_at(&mut self, size: u64) -> R<Option<StoredCheckpoint>> {
+        let row = sqlx::query("SELECT size, root, note, created_us FROM audit_checkpoints WHERE size = ?1")
+            .bind(to_i64(size)?)
+            .fetch_optional(&mut *self)
+            .await?;
+        row.as_ref().map(checkpoint).transpose()
+    }
+
+    async fn insert_checkpoint(&mut self, cp: &StoredCheckpoint) -> R<()> {
+        sqlx::query("INSERT INTO audit_checkpoints (size, root, note, created_us) VALUES (?1, ?2, ?3, ?4)")
+            .bind(cp.size)
+            .bind(&cp.root)
+            .bind(&cp.note)
+            .bind(cp.created_us)
+            .execute(&mut *self)
+            .await?;
+        Ok(())
+    }
+
+    async fn keyring_get(&mut self, purpose: &str) -> R<Option<KeyringRow>> {
+        let row = sqlx::query("SELECT purpose, master_key_id, wrapped FROM audit_keyring WHERE purpose = ?1")
+            .bind(purpose)
+            .fetch_optional(&mut *self)
+            .await?;
+        row.as_ref().map(keyring).transpose()
+    }
+
+    async fn keyring_all(&mut self) -> R<Vec<KeyringRow>> {
+        let rows = sqlx::query("SELECT purpose, master_key_id, wrapped FROM audit_keyring ORDER BY purpose")
+            .fetch_all(&mut *self)
+            .await?;
+        rows.iter().map(keyring).collect()
+    }
+
+    async fn keyring_insert(&mut self, row: &KeyringRow) -> R<()> {
+        sqlx::query("INSERT INTO audit_keyring (purpose, master_key_id, wrapped) VALUES (?1, ?2, ?3)")
+            .bind(&row.purpose)
+            .bind(&row.master_key_id)
+            .bind(&row.wrapped)
+            .execute(&mut *self)
+            .await?;
+        Ok(())
+    }
+
+    async fn keyring_update(&mut self, row: &KeyringRow) -> R<()> {
+        sqlx::query("UPDATE audit_keyring SET master_key_id = ?2, wrapped = ?3 WHERE purpose = ?1")
+            .bind(&row.purpose)
+            .bind(&row.master_key_id)
+            .bind(&row.wrapped)
+            .execute(&mut *self)
+            .await?;
+        Ok(())
+    }
+
+    async fn subject_key_for(&mut self, subject_id: &[u8]) -> R<Option<SubjectKeyRow>> {
+        let row = sqlx::query(
+            "SELECT key_id, subject_id, master_key_id, wrapped FROM audit_subject_keys WHERE subject_id = ?1",
+        )
+        .bind(subject_id)
+        .fetch_optional(&mut *self)
+        .await?;
+        row.as_ref().map(subject_key).transpose()
+    }
+
+    async fn subject_key_by_id(&mut self, key_id: &[u8]) -> R<Option<SubjectKeyRow>> {
+        let row =
+            sqlx::query("SELECT key_id, subject_id, master_key_id, wrapped FROM audit_subject_keys WHERE key_id = ?1")
+                .bind(key_id)
+                .fetch_optional(&mut *self)
+                .await?;
+        row.as_ref().map(subject_key).transpose()
+    }
+
+    async fn subject_key_insert(&mut self, row: &SubjectKeyRow, created_seq: u64) -> R<()> {
+        sqlx::query(
+            "INSERT INTO audit_subject_keys (key_id, subject_id, master_key_id, wrapped, created_seq) \
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )
+        .bind(&row.key_id)
+        .bind(&row.subject_id)
+        .bind(&row.master_key_id)
+        .bind(&row.wrapped)
+        .bind(to_i64(created_seq)?)
+        .execute(&mut *self)
+        .await?;
+        Ok(())
+    }
+
+    async fn subject_keys_delete(&mut self, subject_id: &[u8]) -> R<u64> {
+        let r = sqlx::query("DELETE FROM audit_subject_keys WHERE subject_id = ?1")
+            .bind(subject_id)
+            .execute(&mut *self)
+            .await?;
+        Ok(r.rows_affected())
+    }
+
+    async fn subject_keys_all(&mut self) -> R<Vec<SubjectKeyRow>> {
+        let rows =
+            sqlx::query("SELECT key_id, subject_id, master_key_id, wrapped FROM audit_subject_keys ORDER BY key_id")
+                .fetch_all(&mut *self)
+                .await?;
+        rows.iter().map(subject_key).collect()
+    }
+
+    async fn subject_key_update(&mut self, row: &SubjectKeyRow) -> R<()> {
+        sqlx::query("UPDATE audit_subject_keys SET master_key_id = ?2, wrapped = ?3 WHERE key_id = ?1")
+            .bind(&row.key_id)
+            .bind(&row.master_key_id)
+            .bind(&row.wrapped)
+            .execute(&mut *self)
+            .await?;
+        Ok(())
+    }
+}

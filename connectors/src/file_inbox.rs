@@ -152,18 +152,29 @@ mod tests {
         let inbox = FileInbox::new("inbox", dir.path());
         inbox.health().await.unwrap();
         let items = inbox.list_new(10).await.unwrap();
-        assert_eq!(items.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(), ["a.json", "b.json"]);
+        assert_eq!(
+            items.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(),
+            ["a.json", "b.json"]
+        );
         assert_eq!(inbox.fetch(&items[0]).await.unwrap(), b"[1]");
         inbox.acknowledge(&items[0], &Ack::Accepted).await.unwrap();
         // Idempotent.
         inbox.acknowledge(&items[0], &Ack::Accepted).await.unwrap();
         inbox
-            .acknowledge(&items[1], &Ack::Rejected { reason: "not JSON".into() })
+            .acknowledge(
+                &items[1],
+                &Ack::Rejected {
+                    reason: "not JSON".into(),
+                },
+            )
             .await
             .unwrap();
         assert!(dir.path().join("processed/a.json").exists());
         assert!(dir.path().join("failed/b.json").exists());
-        assert_eq!(std::fs::read_to_string(dir.path().join("failed/b.json.error.txt")).unwrap(), "not JSON\n");
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("failed/b.json.error.txt")).unwrap(),
+            "not JSON\n"
+        );
         assert!(inbox.list_new(10).await.unwrap().is_empty());
     }
 
@@ -171,9 +182,19 @@ mod tests {
     async fn refuses_paths_outside_the_inbox() {
         let dir = tempfile::tempdir().unwrap();
         let inbox = FileInbox::new("inbox", dir.path());
-        let e = inbox.fetch(&ItemRef { id: "../etc/passwd.json".into() }).await.unwrap_err();
+        let e = inbox
+            .fetch(&ItemRef {
+                id: "../etc/passwd.json".into(),
+            })
+            .await
+            .unwrap_err();
         assert!(!e.is_retriable());
-        let e = inbox.fetch(&ItemRef { id: "missing.json".into() }).await.unwrap_err();
+        let e = inbox
+            .fetch(&ItemRef {
+                id: "missing.json".into(),
+            })
+            .await
+            .unwrap_err();
         assert!(!e.is_retriable());
     }
 

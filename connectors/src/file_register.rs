@@ -57,7 +57,10 @@ impl RegisterLookup for FileRegister {
         let file: AnswerFile = serde_json::from_slice(&bytes)
             .map_err(|e| ConnectorError::permanent(NAME, format!("malformed answer for {period}: {e}")))?;
         if file.incomes.iter().any(|i| i.amount.ore() < 0) {
-            return Err(ConnectorError::permanent(NAME, format!("negative amount in the answer for {period}")));
+            return Err(ConnectorError::permanent(
+                NAME,
+                format!("negative amount in the answer for {period}"),
+            ));
         }
         Ok(PersonAnswer {
             job_seeker: file.job_seeker,

@@ -116,7 +116,11 @@ pub struct In<S>(PhantomData<S>);
 
 impl<S: Marker> In<S> {
     fn step(self, to: CaseState, event: &'static str) -> Step {
-        Step { from: S::STATE, to, event }
+        Step {
+            from: S::STATE,
+            to,
+            event,
+        }
     }
 }
 
@@ -209,12 +213,18 @@ mod tests {
 
     #[test]
     fn the_happy_path_is_a_chain_of_typed_steps() {
-        let At::Received(r) = CaseState::Received.at() else { panic!() };
+        let At::Received(r) = CaseState::Received.at() else {
+            panic!()
+        };
         let s = r.evaluated();
         assert_eq!((s.from(), s.to()), (CaseState::Received, CaseState::Evaluated));
         let At::Evaluated(e) = s.to().at() else { panic!() };
-        let At::AwaitingApproval(w) = e.awaiting_approval().to().at() else { panic!() };
-        let At::Approved(a) = w.approved().to().at() else { panic!() };
+        let At::AwaitingApproval(w) = e.awaiting_approval().to().at() else {
+            panic!()
+        };
+        let At::Approved(a) = w.approved().to().at() else {
+            panic!()
+        };
         let At::Sent(sent) = a.sent().to().at() else { panic!() };
         assert_eq!(sent.closed().to(), CaseState::Closed);
         assert!(CaseState::Closed.is_final());

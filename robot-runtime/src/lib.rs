@@ -2,4 +2,13 @@
 //! configuration, store, scheduler, pipeline, approval UI, outbox.
 
 pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod http;
+pub mod keys;
+pub mod metrics;
+pub mod pipeline;
+pub mod scheduler;
+pub mod service;
+pub mod store;
 pub mod telemetry;

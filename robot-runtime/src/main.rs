@@ -1,4 +1,4 @@
-//! `hrobot`: thin entry point. Parse the command line, set up logging, run.
+//! `hrobot`: thin entry point. Parse the command line and run it.
 
 use clap::Parser;
 use std::process::ExitCode;
@@ -10,7 +10,5 @@ static ALLOCATOR: cap::Cap<std::alloc::System> = cap::Cap::new(std::alloc::Syste
 
 fn main() -> ExitCode {
     sandbox::set_heap_probe(|| ALLOCATOR.allocated());
-    let cli = robot_runtime::cli::Cli::parse();
-    robot_runtime::telemetry::init(cli.log_format, cli.verbose);
-    robot_runtime::cli::run(cli)
+    robot_runtime::cli::run(robot_runtime::cli::Cli::parse())
 }

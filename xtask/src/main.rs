@@ -4,7 +4,11 @@
 //! (Debian packages, PostgreSQL) instead of assuming a machine prepared by
 //! hand.
 
-#![allow(clippy::print_stdout, clippy::print_stderr, reason = "a command-line tool reporting progress")]
+#![allow(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "a command-line tool reporting progress"
+)]
 
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
@@ -28,7 +32,10 @@ fn main() -> Result<()> {
 
 fn root() -> Result<PathBuf> {
     let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    manifest.parent().map(Path::to_path_buf).context("xtask has no parent folder")
+    manifest
+        .parent()
+        .map(Path::to_path_buf)
+        .context("xtask has no parent folder")
 }
 
 /// Runs a command, echoing it, failing on a non-zero exit.
@@ -60,11 +67,19 @@ fn have(program: &str) -> bool {
 
 /// Installs Debian packages whose command is missing.
 fn ensure_packages(wanted: &[(&str, &str)]) -> Result<()> {
-    let missing: Vec<&str> = wanted.iter().filter(|(cmd, _)| !have(cmd)).map(|(_, pkg)| *pkg).collect();
+    let missing: Vec<&str> = wanted
+        .iter()
+        .filter(|(cmd, _)| !have(cmd))
+        .map(|(_, pkg)| *pkg)
+        .collect();
     if missing.is_empty() {
         return Ok(());
     }
-    let sudo: &[&str] = if succeeds("id", &["-u"]) && id_is_root() { &[] } else { &["sudo"] };
+    let sudo: &[&str] = if succeeds("id", &["-u"]) && id_is_root() {
+        &[]
+    } else {
+        &["sudo"]
+    };
     let apt = |args: &[&str]| -> Result<()> {
         let mut full: Vec<&str> = sudo.to_vec();
         full.push("apt-get");
@@ -93,10 +108,14 @@ fn ensure_postgres() -> Result<()> {
         return Ok(());
     }
     ensure_packages(&[("pg_ctlcluster", "postgresql"), ("pg_isready", "postgresql-client")])?;
-    let versions = std::fs::read_dir("/etc/postgresql").context("PostgreSQL is installed but /etc/postgresql is missing")?;
+    let versions =
+        std::fs::read_dir("/etc/postgresql").context("PostgreSQL is installed but /etc/postgresql is missing")?;
     for v in versions.flatten() {
         let version = v.file_name().to_string_lossy().into_owned();
-        let _ = run("pg_ctlcluster", &["--skip-systemctl-redirect", &version, "main", "start"]);
+        let _ = run(
+            "pg_ctlcluster",
+            &["--skip-systemctl-redirect", &version, "main", "start"],
+        );
     }
     for _ in 0..30 {
         if succeeds("pg_isready", &["-h", "127.0.0.1", "-p", "5432", "-q"]) {
@@ -116,10 +135,24 @@ fn ci(root: &Path) -> Result<()> {
     let started = Instant::now();
     setup()?;
     run("cargo", &["fmt", "--all", "--check"])?;
-    run("cargo", &["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"])?;
+    run(
+        "cargo",
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--locked",
+            "--",
+            "-D",
+            "warnings",
+        ],
+    )?;
     run("cargo", &["build", "--workspace", "--all-targets", "--locked"])?;
     if succeeds("cargo", &["nextest", "--version"]) {
-        run("cargo", &["nextest", "run", "--workspace", "--locked", "--no-fail-fast"])?;
+        run(
+            "cargo",
+            &["nextest", "run", "--workspace", "--locked", "--no-fail-fast"],
+        )?;
         run("cargo", &["test", "--workspace", "--doc", "--locked"])?;
     } else {
         run("cargo", &["test", "--workspace", "--locked", "--no-fail-fast"])?;
@@ -131,7 +164,10 @@ fn ci(root: &Path) -> Result<()> {
     let shared = root.join("../shared/examples/ekonomiskt-bistand");
     if shared.is_dir() {
         let shared = shared.to_str().context("non-UTF-8 path")?;
-        run(hrobot, &["rules", "test", "rulesets/ekonomiskt-bistand", "--cases", shared])?;
+        run(
+            hrobot,
+            &["rules", "test", "rulesets/ekonomiskt-bistand", "--cases", shared],
+        )?;
     }
     let difftest = root.join("tests/reference/difftest.py");
     if difftest.is_file() {
@@ -163,7 +199,16 @@ fn fuzz(root: &Path, seconds: u32) -> Result<()> {
     let manifest = manifest.to_str().context("non-UTF-8 path")?;
     if !succeeds("cargo", &["fuzz", "--version"]) {
         println!("cargo-fuzz is not installed: building the fuzz target without running it");
-        return run("cargo", &["build", "--manifest-path", manifest, "--target-dir", "target/fuzz-build"]);
+        return run(
+            "cargo",
+            &[
+                "build",
+                "--manifest-path",
+                manifest,
+                "--target-dir",
+                "target/fuzz-build",
+            ],
+        );
     }
     let seeds = root.join("rulesets/ekonomiskt-bistand/tests");
     let seeds = seeds.to_str().context("non-UTF-8 path")?;
@@ -174,7 +219,16 @@ fn fuzz(root: &Path, seconds: u32) -> Result<()> {
     let status = Command::new("cargo")
         .current_dir(root.join("domain"))
         .env("RUSTC_BOOTSTRAP", "1")
-        .args(["fuzz", "run", "application", corpus, seeds, "--", &time, "-max_len=65536"])
+        .args([
+            "fuzz",
+            "run",
+            "application",
+            corpus,
+            seeds,
+            "--",
+            &time,
+            "-max_len=65536",
+        ])
         .status()
         .context("cannot run cargo fuzz")?;
     if !status.success() {

@@ -2,12 +2,20 @@
 
 //! The command line. Each verb lives in its own module.
 
+use crate::config::Settings;
 use crate::telemetry::LogFormat;
 use clap::{Parser, Subcommand};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod cases;
+mod config_cmd;
+mod demo;
 mod evaluate;
+mod robots;
 mod rules;
+mod run;
+mod serve;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -16,12 +24,18 @@ mod rules;
     about = "Handläggarrobot: drafts decisions on ekonomiskt bistånd for officials to approve"
 )]
 pub struct Cli {
-    /// Log format on stderr.
-    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human, env = "HROBOT_LOG_FORMAT")]
-    pub log_format: LogFormat,
+    /// Log format on stderr (default: the configuration's, else human).
+    #[arg(long, global = true, value_enum, env = "HROBOT_LOG_FORMAT")]
+    pub log_format: Option<LogFormat>,
     /// More log output (-v info, -vv debug).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// The configuration file (TOML).
+    #[arg(long, global = true, env = "HROBOT_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// The data directory (overrides the configuration and HROBOT_DATA_DIR).
+    #[arg(long, global = true)]
+    pub data_dir: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -33,13 +47,86 @@ pub enum Command {
     /// Work with rulesets: run their test cases, check them.
     #[command(subcommand)]
     Rules(rules::RulesCommand),
+    /// Run the service: scheduler, workers, HTTP (/healthz, /readyz, /metrics).
+    Serve(serve::Args),
+    /// Run one robot now, with progress and a summary.
+    Run(run::Args),
+    /// The embedded default: SQLite, the demo inbox, the web UI on localhost.
+    Demo(demo::Args),
+    /// Look at cases (for IT).
+    #[command(subcommand)]
+    Cases(cases::CasesCommand),
+    /// Pause, resume and list robots and their runs.
+    #[command(subcommand)]
+    Robots(robots::RobotsCommand),
+    /// Check the configuration.
+    #[command(subcommand)]
+    Config(config_cmd::ConfigCommand),
 }
 
 pub fn run(cli: Cli) -> ExitCode {
-    match cli.command {
-        Command::Evaluate(args) => evaluate::run(args),
-        Command::Rules(cmd) => rules::run(cmd),
+    let Cli {
+        log_format,
+        verbose,
+        config,
+        data_dir,
+        command,
+    } = cli;
+    let quiet = || crate::telemetry::init(log_format.unwrap_or_default(), verbose, None);
+    match command {
+        Command::Evaluate(args) => {
+            quiet();
+            evaluate::run(args)
+        }
+        Command::Rules(cmd) => {
+            quiet();
+            rules::run(cmd)
+        }
+        Command::Demo(args) => demo::run(args, data_dir, log_format, verbose),
+        other => {
+            let settings = match load(config.as_deref(), data_dir) {
+                Ok(s) => s,
+                Err(e) => {
+                    quiet();
+                    eprintln!("error: {e}");
+                    return ExitCode::from(1);
+                }
+            };
+            let format = log_format.unwrap_or(match settings.log.format {
+                crate::config::LogFormatSetting::Human => LogFormat::Human,
+                crate::config::LogFormatSetting::Json => LogFormat::Json,
+            });
+            let level = (verbose == 0 && matches!(other, Command::Serve(_))).then(|| settings.log.level.clone());
+            crate::telemetry::init(format, verbose, level.as_deref());
+            let code = match other {
+                Command::Serve(args) => serve::run(settings, args),
+                Command::Run(args) => run::run(settings, args),
+                Command::Cases(cmd) => cases::run(settings, cmd),
+                Command::Robots(cmd) => robots::run(settings, cmd),
+                Command::Config(cmd) => config_cmd::run(settings, cmd),
+                Command::Evaluate(_) | Command::Rules(_) | Command::Demo(_) => 1,
+            };
+            ExitCode::from(code)
+        }
     }
+}
+
+fn load(file: Option<&std::path::Path>, data_dir: Option<PathBuf>) -> Result<Settings, crate::config::ConfigError> {
+    let mut s = Settings::load(file)?;
+    if let Some(d) = data_dir {
+        s.data_dir = d;
+    }
+    Ok(s)
+}
+
+/// A multi-threaded async runtime whose threads (workers and the blocking
+/// pool that evaluates rules) have the stack the sandbox's limits assume.
+pub(crate) fn tokio_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_stack_size(EVAL_STACK_BYTES)
+        .thread_name("hrobot")
+        .build()
 }
 
 /// Runs `f` on a thread with a large stack: rule evaluation is recursive,
@@ -55,3 +142,12 @@ pub(crate) fn on_big_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'st
 }
 
 pub(crate) const EVAL_STACK_BYTES: usize = 32 * 1024 * 1024;
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_is_well_formed() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
+}

@@ -126,7 +126,8 @@ fn invalid_input_exits_2_naming_the_pointer_and_prints_nothing() {
             .unwrap(),
     )
     .unwrap();
-    let cases: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
+    type Mutation = Box<dyn Fn(&mut Value)>;
+    let cases: Vec<(&str, Mutation)> = vec![
         ("/costs/rent", Box::new(|v| v["costs"]["rent"] = serde_json::json!(-5))),
         (
             "/costs/rent",

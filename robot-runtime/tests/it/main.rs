@@ -4,4 +4,9 @@
 
 mod evaluate_cli;
 mod hostile_cli;
+mod pipeline;
+mod privacy;
+mod schedule;
+mod service_e2e;
+mod store;
 mod support;

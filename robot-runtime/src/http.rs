@@ -1,0 +1,69 @@
+//! The service's HTTP side: health, readiness and metrics. The approval UI
+//! and API mount on the same router.
+
+use crate::pipeline::Runtime;
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub runtime: Arc<Runtime>,
+    /// Cleared when shutdown starts, so load balancers stop sending work.
+    pub ready: Arc<AtomicBool>,
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .with_state(state)
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+async fn readyz(State(s): State<AppState>) -> Response {
+    if !s.ready.load(Ordering::SeqCst) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response();
+    }
+    match s.runtime.store.ping().await {
+        Ok(()) => (StatusCode::OK, "ready\n").into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n").into_response()
+        }
+    }
+}
+
+async fn metrics(State(s): State<AppState>) -> Response {
+    let rt = &s.runtime;
+    if let Ok(states) = rt.store.count_by_state().await {
+        for state in domain::CaseState::ALL {
+            let n = states.iter().find(|(st, _)| st == state).map_or(0, |(_, n)| *n);
+            rt.metrics
+                .cases
+                .get_or_create(&crate::metrics::StateLabels {
+                    state: state.as_str().into(),
+                })
+                .set(n);
+        }
+    }
+    if let Ok(n) = rt.store.count_open_work().await {
+        rt.metrics.open_work.set(n);
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        rt.metrics.render(),
+    )
+        .into_response()
+}

@@ -1,0 +1,644 @@
+//! The robot pipeline: a run fetches applications from the robot's source
+//! into the store; workers then enrich, evaluate and store drafts.
+//!
+//! ```text
+//! run:    source.list_new → fetch → store (case + document + work item + audit, one tx) → source.acknowledge
+//! worker: claim (lease) → parse → enrich (lookups) → evaluate (sandbox) → store draft + transitions + audit (one tx)
+//! ```
+//!
+//! Fetching is idempotent on (source, external_id): fetching again never
+//! makes a second case. A document is acknowledged (moved away) only after
+//! its case is committed. Business failures (an invalid application, a
+//! failing ruleset) are never retried; technical ones (a source or lookup
+//! down) are retried with exponential backoff up to a limit, then the case
+//! is marked failed for IT. A worker that dies leaves its lease to expire,
+//! and another worker takes the item.
+
+use crate::clock::{AuditClock, Clock};
+use crate::config::{LookupSettings, RobotSettings, Settings, SourceSettings};
+use crate::metrics::Metrics;
+use crate::scheduler::{self, Schedule};
+use crate::store::{Claimed, Finish, Inserted, NewCase, RunCounts, RunId, Store, StoreError, Trigger};
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use connectors::file_inbox::FileInbox;
+use connectors::file_register::FileRegister;
+use connectors::{Ack, ApplicationSource, ConnectorError, RegisterLookup};
+use domain::{Application, Register, RegisterIncome};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+use tracing::{Instrument, error, info, info_span, warn};
+
+/// Named points where tests make the pipeline fail on purpose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FaultPoint {
+    /// Right after a worker leased its batch.
+    AfterClaim,
+    /// After the ruleset produced a draft, before anything is stored.
+    AfterEvaluate,
+    /// With the batch's results ready, before the transaction.
+    BeforeCommit,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// A technical error at this point (the item is retried).
+    Error,
+    /// The worker dies here: nothing of the batch is stored, the leases
+    /// stay until they expire.
+    Crash,
+}
+
+/// Planned failures. Empty in production.
+#[derive(Debug, Clone, Default)]
+pub struct Faults(Arc<Mutex<HashMap<FaultPoint, (Fault, usize)>>>);
+
+impl Faults {
+    /// Fail `times` times at `point`.
+    pub fn plan(&self, point: FaultPoint, fault: Fault, times: usize) {
+        if let Ok(mut m) = self.0.lock() {
+            m.insert(point, (fault, times));
+        }
+    }
+
+    fn hit(&self, point: FaultPoint) -> Option<Fault> {
+        let mut m = self.0.lock().ok()?;
+        let (fault, left) = m.get_mut(&point)?;
+        if *left == 0 {
+            return None;
+        }
+        *left -= 1;
+        Some(*fault)
+    }
+}
+
+/// A configured robot with its connectors.
+pub struct Robot {
+    pub settings: RobotSettings,
+    pub schedule: Schedule,
+    pub source: Arc<dyn ApplicationSource>,
+    pub lookups: Vec<Arc<dyn RegisterLookup>>,
+}
+
+/// Everything a worker or a run needs.
+pub struct Runtime {
+    pub settings: Arc<Settings>,
+    pub store: Store,
+    pub clock: Arc<dyn Clock>,
+    pub metrics: Arc<Metrics>,
+    pub faults: Faults,
+    /// This process's name in leases and locks.
+    pub owner: String,
+    pub robots: HashMap<String, Robot>,
+}
+
+/// What one run did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct RunReport {
+    pub run_id: RunId,
+    pub counts: RunCounts,
+}
+
+const CONNECTOR_TIMEOUT: Duration = Duration::from_secs(30);
+
+fn owner_name() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default();
+    let host: String = host
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .take(32)
+        .collect();
+    let host = if host.is_empty() { "host".to_string() } else { host };
+    let nonce = audit::event::EventId::random();
+    format!("{host}-{}-{}", std::process::id(), hex::encode(&nonce.0[..4]))
+}
+
+impl Runtime {
+    /// Opens the store (applying migrations) and sets up the robots.
+    pub async fn build(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Runtime> {
+        let settings = Arc::new(settings);
+        let audit = crate::keys::audit_log(&settings, clock.clone()).context("audit log")?;
+        let store = Store::open(
+            settings.database_url().expose(),
+            settings.database.max_connections,
+            Arc::new(audit),
+            clock.clone(),
+        )
+        .await
+        .context("case store")?;
+        let mut robots = HashMap::new();
+        for r in &settings.robots {
+            let schedule = Schedule::new(&r.schedule, &r.time_zone).map_err(anyhow::Error::msg)?;
+            let source: Arc<dyn ApplicationSource> = match &r.source {
+                SourceSettings::FileInbox { path } => Arc::new(FileInbox::new(r.name.clone(), path.clone())),
+            };
+            let lookups = r
+                .lookups
+                .iter()
+                .map(|l| -> Arc<dyn RegisterLookup> {
+                    match l {
+                        LookupSettings::FileRegister { path } => Arc::new(FileRegister::new(path.clone())),
+                    }
+                })
+                .collect();
+            robots.insert(
+                r.name.clone(),
+                Robot {
+                    settings: r.clone(),
+                    schedule,
+                    source,
+                    lookups,
+                },
+            );
+        }
+        Ok(Runtime {
+            settings,
+            store,
+            clock,
+            metrics: Arc::new(Metrics::new()),
+            faults: Faults::default(),
+            owner: owner_name(),
+            robots,
+        })
+    }
+
+    pub fn audit_clock(&self) -> Arc<dyn audit::Clock> {
+        Arc::new(AuditClock(self.clock.clone()))
+    }
+
+    fn backoff(&self, attempts: i64) -> chrono::Duration {
+        let w = &self.settings.workers;
+        let exp = u32::try_from(attempts.saturating_sub(1).clamp(0, 30)).unwrap_or(30);
+        let secs = w
+            .backoff_base_seconds
+            .saturating_mul(1u64 << exp)
+            .min(w.backoff_cap_seconds);
+        chrono::Duration::seconds(i64::try_from(secs).unwrap_or(i64::MAX / 2))
+    }
+}
+
+/// Reads an `external_id` out of a document that is not a valid
+/// application, so that fetching it again still finds the same case.
+fn external_id_of(bytes: &[u8], item: &str) -> String {
+    let from_doc = serde_json::from_slice::<serde_json::Value>(bytes)
+        .ok()
+        .and_then(|v| v.get("external_id").and_then(|e| e.as_str().map(str::to_string)))
+        .filter(|s| {
+            (1..=64).contains(&s.len())
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
+        });
+    from_doc.unwrap_or_else(|| format!("ref:{}", item.chars().take(200).collect::<String>()))
+}
+
+fn new_case(robot: &str, source: &str, item: &str, run: RunId, document: Vec<u8>) -> (NewCase, Ack) {
+    match Application::parse(&document) {
+        Ok(app) => (
+            NewCase {
+                source: source.to_string(),
+                external_id: app.external_id().to_string(),
+                source_ref: item.to_string(),
+                robot: robot.to_string(),
+                run_id: Some(run),
+                period: Some(app.period().to_string()),
+                subjects: std::iter::once(*app.applicant())
+                    .chain(app.subjects().filter(|p| *p != app.applicant()).copied())
+                    .collect(),
+                document,
+            },
+            Ack::Accepted,
+        ),
+        Err(e) => (
+            NewCase {
+                source: source.to_string(),
+                external_id: external_id_of(&document, item),
+                source_ref: item.to_string(),
+                robot: robot.to_string(),
+                run_id: Some(run),
+                period: None,
+                subjects: Vec::new(),
+                document,
+            },
+            Ack::Rejected {
+                reason: format!("Ansökan är ogiltig och har registrerats som ett ogiltigt ärende: {e}"),
+            },
+        ),
+    }
+}
+
+async fn with_timeout<T>(
+    what: &str,
+    f: impl std::future::Future<Output = Result<T, ConnectorError>>,
+) -> Result<T, ConnectorError> {
+    match tokio::time::timeout(CONNECTOR_TIMEOUT, f).await {
+        Ok(r) => r,
+        Err(_) => Err(ConnectorError::retriable(what, "timed out")),
+    }
+}
+
+/// One run of a robot: fetch everything new from its source into the
+/// store. `None` when the robot is paused, already running elsewhere, or
+/// the fire time was already taken by another worker.
+pub async fn run_robot(
+    rt: &Runtime,
+    name: &str,
+    trigger: Trigger,
+    fire: DateTime<Utc>,
+) -> anyhow::Result<Option<RunReport>> {
+    let robot = rt
+        .robots
+        .get(name)
+        .with_context(|| format!("no robot named {name:?} in the configuration"))?;
+    if let Some(reason) = rt.store.paused(name).await? {
+        info!(robot = %name, reason = %reason, "robot is paused; run skipped");
+        return Ok(None);
+    }
+    let ttl = rt.settings.lease();
+    if !rt.store.try_lock_robot(name, &rt.owner, ttl).await? {
+        info!(robot = %name, "robot is already running; this fire time is skipped");
+        return Ok(None);
+    }
+    let result = async {
+        let Some(run_id) = rt.store.start_run(name, fire, trigger, &rt.owner).await? else {
+            info!(robot = %name, "fire time already taken by another worker");
+            return Ok(None);
+        };
+        let span = info_span!("robot_run", robot = %name, run_id, trigger = trigger.as_str());
+        let started = Instant::now();
+        let outcome = fetch_all(rt, robot, run_id).instrument(span.clone()).await;
+        rt.metrics.run_seconds.observe(started.elapsed().as_secs_f64());
+        let (ok, counts, err) = match &outcome {
+            Ok(c) => (true, *c, None),
+            Err((c, e)) => (false, *c, Some(e.to_string())),
+        };
+        rt.store.finish_run(run_id, ok, counts, err.as_deref()).await?;
+        rt.metrics.robot_run(name, if ok { "succeeded" } else { "failed" });
+        let _e = span.enter();
+        match &outcome {
+            Ok(c) => info!(
+                fetched = c.fetched,
+                duplicates = c.duplicates,
+                rejected = c.rejected,
+                "robot run finished"
+            ),
+            Err((_, e)) => error!(error = %e, "robot run failed"),
+        }
+        Ok(Some(RunReport { run_id, counts }))
+    }
+    .await;
+    if let Err(e) = rt.store.unlock_robot(name, &rt.owner).await {
+        warn!(robot = %name, error = %e, "could not release the robot lock; it expires by itself");
+    }
+    result
+}
+
+async fn fetch_all(rt: &Runtime, robot: &Robot, run_id: RunId) -> Result<RunCounts, (RunCounts, anyhow::Error)> {
+    let mut counts = RunCounts::default();
+    let source = &robot.source;
+    let opts = &robot.settings.options;
+    if let Err(e) = with_timeout(source.name(), source.health()).await {
+        return Err((counts, anyhow::anyhow!("the source is not healthy: {e}")));
+    }
+    let mut seen = std::collections::HashSet::new();
+    loop {
+        let total = counts.fetched + counts.duplicates;
+        let left = opts
+            .max_items_per_run
+            .saturating_sub(usize::try_from(total).unwrap_or(usize::MAX));
+        if left == 0 {
+            break;
+        }
+        let items = with_timeout(source.name(), source.list_new(opts.fetch_batch.clamp(1, left)))
+            .await
+            .map_err(|e| (counts, anyhow::anyhow!("listing the source: {e}")))?;
+        // An item we already handled in this run but could not file away
+        // would come back forever: stop at the first repeat.
+        let items: Vec<_> = items.into_iter().filter(|i| seen.insert(i.id.clone())).collect();
+        if items.is_empty() {
+            break;
+        }
+        let mut batch = Vec::with_capacity(items.len());
+        for item in &items {
+            let doc = with_timeout(source.name(), source.fetch(item))
+                .await
+                .map_err(|e| (counts, anyhow::anyhow!("fetching an item: {e}")))?;
+            batch.push((
+                item.clone(),
+                new_case(&robot.settings.name, source.name(), &item.id, run_id, doc),
+            ));
+        }
+        let cases: Vec<NewCase> = batch.iter().map(|(_, (c, _))| c.clone()).collect();
+        let inserted = rt
+            .store
+            .insert_cases(&cases)
+            .await
+            .map_err(|e| (counts, anyhow::Error::new(e).context("storing fetched applications")))?;
+        for ((item, (_, ack)), ins) in batch.iter().zip(&inserted) {
+            match ins {
+                Inserted::New(_) => {
+                    counts.fetched += 1;
+                    rt.metrics.fetched.inc();
+                }
+                Inserted::Duplicate(_) => {
+                    counts.duplicates += 1;
+                    rt.metrics.duplicates.inc();
+                }
+            }
+            if matches!(ack, Ack::Rejected { .. }) {
+                counts.rejected += 1;
+            }
+            if let Err(e) = with_timeout(source.name(), source.acknowledge(item, ack)).await {
+                warn!(error = %e, "could not file an item away; it is recognised as stored next time");
+            }
+        }
+        let _ = rt
+            .store
+            .try_lock_robot(&robot.settings.name, &rt.owner, rt.settings.lease())
+            .await;
+    }
+    Ok(counts)
+}
+
+async fn enrich(robot: &Robot, app: &Application) -> Result<Register, ConnectorError> {
+    let mut register = Register::default();
+    let period = app.period();
+    let h = app.household();
+    for lookup in &robot.lookups {
+        for adult in &h.adults {
+            let a = with_timeout(lookup.name(), lookup.lookup(&adult.personnummer, period)).await?;
+            if a.job_seeker && !register.job_seekers.contains(&adult.personnummer) {
+                register.job_seekers.push(adult.personnummer);
+            }
+            register.incomes.extend(a.incomes.into_iter().map(|i| RegisterIncome {
+                person: adult.personnummer,
+                source: i.source,
+                kind: i.kind,
+                amount: i.amount,
+            }));
+        }
+        for child in &h.children {
+            let a = with_timeout(lookup.name(), lookup.lookup(&child.personnummer, period)).await?;
+            register.incomes.extend(a.incomes.into_iter().map(|i| RegisterIncome {
+                person: child.personnummer,
+                source: i.source,
+                kind: i.kind,
+                amount: i.amount,
+            }));
+        }
+    }
+    Ok(register)
+}
+
+fn register_json(r: &Register) -> String {
+    serde_json::json!({
+        "job_seekers": r.job_seekers.iter().map(|p| p.as_str()).collect::<Vec<_>>(),
+        "incomes": r.incomes.iter().map(|i| serde_json::json!({
+            "person": i.person.as_str(), "source": i.source, "kind": i.kind.as_str(), "amount": i.amount.to_json_value(),
+        })).collect::<Vec<_>>(),
+    })
+    .to_string()
+}
+
+enum Processed {
+    Done(Finish),
+    Crash,
+}
+
+/// Works one leased item through enrichment and evaluation.
+async fn process(rt: &Runtime, item: &Claimed) -> Processed {
+    let retry_or_fail = |error: String| {
+        if item.attempts >= rt.settings.workers.max_attempts {
+            Finish::Failed {
+                reason: format!("Behandlingen gav upp efter {} försök: {error}", item.attempts),
+            }
+        } else {
+            Finish::RetryAt {
+                at: rt.clock.now() + rt.backoff(item.attempts),
+                error,
+            }
+        }
+    };
+    match rt.faults.hit(FaultPoint::AfterClaim) {
+        Some(Fault::Crash) => return Processed::Crash,
+        Some(Fault::Error) => return Processed::Done(retry_or_fail("injected fault after claim".into())),
+        None => {}
+    }
+    let app = match Application::parse(&item.document) {
+        Ok(a) => a,
+        Err(e) => return Processed::Done(Finish::Invalid { reason: e.to_string() }),
+    };
+    let Some(robot) = rt.robots.get(&item.robot) else {
+        return Processed::Done(retry_or_fail(format!(
+            "roboten {} finns inte i konfigurationen",
+            item.robot
+        )));
+    };
+    let (app, register) = if robot.lookups.is_empty() {
+        (app, None)
+    } else {
+        match enrich(robot, &app).await {
+            Ok(reg) => {
+                let json = register_json(&reg);
+                match app.with_register(reg) {
+                    Ok(a) => (a, Some(json)),
+                    Err(e) => {
+                        return Processed::Done(Finish::Failed {
+                            reason: format!("registersvaret passar inte ansökan: {e}"),
+                        });
+                    }
+                }
+            }
+            Err(e) if e.is_retriable() => return Processed::Done(retry_or_fail(format!("registeruppslag: {e}"))),
+            Err(e) => {
+                return Processed::Done(Finish::Failed {
+                    reason: format!("registeruppslag: {e}"),
+                });
+            }
+        }
+    };
+    let ruleset = match sandbox::Ruleset::load(&robot.settings.ruleset) {
+        Ok(r) => r,
+        Err(e) => {
+            return Processed::Done(Finish::Failed {
+                reason: format!("regeluppsättningen kan inte läsas: {e}"),
+            });
+        }
+    };
+    let subjects: Vec<domain::Personnummer> = std::iter::once(*app.applicant())
+        .chain(app.subjects().filter(|p| *p != app.applicant()).copied())
+        .collect();
+    let started = Instant::now();
+    let evaluated = tokio::task::spawn_blocking(move || ruleset.evaluate(&app)).await;
+    rt.metrics.evaluation_seconds.observe(started.elapsed().as_secs_f64());
+    let finish = match evaluated {
+        Ok(Ok(draft)) => Finish::Drafted {
+            draft: Box::new(draft),
+            register_json: register,
+            subjects,
+        },
+        Ok(Err(e)) => Finish::Failed {
+            reason: format!("regelfel: {e}"),
+        },
+        Err(_) => Finish::Failed {
+            reason: "bedömningen avbröts av ett internt fel".into(),
+        },
+    };
+    match rt.faults.hit(FaultPoint::AfterEvaluate) {
+        Some(Fault::Crash) => Processed::Crash,
+        Some(Fault::Error) => Processed::Done(retry_or_fail("injected fault after evaluate".into())),
+        None => Processed::Done(finish),
+    }
+}
+
+fn result_name(f: &Finish) -> &'static str {
+    match f {
+        Finish::Drafted { .. } => "drafted",
+        Finish::Invalid { .. } => "invalid",
+        Finish::Failed { .. } => "failed",
+        Finish::RetryAt { .. } => "retry",
+    }
+}
+
+/// Claims one batch and works it. Returns how many items were finished
+/// (0 when there was nothing to do).
+pub async fn work_once(rt: &Runtime) -> Result<usize, StoreError> {
+    let claimed = rt
+        .store
+        .claim(&rt.owner, rt.settings.lease(), rt.settings.workers.batch)
+        .await?;
+    if claimed.is_empty() {
+        return Ok(0);
+    }
+    let mut results = Vec::with_capacity(claimed.len());
+    for item in claimed {
+        let span = info_span!("case", case_id = item.case_id, attempt = item.attempts);
+        match process(rt, &item).instrument(span).await {
+            Processed::Done(f) => results.push((item, f)),
+            Processed::Crash => {
+                warn!("injected crash: the batch is abandoned, its leases will expire");
+                return Ok(0);
+            }
+        }
+    }
+    if rt.faults.hit(FaultPoint::BeforeCommit).is_some() {
+        warn!("injected crash before commit: the batch is abandoned, its leases will expire");
+        return Ok(0);
+    }
+    let kept = match rt.store.finish(&rt.owner, &results).await {
+        Ok(k) => k,
+        Err(e) if e.is_retriable() => return Err(e),
+        Err(e) => {
+            // One item the store refuses must not hold back the others:
+            // finish them one by one; the refused one keeps its lease and
+            // is retried (and eventually given up) like any failure.
+            warn!(error = %e, "storing the batch failed; storing its items one by one");
+            let mut kept = Vec::with_capacity(results.len());
+            for r in &results {
+                match rt.store.finish(&rt.owner, std::slice::from_ref(r)).await {
+                    Ok(k) => kept.extend(k),
+                    Err(e) => {
+                        error!(case_id = r.0.case_id, error = %e, "could not store the result for a case");
+                        kept.push(false);
+                    }
+                }
+            }
+            kept
+        }
+    };
+    let mut n = 0;
+    for ((item, f), ok) in results.iter().zip(kept) {
+        if ok {
+            n += 1;
+            rt.metrics.work_item(result_name(f));
+            match f {
+                Finish::Drafted { draft, .. } => {
+                    info!(
+                        case_id = item.case_id,
+                        outcome = draft.outcome().as_str(),
+                        "draft stored"
+                    )
+                }
+                Finish::Invalid { .. } => info!(case_id = item.case_id, "invalid application"),
+                Finish::Failed { .. } => warn!(case_id = item.case_id, attempts = item.attempts, "case failed"),
+                Finish::RetryAt { at, .. } => {
+                    info!(case_id = item.case_id, attempts = item.attempts, retry_at = %at, "will retry")
+                }
+            }
+        } else {
+            warn!(case_id = item.case_id, "lease lost; another worker has the item");
+        }
+    }
+    Ok(n)
+}
+
+/// A worker: claims and works batches until told to stop. The batch in
+/// hand is always finished (or, on a crash, left to its lease).
+pub async fn worker(rt: Arc<Runtime>, mut stop: watch::Receiver<bool>) {
+    let poll = Duration::from_millis(rt.settings.workers.poll_millis.max(10));
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let idle = match work_once(&rt).await {
+            Ok(0) => true,
+            Ok(_) => false,
+            Err(e) => {
+                error!(error = %e, "worker could not claim or store work");
+                true
+            }
+        };
+        if idle {
+            tokio::select! {
+                () = tokio::time::sleep(poll) => {}
+                () = crate::clock::stopped(&mut stop) => return,
+            }
+        }
+    }
+}
+
+/// A robot's schedule: catch up on missed fire times at start, then run at
+/// every fire time until told to stop.
+pub async fn robot_loop(rt: Arc<Runtime>, name: String, mut stop: watch::Receiver<bool>) {
+    let Some(robot) = rt.robots.get(&name) else { return };
+    let limit = chrono::Duration::hours(i64::try_from(robot.settings.missed_limit_hours).unwrap_or(24));
+    match rt.store.last_fire(&name).await {
+        Ok(last) => {
+            let now = rt.clock.now();
+            if let Some(fire) = scheduler::catch_up(&robot.schedule, robot.settings.missed, limit, last, now) {
+                info!(robot = %name, "catching up on a missed fire time");
+                if let Err(e) = run_robot(&rt, &name, Trigger::CatchUp, fire).await {
+                    error!(robot = %name, error = %e, "catch-up run failed");
+                }
+            }
+        }
+        Err(e) => error!(robot = %name, error = %e, "cannot read the robot's last run"),
+    }
+    let mut cursor = rt.clock.now();
+    while let Some(fire) = scheduler::wait_for_next(rt.clock.as_ref(), &robot.schedule, cursor, &mut stop).await {
+        cursor = fire;
+        if let Err(e) = run_robot(&rt, &name, Trigger::Schedule, fire).await {
+            error!(robot = %name, error = %e, "robot run failed");
+        }
+    }
+}
+
+/// Works until no work item of `run` is due (for `hrobot run`), calling
+/// `progress` with (due, waiting for retry) after each batch. Items waiting
+/// for a later retry are left to the service.
+pub async fn drain_run(rt: &Runtime, run: RunId, mut progress: impl FnMut(i64, i64)) -> Result<(), StoreError> {
+    loop {
+        let (due, later) = rt.store.open_work_for_run(run).await?;
+        progress(due, later);
+        if due == 0 {
+            return Ok(());
+        }
+        if work_once(rt).await? == 0 {
+            // Leased by another worker: wait for it to finish or expire.
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}

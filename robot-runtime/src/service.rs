@@ -1,0 +1,126 @@
+//! `hrobot serve`: scheduler, workers, HTTP and the audit checkpointer in
+//! one process, started from a listener and stopped by a signal that the
+//! caller supplies (so tests run the real thing on port 0).
+
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::http::{AppState, router};
+use crate::pipeline::{Runtime, robot_loop, worker};
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tracing::{error, info, warn};
+
+pub struct Service {
+    pub runtime: Arc<Runtime>,
+    ready: Arc<AtomicBool>,
+}
+
+impl Service {
+    pub async fn build(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Service> {
+        let runtime = Arc::new(Runtime::build(settings, clock).await?);
+        Ok(Service {
+            runtime,
+            ready: Arc::new(AtomicBool::new(false)),
+        })
+    }
+
+    /// Runs until `shutdown` completes, then stops taking work, lets the
+    /// workers finish the batch in hand, signs a last audit checkpoint and
+    /// closes the store.
+    pub async fn run(self, listener: TcpListener, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
+        let rt = self.runtime;
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let mut tasks = tokio::task::JoinSet::new();
+
+        let state = AppState {
+            runtime: rt.clone(),
+            ready: self.ready.clone(),
+        };
+        let mut http_stop = stop_rx.clone();
+        let app = router(state);
+        let addr = listener.local_addr()?;
+        tasks.spawn(async move {
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    crate::clock::stopped(&mut http_stop).await;
+                })
+                .await;
+            if let Err(e) = served {
+                error!(error = %e, "HTTP server stopped");
+            }
+        });
+
+        for _ in 0..rt.settings.workers.concurrency.max(1) {
+            tasks.spawn(worker(rt.clone(), stop_rx.clone()));
+        }
+        for (name, robot) in &rt.robots {
+            if robot.settings.enabled {
+                tasks.spawn(robot_loop(rt.clone(), name.clone(), stop_rx.clone()));
+            } else {
+                info!(robot = %name, "robot is disabled in the configuration");
+            }
+        }
+        let ckpt_rt = rt.clone();
+        let mut ckpt_stop = stop_rx.clone();
+        tasks.spawn(async move {
+            let every = ckpt_rt
+                .store
+                .audit()
+                .policy()
+                .every
+                .max(std::time::Duration::from_secs(1));
+            loop {
+                tokio::select! {
+                    () = tokio::time::sleep(every) => {
+                        if let Err(e) = ckpt_rt.store.checkpoint(true).await {
+                            warn!(error = %e, "audit checkpoint failed; will retry");
+                        }
+                    }
+                    () = crate::clock::stopped(&mut ckpt_stop) => return,
+                }
+            }
+        });
+
+        self.ready.store(true, Ordering::SeqCst);
+        info!(%addr, robots = rt.robots.len(), workers = rt.settings.workers.concurrency, engine = rt.store.engine(), "hrobot is serving");
+
+        shutdown.await;
+        info!("shutting down: no new work is taken; the work in hand is finished");
+        self.ready.store(false, Ordering::SeqCst);
+        let _ = stop_tx.send(true);
+        while tasks.join_next().await.is_some() {}
+        match rt.store.checkpoint(false).await {
+            Ok(Some(_)) => info!("final audit checkpoint signed"),
+            Ok(None) => {}
+            Err(e) => error!(error = %e, "final audit checkpoint failed"),
+        }
+        rt.store.close().await;
+        info!("stopped");
+        Ok(())
+    }
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}

@@ -1,0 +1,341 @@
+//! The case store: cases, applications as received, drafts, robot runs and
+//! work items, on SQLite (the default: one file, WAL, `BEGIN IMMEDIATE` for
+//! writes) or PostgreSQL (several workers sharing the work through row
+//! leases, `FOR UPDATE SKIP LOCKED`).
+//!
+//! Every change of a case's state and the audit event that records it are
+//! written in the same transaction: both commit or neither does.
+//!
+//! The two backends share their code (`sql.rs` is instantiated once per
+//! database by a macro); only the SQL that differs between the engines is
+//! given per backend.
+
+mod sql;
+
+use crate::clock::Clock;
+use audit::AuditLog;
+use chrono::{DateTime, Utc};
+use domain::{CaseState, Outcome, Step};
+use sqlx::postgres::PgPoolOptions;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, SqlitePool};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use sql::Backend;
+
+pub type CaseId = i64;
+pub type RunId = i64;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("audit log: {0}")]
+    Audit(#[from] audit::AuditError),
+    #[error("audit event: {0}")]
+    AuditEvent(#[from] audit::event::EventError),
+    #[error("case {case} is no longer {expected} (someone else changed it)")]
+    StaleState { case: CaseId, expected: CaseState },
+    #[error("the lease on work item {0} was lost (it expired and another worker took it)")]
+    LeaseLost(i64),
+    #[error("case {0} not found")]
+    NotFound(CaseId),
+    #[error("unsupported database URL (use sqlite://… or postgres://…)")]
+    UnsupportedUrl,
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    /// Worth trying again: the database was busy or unreachable, not wrong.
+    pub fn is_retriable(&self) -> bool {
+        match self {
+            StoreError::Db(e) => {
+                matches!(
+                    e,
+                    sqlx::Error::Io(_)
+                        | sqlx::Error::PoolTimedOut
+                        | sqlx::Error::PoolClosed
+                        | sqlx::Error::WorkerCrashed
+                ) || e
+                    .as_database_error()
+                    .and_then(|d| d.code())
+                    .is_some_and(|c| matches!(c.as_ref(), "5" | "6" | "517" | "40001" | "40P01" | "55P03"))
+            }
+            StoreError::StaleState { .. } | StoreError::LeaseLost(_) => false,
+            _ => false,
+        }
+    }
+}
+
+/// Where a case came from and the document as received.
+#[derive(Debug, Clone)]
+pub struct NewCase {
+    pub source: String,
+    pub external_id: String,
+    pub source_ref: String,
+    pub robot: String,
+    pub run_id: Option<RunId>,
+    pub document: Vec<u8>,
+    pub period: Option<String>,
+    /// The household's personnummer (first = applicant), when the document
+    /// could be read: the audit event's data subjects.
+    pub subjects: Vec<domain::Personnummer>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inserted {
+    New(CaseId),
+    /// Already stored from an earlier fetch: nothing was written.
+    Duplicate(CaseId),
+}
+
+/// A work item claimed by a worker, with what it needs to process the case.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    pub item_id: i64,
+    pub case_id: CaseId,
+    pub attempts: i64,
+    pub robot: String,
+    pub document: Vec<u8>,
+}
+
+/// What a worker concluded about a claimed case.
+#[derive(Debug, Clone)]
+pub enum Finish {
+    /// A draft: the case now awaits approval.
+    Drafted {
+        draft: Box<domain::Draft>,
+        register_json: Option<String>,
+        subjects: Vec<domain::Personnummer>,
+    },
+    /// Not a valid application: never retried.
+    Invalid { reason: String },
+    /// Failed for good: the ruleset failed, or retries are used up.
+    Failed { reason: String },
+    /// A technical problem: try again at `at`.
+    RetryAt { at: DateTime<Utc>, error: String },
+}
+
+/// A case as listed for IT and officials.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CaseSummary {
+    pub id: CaseId,
+    pub source: String,
+    pub external_id: String,
+    pub robot: String,
+    pub state: CaseState,
+    pub state_reason: Option<String>,
+    pub period: Option<String>,
+    pub outcome: Option<Outcome>,
+    pub amount_ore: Option<i64>,
+    pub ruleset: Option<String>,
+    pub received: DateTime<Utc>,
+    pub updated: DateTime<Utc>,
+}
+
+/// A case with its document, latest draft and work status.
+#[derive(Debug, Clone)]
+pub struct CaseDetail {
+    pub summary: CaseSummary,
+    pub document: Vec<u8>,
+    pub register_json: Option<String>,
+    pub draft_json: Option<String>,
+    pub attempts: Option<i64>,
+    pub work_status: Option<String>,
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Trigger {
+    Schedule,
+    CatchUp,
+    Manual,
+}
+
+impl Trigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Schedule => "schedule",
+            Trigger::CatchUp => "catch_up",
+            Trigger::Manual => "manual",
+        }
+    }
+}
+
+/// Counts for one robot run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct RunCounts {
+    pub fetched: i64,
+    pub duplicates: i64,
+    pub rejected: i64,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RunSummary {
+    pub id: RunId,
+    pub robot: String,
+    pub fire: DateTime<Utc>,
+    pub trigger: String,
+    pub status: String,
+    pub counts: RunCounts,
+    pub error: Option<String>,
+}
+
+/// How a work item is retried.
+#[derive(Debug, Clone, Copy)]
+pub struct Lease {
+    pub owner_ttl: Duration,
+}
+
+/// The store: a pool on one of the two engines, and the audit log that
+/// records every change.
+#[derive(Clone)]
+pub struct Store {
+    backend: Arc<Backend>,
+    audit: Arc<AuditLog>,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("engine", &self.engine())
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) fn us(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+pub(crate) fn from_us(v: i64) -> DateTime<Utc> {
+    DateTime::<Utc>::from_timestamp_micros(v).unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
+impl Store {
+    /// Connects (creating a SQLite file if needed) and applies the
+    /// migrations of the case store and of the audit log.
+    pub async fn open(
+        url: &str,
+        max_connections: u32,
+        audit: Arc<AuditLog>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Store, StoreError> {
+        let backend = if url.starts_with("sqlite:") {
+            let opts = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true);
+            let pool = SqlitePoolOptions::new()
+                .max_connections(max_connections.max(1))
+                .connect_with(opts)
+                .await?;
+            // SQLite has no migration lock: two processes starting at once
+            // race, and the loser's transaction rolls back. Try again then.
+            let mut attempt = 0;
+            loop {
+                match migrate_sqlite(&pool).await {
+                    Ok(()) => break,
+                    Err(e) if attempt < 20 => {
+                        attempt += 1;
+                        tracing::debug!(error = %e, attempt, "migration raced with another process; retrying");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            Backend::Sqlite(pool)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let pool = PgPoolOptions::new()
+                .max_connections(max_connections.max(1))
+                .acquire_timeout(Duration::from_secs(30))
+                .connect(url)
+                .await?;
+            let mut m = sqlx::migrate!("./migrations/postgres");
+            m.set_ignore_missing(true);
+            m.run(&pool).await?;
+            let mut am = audit::postgres_migrator();
+            am.set_ignore_missing(true);
+            am.run(&pool).await?;
+            Backend::Postgres(pool)
+        } else {
+            return Err(StoreError::UnsupportedUrl);
+        };
+        Ok(Store {
+            backend: Arc::new(backend),
+            audit,
+            clock,
+        })
+    }
+
+    pub fn engine(&self) -> &'static str {
+        match &*self.backend {
+            Backend::Sqlite(_) => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        }
+    }
+
+    pub fn audit(&self) -> &AuditLog {
+        &self.audit
+    }
+
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    pub fn sqlite_pool(&self) -> Option<&SqlitePool> {
+        match &*self.backend {
+            Backend::Sqlite(p) => Some(p),
+            Backend::Postgres(_) => None,
+        }
+    }
+
+    pub fn postgres_pool(&self) -> Option<&PgPool> {
+        match &*self.backend {
+            Backend::Postgres(p) => Some(p),
+            Backend::Sqlite(_) => None,
+        }
+    }
+
+    pub async fn close(&self) {
+        match &*self.backend {
+            Backend::Sqlite(p) => p.close().await,
+            Backend::Postgres(p) => p.close().await,
+        }
+    }
+}
+
+async fn migrate_sqlite(pool: &SqlitePool) -> Result<(), StoreError> {
+    let mut m = sqlx::migrate!("./migrations/sqlite");
+    m.set_ignore_missing(true);
+    m.run(pool).await?;
+    let mut am = audit::sqlite_migrator();
+    am.set_ignore_missing(true);
+    am.run(pool).await?;
+    Ok(())
+}
+
+/// The audit event kind a transition records.
+pub(crate) fn event_kind(step: Step) -> audit::EventKind {
+    use audit::EventKind as K;
+    match step.to() {
+        CaseState::Evaluated => K::Evaluated,
+        CaseState::AwaitingApproval => K::Drafted,
+        CaseState::Approved => K::Approved,
+        CaseState::Amended => K::Amended,
+        CaseState::ReturnedToManual => K::Returned,
+        CaseState::Sent => K::Sent,
+        CaseState::Closed => K::Closed,
+        CaseState::Invalid => K::Invalid,
+        CaseState::Failed => K::Failed,
+        CaseState::Received => K::Requeued,
+    }
+}

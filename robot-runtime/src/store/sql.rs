@@ -1,0 +1,755 @@
+//! The store's SQL, written once and instantiated for each engine.
+
+use super::*;
+use audit::event::{Actor, CaseRef, Event, RulesetHash};
+use domain::{At, CaseState};
+use serde_json::json;
+use sqlx::Row;
+
+/// A pool on one of the two engines.
+pub enum Backend {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+fn actor(s: &str) -> Result<Actor, StoreError> {
+    Ok(Actor::parse(s)?)
+}
+
+fn case_ref(id: CaseId) -> Result<CaseRef, StoreError> {
+    Ok(CaseRef::parse(&format!("case:{id}"))?)
+}
+
+/// The audit event for a fetched document.
+fn fetched_event(id: CaseId, c: &NewCase, now: DateTime<Utc>) -> Result<Event, StoreError> {
+    let mut e = Event::new(audit::EventKind::Fetched, actor(&format!("robot:{}", c.robot))?, now)
+        .with_case(case_ref(id)?)
+        .with_payload(json!({"source": c.source, "source_ref_len": c.source_ref.len(), "period": c.period}))?;
+    for (i, p) in c.subjects.iter().enumerate() {
+        let role = if i == 0 { "sökande" } else { "hushållsmedlem" };
+        e = e.with_personal(p, json!({"roll": role, "external_id": c.external_id}))?;
+    }
+    Ok(e)
+}
+
+fn summary_from<R: Row>(r: &R) -> Result<CaseSummary, StoreError>
+where
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> Option<i64>: sqlx::Decode<'a, R::Database>,
+    for<'a> Option<String>: sqlx::Decode<'a, R::Database>,
+{
+    let state: String = r.try_get("state")?;
+    let outcome: Option<String> = r.try_get("outcome")?;
+    let name: Option<String> = r.try_get("ruleset_name")?;
+    let version: Option<String> = r.try_get("ruleset_version")?;
+    Ok(CaseSummary {
+        id: r.try_get("id")?,
+        source: r.try_get("source")?,
+        external_id: r.try_get("external_id")?,
+        robot: r.try_get("robot")?,
+        state: state
+            .parse()
+            .map_err(|_| StoreError::Corrupt(format!("unknown state {state:?}")))?,
+        state_reason: r.try_get("state_reason")?,
+        period: r.try_get("period")?,
+        outcome: match outcome {
+            None => None,
+            Some(o) => Some(
+                o.parse()
+                    .map_err(|_| StoreError::Corrupt(format!("unknown outcome {o:?}")))?,
+            ),
+        },
+        amount_ore: r.try_get("amount_ore")?,
+        ruleset: match (name, version) {
+            (Some(n), Some(v)) => Some(format!("{n} {v}")),
+            _ => None,
+        },
+        received: from_us(r.try_get("received_us")?),
+        updated: from_us(r.try_get("updated_us")?),
+    })
+}
+
+const SUMMARY_COLUMNS: &str = "id, source, external_id, robot, state, state_reason, period, ruleset_name, ruleset_version, outcome, amount_ore, received_us, updated_us";
+
+macro_rules! engine {
+    ($module:ident, $db:ty, $pool:ty, $begin:expr, $skip_locked:literal) => {
+        pub(super) mod $module {
+            use super::*;
+
+            type Tx = sqlx::Transaction<'static, $db>;
+
+            async fn begin(pool: &$pool) -> Result<Tx, StoreError> {
+                let f = $begin;
+                Ok(f(pool).await?)
+            }
+
+            /// Moves a case along one legal step, and records it.
+            async fn step(
+                tx: &mut Tx,
+                audit: &AuditLog,
+                case: CaseId,
+                step: Step,
+                reason: Option<&str>,
+                event: Event,
+                now: i64,
+            ) -> Result<(), StoreError> {
+                let done = sqlx::query("UPDATE cases SET state = $1, state_reason = $2, updated_us = $3 WHERE id = $4 AND state = $5")
+                    .bind(step.to().as_str())
+                    .bind(reason)
+                    .bind(now)
+                    .bind(case)
+                    .bind(step.from().as_str())
+                    .execute(&mut **tx)
+                    .await?;
+                if done.rows_affected() != 1 {
+                    return Err(StoreError::StaleState { case, expected: step.from() });
+                }
+                audit.append(&mut **tx, &event).await?;
+                Ok(())
+            }
+
+            fn event(step: Step, who: &str, case: CaseId, now: DateTime<Utc>) -> Result<Event, StoreError> {
+                Ok(Event::new(event_kind(step), actor(who)?, now)
+                    .with_case(case_ref(case)?))
+            }
+
+            pub async fn insert_cases(
+                pool: &$pool,
+                audit: &AuditLog,
+                now: DateTime<Utc>,
+                cases: &[NewCase],
+            ) -> Result<Vec<Inserted>, StoreError> {
+                let t = us(now);
+                let mut tx = begin(pool).await?;
+                let mut out = Vec::with_capacity(cases.len());
+                let mut events = Vec::new();
+                for c in cases {
+                    let id: Option<i64> = sqlx::query_scalar(
+                        "INSERT INTO cases (source, external_id, source_ref, robot, run_id, state, period, received_us, updated_us) \
+                         VALUES ($1, $2, $3, $4, $5, 'received', $6, $7, $7) ON CONFLICT (source, external_id) DO NOTHING RETURNING id",
+                    )
+                    .bind(&c.source)
+                    .bind(&c.external_id)
+                    .bind(&c.source_ref)
+                    .bind(&c.robot)
+                    .bind(c.run_id)
+                    .bind(&c.period)
+                    .bind(t)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    let Some(id) = id else {
+                        let existing: i64 = sqlx::query_scalar("SELECT id FROM cases WHERE source = $1 AND external_id = $2")
+                            .bind(&c.source)
+                            .bind(&c.external_id)
+                            .fetch_one(&mut *tx)
+                            .await?;
+                        out.push(Inserted::Duplicate(existing));
+                        continue;
+                    };
+                    sqlx::query("INSERT INTO applications (case_id, document) VALUES ($1, $2)")
+                        .bind(id)
+                        .bind(&c.document)
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query("INSERT INTO work_items (case_id, status, attempts, next_attempt_us, updated_us) VALUES ($1, 'pending', 0, $2, $2)")
+                        .bind(id)
+                        .bind(t)
+                        .execute(&mut *tx)
+                        .await?;
+                    events.push(fetched_event(id, c, now)?);
+                    out.push(Inserted::New(id));
+                }
+                if !events.is_empty() {
+                    audit.append_batch(&mut *tx, &events).await?;
+                }
+                tx.commit().await?;
+                Ok(out)
+            }
+
+            pub async fn claim(
+                pool: &$pool,
+                owner: &str,
+                now: DateTime<Utc>,
+                lease: Duration,
+                limit: i64,
+            ) -> Result<Vec<Claimed>, StoreError> {
+                let t = us(now);
+                let expires = t + i64::try_from(lease.as_micros()).unwrap_or(i64::MAX / 2);
+                let mut tx = begin(pool).await?;
+                let sql = concat!(
+                    "UPDATE work_items SET status = 'leased', lease_owner = $1, lease_expires_us = $2, attempts = attempts + 1, updated_us = $3 ",
+                    "WHERE id IN (SELECT id FROM work_items WHERE status = 'pending' AND next_attempt_us <= $3 OR status = 'leased' AND lease_expires_us < $3 ",
+                    "ORDER BY next_attempt_us, id LIMIT $4 ", $skip_locked, ") RETURNING id, case_id, attempts"
+                );
+                let rows = sqlx::query(sql)
+                    .bind(owner)
+                    .bind(expires)
+                    .bind(t)
+                    .bind(limit)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                let mut out = Vec::with_capacity(rows.len());
+                for r in rows {
+                    let item_id: i64 = r.try_get("id")?;
+                    let case_id: i64 = r.try_get("case_id")?;
+                    let attempts: i64 = r.try_get::<i64, _>("attempts").or_else(|_| r.try_get::<i32, _>("attempts").map(i64::from))?;
+                    let row = sqlx::query("SELECT c.robot, a.document FROM cases c JOIN applications a ON a.case_id = c.id WHERE c.id = $1")
+                        .bind(case_id)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    out.push(Claimed {
+                        item_id,
+                        case_id,
+                        attempts,
+                        robot: row.try_get("robot")?,
+                        document: row.try_get("document")?,
+                    });
+                }
+                tx.commit().await?;
+                Ok(out)
+            }
+
+            /// Ends the lease: `done`, `dead` or back to `pending`. False if it was lost.
+            async fn release(tx: &mut Tx, item: &Claimed, owner: &str, status: &str, next: Option<i64>, error: Option<&str>, now: i64) -> Result<bool, StoreError> {
+                let done = sqlx::query(
+                    "UPDATE work_items SET status = $1, lease_owner = NULL, lease_expires_us = NULL, done_by = $6, \
+                     next_attempt_us = COALESCE($2, next_attempt_us), last_error = $3, updated_us = $4 \
+                     WHERE id = $5 AND status = 'leased' AND lease_owner = $6",
+                )
+                .bind(status)
+                .bind(next)
+                .bind(error)
+                .bind(now)
+                .bind(item.item_id)
+                .bind(owner)
+                .execute(&mut **tx)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn current_state(tx: &mut Tx, case: CaseId) -> Result<CaseState, StoreError> {
+                let s: String = sqlx::query_scalar("SELECT state FROM cases WHERE id = $1")
+                    .bind(case)
+                    .fetch_optional(&mut **tx)
+                    .await?
+                    .ok_or(StoreError::NotFound(case))?;
+                s.parse().map_err(|_| StoreError::Corrupt(format!("unknown state {s:?}")))
+            }
+
+            /// Records what workers concluded, in one transaction. Items
+            /// whose lease was lost are skipped (another worker owns them)
+            /// and reported as `false`.
+            pub async fn finish(
+                pool: &$pool,
+                audit: &AuditLog,
+                owner: &str,
+                now: DateTime<Utc>,
+                results: &[(Claimed, Finish)],
+            ) -> Result<Vec<bool>, StoreError> {
+                let t = us(now);
+                let who = owner_actor(owner);
+                let mut tx = begin(pool).await?;
+                let mut kept = Vec::with_capacity(results.len());
+                for (item, finish) in results {
+                    let ok = match finish {
+                        Finish::RetryAt { at, error } => release(&mut tx, item, owner, "pending", Some(us(*at)), Some(error), t).await?,
+                        Finish::Drafted { draft, register_json, subjects } => {
+                            if !release(&mut tx, item, owner, "done", None, None, t).await? {
+                                kept.push(false);
+                                continue;
+                            }
+                            let At::Received(received) = current_state(&mut tx, item.case_id).await?.at() else {
+                                return Err(StoreError::StaleState { case: item.case_id, expected: CaseState::Received });
+                            };
+                            let r = draft.ruleset();
+                            let json = draft.to_json();
+                            sqlx::query("UPDATE applications SET register = $1, enriched_us = $2 WHERE case_id = $3")
+                                .bind(register_json)
+                                .bind(t)
+                                .bind(item.case_id)
+                                .execute(&mut *tx)
+                                .await?;
+                            sqlx::query("INSERT INTO drafts (case_id, draft, created_us) VALUES ($1, $2, $3)")
+                                .bind(item.case_id)
+                                .bind(&json)
+                                .bind(t)
+                                .execute(&mut *tx)
+                                .await?;
+                            sqlx::query(
+                                "UPDATE cases SET period = $1, ruleset_name = $2, ruleset_version = $3, ruleset_hash = $4, outcome = $5, amount_ore = $6 WHERE id = $7",
+                            )
+                            .bind(draft.period().to_string())
+                            .bind(&r.name)
+                            .bind(&r.version)
+                            .bind(&r.hash)
+                            .bind(draft.outcome().as_str())
+                            .bind(draft.amount().map(domain::Money::ore))
+                            .bind(item.case_id)
+                            .execute(&mut *tx)
+                            .await?;
+                            let evaluated = received.evaluated();
+                            let codes: Vec<&str> = draft.codes().iter().map(|c| c.as_str()).collect();
+                            let mut e = event(evaluated, &who, item.case_id, now)?
+                                .with_ruleset(RulesetHash::parse(&r.hash)?)
+                                .with_payload(json!({"ruleset": format!("{} {}", r.name, r.version), "outcome": draft.outcome().as_str(), "codes": codes, "attempt": item.attempts}))?;
+                            if let Some(applicant) = subjects.first() {
+                                e = e.with_personal(applicant, json!({"amount_sek": draft.amount().map(|m| m.to_json_value())}))?;
+                            }
+                            step(&mut tx, audit, item.case_id, evaluated, None, e, t).await?;
+                            let At::Evaluated(ev) = evaluated.to().at() else {
+                                return Err(StoreError::StaleState { case: item.case_id, expected: CaseState::Evaluated });
+                            };
+                            let drafted = ev.awaiting_approval();
+                            let e = event(drafted, &who, item.case_id, now)?
+                                .with_payload(json!({"outcome": draft.outcome().as_str()}))?;
+                            step(&mut tx, audit, item.case_id, drafted, None, e, t).await?;
+                            true
+                        }
+                        Finish::Invalid { reason } => {
+                            if !release(&mut tx, item, owner, "done", None, None, t).await? {
+                                kept.push(false);
+                                continue;
+                            }
+                            let At::Received(received) = current_state(&mut tx, item.case_id).await?.at() else {
+                                return Err(StoreError::StaleState { case: item.case_id, expected: CaseState::Received });
+                            };
+                            let s = received.invalid();
+                            let e = event(s, &who, item.case_id, now)?.with_payload(json!({"reason": "invalid_application"}))?;
+                            step(&mut tx, audit, item.case_id, s, Some(reason), e, t).await?;
+                            true
+                        }
+                        Finish::Failed { reason } => {
+                            if !release(&mut tx, item, owner, "dead", None, Some(reason), t).await? {
+                                kept.push(false);
+                                continue;
+                            }
+                            let s = match current_state(&mut tx, item.case_id).await?.at() {
+                                At::Received(r) => r.failed(),
+                                At::Evaluated(e) => e.failed(),
+                                _ => return Err(StoreError::StaleState { case: item.case_id, expected: CaseState::Received }),
+                            };
+                            let e = event(s, &who, item.case_id, now)?.with_payload(json!({"reason": "processing_failed", "attempts": item.attempts}))?;
+                            step(&mut tx, audit, item.case_id, s, Some(reason), e, t).await?;
+                            true
+                        }
+                    };
+                    kept.push(ok);
+                }
+                tx.commit().await?;
+                Ok(kept)
+            }
+
+            /// An operator sends a failed case through the pipeline again.
+            pub async fn requeue(pool: &$pool, audit: &AuditLog, who: &str, now: DateTime<Utc>, case: CaseId) -> Result<(), StoreError> {
+                let t = us(now);
+                let mut tx = begin(pool).await?;
+                let At::Failed(failed) = current_state(&mut tx, case).await?.at() else {
+                    return Err(StoreError::StaleState { case, expected: CaseState::Failed });
+                };
+                let s = failed.requeued();
+                let e = event(s, who, case, now)?;
+                step(&mut tx, audit, case, s, None, e, t).await?;
+                sqlx::query("UPDATE work_items SET status = 'pending', attempts = 0, next_attempt_us = $1, last_error = NULL, updated_us = $1 WHERE case_id = $2")
+                    .bind(t)
+                    .bind(case)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            pub async fn start_run(pool: &$pool, robot: &str, fire: DateTime<Utc>, trigger: Trigger, owner: &str, now: DateTime<Utc>) -> Result<Option<RunId>, StoreError> {
+                let mut tx = begin(pool).await?;
+                let id: Option<i64> = sqlx::query_scalar(
+                    "INSERT INTO robot_runs (robot, fire_us, trigger, status, owner, started_us) VALUES ($1, $2, $3, 'running', $4, $5) \
+                     ON CONFLICT (robot, fire_us) DO NOTHING RETURNING id",
+                )
+                .bind(robot)
+                .bind(us(fire))
+                .bind(trigger.as_str())
+                .bind(owner)
+                .bind(us(now))
+                .fetch_optional(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(id)
+            }
+
+            pub async fn finish_run(pool: &$pool, run: RunId, ok: bool, counts: RunCounts, error: Option<&str>, now: DateTime<Utc>) -> Result<(), StoreError> {
+                let mut tx = begin(pool).await?;
+                sqlx::query("UPDATE robot_runs SET status = $1, finished_us = $2, fetched = $3, duplicates = $4, rejected = $5, error = $6 WHERE id = $7")
+                    .bind(if ok { "succeeded" } else { "failed" })
+                    .bind(us(now))
+                    .bind(counts.fetched)
+                    .bind(counts.duplicates)
+                    .bind(counts.rejected)
+                    .bind(error)
+                    .bind(run)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            pub async fn last_fire(pool: &$pool, robot: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+                let v: Option<i64> = sqlx::query_scalar("SELECT MAX(fire_us) FROM robot_runs WHERE robot = $1 AND trigger <> 'manual'")
+                    .bind(robot)
+                    .fetch_one(pool)
+                    .await?;
+                Ok(v.map(from_us))
+            }
+
+            pub async fn list_runs(pool: &$pool, robot: Option<&str>, limit: i64) -> Result<Vec<RunSummary>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT id, robot, fire_us, trigger, status, fetched, duplicates, rejected, error FROM robot_runs \
+                     WHERE ($1 IS NULL OR robot = $1) ORDER BY fire_us DESC, id DESC LIMIT $2",
+                )
+                .bind(robot)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(RunSummary {
+                            id: r.try_get("id")?,
+                            robot: r.try_get("robot")?,
+                            fire: from_us(r.try_get("fire_us")?),
+                            trigger: r.try_get("trigger")?,
+                            status: r.try_get("status")?,
+                            counts: RunCounts {
+                                fetched: r.try_get("fetched")?,
+                                duplicates: r.try_get("duplicates")?,
+                                rejected: r.try_get("rejected")?,
+                            },
+                            error: r.try_get("error")?,
+                        })
+                    })
+                    .collect()
+            }
+
+            pub async fn try_lock_robot(pool: &$pool, robot: &str, owner: &str, now: DateTime<Utc>, ttl: Duration) -> Result<bool, StoreError> {
+                let t = us(now);
+                let expires = t + i64::try_from(ttl.as_micros()).unwrap_or(i64::MAX / 2);
+                let mut tx = begin(pool).await?;
+                let done = sqlx::query(
+                    "INSERT INTO robot_locks (robot, owner, expires_us) VALUES ($1, $2, $3) \
+                     ON CONFLICT (robot) DO UPDATE SET owner = excluded.owner, expires_us = excluded.expires_us \
+                     WHERE robot_locks.expires_us < $4 OR robot_locks.owner = excluded.owner",
+                )
+                .bind(robot)
+                .bind(owner)
+                .bind(expires)
+                .bind(t)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            pub async fn unlock_robot(pool: &$pool, robot: &str, owner: &str) -> Result<(), StoreError> {
+                let mut tx = begin(pool).await?;
+                sqlx::query("DELETE FROM robot_locks WHERE robot = $1 AND owner = $2")
+                    .bind(robot)
+                    .bind(owner)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            pub async fn set_paused(pool: &$pool, robot: &str, paused: bool, reason: Option<&str>, now: DateTime<Utc>) -> Result<(), StoreError> {
+                let mut tx = begin(pool).await?;
+                sqlx::query(
+                    "INSERT INTO robots (name, paused, paused_reason, updated_us) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (name) DO UPDATE SET paused = excluded.paused, paused_reason = excluded.paused_reason, updated_us = excluded.updated_us",
+                )
+                .bind(robot)
+                .bind(paused)
+                .bind(reason)
+                .bind(us(now))
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            pub async fn paused(pool: &$pool, robot: &str) -> Result<Option<String>, StoreError> {
+                let row = sqlx::query("SELECT paused, paused_reason FROM robots WHERE name = $1")
+                    .bind(robot)
+                    .fetch_optional(pool)
+                    .await?;
+                match row {
+                    Some(r) if r.try_get::<bool, _>("paused")? => {
+                        Ok(Some(r.try_get::<Option<String>, _>("paused_reason")?.unwrap_or_default()))
+                    }
+                    _ => Ok(None),
+                }
+            }
+
+            pub async fn list_cases(pool: &$pool, state: Option<CaseState>, robot: Option<&str>, limit: i64, offset: i64) -> Result<Vec<CaseSummary>, StoreError> {
+                let sql = format!(
+                    "SELECT {SUMMARY_COLUMNS} FROM cases WHERE ($1 IS NULL OR state = $1) AND ($2 IS NULL OR robot = $2) ORDER BY id LIMIT $3 OFFSET $4"
+                );
+                let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(state.map(|s| s.as_str()))
+                    .bind(robot)
+                    .bind(limit)
+                    .bind(offset)
+                    .fetch_all(pool)
+                    .await?;
+                rows.iter().map(summary_from).collect()
+            }
+
+            pub async fn case_detail(pool: &$pool, id: CaseId) -> Result<CaseDetail, StoreError> {
+                let sql = format!("SELECT {SUMMARY_COLUMNS} FROM cases WHERE id = $1");
+                let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(id)
+                    .fetch_optional(pool)
+                    .await?
+                    .ok_or(StoreError::NotFound(id))?;
+                let summary = summary_from(&row)?;
+                let app = sqlx::query("SELECT document, register FROM applications WHERE case_id = $1")
+                    .bind(id)
+                    .fetch_one(pool)
+                    .await?;
+                let draft: Option<String> = sqlx::query_scalar("SELECT draft FROM drafts WHERE case_id = $1 ORDER BY id DESC LIMIT 1")
+                    .bind(id)
+                    .fetch_optional(pool)
+                    .await?;
+                let work = sqlx::query("SELECT attempts, status, last_error FROM work_items WHERE case_id = $1")
+                    .bind(id)
+                    .fetch_optional(pool)
+                    .await?;
+                let (attempts, work_status, last_error) = match work {
+                    Some(w) => (
+                        Some(w.try_get::<i64, _>("attempts").or_else(|_| w.try_get::<i32, _>("attempts").map(i64::from))?),
+                        Some(w.try_get::<String, _>("status")?),
+                        w.try_get::<Option<String>, _>("last_error")?,
+                    ),
+                    None => (None, None, None),
+                };
+                Ok(CaseDetail {
+                    summary,
+                    document: app.try_get("document")?,
+                    register_json: app.try_get("register")?,
+                    draft_json: draft,
+                    attempts,
+                    work_status,
+                    last_error,
+                })
+            }
+
+            pub async fn count_by_state(pool: &$pool) -> Result<Vec<(CaseState, i64)>, StoreError> {
+                let rows = sqlx::query("SELECT state, COUNT(*) AS n FROM cases GROUP BY state ORDER BY state")
+                    .fetch_all(pool)
+                    .await?;
+                let mut out = Vec::new();
+                for r in rows {
+                    let s: String = r.try_get("state")?;
+                    let state = s.parse().map_err(|_| StoreError::Corrupt(format!("unknown state {s:?}")))?;
+                    out.push((state, r.try_get("n")?));
+                }
+                Ok(out)
+            }
+
+            pub async fn count_open_work(pool: &$pool) -> Result<i64, StoreError> {
+                Ok(sqlx::query_scalar("SELECT COUNT(*) FROM work_items WHERE status IN ('pending', 'leased')")
+                    .fetch_one(pool)
+                    .await?)
+            }
+
+            /// (due or leased now, waiting for a later retry)
+            pub async fn open_work_for_run(pool: &$pool, run: RunId, now: DateTime<Utc>) -> Result<(i64, i64), StoreError> {
+                let row = sqlx::query(
+                    "SELECT COALESCE(SUM(CASE WHEN w.status = 'leased' OR w.next_attempt_us <= $2 THEN 1 ELSE 0 END), 0) AS due, \
+                            COALESCE(SUM(CASE WHEN w.status = 'pending' AND w.next_attempt_us > $2 THEN 1 ELSE 0 END), 0) AS later \
+                     FROM work_items w JOIN cases c ON c.id = w.case_id WHERE c.run_id = $1 AND w.status IN ('pending', 'leased')",
+                )
+                .bind(run)
+                .bind(us(now))
+                .fetch_one(pool)
+                .await?;
+                Ok((row.try_get("due")?, row.try_get("later")?))
+            }
+
+            pub async fn run_states(pool: &$pool, run: RunId) -> Result<Vec<(CaseState, i64)>, StoreError> {
+                let rows = sqlx::query("SELECT state, COUNT(*) AS n FROM cases WHERE run_id = $1 GROUP BY state")
+                    .bind(run)
+                    .fetch_all(pool)
+                    .await?;
+                let mut out = Vec::new();
+                for r in rows {
+                    let s: String = r.try_get("state")?;
+                    let state = s.parse().map_err(|_| StoreError::Corrupt(format!("unknown state {s:?}")))?;
+                    out.push((state, r.try_get("n")?));
+                }
+                Ok(out)
+            }
+
+            pub async fn checkpoint(pool: &$pool, audit: &AuditLog, only_if_due: bool) -> Result<Option<audit::SignedCheckpoint>, StoreError> {
+                let mut tx = begin(pool).await?;
+                let signed = if only_if_due {
+                    audit.checkpoint_if_due(&mut *tx).await?
+                } else {
+                    audit.checkpoint(&mut *tx).await?
+                };
+                tx.commit().await?;
+                Ok(signed)
+            }
+
+            pub async fn ping(pool: &$pool) -> Result<(), StoreError> {
+                sqlx::query("SELECT 1").execute(pool).await?;
+                Ok(())
+            }
+        }
+    };
+}
+
+fn owner_actor(owner: &str) -> String {
+    format!("worker:{owner}")
+}
+
+async fn begin_sqlite(pool: &SqlitePool) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+    pool.begin_with("BEGIN IMMEDIATE").await
+}
+
+async fn begin_pg(pool: &PgPool) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+    pool.begin().await
+}
+
+engine!(sqlite, sqlx::Sqlite, SqlitePool, begin_sqlite, "");
+engine!(postgres, sqlx::Postgres, PgPool, begin_pg, "FOR UPDATE SKIP LOCKED");
+
+/// Calls the same function on whichever engine the store uses.
+macro_rules! dispatch {
+    ($self:expr, $f:ident ( $($arg:expr),* )) => {
+        match &*$self.backend {
+            Backend::Sqlite(p) => sqlite::$f(p, $($arg),*).await,
+            Backend::Postgres(p) => postgres::$f(p, $($arg),*).await,
+        }
+    };
+}
+
+impl Store {
+    /// Stores fetched documents as new cases (with their work items and
+    /// audit events), in one transaction. A document already stored under
+    /// the same (source, external_id) is reported as a duplicate and left alone.
+    pub async fn insert_cases(&self, cases: &[NewCase]) -> Result<Vec<Inserted>, StoreError> {
+        let now = self.clock.now();
+        dispatch!(self, insert_cases(&self.audit, now, cases))
+    }
+
+    /// Leases up to `limit` work items that are due (or whose lease expired).
+    pub async fn claim(&self, owner: &str, lease: Duration, limit: i64) -> Result<Vec<Claimed>, StoreError> {
+        let now = self.clock.now();
+        dispatch!(self, claim(owner, now, lease, limit))
+    }
+
+    pub async fn finish(&self, owner: &str, results: &[(Claimed, Finish)]) -> Result<Vec<bool>, StoreError> {
+        let now = self.clock.now();
+        dispatch!(self, finish(&self.audit, owner, now, results))
+    }
+
+    pub async fn requeue(&self, who: &str, case: CaseId) -> Result<(), StoreError> {
+        let now = self.clock.now();
+        dispatch!(self, requeue(&self.audit, who, now, case))
+    }
+
+    /// Records the start of a run for a fire time. `None`: that fire time
+    /// already ran (or is running) — on this or another worker.
+    pub async fn start_run(
+        &self,
+        robot: &str,
+        fire: DateTime<Utc>,
+        trigger: Trigger,
+        owner: &str,
+    ) -> Result<Option<RunId>, StoreError> {
+        let now = self.clock.now();
+        dispatch!(self, start_run(robot, fire, trigger, owner, now))
+    }
+
+    pub async fn finish_run(
+        &self,
+        run: RunId,
+        ok: bool,
+        counts: RunCounts,
+        error: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let now = self.clock.now();
+        dispatch!(self, finish_run(run, ok, counts, error, now))
+    }
+
+    /// The latest scheduled fire time recorded for a robot.
+    pub async fn last_fire(&self, robot: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+        dispatch!(self, last_fire(robot))
+    }
+
+    pub async fn list_runs(&self, robot: Option<&str>, limit: i64) -> Result<Vec<RunSummary>, StoreError> {
+        dispatch!(self, list_runs(robot, limit))
+    }
+
+    /// Takes the robot's run lock (runs of one robot never overlap), or
+    /// renews it if we hold it.
+    pub async fn try_lock_robot(&self, robot: &str, owner: &str, ttl: Duration) -> Result<bool, StoreError> {
+        let now = self.clock.now();
+        dispatch!(self, try_lock_robot(robot, owner, now, ttl))
+    }
+
+    pub async fn unlock_robot(&self, robot: &str, owner: &str) -> Result<(), StoreError> {
+        dispatch!(self, unlock_robot(robot, owner))
+    }
+
+    pub async fn set_paused(&self, robot: &str, paused: bool, reason: Option<&str>) -> Result<(), StoreError> {
+        let now = self.clock.now();
+        dispatch!(self, set_paused(robot, paused, reason, now))
+    }
+
+    /// `Some(reason)` when the robot is paused.
+    pub async fn paused(&self, robot: &str) -> Result<Option<String>, StoreError> {
+        dispatch!(self, paused(robot))
+    }
+
+    pub async fn list_cases(
+        &self,
+        state: Option<CaseState>,
+        robot: Option<&str>,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<CaseSummary>, StoreError> {
+        dispatch!(self, list_cases(state, robot, limit, offset))
+    }
+
+    pub async fn case_detail(&self, id: CaseId) -> Result<CaseDetail, StoreError> {
+        dispatch!(self, case_detail(id))
+    }
+
+    pub async fn count_by_state(&self) -> Result<Vec<(CaseState, i64)>, StoreError> {
+        dispatch!(self, count_by_state())
+    }
+
+    pub async fn count_open_work(&self) -> Result<i64, StoreError> {
+        dispatch!(self, count_open_work())
+    }
+
+    /// Work items of a run still open: (due or leased now, waiting for a later retry).
+    pub async fn open_work_for_run(&self, run: RunId) -> Result<(i64, i64), StoreError> {
+        let now = self.clock.now();
+        dispatch!(self, open_work_for_run(run, now))
+    }
+
+    pub async fn run_states(&self, run: RunId) -> Result<Vec<(CaseState, i64)>, StoreError> {
+        dispatch!(self, run_states(run))
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        dispatch!(self, ping())
+    }
+
+    /// Signs an audit checkpoint: always (when there is anything new), or
+    /// only when the policy says one is due.
+    pub async fn checkpoint(&self, only_if_due: bool) -> Result<Option<audit::SignedCheckpoint>, StoreError> {
+        dispatch!(self, checkpoint(&self.audit, only_if_due))
+    }
+}

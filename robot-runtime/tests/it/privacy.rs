@@ -1,0 +1,112 @@
+//! A full demo run with debug logging: no personnummer, name or amount of
+//! the demo data appears in any log line.
+
+use crate::support::*;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn demo_people() -> (Vec<String>, Vec<String>) {
+    let mut pnrs = Vec::new();
+    let mut names = Vec::new();
+    for e in std::fs::read_dir(repo().join("ops/demo/inbox")).unwrap() {
+        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(e.unwrap().path()).unwrap()).unwrap();
+        for member in v["household"]["adults"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .chain(v["household"]["children"].as_array().unwrap())
+        {
+            let p = member["personnummer"].as_str().unwrap().replace('-', "");
+            pnrs.push(p.clone());
+            pnrs.push(p[2..].to_string());
+            pnrs.push(format!("{}-{}", &p[2..8], &p[8..]));
+            for part in member["name"].as_str().unwrap().split(' ') {
+                if part.len() > 3 {
+                    names.push(part.to_string());
+                }
+            }
+        }
+    }
+    (pnrs, names)
+}
+
+#[test]
+fn a_full_demo_run_logs_no_personal_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hrobot"))
+        .args(["-vv", "--log-format", "json", "demo", "--port", "0", "--data-dir"])
+        .arg(&data)
+        .current_dir(repo())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut { stderr }, &mut s).unwrap();
+        s
+    });
+    let started = Instant::now();
+    let mut done = false;
+    while started.elapsed() < Duration::from_secs(60) {
+        let o = run(&[
+            "cases",
+            "list",
+            "--format",
+            "json",
+            "--data-dir",
+            data.to_str().unwrap(),
+        ]);
+        let finished = stdout(&o)
+            .lines()
+            .filter(|l| l.contains("\"awaiting_approval\"") || l.contains("\"invalid\""))
+            .count();
+        if finished == 24 {
+            done = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+    let status = child.wait().unwrap();
+    let log = reader.join().unwrap();
+    assert!(
+        done,
+        "the demo did not draft all 24 applications within a minute:\n{log}"
+    );
+    assert!(status.success(), "{status:?}");
+    assert!(log.lines().count() > 20, "the debug log is not empty");
+    let (pnrs, names) = demo_people();
+    for p in &pnrs {
+        assert!(!log.contains(p.as_str()), "a personnummer reached the log");
+    }
+    for n in &names {
+        assert!(!log.contains(n.as_str()), "a name ({n}) reached the log");
+    }
+    // The drafted amounts (4+ digits, as standalone numbers in kronor or öre).
+    let o = run(&[
+        "cases",
+        "list",
+        "--format",
+        "json",
+        "--data-dir",
+        data.to_str().unwrap(),
+    ]);
+    let amounts: Vec<i64> = stdout(&o)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()?["amount_ore"].as_i64())
+        .filter(|a| *a >= 100_000)
+        .collect();
+    assert!(amounts.len() >= 10, "{amounts:?}");
+    let numbers: std::collections::HashSet<&str> = log
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|t| t.len() >= 4)
+        .collect();
+    for a in amounts {
+        for text in [a.to_string(), (a / 100).to_string()] {
+            assert!(!numbers.contains(text.as_str()), "an amount ({text}) reached the log");
+        }
+    }
+}

@@ -1,150 +1,369 @@
-//! The ekonomiskt-bistånd calculation (contract v1) written directly in
-//! Rust, for the benchmark only: the "physical limit" the Rhai ruleset is
-//! measured against. It reads the same parameter files (through the loaded
-//! ruleset), converted once per period into plain integers, and computes
-//! outcome, amount, codes and the section totals. It builds no rows,
-//! reasons, warnings or trace, so it does strictly less than the ruleset.
+//! The ekonomiskt-bistånd ruleset (contract v1) written directly in Rust,
+//! for the benchmark only: the "physical limit" the Rhai ruleset is
+//! measured against.
+//!
+//! It builds the same `domain::Draft` as `rulesets/ekonomiskt-bistand`:
+//! the same calculation rows and labels, reasons and their texts, warnings
+//! (including the sandbox's warning about unverified parameter values) and
+//! trace entries, so that `draft.to_json()` is byte-identical to the Rhai
+//! draft for every benchmark input (`drafts.rs` asserts that before timing).
+//! Parameters are read from the loaded ruleset, resolved once per month into
+//! plain integers and texts.
 //!
 //! Never used outside `benches/drafts.rs`; the rules themselves live in the
-//! ruleset's Rhai scripts.
+//! ruleset's Rhai scripts. When a script changes what a draft says, this file
+//! must follow, or the benchmark refuses to run.
 
-use domain::{Application, ApplicationKind, IncomeKind, Money, Outcome, Period, Personnummer, ReasonCode, Relation};
+use domain::{
+    Application, ApplicationKind, Calculation, Draft, DraftParts, IncomeKind, Member, Money, Outcome, Period, Reason,
+    ReasonCode, Relation, Row, RulesetRef, Section, TraceEntry,
+};
 use sandbox::{ParamValue, ResolvedParams, Ruleset};
-use serde::Serialize;
+use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
 
-/// All parameters of one period as öre and integers.
-#[derive(Debug, Clone)]
-struct Params {
-    ensamstaende: i64,
-    sambor: i64,
-    /// barn_0, barn_1_2, barn_3, barn_4_6, barn_7_10, barn_11_14, barn_15_18, barn_19_20
-    barn: [i64; 8],
-    /// barn_0 … barn_4_6 "ej lunch"
-    barn_ej_lunch: [i64; 4],
-    /// gemensamma_1 … gemensamma_7
-    gemensamma: [i64; 7],
-    /// hyra_riktvarde_0_barn … hyra_riktvarde_4_barn
-    hyra: [i64; 5],
-    radrum: i64,
-    resetak: i64,
-    fribelopp: i64,
-    tolerans: i64,
-    stim_manader: i64,
-    stim_max: i64,
-    stim_procent: i64,
-    barn_lon_fritt: i64,
+/// Every parameter the rules read, in one list so that "which were read"
+/// is a bit set (the unverified ones are named in a warning).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[repr(u8)]
+enum P {
+    LagBistand,
+    LagNorm,
+    LagKostnader,
+    LagJobbstimulans,
+    LagBarnsArbetsinkomst,
+    Ensamstaende,
+    Sambor,
+    Barn0,
+    Barn1_2,
+    Barn3,
+    Barn4_6,
+    Barn7_10,
+    Barn11_14,
+    Barn15_18,
+    Barn19_20,
+    Barn0EjLunch,
+    Barn1_2EjLunch,
+    Barn3EjLunch,
+    Barn4_6EjLunch,
+    Gemensamma1,
+    Gemensamma2,
+    Gemensamma3,
+    Gemensamma4,
+    Gemensamma5,
+    Gemensamma6,
+    Gemensamma7,
+    Hyra0,
+    Hyra1,
+    Hyra2,
+    Hyra3,
+    Hyra4,
+    Radrum,
+    Resetak,
+    Tillgangar,
+    Tolerans,
+    StimManader,
+    StimMax,
+    StimProcent,
+    Prisbasbelopp,
 }
 
-fn get(r: &ResolvedParams, name: &str) -> Option<i64> {
-    match &r.get(name)?.value {
-        ParamValue::Money(m) => Some(m.ore()),
-        ParamValue::Integer(i) => Some(*i),
-        ParamValue::Text(_) => None,
-    }
+const NAMES: [&str; 39] = [
+    "lagrum.ratt_till_bistand",
+    "lagrum.riksnorm",
+    "lagrum.skaliga_kostnader",
+    "lagrum.jobbstimulans",
+    "lagrum_tillagg.barns_arbetsinkomst",
+    "riksnorm.ensamstaende",
+    "riksnorm.sambor",
+    "riksnorm.barn_0",
+    "riksnorm.barn_1_2",
+    "riksnorm.barn_3",
+    "riksnorm.barn_4_6",
+    "riksnorm.barn_7_10",
+    "riksnorm.barn_11_14",
+    "riksnorm.barn_15_18",
+    "riksnorm.barn_19_20",
+    "riksnorm.barn_0_ej_lunch",
+    "riksnorm.barn_1_2_ej_lunch",
+    "riksnorm.barn_3_ej_lunch",
+    "riksnorm.barn_4_6_ej_lunch",
+    "riksnorm.gemensamma_1",
+    "riksnorm.gemensamma_2",
+    "riksnorm.gemensamma_3",
+    "riksnorm.gemensamma_4",
+    "riksnorm.gemensamma_5",
+    "riksnorm.gemensamma_6",
+    "riksnorm.gemensamma_7",
+    "kommun.hyra_riktvarde_0_barn",
+    "kommun.hyra_riktvarde_1_barn",
+    "kommun.hyra_riktvarde_2_barn",
+    "kommun.hyra_riktvarde_3_barn",
+    "kommun.hyra_riktvarde_4_barn",
+    "kommun.radrum_manader",
+    "kommun.arbetsresor_tak",
+    "kommun.tillgangar_fribelopp",
+    "kommun.register_tolerans",
+    "jobbstimulans.manader_med_bistand",
+    "jobbstimulans.max_manader",
+    "jobbstimulans.procent",
+    "prisbasbelopp.belopp",
+];
+
+const BARN: [P; 8] = [
+    P::Barn0,
+    P::Barn1_2,
+    P::Barn3,
+    P::Barn4_6,
+    P::Barn7_10,
+    P::Barn11_14,
+    P::Barn15_18,
+    P::Barn19_20,
+];
+const BARN_EJ_LUNCH: [P; 4] = [P::Barn0EjLunch, P::Barn1_2EjLunch, P::Barn3EjLunch, P::Barn4_6EjLunch];
+const GEMENSAMMA: [P; 7] = [
+    P::Gemensamma1,
+    P::Gemensamma2,
+    P::Gemensamma3,
+    P::Gemensamma4,
+    P::Gemensamma5,
+    P::Gemensamma6,
+    P::Gemensamma7,
+];
+const HYRA: [P; 5] = [P::Hyra0, P::Hyra1, P::Hyra2, P::Hyra3, P::Hyra4];
+/// The riksnorm key suffix and the age group in words, per age group.
+const GRUPPER: [(&str, &str); 8] = [
+    ("0", "0 år"),
+    ("1_2", "1–2 år"),
+    ("3", "3 år"),
+    ("4_6", "4–6 år"),
+    ("7_10", "7–10 år"),
+    ("11_14", "11–14 år"),
+    ("15_18", "15–18 år"),
+    ("19_20", "19–20 år"),
+];
+
+/// One month's parameters.
+struct Month {
+    ints: [i64; 39],
+    texts: [String; 39],
+    unverified: u64,
+    /// Per parameter: the warning group it belongs to (file, valid_from,
+    /// source) and how it is shown (`name = value`).
+    group: [String; 39],
+    shown: [String; 39],
+    /// Parameter indices sorted by name (the order the sandbox reports them).
+    by_name: Vec<usize>,
 }
 
-impl Params {
-    fn from_resolved(r: &ResolvedParams) -> Option<Params> {
-        let g = |n: &str| get(r, n);
-        let list = |names: &[&str]| -> Option<Vec<i64>> { names.iter().map(|n| g(n)).collect() };
-        let barn = list(&[
-            "riksnorm.barn_0",
-            "riksnorm.barn_1_2",
-            "riksnorm.barn_3",
-            "riksnorm.barn_4_6",
-            "riksnorm.barn_7_10",
-            "riksnorm.barn_11_14",
-            "riksnorm.barn_15_18",
-            "riksnorm.barn_19_20",
-        ])?;
-        let ej_lunch = list(&[
-            "riksnorm.barn_0_ej_lunch",
-            "riksnorm.barn_1_2_ej_lunch",
-            "riksnorm.barn_3_ej_lunch",
-            "riksnorm.barn_4_6_ej_lunch",
-        ])?;
-        let gemensamma: Vec<i64> = (1..=7)
-            .map(|n| g(&format!("riksnorm.gemensamma_{n}")))
-            .collect::<Option<_>>()?;
-        let hyra: Vec<i64> = (0..=4)
-            .map(|n| g(&format!("kommun.hyra_riktvarde_{n}_barn")))
-            .collect::<Option<_>>()?;
-        Some(Params {
-            ensamstaende: g("riksnorm.ensamstaende")?,
-            sambor: g("riksnorm.sambor")?,
-            barn: barn.try_into().ok()?,
-            barn_ej_lunch: ej_lunch.try_into().ok()?,
-            gemensamma: gemensamma.try_into().ok()?,
-            hyra: hyra.try_into().ok()?,
-            radrum: g("kommun.radrum_manader")?,
-            resetak: g("kommun.arbetsresor_tak")?,
-            fribelopp: g("kommun.tillgangar_fribelopp")?,
-            tolerans: g("kommun.register_tolerans")?,
-            stim_manader: g("jobbstimulans.manader_med_bistand")?,
-            stim_max: g("jobbstimulans.max_manader")?,
-            stim_procent: g("jobbstimulans.procent")?,
-            // prisbasbelopp / 12 in öre, rounded down
-            barn_lon_fritt: g("prisbasbelopp.belopp")?.div_euclid(12),
+impl Month {
+    fn new(r: &ResolvedParams) -> Option<Month> {
+        let mut ints = [0; 39];
+        let mut texts: [String; 39] = std::array::from_fn(|_| String::new());
+        let mut group: [String; 39] = std::array::from_fn(|_| String::new());
+        let mut shown: [String; 39] = std::array::from_fn(|_| String::new());
+        let mut unverified = 0u64;
+        for (i, name) in NAMES.iter().enumerate() {
+            let p = r.get(name)?;
+            match &p.value {
+                ParamValue::Money(m) => {
+                    ints[i] = m.ore();
+                    shown[i] = format!("{name} = {m}");
+                }
+                ParamValue::Integer(n) => {
+                    ints[i] = *n;
+                    shown[i] = format!("{name} = {n}");
+                }
+                ParamValue::Text(t) => {
+                    texts[i] = t.clone();
+                    shown[i] = format!("{name} = \u{201d}{t}\u{201d}");
+                }
+            }
+            if !p.verified {
+                unverified |= 1 << i;
+            }
+            group[i] = format!(
+                "{} (värdena som gäller från {}; källa: {})",
+                p.file, p.valid_from, p.source
+            );
+        }
+        let mut by_name: Vec<usize> = (0..NAMES.len()).collect();
+        by_name.sort_by_key(|&i| NAMES[i]);
+        Some(Month {
+            ints,
+            texts,
+            unverified,
+            group,
+            shown,
+            by_name,
         })
     }
 
-    fn common(&self, persons: usize) -> i64 {
-        if persons <= 7 {
-            return self.gemensamma[persons.saturating_sub(1)];
+    /// The sandbox's warnings for the unverified parameters in `used`.
+    fn warnings(&self, used: u64) -> Vec<String> {
+        let mut groups: Vec<(&str, Vec<&str>)> = Vec::new();
+        for &i in &self.by_name {
+            if used & self.unverified & (1 << i) == 0 {
+                continue;
+            }
+            match groups.iter_mut().find(|(g, _)| *g == self.group[i]) {
+                Some((_, names)) => names.push(&self.shown[i]),
+                None => groups.push((&self.group[i], vec![&self.shown[i]])),
+            }
         }
-        let step = self.gemensamma[6] - self.gemensamma[5];
-        self.gemensamma[6] + step * (persons as i64 - 7)
+        groups
+            .into_iter()
+            .map(|(group, names)| {
+                format!(
+                    "Ej verifierade parametervärden användes: {} – {group}. Kontrollera värdena mot författningstexten innan beslutet godkänns.",
+                    names.join(", ")
+                )
+            })
+            .collect()
+    }
+}
+
+/// Parameter reads for one draft, remembering which were read.
+struct Params<'a> {
+    month: &'a Month,
+    used: u64,
+}
+
+impl Params<'_> {
+    fn int(&mut self, p: P) -> i64 {
+        self.used |= 1 << p as u8;
+        self.month.ints[p as usize]
+    }
+    fn text(&mut self, p: P) -> String {
+        self.used |= 1 << p as u8;
+        self.month.texts[p as usize].clone()
+    }
+}
+
+/// The draft builder, as the sandbox's `draft` does it: every row, reason,
+/// warning and code is recorded in the trace under the current rule.
+#[derive(Default)]
+struct Builder {
+    codes: Vec<ReasonCode>,
+    rows: [Vec<Row>; 4],
+    reasons: Vec<Reason>,
+    warnings: Vec<String>,
+    trace: Vec<TraceEntry>,
+    outcome: Option<Outcome>,
+    amount: Option<Money>,
+}
+
+const NORM: usize = 0;
+const COSTS: usize = 1;
+const INCOMES: usize = 2;
+const ASSETS: usize = 3;
+const SECTIONS: [&str; 4] = ["norm", "costs", "incomes", "assets"];
+
+impl Builder {
+    fn rule(&mut self, name: &str, inputs: Value) {
+        let Value::Object(inputs) = inputs else { unreachable!() };
+        self.trace.push(TraceEntry {
+            rule: name.to_string(),
+            inputs,
+            result: Map::new(),
+        });
     }
 
-    fn child(&self, age: i32, lunch: bool) -> i64 {
-        let group = match age {
-            i32::MIN..=0 => 0,
-            1..=2 => 1,
-            3 => 2,
-            4..=6 => 3,
-            7..=10 => 4,
-            11..=14 => 5,
-            15..=18 => 6,
-            _ => 7,
+    fn record(&mut self, key: &str, value: Value) {
+        let Some(entry) = self.trace.last_mut() else {
+            unreachable!()
         };
-        if lunch && group <= 3 {
-            self.barn_ej_lunch[group]
-        } else {
-            self.barn[group]
+        match entry
+            .result
+            .entry(key.to_string())
+            .or_insert_with(|| Value::Array(Vec::new()))
+        {
+            Value::Array(a) => a.push(value),
+            other => *other = value,
         }
+    }
+
+    fn note(&mut self, key: &str, value: Value) {
+        let Some(entry) = self.trace.last_mut() else {
+            unreachable!()
+        };
+        entry.result.insert(key.to_string(), value);
+    }
+
+    fn row(&mut self, section: usize, label: String, amount: i64) {
+        self.record(
+            "rows",
+            json!({"section": SECTIONS[section], "label": label, "amount_sek": Money::from_ore(amount).to_json_value()}),
+        );
+        self.rows[section].push(Row {
+            label,
+            amount: Money::from_ore(amount),
+        });
+    }
+
+    fn reason(&mut self, code: &str, text: String, lagrum: String) {
+        self.record("reasons", Value::String(code.to_string()));
+        self.reasons.push(Reason {
+            code: code.to_string(),
+            text,
+            lagrum,
+        });
+    }
+
+    fn warning(&mut self, text: String) {
+        self.record("warnings", Value::String(text.clone()));
+        if !self.warnings.contains(&text) {
+            self.warnings.push(text);
+        }
+    }
+
+    fn code(&mut self, code: ReasonCode) {
+        self.record("codes", Value::String(code.as_str().to_string()));
+        if !self.codes.contains(&code) {
+            self.codes.push(code);
+        }
+    }
+
+    fn total(&self, section: usize) -> i64 {
+        self.rows[section].iter().map(|r| r.amount.ore()).sum()
+    }
+
+    fn is_manual(&self) -> bool {
+        self.codes.iter().any(|c| c.is_manual_route())
     }
 }
 
-/// `x × num ÷ den` rounded to whole kronor, half up (x ≥ 0), in öre.
+/// `x × num ÷ den` in whole kronor, half up: the sandbox's `share_kr`.
 fn share_kr(x: i64, num: i64, den: i64) -> i64 {
-    let v = i128::from(x) * i128::from(num);
-    let d = i128::from(den) * 100;
-    ((v + d / 2).div_euclid(d) * 100) as i64
+    Money::from_ore(x).mul_div_round_kronor(num, den).map_or(0, Money::ore)
 }
 
-fn round_kr(x: i64) -> i64 {
-    (x + 50).div_euclid(100) * 100
+fn kr(ore: i64) -> Money {
+    Money::from_ore(ore)
 }
 
-/// The result of the plain calculation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct PlainDraft {
-    pub schema: &'static str,
-    pub external_id: String,
-    pub period: Period,
-    pub outcome: Outcome,
-    pub amount_sek: Option<Money>,
-    pub codes: Vec<ReasonCode>,
-    pub norm_sek: Money,
-    pub costs_sek: Money,
-    pub incomes_sek: Money,
-    pub assets_sek: Money,
+/// `vuxen 1`, `barn 2`: a member as the decision letter names them.
+fn person(m: Member) -> String {
+    match m {
+        Member::Adult(i) => format!("vuxen {}", i + 1),
+        Member::Child(i) => format!("barn {}", i + 1),
+    }
+}
+
+/// `vuxen1`, `barn2`: a member's id in the trace.
+fn id(m: Member) -> String {
+    match m {
+        Member::Adult(i) => format!("vuxen{}", i + 1),
+        Member::Child(i) => format!("barn{}", i + 1),
+    }
 }
 
 /// The parameters of every month the ruleset covers, looked up by index.
 pub struct PlainRules {
     first: i64,
-    months: Vec<Option<Params>>,
+    months: Vec<Option<Month>>,
+    ruleset: RulesetRef,
 }
 
 impl PlainRules {
@@ -153,181 +372,563 @@ impl PlainRules {
         let mut months = Vec::new();
         let mut p = Some(from);
         while let Some(period) = p.filter(|p| p.index() <= to.index()) {
-            months.push(
-                ruleset
-                    .resolved(period.first_day())
-                    .ok()
-                    .and_then(|r| Params::from_resolved(&r)),
-            );
+            months.push(ruleset.resolved(period.first_day()).ok().and_then(|r| Month::new(&r)));
             p = period.plus_months(1);
         }
         PlainRules {
             first: from.index(),
             months,
+            ruleset: ruleset.reference(),
         }
     }
 
-    pub fn evaluate(&self, app: &Application) -> Option<PlainDraft> {
+    pub fn evaluate(&self, app: &Application) -> Option<Draft> {
         let period = app.period();
-        let p = self
+        let month = self
             .months
             .get(usize::try_from(period.index() - self.first).ok()?)?
             .as_ref()?;
+        let mut p = Params { month, used: 0 };
+        let mut d = Builder::default();
         let day = period.first_day();
         let hh = app.household();
         let adults = &hh.adults;
         let children = &hh.children;
-        let mut codes: Vec<ReasonCode> = Vec::with_capacity(4);
+        let member = |pnr: &domain::Personnummer| hh.member(pnr).unwrap_or(Member::Adult(usize::MAX));
+        let adult_ages: Vec<i64> = adults.iter().map(|a| i64::from(a.personnummer.age_on(day))).collect();
+        let child_ages: Vec<i64> = children
+            .iter()
+            .map(|c| i64::from(c.personnummer.age_on(day).max(0)))
+            .collect();
+        let register = app.register();
+        let lag_bistand = p.text(P::LagBistand);
 
         // 1. Manual routes.
+        d.rule("manuell.nyansokan", json!({"ansokningstyp": app.kind().as_str()}));
         if app.kind() == ApplicationKind::Nyansokan {
-            codes.push(ReasonCode::Nyansokan);
+            d.code(ReasonCode::Nyansokan);
+            d.reason(
+                "nyansokan",
+                "Ansökan är en nyansökan. En första ansökan utreds av en handläggare, med ett personligt besök.".into(),
+                lag_bistand.clone(),
+            );
         }
-        if adults.iter().any(|a| a.personnummer.age_on(day) < 18) {
-            codes.push(ReasonCode::Under18);
+
+        d.rule("manuell.under_18", json!({"vuxnas_aldrar": adult_ages}));
+        if adult_ages.iter().any(|a| *a < 18) {
+            d.code(ReasonCode::Under18);
+            d.reason(
+                "under_18",
+                "En av de vuxna i hushållet är under 18 år. Föräldrarnas försörjningsplikt och hushållets sammansättning måste utredas av en handläggare.".into(),
+                lag_bistand.clone(),
+            );
         }
-        let couple = adults.len() == 2 && matches!(adults[1].relation, Some(Relation::Sambo | Relation::Make));
-        if adults.len() > 2 || (adults.len() == 2 && !couple) {
-            codes.push(ReasonCode::Hushallssammansattning);
+
+        let par = adults.len() == 2 && matches!(adults[1].relation, Some(Relation::Sambo | Relation::Make));
+        let relation = if adults.len() == 2 {
+            adults[1].relation.map_or(Value::Null, |r| Value::from(r.as_str()))
+        } else {
+            Value::Null
+        };
+        d.rule(
+            "manuell.hushallssammansattning",
+            json!({"antal_vuxna": adults.len(), "relation": relation}),
+        );
+        if adults.len() > 2 || (adults.len() == 2 && !par) {
+            d.code(ReasonCode::Hushallssammansattning);
+            let text = if adults.len() > 2 {
+                format!(
+                    "Hushållet har {} vuxna. Hur hushållet ska beräknas måste bedömas av en handläggare.",
+                    adults.len()
+                )
+            } else {
+                "De två vuxna i hushållet är inte sambor eller makar. Hur hushållet ska beräknas måste bedömas av en handläggare.".into()
+            };
+            d.reason("hushallssammansattning", text, lag_bistand.clone());
         }
-        if !app.other_needs().is_empty() {
-            codes.push(ReasonCode::LivsforingIOvrigt);
+
+        let needs = app.other_needs();
+        d.rule("manuell.livsforing_i_ovrigt", json!({"antal_ansokningar": needs.len()}));
+        if !needs.is_empty() {
+            d.code(ReasonCode::LivsforingIOvrigt);
+            let sum: i64 = needs.iter().map(|n| n.amount.ore()).sum();
+            d.reason(
+                "livsforing_i_ovrigt",
+                format!(
+                    "Ansökan gäller även bistånd till livsföringen i övrigt ({} st, sammanlagt {}). Sådana behov prövas individuellt av en handläggare.",
+                    needs.len(),
+                    kr(sum)
+                ),
+                lag_bistand.clone(),
+            );
         }
-        let register = app.register();
-        if adults.iter().any(|a| {
-            !a.job_seeking
-                || a.exempt_reason.is_some()
-                || register.is_some_and(|r| !r.job_seekers.contains(&a.personnummer))
-        }) {
-            codes.push(ReasonCode::EjArbetssokande);
+
+        let not_seeking: Vec<Member> = adults
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| {
+                let registered = register.is_none_or(|r| r.job_seekers.contains(&a.personnummer));
+                !a.job_seeking || a.exempt_reason.is_some() || !registered
+            })
+            .map(|(i, _)| Member::Adult(i))
+            .collect();
+        d.rule(
+            "manuell.ej_arbetssokande",
+            json!({
+                "registerkontroll": register.is_some(),
+                "vuxna_som_inte_ar_arbetssokande": not_seeking.iter().map(|m| id(*m)).collect::<Vec<_>>(),
+            }),
+        );
+        if !not_seeking.is_empty() {
+            d.code(ReasonCode::EjArbetssokande);
+            let who: Vec<String> = not_seeking.iter().map(|m| person(*m)).collect();
+            d.reason(
+                "ej_arbetssokande",
+                format!(
+                    "Det framgår inte att alla vuxna står till arbetsmarknadens förfogande ({}): de är inte arbetssökande, har angett skäl att vara undantagna, eller finns inte som arbetssökande hos Arbetsförmedlingen. Rätten till bistånd måste bedömas av en handläggare.",
+                    who.join(", ")
+                ),
+                lag_bistand.clone(),
+            );
         }
+
         if let Some(r) = register {
-            let deviates = r.incomes.iter().enumerate().any(|(i, ri)| {
-                // first register row of each (person, kind) sums the group
-                if r.incomes[..i]
-                    .iter()
-                    .any(|x| x.person == ri.person && x.kind == ri.kind)
-                {
-                    return false;
+            let tolerans = p.int(P::Tolerans);
+            // "vuxen1:lon" → (sum, label); sorted by key, as a Rhai map is.
+            let mut registered: BTreeMap<String, (i64, String)> = BTreeMap::new();
+            for inc in &r.incomes {
+                let m = member(&inc.person);
+                let e = registered
+                    .entry(format!("{}:{}", id(m), inc.kind.as_str()))
+                    .or_insert((0, String::new()));
+                e.0 += inc.amount.ore();
+                e.1 = format!("{}, {}", person(m), inc.kind.label());
+            }
+            let mut declared: BTreeMap<String, i64> = BTreeMap::new();
+            for inc in app.incomes() {
+                *declared
+                    .entry(format!("{}:{}", id(member(&inc.person)), inc.kind.as_str()))
+                    .or_insert(0) += inc.amount.ore();
+            }
+            let mut deviations = Vec::new();
+            for (k, (reg, label)) in &registered {
+                let dec = declared.get(k).copied().unwrap_or(0);
+                if (dec - reg).abs() > tolerans {
+                    deviations.push(format!("{label}: {} i ansökan, {} i register", kr(dec), kr(*reg)));
                 }
-                let registered: i64 = r
-                    .incomes
-                    .iter()
-                    .filter(|x| x.person == ri.person && x.kind == ri.kind)
-                    .map(|x| x.amount.ore())
-                    .sum();
-                let declared: i64 = app
-                    .incomes()
-                    .iter()
-                    .filter(|x| x.person == ri.person && x.kind == ri.kind)
-                    .map(|x| x.amount.ore())
-                    .sum();
-                (declared - registered).abs() > p.tolerans
-            });
-            if deviates {
-                codes.push(ReasonCode::RegisterAvvikelse);
+            }
+            d.rule(
+                "manuell.register_avvikelse",
+                json!({
+                    "tolerans_sek": tolerans / 100,
+                    "registrerat": registered.iter().map(|(k, (v, _))| (k.clone(), Value::from(*v))).collect::<Map<_, _>>(),
+                    "deklarerat": declared,
+                }),
+            );
+            d.note("avvikelser", json!(deviations));
+            if !deviations.is_empty() {
+                d.code(ReasonCode::RegisterAvvikelse);
+                d.reason(
+                    "register_avvikelse",
+                    format!(
+                        "Inkomsterna i ansökan skiljer sig med mer än {} från uppgifterna i register ({}). Skillnaden måste utredas av en handläggare.",
+                        kr(tolerans),
+                        deviations.join("; ")
+                    ),
+                    lag_bistand.clone(),
+                );
+            }
+        } else {
+            d.rule("manuell.register_avvikelse", json!({"registerkontroll": false}));
+            d.warning("Inkomster och arbetssökandestatus har inte kontrollerats mot register (SSBTEK). Kontrollera uppgifterna innan beslutet godkänns.".into());
+        }
+
+        // 2. Riksnormen.
+        let lag_norm = p.text(P::LagNorm);
+        d.rule(
+            "norm.vuxna",
+            json!({"antal_vuxna": adults.len(), "sambor_eller_makar": par}),
+        );
+        if adults.len() == 1 {
+            let v = p.int(P::Ensamstaende);
+            d.row(NORM, "Personliga kostnader, ensamstående".into(), v);
+        } else if par {
+            let v = p.int(P::Sambor);
+            d.row(NORM, "Personliga kostnader, sambor/makar".into(), v);
+        } else {
+            d.warning("Personliga kostnader för de vuxna är inte beräknade, eftersom hushållets sammansättning måste bedömas.".into());
+        }
+
+        for (i, c) in children.iter().enumerate() {
+            let age = child_ages[i];
+            let g = match age {
+                0 => 0,
+                1..=2 => 1,
+                3 => 2,
+                4..=6 => 3,
+                7..=10 => 4,
+                11..=14 => 5,
+                15..=18 => 6,
+                _ => 7,
+            };
+            let lunch_applies = c.lunch_at_preschool && age <= 6;
+            let key = if lunch_applies { BARN_EJ_LUNCH[g] } else { BARN[g] };
+            let belopp = p.int(key);
+            let share = i64::from(c.residence_share_percent);
+            d.rule(
+                "norm.barn",
+                json!({
+                    "barn": id(Member::Child(i)),
+                    "alder": age,
+                    "lunch_i_forskolan": c.lunch_at_preschool,
+                    "boende_procent": share,
+                    "parameter": NAMES[key as usize],
+                }),
+            );
+            let lunch = if lunch_applies { ", lunch i förskolan" } else { "" };
+            let mut label = format!(
+                "Personliga kostnader, {} ({}{lunch})",
+                person(Member::Child(i)),
+                GRUPPER[g].1
+            );
+            if share < 100 {
+                let _ = write!(label, ", {share} % av {}", kr(belopp));
+                d.row(NORM, label, share_kr(belopp, share, 100));
+            } else {
+                d.row(NORM, label, belopp);
             }
         }
-        let manual = !codes.is_empty();
 
-        // 2. Norm.
-        let mut norm = if adults.len() == 1 {
-            p.ensamstaende
-        } else if couple {
-            p.sambor
+        let n = hh.size() as i64;
+        let m = hh.dwelling_persons.map_or(n, i64::from).max(n);
+        let mut gemensamma = |persons: i64| -> i64 {
+            if persons <= 7 {
+                return p.int(GEMENSAMMA[(persons - 1) as usize]);
+            }
+            let sju = p.int(P::Gemensamma7);
+            let sex = p.int(P::Gemensamma6);
+            sju + (persons - 7) * (sju - sex)
+        };
+        d.rule(
+            "norm.gemensamma",
+            json!({"personer_i_hushallet": n, "personer_i_bostaden": m}),
+        );
+        if m > n {
+            let hela = gemensamma(m);
+            d.row(
+                NORM,
+                format!(
+                    "Gemensamma hushållskostnader, {n} av {m} personer i bostaden ({} × {n}/{m})",
+                    kr(hela)
+                ),
+                share_kr(hela, n, m),
+            );
+        } else {
+            let v = gemensamma(n);
+            let personer = if n == 1 {
+                "1 person".to_string()
+            } else {
+                format!("{n} personer")
+            };
+            d.row(NORM, format!("Gemensamma hushållskostnader, {personer}"), v);
+        }
+        d.reason(
+            "riksnorm",
+            format!(
+                "Hushållets kostnader enligt riksnormen är {} per månad.",
+                kr(d.total(NORM))
+            ),
+            lag_norm,
+        );
+
+        // 3. Skäliga kostnader.
+        let lag_kostnader = p.text(P::LagKostnader);
+        let costs = app.costs();
+        let history = app.history();
+        let mut tak_tillampat = false;
+        let antal_barn = children.len();
+        let riktvarde = p.int(HYRA[antal_barn.min(4)]);
+        let radrum = p.int(P::Radrum);
+        let rent = costs.rent.ore();
+        let notice = history.rent_notice_period;
+        d.rule(
+            "kostnader.boende",
+            json!({
+                "hyra": rent,
+                "riktvarde": riktvarde,
+                "antal_barn": antal_barn,
+                "uppmaning_att_sanka": notice.map(|p| p.to_string()),
+                "radrum_manader": radrum,
+            }),
+        );
+        if rent > riktvarde {
+            match notice {
+                Some(notice) if period.index() >= notice.index() + radrum => {
+                    tak_tillampat = true;
+                    d.row(
+                        COSTS,
+                        format!("Boendekostnad, begränsad till riktvärdet (hyran är {})", kr(rent)),
+                        riktvarde,
+                    );
+                    d.code(ReasonCode::HyraOverRiktvarde);
+                    d.reason(
+                        "hyra_over_riktvarde",
+                        format!(
+                            "Hyran {} är högre än kommunens riktvärde {} för ett hushåll med {antal_barn} barn. Du uppmanades {notice} att sänka boendekostnaden och rådrummet på {radrum} månader har gått ut. Boendekostnaden räknas därför med riktvärdet.",
+                            kr(rent),
+                            kr(riktvarde)
+                        ),
+                        lag_kostnader.clone(),
+                    );
+                }
+                Some(notice) => {
+                    d.row(COSTS, "Boendekostnad (hyra)".into(), rent);
+                    d.warning(format!(
+                        "Hyran {} är högre än riktvärdet {}. Den sökande uppmanades {notice} att sänka boendekostnaden; hyran godtas under rådrummet ({radrum} månader) och begränsas till riktvärdet därefter.",
+                        kr(rent),
+                        kr(riktvarde)
+                    ));
+                }
+                None => {
+                    d.row(COSTS, "Boendekostnad (hyra)".into(), rent);
+                    d.warning(format!(
+                        "Hyran {} är högre än riktvärdet {}. Hyran godtas denna månad; den sökande ska uppmanas att sänka boendekostnaden. Efter rådrummet ({radrum} månader) räknas högst riktvärdet.",
+                        kr(rent),
+                        kr(riktvarde)
+                    ));
+                }
+            }
+        } else if rent > 0 {
+            d.row(COSTS, "Boendekostnad (hyra)".into(), rent);
+        }
+
+        d.rule(
+            "kostnader.ovriga",
+            json!({
+                "hushallsel": costs.electricity.ore(),
+                "hemforsakring": costs.home_insurance.ore(),
+                "fackavgift": costs.union_fee.ore(),
+                "a_kasseavgift": costs.unemployment_fund_fee.ore(),
+                "barnomsorg": costs.childcare.ore(),
+            }),
+        );
+        for (label, amount) in [
+            ("Hushållsel", costs.electricity),
+            ("Hemförsäkring", costs.home_insurance),
+            ("Fackavgift", costs.union_fee),
+            ("A-kasseavgift", costs.unemployment_fund_fee),
+            ("Barnomsorgsavgift", costs.childcare),
+        ] {
+            if amount.is_positive() {
+                d.row(COSTS, label.into(), amount.ore());
+            }
+        }
+
+        let resetak = p.int(P::Resetak);
+        let travel = costs.work_travel.ore();
+        d.rule("kostnader.arbetsresor", json!({"arbetsresor": travel, "tak": resetak}));
+        if travel > resetak {
+            tak_tillampat = true;
+            d.row(
+                COSTS,
+                format!("Arbetsresor, begränsade till taket (ansökt {})", kr(travel)),
+                resetak,
+            );
+            d.code(ReasonCode::ArbetsresorOverTak);
+            d.reason(
+                "arbetsresor_over_tak",
+                format!(
+                    "Kostnaden för arbetsresor {} är högre än kommunens tak {} per månad. Arbetsresor räknas med {}.",
+                    kr(travel),
+                    kr(resetak),
+                    kr(resetak)
+                ),
+                lag_kostnader.clone(),
+            );
+        } else if travel > 0 {
+            d.row(COSTS, "Arbetsresor".into(), travel);
+        }
+
+        // 4. Inkomster.
+        let months = i64::from(history.consecutive_months_with_bistand);
+        let used = i64::from(history.jobbstimulans_months_used);
+        let jobbstimulans = months >= p.int(P::StimManader) && used < p.int(P::StimMax);
+        d.rule(
+            "inkomster",
+            json!({
+                "antal": app.incomes().len(),
+                "manader_med_bistand": months,
+                "jobbstimulans_manader_anvanda": used,
+                "jobbstimulans": jobbstimulans,
+            }),
+        );
+        // Wages per member, in the order of the household.
+        let mut adult_wage: Vec<Option<i64>> = vec![None; adults.len()];
+        let mut child_wage: Vec<Option<i64>> = vec![None; children.len()];
+        for inc in app.incomes() {
+            let m = member(&inc.person);
+            d.row(
+                INCOMES,
+                format!("{}, {}", inc.kind.label(), person(m)),
+                inc.amount.ore(),
+            );
+            if inc.kind == IncomeKind::Lon {
+                let slot = match m {
+                    Member::Adult(i) => &mut adult_wage[i],
+                    Member::Child(i) => &mut child_wage[i],
+                };
+                *slot = Some(slot.unwrap_or(0) + inc.amount.ore());
+            }
+        }
+
+        if jobbstimulans {
+            let procent = p.int(P::StimProcent);
+            let mut fria = 0;
+            for (i, wage) in adult_wage.iter().enumerate() {
+                let Some(wage) = *wage else { continue };
+                let fritt = share_kr(wage, procent, 100);
+                if fritt > 0 {
+                    d.rule(
+                        "inkomster.jobbstimulans",
+                        json!({"person": id(Member::Adult(i)), "lon": wage, "procent": procent}),
+                    );
+                    d.row(
+                        INCOMES,
+                        format!(
+                            "Jobbstimulans: {procent} % av lönen räknas inte, {}",
+                            person(Member::Adult(i))
+                        ),
+                        -fritt,
+                    );
+                    fria += fritt;
+                }
+            }
+            if fria > 0 {
+                let text = format!(
+                    "{} % av lönen ({}) räknas inte som inkomst, eftersom hushållet har haft försörjningsstöd i minst {} månader i följd (jobbstimulans).",
+                    p.int(P::StimProcent),
+                    kr(fria),
+                    p.int(P::StimManader)
+                );
+                let lagrum = p.text(P::LagJobbstimulans);
+                d.reason("jobbstimulans", text, lagrum);
+            }
+        }
+
+        for (i, wage) in child_wage.iter().enumerate() {
+            let Some(wage) = *wage else { continue };
+            let fribelopp = p.int(P::Prisbasbelopp).div_euclid(12);
+            let fritt = wage.min(fribelopp);
+            d.rule(
+                "inkomster.barns_lon",
+                json!({"barn": id(Member::Child(i)), "lon": wage, "fribelopp_per_manad": fribelopp}),
+            );
+            d.row(
+                INCOMES,
+                format!(
+                    "Barns arbetsinkomst upp till en tolftedel av prisbasbeloppet räknas inte, {}",
+                    person(Member::Child(i))
+                ),
+                -fritt,
+            );
+            let lagrum = p.text(P::LagBarnsArbetsinkomst);
+            d.reason(
+                "barns_arbetsinkomst",
+                format!(
+                    "Ett barns egen arbetsinkomst räknas inte upp till en tolftedel av prisbasbeloppet ({}) per månad.",
+                    kr(fribelopp)
+                ),
+                lagrum,
+            );
+        }
+
+        // 5. Tillgångar.
+        let fribelopp = p.int(P::Tillgangar);
+        let tillgangar: i64 = app.assets().iter().map(|a| a.amount.ore()).sum();
+        d.rule("tillgangar", json!({"summa": tillgangar, "fribelopp": fribelopp}));
+        for a in app.assets() {
+            d.row(ASSETS, a.kind.label().into(), a.amount.ore());
+        }
+        if tillgangar > 0 {
+            d.row(ASSETS, "Fribelopp för tillgångar".into(), -tillgangar.min(fribelopp));
+        }
+
+        // 6. Resultat.
+        let norm = d.total(NORM);
+        let kostnader = d.total(COSTS);
+        let inkomster = d.total(INCOMES);
+        let tillgangar_raknas = d.total(ASSETS);
+        let behov = norm + kostnader - inkomster - tillgangar_raknas;
+        let belopp = if behov > 0 {
+            Money::from_ore(behov).round_half_up_to_kronor().ore()
         } else {
             0
         };
-        for c in children {
-            let amount = p.child(c.personnummer.age_on(day), c.lunch_at_preschool);
-            norm += if c.residence_share_percent < 100 {
-                share_kr(amount, i64::from(c.residence_share_percent), 100)
-            } else {
-                amount
-            };
-        }
-        let n = hh.size();
-        match hh.dwelling_persons {
-            Some(m) if m as usize > n => norm += share_kr(p.common(m as usize), n as i64, i64::from(m)),
-            _ => norm += p.common(n),
-        }
-
-        // 3. Costs with caps.
-        let c = app.costs();
-        let mut capped = false;
-        let ceiling = p.hyra[children.len().min(4)];
-        let mut rent = c.rent.ore();
-        if rent > ceiling
-            && let Some(notice) = app.history().rent_notice_period
-            && period.index() >= notice.index() + p.radrum
-        {
-            rent = ceiling;
-            capped = true;
-            codes.push(ReasonCode::HyraOverRiktvarde);
-        }
-        let mut travel = c.work_travel.ore();
-        if travel > p.resetak {
-            travel = p.resetak;
-            capped = true;
-            codes.push(ReasonCode::ArbetsresorOverTak);
-        }
-        let costs = rent
-            + c.electricity.ore()
-            + c.home_insurance.ore()
-            + c.union_fee.ore()
-            + c.unemployment_fund_fee.ore()
-            + travel
-            + c.childcare.ore();
-
-        // 4. Incomes.
-        let mut incomes: i64 = app.incomes().iter().map(|i| i.amount.ore()).sum();
-        let h = app.history();
-        let stim = i64::from(h.consecutive_months_with_bistand) >= p.stim_manader
-            && i64::from(h.jobbstimulans_months_used) < p.stim_max;
-        let wage = |person: &Personnummer| -> i64 {
-            app.incomes()
-                .iter()
-                .filter(|i| i.kind == IncomeKind::Lon && &i.person == person)
-                .map(|i| i.amount.ore())
-                .sum()
-        };
-        if stim {
-            for a in adults {
-                incomes -= share_kr(wage(&a.personnummer), p.stim_procent, 100);
-            }
-        }
-        for c in children {
-            incomes -= wage(&c.personnummer).min(p.barn_lon_fritt);
-        }
-
-        // 5. Assets.
-        let total_assets: i64 = app.assets().iter().map(|a| a.amount.ore()).sum();
-        let assets = (total_assets - p.fribelopp).max(0);
-
-        // 6. Result.
-        let need = norm + costs - incomes - assets;
-        let amount = if need > 0 { round_kr(need) } else { 0 };
-        let (outcome, amount_sek) = if manual {
-            (Outcome::Manuell, None)
-        } else if amount == 0 {
-            codes.push(ReasonCode::InkomsterTackerBehov);
-            (Outcome::Avslag, Some(Money::ZERO))
-        } else if capped {
-            (Outcome::DelvisBifall, Some(Money::from_ore(amount)))
+        d.rule(
+            "resultat",
+            json!({"norm": norm, "kostnader": kostnader, "inkomster": inkomster, "tillgangar": tillgangar_raknas}),
+        );
+        d.note("behov", json!(behov));
+        if d.is_manual() {
+            d.record("outcome", json!("manuell"));
+            d.outcome = Some(Outcome::Manuell);
+            d.note("belopp_om_beviljat", json!(belopp));
         } else {
-            (Outcome::Bifall, Some(Money::from_ore(amount)))
-        };
-        Some(PlainDraft {
-            schema: domain::DRAFT_SCHEMA_V1,
+            let outcome = if belopp == 0 {
+                d.code(ReasonCode::InkomsterTackerBehov);
+                d.reason(
+                    "inkomster_tacker_behov",
+                    format!(
+                        "Hushållets behov för {period} är {}. Inkomster och tillgångar som räknas ({}) täcker behovet, och ansökan avslås.",
+                        kr(norm + kostnader),
+                        kr(inkomster + tillgangar_raknas)
+                    ),
+                    lag_bistand,
+                );
+                Outcome::Avslag
+            } else {
+                d.reason(
+                    "bistand",
+                    format!(
+                        "Hushållets behov för {period} är {}. Efter avdrag för inkomster och tillgångar som räknas ({}) beviljas {} i försörjningsstöd.",
+                        kr(norm + kostnader),
+                        kr(inkomster + tillgangar_raknas),
+                        kr(belopp)
+                    ),
+                    lag_bistand,
+                );
+                if tak_tillampat {
+                    Outcome::DelvisBifall
+                } else {
+                    Outcome::Bifall
+                }
+            };
+            d.record("outcome", json!(outcome.as_str()));
+            d.record("amount_sek", Money::from_ore(belopp).to_json_value());
+            d.outcome = Some(outcome);
+            d.amount = Some(Money::from_ore(belopp));
+        }
+
+        let mut warnings = d.warnings;
+        warnings.extend(month.warnings(p.used));
+        let [norm, costs, incomes, assets] = d.rows;
+        Draft::new(DraftParts {
             external_id: app.external_id().to_string(),
             period,
-            outcome,
-            amount_sek,
-            codes,
-            norm_sek: Money::from_ore(norm),
-            costs_sek: Money::from_ore(costs),
-            incomes_sek: Money::from_ore(incomes),
-            assets_sek: Money::from_ore(assets),
+            outcome: d.outcome?,
+            amount: d.amount,
+            codes: d.codes,
+            calculation: Calculation {
+                norm: Section::new(norm).ok()?,
+                costs: Section::new(costs).ok()?,
+                incomes: Section::new(incomes).ok()?,
+                assets: Section::new(assets).ok()?,
+            },
+            reasons: d.reasons,
+            warnings,
+            ruleset: self.ruleset.clone(),
+            trace: d.trace,
         })
+        .ok()
     }
 }

@@ -10,6 +10,12 @@
 # seed), checks once that both programs agree on every file, then times both
 # with hyperfine (apt-get install hyperfine) or, without it, with a plain
 # loop. Use a release build of hrobot: cargo build --release -p robot-runtime.
+#
+# Like for like: the reference runs with --drafts, so it writes a whole
+# draft per file too (calculation rows and labels, reasons with texts,
+# warnings, a trace of the rules' inputs), and the check below requires the
+# two to agree on outcome, amount, codes, the calculation, the reasons and
+# the warnings of every file, word for word.
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -38,33 +44,34 @@ python3 "$here/difftest.py" --only-generate --invalid-share 0 --n "$n" --seed "$
 
 # Same answers first: outcome, amount and codes of every file.
 "$hrobot" evaluate --ruleset "$ruleset" "$dir/apps" >"$dir/hrobot.jsonl"
-python3 "$here/bistand.py" --ruleset "$ruleset" "$dir/apps" >"$dir/python.jsonl"
+python3 "$here/bistand.py" --drafts --ruleset "$ruleset" "$dir/apps" >"$dir/python.jsonl"
 python3 - "$dir/hrobot.jsonl" "$dir/python.jsonl" <<'EOF'
 import json, sys
-rs = {}
-for line in open(sys.argv[1]):
-    o = json.loads(line)
-    d = o["draft"]
-    rs[o["file"]] = (d["outcome"], d["amount_sek"], sorted(d["codes"]))
-py = {}
-for line in open(sys.argv[2]):
-    o = json.loads(line)
-    py[o["file"]] = (o["outcome"], o["amount_sek"], sorted(o["codes"]))
+KEYS = ("outcome", "amount_sek", "codes", "calculation", "reasons", "warnings")
+def load(path):
+    out = {}
+    for line in open(path, encoding="utf-8"):
+        o = json.loads(line)
+        out[o["file"]] = tuple(json.dumps(o["draft"][k], sort_keys=True) for k in KEYS)
+    return out
+rs, py = load(sys.argv[1]), load(sys.argv[2])
 bad = [f for f in py if rs.get(f) != py[f]]
 if bad or len(rs) != len(py):
     sys.exit(f"hrobot and the reference disagree on {len(bad)} files, e.g. {bad[:3]}")
-print(f"{len(py)} applications; hrobot and the Python reference agree on all")
+sizes = [len(open(p, "rb").read()) for p in sys.argv[1:3]]
+print(f"{len(py)} applications; hrobot and the Python reference agree on outcome, amount, codes, "
+      f"calculation, reasons and warnings of all; output {sizes[0] / 1e6:.1f} MB vs {sizes[1] / 1e6:.1f} MB")
 EOF
 
 echo "machine: $(nproc) cores; $(uname -sr)"
 echo "hrobot:  $("$hrobot" --version)"
 echo "python:  $(python3 --version)"
 hcmd="$hrobot evaluate --ruleset $ruleset $dir/apps"
-pcmd="python3 $here/bistand.py --ruleset $ruleset $dir/apps"
+pcmd="python3 $here/bistand.py --drafts --ruleset $ruleset $dir/apps"
 if command -v hyperfine >/dev/null 2>&1; then
     hyperfine --warmup 1 --runs "$runs" --style basic --export-markdown "$dir/result.md" \
         -n "hrobot evaluate DIR ($n files)" "$hcmd >/dev/null" \
-        -n "python3 bistand.py DIR ($n files)" "$pcmd >/dev/null"
+        -n "python3 bistand.py --drafts DIR ($n files)" "$pcmd >/dev/null"
     cat "$dir/result.md"
 else
     for name in hrobot python; do

@@ -11,11 +11,20 @@ integer öre). Parameter values are read from the ruleset folder's parameter
 files, so the two implementations share the numbers but not the logic.
 
     python3 tests/reference/bistand.py FILE|DIR [--ruleset DIR]
+    python3 tests/reference/bistand.py --drafts FILE|DIR [--ruleset DIR]
     python3 tests/reference/bistand.py --check DIR   # NAME.json vs NAME.expected.json
 
 One JSON line per file: {"file", "outcome", "amount_sek", "codes"} or, for
 invalid input, {"file", "exit_code": 2, "pointers": [...]}. Exit code 0 when
 every file gave a draft, 2 when some input was invalid.
+
+With --drafts each line is {"file", "draft"} with a whole draft as hrobot
+writes it (schema, outcome, amount, codes, the calculation with its rows
+and labels, reasons with texts and legal references, warnings including
+the one naming unverified parameter values, and a trace of the rules with
+their inputs), so that the benchmark compares like with like. The texts
+follow the ruleset's; the trace records each rule's inputs but not its
+results. It is written straightforwardly, like the rest of this file.
 """
 
 from __future__ import annotations
@@ -71,11 +80,17 @@ class Parameters:
     def __init__(self, ruleset_dir: Path):
         manifest = tomllib.loads((ruleset_dir / "ruleset.toml").read_text("utf-8"))
         self.files = {}
+        self.paths = {}
+        self.types = {}
         for rel in manifest.get("parameters", []):
             data = tomllib.loads((ruleset_dir / rel).read_text("utf-8"))
             sets = sorted(data["set"], key=lambda s: s["valid_from"])
             self.files[data["name"]] = sets
+            self.paths[data["name"]] = rel
+            self.types[data["name"]] = data["types"]
+        self.manifest = manifest
         self._cache = {}
+        self._sets = {}
 
     def on(self, date: dt.date) -> dict:
         if date not in self._cache:
@@ -88,8 +103,13 @@ class Parameters:
                 if current is None:
                     raise LookupError(f"no parameters {name} valid on {date}")
                 resolved[name] = current["values"]
+                self._sets[(date, name)] = current
             self._cache[date] = resolved
         return self._cache[date]
+
+    def value_set(self, date: dt.date, name: str) -> dict:
+        """The [[set]] of file `name` in force on `date` (after on(date))."""
+        return self._sets[(date, name)]
 
 
 def money(v) -> Decimal:
@@ -400,6 +420,7 @@ def validate(doc) -> dict:
     app["incomes"] = incomes
 
     assets = []
+    asset_kinds = []
     for i, a in enumerate(c.arr(root.get("assets"), "/assets", required=False)):
         p = f"/assets/{i}"
         a = c.obj(a, p)
@@ -408,18 +429,22 @@ def validate(doc) -> dict:
         if a.get("kind") not in ASSET_KINDS:
             c.bad(p + "/kind", "okänt slag av tillgång")
         assets.append(c.amount(a.get("amount"), p + "/amount"))
+        asset_kinds.append(a.get("kind"))
     app["assets"] = assets
+    app["asset_kinds"] = asset_kinds
 
     other = c.arr(root.get("other_needs"), "/other_needs", required=False)
+    other_amounts = []
     for i, n in enumerate(other):
         p = f"/other_needs/{i}"
         n = c.obj(n, p)
         if n is None:
             continue
         c.string(n.get("kind"), p + "/kind")
-        c.amount(n.get("amount"), p + "/amount")
+        other_amounts.append(c.amount(n.get("amount"), p + "/amount"))
         c.string(n.get("description"), p + "/description")
     app["other_needs"] = other
+    app["other_needs_amounts"] = other_amounts
 
     hist = c.obj(root.get("history"), "/history", required=False) or {}
     app["months"] = c.integer(hist.get("consecutive_months_with_bistand"),
@@ -430,6 +455,7 @@ def validate(doc) -> dict:
                                           required=False, default=0)
     app["rent_notice"] = c.period(hist.get("rent_notice_period"),
                                   "/history/rent_notice_period", required=False)
+    app["rent_notice_text"] = hist.get("rent_notice_period")
 
     reg = c.obj(root.get("register"), "/register", required=False)
     if reg is None:
@@ -612,6 +638,376 @@ def decide(app: dict, parameters: Parameters, notes: dict | None = None) -> dict
     }
 
 
+# ---------------------------------------------------------------------------
+# Whole drafts (--drafts): rows, reasons and warnings in Swedish, as hrobot
+# writes them, for the benchmark to compare like with like.
+
+INCOME_LABELS = {
+    "lon": "Lön (netto)", "a_kassa": "Ersättning från a-kassa", "sjukpenning": "Sjukpenning",
+    "sjukersattning": "Sjukersättning", "aktivitetsstod": "Aktivitetsstöd",
+    "etableringsersattning": "Etableringsersättning", "foraldrapenning": "Föräldrapenning",
+    "bostadsbidrag": "Bostadsbidrag", "barnbidrag": "Barnbidrag", "underhallsstod": "Underhållsstöd",
+    "underhallsbidrag": "Underhållsbidrag", "studiemedel": "Studiemedel", "pension": "Pension",
+    "skatteaterbaring": "Skatteåterbäring", "ovrigt": "Övrig inkomst",
+}
+ASSET_LABELS = {"bankmedel": "Bankmedel", "kontanter": "Kontanter", "vardepapper": "Värdepapper",
+                "ovrigt": "Övriga tillgångar"}
+AGE_GROUP_TEXT = {"barn_0": "0 år", "barn_1_2": "1–2 år", "barn_3": "3 år", "barn_4_6": "4–6 år",
+                  "barn_7_10": "7–10 år", "barn_11_14": "11–14 år", "barn_15_18": "15–18 år",
+                  "barn_19_20": "19–20 år"}
+DRAFT_SCHEMA = "ekonomiskt-bistand/beslutsutkast/v1"
+MANUAL_CODES = {"nyansokan", "under_18", "hushallssammansattning", "livsforing_i_ovrigt",
+                "ej_arbetssokande", "register_avvikelse"}
+
+
+def fmt_kr(x: Decimal) -> str:
+    """Swedish amount for people: 3 160 kr, 1 234,50 kr, −250 kr."""
+    ore = int(x * 100)
+    sign = "\u2212" if ore < 0 else ""
+    kronor, rest = divmod(abs(ore), 100)
+    digits = f"{kronor:,}".replace(",", "\u00a0")
+    return f"{sign}{digits}\u00a0kr" if rest == 0 else f"{sign}{digits},{rest:02d}\u00a0kr"
+
+
+def sek(x: Decimal):
+    """An amount as a JSON number of kronor."""
+    return int(x) if x == x.to_integral_value() else float(x)
+
+
+class Used:
+    """Parameter lookups for one draft, remembering which were read."""
+
+    def __init__(self, parameters: Parameters, date: dt.date):
+        self.parameters = parameters
+        self.date = date
+        self.values = parameters.on(date)
+        self.used = set()
+
+    def get(self, name: str):
+        file, key = name.split(".", 1)
+        self.used.add(name)
+        return self.values[file][key]
+
+    def warnings(self) -> list[str]:
+        groups = {}
+        for name in sorted(self.used):
+            file, key = name.split(".", 1)
+            vs = self.parameters.value_set(self.date, file)
+            if vs["verified"]:
+                continue
+            group = (f"{self.parameters.paths[file]} (värdena som gäller från {vs['valid_from']}; "
+                     f"källa: {vs['source'].strip()})")
+            kind = self.parameters.types[file][key]
+            value = vs["values"][key]
+            if kind == "money":
+                shown = f"{name} = {fmt_kr(money(value))}"
+            elif kind == "integer":
+                shown = f"{name} = {value}"
+            else:
+                shown = f"{name} = \u201d{value}\u201d"
+            groups.setdefault(group, []).append(shown)
+        return [f"Ej verifierade parametervärden användes: {', '.join(names)} – {group}. "
+                "Kontrollera värdena mot författningstexten innan beslutet godkänns."
+                for group, names in groups.items()]
+
+
+def build_draft(app: dict, parameters: Parameters) -> dict:
+    """The whole draft for a valid application (guide section 3)."""
+    p = Used(parameters, app["first_day"])
+    adults, children, register = app["adults"], app["children"], app["register"]
+    label = {}  # personnummer -> "vuxen 1", "barn 2"
+    ident = {}  # personnummer -> "vuxen1", "barn2"
+    for i, a in enumerate(adults):
+        label[a["pnr"]], ident[a["pnr"]] = f"vuxen {i + 1}", f"vuxen{i + 1}"
+    for i, ch in enumerate(children):
+        label[ch["pnr"]], ident[ch["pnr"]] = f"barn {i + 1}", f"barn{i + 1}"
+    rows = {"norm": [], "costs": [], "incomes": [], "assets": []}
+    codes, reasons, warnings, trace = [], [], [], []
+
+    def rule(name, **inputs):
+        trace.append({"rule": name, "inputs": inputs})
+
+    def row(section, text, amount):
+        rows[section].append({"label": text, "amount_sek": amount})
+
+    def total(section):
+        return sum((r["amount_sek"] for r in rows[section]), Decimal(0))
+
+    def code(c):
+        if c not in codes:
+            codes.append(c)
+
+    def reason(c, text, lagrum):
+        reasons.append({"code": c, "text": text, "lagrum": lagrum})
+
+    def warning(text):
+        if text not in warnings:
+            warnings.append(text)
+
+    lag_bistand = p.get("lagrum.ratt_till_bistand")
+
+    # 3.1 Manual routing
+    rule("manuell.nyansokan", ansokningstyp=app["kind"])
+    if app["kind"] == "nyansokan":
+        code("nyansokan")
+        reason("nyansokan", "Ansökan är en nyansökan. En första ansökan utreds av en handläggare, med ett "
+               "personligt besök.", lag_bistand)
+    rule("manuell.under_18", vuxnas_aldrar=[a["age"] for a in adults])
+    if any(a["age"] < 18 for a in adults):
+        code("under_18")
+        reason("under_18", "En av de vuxna i hushållet är under 18 år. Föräldrarnas försörjningsplikt och "
+               "hushållets sammansättning måste utredas av en handläggare.", lag_bistand)
+    couple = len(adults) == 2 and adults[1]["relation"] in COUPLE
+    rule("manuell.hushallssammansattning", antal_vuxna=len(adults),
+         relation=adults[1]["relation"] if len(adults) == 2 else None)
+    if len(adults) > 2:
+        code("hushallssammansattning")
+        reason("hushallssammansattning", f"Hushållet har {len(adults)} vuxna. Hur hushållet ska beräknas måste "
+               "bedömas av en handläggare.", lag_bistand)
+    elif len(adults) == 2 and not couple:
+        code("hushallssammansattning")
+        reason("hushallssammansattning", "De två vuxna i hushållet är inte sambor eller makar. Hur hushållet ska "
+               "beräknas måste bedömas av en handläggare.", lag_bistand)
+    rule("manuell.livsforing_i_ovrigt", antal_ansokningar=len(app["other_needs"]))
+    if app["other_needs"]:
+        code("livsforing_i_ovrigt")
+        reason("livsforing_i_ovrigt", f"Ansökan gäller även bistånd till livsföringen i övrigt "
+               f"({len(app['other_needs'])} st, sammanlagt {fmt_kr(sum(app['other_needs_amounts'], Decimal(0)))}). "
+               "Sådana behov prövas individuellt av en handläggare.", lag_bistand)
+    not_seeking = [a["pnr"] for a in adults
+                   if not a["job_seeking"] or a["exempt_reason"] is not None
+                   or (register is not None and a["pnr"] not in register["job_seekers"])]
+    rule("manuell.ej_arbetssokande", registerkontroll=register is not None,
+         vuxna_som_inte_ar_arbetssokande=[ident[x] for x in not_seeking])
+    if not_seeking:
+        code("ej_arbetssokande")
+        reason("ej_arbetssokande", "Det framgår inte att alla vuxna står till arbetsmarknadens förfogande "
+               f"({', '.join(label[x] for x in not_seeking)}): de är inte arbetssökande, har angett skäl att vara "
+               "undantagna, eller finns inte som arbetssökande hos Arbetsförmedlingen. Rätten till bistånd måste "
+               "bedömas av en handläggare.", lag_bistand)
+    if register is not None:
+        tolerance = money(p.get("kommun.register_tolerans"))
+        registered, declared = {}, {}
+        for inc in register["incomes"]:
+            key = f"{ident[inc['person']]}:{inc['kind']}"
+            registered[key] = registered.get(key, Decimal(0)) + inc["amount"]
+        for inc in app["incomes"]:
+            key = f"{ident[inc['person']]}:{inc['kind']}"
+            declared[key] = declared.get(key, Decimal(0)) + inc["amount"]
+        deviations = []
+        for key in sorted(registered):
+            person, kind = key.split(":")
+            d = declared.get(key, Decimal(0))
+            if abs(d - registered[key]) > tolerance:
+                deviations.append(f"{label_of(person)}, {INCOME_LABELS[kind]}: "
+                                  f"{fmt_kr(d)} i ansökan, {fmt_kr(registered[key])} i register")
+        rule("manuell.register_avvikelse", tolerans_sek=int(tolerance),
+             registrerat={k: int(v * 100) for k, v in registered.items()},
+             deklarerat={k: int(v * 100) for k, v in declared.items()})
+        if deviations:
+            code("register_avvikelse")
+            reason("register_avvikelse", f"Inkomsterna i ansökan skiljer sig med mer än {fmt_kr(tolerance)} från "
+                   f"uppgifterna i register ({'; '.join(deviations)}). Skillnaden måste utredas av en handläggare.",
+                   lag_bistand)
+    else:
+        rule("manuell.register_avvikelse", registerkontroll=False)
+        warning("Inkomster och arbetssökandestatus har inte kontrollerats mot register (SSBTEK). Kontrollera "
+                "uppgifterna innan beslutet godkänns.")
+
+    # 3.2 Norm
+    lag_norm = p.get("lagrum.riksnorm")
+    rule("norm.vuxna", antal_vuxna=len(adults), sambor_eller_makar=couple)
+    if len(adults) == 1:
+        row("norm", "Personliga kostnader, ensamstående", money(p.get("riksnorm.ensamstaende")))
+    elif couple:
+        row("norm", "Personliga kostnader, sambor/makar", money(p.get("riksnorm.sambor")))
+    else:
+        warning("Personliga kostnader för de vuxna är inte beräknade, eftersom hushållets sammansättning måste "
+                "bedömas.")
+    for ch in children:
+        key = child_norm_key(ch["age"], ch["lunch"])
+        amount = money(p.get("riksnorm." + key))
+        lunch = ", lunch i förskolan" if key.endswith("_ej_lunch") else ""
+        group = AGE_GROUP_TEXT[key.removesuffix("_ej_lunch")]
+        rule("norm.barn", barn=ident[ch["pnr"]], alder=max(ch["age"], 0), lunch_i_forskolan=ch["lunch"],
+             boende_procent=ch["share"], parameter="riksnorm." + key)
+        if ch["share"] < 100:
+            row("norm", f"Personliga kostnader, {label[ch['pnr']]} ({group}{lunch}), {ch['share']} % av "
+                f"{fmt_kr(amount)}", round_kr(amount * ch["share"] / 100))
+        else:
+            row("norm", f"Personliga kostnader, {label[ch['pnr']]} ({group}{lunch})", amount)
+
+    def common(persons):
+        if persons <= 7:
+            return money(p.get(f"riksnorm.gemensamma_{persons}"))
+        seven = money(p.get("riksnorm.gemensamma_7"))
+        six = money(p.get("riksnorm.gemensamma_6"))
+        return seven + (persons - 7) * (seven - six)
+
+    n = len(adults) + len(children)
+    m = max(app["dwelling_persons"] or n, n)
+    rule("norm.gemensamma", personer_i_hushallet=n, personer_i_bostaden=m)
+    if m > n:
+        whole = common(m)
+        row("norm", f"Gemensamma hushållskostnader, {n} av {m} personer i bostaden ({fmt_kr(whole)} × {n}/{m})",
+            round_kr(whole * n / m))
+    else:
+        row("norm", f"Gemensamma hushållskostnader, {'1 person' if n == 1 else f'{n} personer'}", common(n))
+    reason("riksnorm", f"Hushållets kostnader enligt riksnormen är {fmt_kr(total('norm'))} per månad.", lag_norm)
+
+    # 3.3 Reasonable costs
+    lag_costs = p.get("lagrum.skaliga_kostnader")
+    costs = app["costs"]
+    capped = False
+    ceiling = money(p.get(f"kommun.hyra_riktvarde_{min(len(children), 4)}_barn"))
+    grace = p.get("kommun.radrum_manader")
+    rent, notice = costs["rent"], app["rent_notice"]
+    period = (app["first_day"].year, app["first_day"].month)
+    rule("kostnader.boende", hyra=int(rent * 100), riktvarde=int(ceiling * 100), antal_barn=len(children),
+         uppmaning_att_sanka=app["rent_notice_text"], radrum_manader=grace)
+    if rent > ceiling:
+        if notice is not None and months_between(notice, period) >= grace:
+            capped = True
+            row("costs", f"Boendekostnad, begränsad till riktvärdet (hyran är {fmt_kr(rent)})", ceiling)
+            code("hyra_over_riktvarde")
+            reason("hyra_over_riktvarde", f"Hyran {fmt_kr(rent)} är högre än kommunens riktvärde {fmt_kr(ceiling)} "
+                   f"för ett hushåll med {len(children)} barn. Du uppmanades {app['rent_notice_text']} att sänka "
+                   f"boendekostnaden och rådrummet på {grace} månader har gått ut. Boendekostnaden räknas därför "
+                   "med riktvärdet.", lag_costs)
+        else:
+            row("costs", "Boendekostnad (hyra)", rent)
+            if notice is not None:
+                warning(f"Hyran {fmt_kr(rent)} är högre än riktvärdet {fmt_kr(ceiling)}. Den sökande uppmanades "
+                        f"{app['rent_notice_text']} att sänka boendekostnaden; hyran godtas under rådrummet "
+                        f"({grace} månader) och begränsas till riktvärdet därefter.")
+            else:
+                warning(f"Hyran {fmt_kr(rent)} är högre än riktvärdet {fmt_kr(ceiling)}. Hyran godtas denna "
+                        "månad; den sökande ska uppmanas att sänka boendekostnaden. Efter rådrummet "
+                        f"({grace} månader) räknas högst riktvärdet.")
+    elif rent > 0:
+        row("costs", "Boendekostnad (hyra)", rent)
+    rule("kostnader.ovriga", hushallsel=int(costs["electricity"] * 100),
+         hemforsakring=int(costs["home_insurance"] * 100), fackavgift=int(costs["union_fee"] * 100),
+         a_kasseavgift=int(costs["unemployment_fund_fee"] * 100), barnomsorg=int(costs["childcare"] * 100))
+    for kind, text in (("electricity", "Hushållsel"), ("home_insurance", "Hemförsäkring"),
+                       ("union_fee", "Fackavgift"), ("unemployment_fund_fee", "A-kasseavgift"),
+                       ("childcare", "Barnomsorgsavgift")):
+        if costs[kind] > 0:
+            row("costs", text, costs[kind])
+    travel_cap = money(p.get("kommun.arbetsresor_tak"))
+    travel = costs["work_travel"]
+    rule("kostnader.arbetsresor", arbetsresor=int(travel * 100), tak=int(travel_cap * 100))
+    if travel > travel_cap:
+        capped = True
+        row("costs", f"Arbetsresor, begränsade till taket (ansökt {fmt_kr(travel)})", travel_cap)
+        code("arbetsresor_over_tak")
+        reason("arbetsresor_over_tak", f"Kostnaden för arbetsresor {fmt_kr(travel)} är högre än kommunens tak "
+               f"{fmt_kr(travel_cap)} per månad. Arbetsresor räknas med {fmt_kr(travel_cap)}.", lag_costs)
+    elif travel > 0:
+        row("costs", "Arbetsresor", travel)
+
+    # 3.4 Incomes
+    stimulus = (app["months"] >= p.get("jobbstimulans.manader_med_bistand")
+                and app["jobbstimulans_used"] < p.get("jobbstimulans.max_manader"))
+    rule("inkomster", antal=len(app["incomes"]), manader_med_bistand=app["months"],
+         jobbstimulans_manader_anvanda=app["jobbstimulans_used"], jobbstimulans=stimulus)
+    wages = {}
+    for inc in app["incomes"]:
+        row("incomes", f"{INCOME_LABELS[inc['kind']]}, {label[inc['person']]}", inc["amount"])
+        if inc["kind"] == "lon":
+            wages[inc["person"]] = wages.get(inc["person"], Decimal(0)) + inc["amount"]
+    if stimulus:
+        percent = p.get("jobbstimulans.procent")
+        free_total = Decimal(0)
+        for a in adults:
+            if a["pnr"] in wages:
+                free = round_kr(wages[a["pnr"]] * percent / 100)
+                if free > 0:
+                    rule("inkomster.jobbstimulans", person=ident[a["pnr"]], lon=int(wages[a["pnr"]] * 100),
+                         procent=percent)
+                    row("incomes", f"Jobbstimulans: {percent} % av lönen räknas inte, {label[a['pnr']]}", -free)
+                    free_total += free
+        if free_total > 0:
+            reason("jobbstimulans", f"{p.get('jobbstimulans.procent')} % av lönen ({fmt_kr(free_total)}) räknas "
+                   "inte som inkomst, eftersom hushållet har haft försörjningsstöd i minst "
+                   f"{p.get('jobbstimulans.manader_med_bistand')} månader i följd (jobbstimulans).",
+                   p.get("lagrum.jobbstimulans"))
+    for ch in children:
+        if ch["pnr"] in wages:
+            child_free = (money(p.get("prisbasbelopp.belopp")) / 12).quantize(ONE_ORE, rounding=ROUND_DOWN)
+            free = min(wages[ch["pnr"]], child_free)
+            rule("inkomster.barns_lon", barn=ident[ch["pnr"]], lon=int(wages[ch["pnr"]] * 100),
+                 fribelopp_per_manad=int(child_free * 100))
+            row("incomes", "Barns arbetsinkomst upp till en tolftedel av prisbasbeloppet räknas inte, "
+                f"{label[ch['pnr']]}", -free)
+            reason("barns_arbetsinkomst", "Ett barns egen arbetsinkomst räknas inte upp till en tolftedel av "
+                   f"prisbasbeloppet ({fmt_kr(child_free)}) per månad.",
+                   p.get("lagrum_tillagg.barns_arbetsinkomst"))
+
+    # 3.5 Assets
+    allowance = money(p.get("kommun.tillgangar_fribelopp"))
+    total_assets = sum(app["assets"], Decimal(0))
+    rule("tillgangar", summa=int(total_assets * 100), fribelopp=int(allowance * 100))
+    for kind, amount in zip(app["asset_kinds"], app["assets"]):
+        row("assets", ASSET_LABELS[kind], amount)
+    if total_assets > 0:
+        row("assets", "Fribelopp för tillgångar", -min(total_assets, allowance))
+
+    # 3.6 Result
+    norm, cost, income, asset = total("norm"), total("costs"), total("incomes"), total("assets")
+    need = norm + cost - income - asset
+    amount = round_kr(need) if need > 0 else Decimal(0)
+    rule("resultat", norm=int(norm * 100), kostnader=int(cost * 100), inkomster=int(income * 100),
+         tillgangar=int(asset * 100))
+    if any(c in MANUAL_CODES for c in codes):
+        outcome, amount_sek = "manuell", None
+    elif amount == 0:
+        code("inkomster_tacker_behov")
+        reason("inkomster_tacker_behov", f"Hushållets behov för {app['period']} är {fmt_kr(norm + cost)}. "
+               f"Inkomster och tillgångar som räknas ({fmt_kr(income + asset)}) täcker behovet, och ansökan "
+               "avslås.", lag_bistand)
+        outcome, amount_sek = "avslag", 0
+    else:
+        reason("bistand", f"Hushållets behov för {app['period']} är {fmt_kr(norm + cost)}. Efter avdrag för "
+               f"inkomster och tillgångar som räknas ({fmt_kr(income + asset)}) beviljas {fmt_kr(amount)} i "
+               "försörjningsstöd.", lag_bistand)
+        outcome, amount_sek = ("delvis_bifall" if capped else "bifall"), int(amount)
+
+    def section(name):
+        return {"total_sek": sek(total(name)),
+                "rows": [{"label": r["label"], "amount_sek": sek(r["amount_sek"])} for r in rows[name]]}
+
+    return {
+        "schema": DRAFT_SCHEMA,
+        "external_id": app["external_id"],
+        "period": app["period"],
+        "outcome": outcome,
+        "amount_sek": amount_sek,
+        "codes": codes,
+        "calculation": {k: section(k) for k in ("norm", "costs", "incomes", "assets")},
+        "reasons": reasons,
+        "warnings": warnings + p.warnings(),
+        "ruleset": {"name": parameters.manifest["name"], "version": parameters.manifest["version"]},
+        "trace": trace,
+    }
+
+
+def label_of(ident: str) -> str:
+    """"vuxen1" -> "vuxen 1"."""
+    return ident.replace("vuxen", "vuxen ").replace("barn", "barn ")
+
+
+def draft_bytes(raw: bytes, parameters: Parameters) -> dict:
+    try:
+        app = validate(load_json(raw))
+    except Invalid as e:
+        return {"exit_code": 2, "pointers": e.pointers}
+    try:
+        return {"draft": build_draft(app, parameters)}
+    except LookupError as e:
+        return {"exit_code": 1, "error": str(e)}
+
+
 def evaluate_bytes(raw: bytes, parameters: Parameters) -> dict:
     try:
         app = validate(load_json(raw))
@@ -661,6 +1057,8 @@ def main(argv=None) -> int:
                     help="ruleset folder whose parameter files are used")
     ap.add_argument("--check", action="store_true",
                     help="compare each NAME.json with NAME.expected.json")
+    ap.add_argument("--drafts", action="store_true",
+                    help="write whole drafts (rows, reasons, warnings, trace of inputs), not only the result")
     args = ap.parse_args(argv)
     parameters = Parameters(args.ruleset)
     path = Path(args.input)
@@ -668,8 +1066,9 @@ def main(argv=None) -> int:
         return check_examples(path, parameters)
     worst = 0
     out = []
+    evaluate = draft_bytes if args.drafts else evaluate_bytes
     for f in input_files(path):
-        result = evaluate_bytes(f.read_bytes(), parameters)
+        result = evaluate(f.read_bytes(), parameters)
         worst = max(worst, result.get("exit_code", 0))
         out.append(json.dumps({"file": f.name, **result}, ensure_ascii=False))
     sys.stdout.write("\n".join(out) + ("\n" if out else ""))

@@ -494,4 +494,19 @@ path = "/srv/register"
         assert_eq!(s.database_url().expose(), "sqlite:///tmp/x/hrobot.sqlite");
         assert_eq!(s.signing_key_file(), Path::new("/tmp/x/audit-signing.key"));
     }
+
+    #[test]
+    fn the_example_configurations_parse() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../ops/config");
+        let mut n = 0;
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "toml") {
+                let s = Settings::load_with_env(Some(&p), |_| None).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+                assert_eq!(s.robots.len(), 1, "{}", p.display());
+                n += 1;
+            }
+        }
+        assert!(n >= 2);
+    }
 }

@@ -408,8 +408,20 @@ enum Processed {
     Crash,
 }
 
+/// Rulesets loaded for one batch, by robot: read and hashed once per batch
+/// (so a changed ruleset is picked up by the next batch), compiled once per
+/// content hash by the sandbox.
+type Rulesets = HashMap<String, Result<Arc<sandbox::Ruleset>, String>>;
+
+fn ruleset_for(rulesets: &mut Rulesets, robot: &Robot) -> Result<Arc<sandbox::Ruleset>, String> {
+    rulesets
+        .entry(robot.settings.name.clone())
+        .or_insert_with(|| sandbox::Ruleset::load(&robot.settings.ruleset).map_err(|e| e.to_string()))
+        .clone()
+}
+
 /// Works one leased item through enrichment and evaluation.
-async fn process(rt: &Runtime, item: &Claimed) -> Processed {
+async fn process(rt: &Runtime, item: &Claimed, rulesets: &mut Rulesets) -> Processed {
     let retry_or_fail = |error: String| {
         if item.attempts >= rt.settings.workers.max_attempts {
             Finish::Failed {
@@ -460,7 +472,7 @@ async fn process(rt: &Runtime, item: &Claimed) -> Processed {
             }
         }
     };
-    let ruleset = match sandbox::Ruleset::load(&robot.settings.ruleset) {
+    let ruleset = match ruleset_for(rulesets, robot) {
         Ok(r) => r,
         Err(e) => {
             return Processed::Done(Finish::Failed {
@@ -514,9 +526,10 @@ pub async fn work_once(rt: &Runtime) -> Result<usize, StoreError> {
         return Ok(0);
     }
     let mut results = Vec::with_capacity(claimed.len());
+    let mut rulesets = Rulesets::new();
     for item in claimed {
         let span = info_span!("case", case_id = item.case_id, attempt = item.attempts);
-        match process(rt, &item).instrument(span).await {
+        match process(rt, &item, &mut rulesets).instrument(span).await {
             Processed::Done(f) => results.push((item, f)),
             Processed::Crash => {
                 warn!("injected crash: the batch is abandoned, its leases will expire");

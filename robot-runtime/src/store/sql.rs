@@ -85,10 +85,11 @@ macro_rules! engine {
                 Ok(f(pool).await?)
             }
 
-            /// Moves a case along one legal step, and records it.
+            /// Moves a case along one legal step; its audit event goes to
+            /// `events`, appended (in order) before the transaction commits.
             async fn step(
                 tx: &mut Tx,
-                audit: &AuditLog,
+                events: &mut Vec<Event>,
                 case: CaseId,
                 step: Step,
                 reason: Option<&str>,
@@ -106,7 +107,7 @@ macro_rules! engine {
                 if done.rows_affected() != 1 {
                     return Err(StoreError::StaleState { case, expected: step.from() });
                 }
-                audit.append(&mut **tx, &event).await?;
+                events.push(event);
                 Ok(())
             }
 
@@ -252,6 +253,7 @@ macro_rules! engine {
                 let who = owner_actor(owner);
                 let mut tx = begin(pool).await?;
                 let mut kept = Vec::with_capacity(results.len());
+                let mut events = Vec::with_capacity(results.len() * 2);
                 for (item, finish) in results {
                     let ok = match finish {
                         Finish::RetryAt { at, error } => release(&mut tx, item, owner, "pending", Some(us(*at)), Some(error), t).await?,
@@ -297,14 +299,14 @@ macro_rules! engine {
                             if let Some(applicant) = subjects.first() {
                                 e = e.with_personal(applicant, json!({"amount_sek": draft.amount().map(|m| m.to_json_value())}))?;
                             }
-                            step(&mut tx, audit, item.case_id, evaluated, None, e, t).await?;
+                            step(&mut tx, &mut events, item.case_id, evaluated, None, e, t).await?;
                             let At::Evaluated(ev) = evaluated.to().at() else {
                                 return Err(StoreError::StaleState { case: item.case_id, expected: CaseState::Evaluated });
                             };
                             let drafted = ev.awaiting_approval();
                             let e = event(drafted, &who, item.case_id, now)?
                                 .with_payload(json!({"outcome": draft.outcome().as_str()}))?;
-                            step(&mut tx, audit, item.case_id, drafted, None, e, t).await?;
+                            step(&mut tx, &mut events, item.case_id, drafted, None, e, t).await?;
                             true
                         }
                         Finish::Invalid { reason } => {
@@ -317,7 +319,7 @@ macro_rules! engine {
                             };
                             let s = received.invalid();
                             let e = event(s, &who, item.case_id, now)?.with_payload(json!({"reason": "invalid_application"}))?;
-                            step(&mut tx, audit, item.case_id, s, Some(reason), e, t).await?;
+                            step(&mut tx, &mut events, item.case_id, s, Some(reason), e, t).await?;
                             true
                         }
                         Finish::Failed { reason } => {
@@ -331,11 +333,14 @@ macro_rules! engine {
                                 _ => return Err(StoreError::StaleState { case: item.case_id, expected: CaseState::Received }),
                             };
                             let e = event(s, &who, item.case_id, now)?.with_payload(json!({"reason": "processing_failed", "attempts": item.attempts}))?;
-                            step(&mut tx, audit, item.case_id, s, Some(reason), e, t).await?;
+                            step(&mut tx, &mut events, item.case_id, s, Some(reason), e, t).await?;
                             true
                         }
                     };
                     kept.push(ok);
+                }
+                if !events.is_empty() {
+                    audit.append_batch(&mut *tx, &events).await?;
                 }
                 tx.commit().await?;
                 Ok(kept)
@@ -350,7 +355,9 @@ macro_rules! engine {
                 };
                 let s = failed.requeued();
                 let e = event(s, who, case, now)?;
-                step(&mut tx, audit, case, s, None, e, t).await?;
+                let mut events = Vec::new();
+                step(&mut tx, &mut events, case, s, None, e, t).await?;
+                audit.append_batch(&mut *tx, &events).await?;
                 sqlx::query("UPDATE work_items SET status = 'pending', attempts = 0, next_attempt_us = $1, last_error = NULL, updated_us = $1 WHERE case_id = $2")
                     .bind(t)
                     .bind(case)

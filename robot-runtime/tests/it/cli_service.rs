@@ -1,0 +1,101 @@
+//! The IT commands against a real configuration: run, cases, robots, config check.
+
+use crate::support::*;
+
+fn write_config(env: &TestEnv) -> std::path::PathBuf {
+    let path = env.dir.path().join("hrobot.toml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"data_dir = "{data}"
+[[robots]]
+name = "r1"
+schedule = "0 8 * * 1-5"
+ruleset = "{ruleset}"
+[robots.source]
+kind = "file_inbox"
+path = "{inbox}"
+[[robots.lookups]]
+kind = "file_register"
+path = "{register}"
+"#,
+            data = env.dir.path().display(),
+            ruleset = ruleset().display(),
+            inbox = env.inbox().display(),
+            register = env.register().display(),
+        ),
+    )
+    .unwrap();
+    path
+}
+
+#[tokio::test]
+async fn run_cases_robots_and_config_check() {
+    let env = TestEnv::new(Engine::Sqlite).await;
+    let cfg = write_config(&env);
+    let cfg = cfg.to_str().unwrap();
+    env.put(&valid_cases()[..6]);
+    std::fs::write(env.inbox().join("trasig.json"), b"inte json").unwrap();
+
+    let o = run(&["config", "check", "--config", cfg]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("r1: 0 8 * * 1-5 (Europe/Stockholm), enabled"));
+
+    let o = run(&["run", "r1", "--json", "--config", cfg]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let s: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(s["fetched"], 7);
+    assert_eq!(s["invalid"], 1);
+    assert_eq!(s["drafted"].as_i64().unwrap() + s["invalid"].as_i64().unwrap() + s["failed"].as_i64().unwrap(), 7);
+
+    // Running again: nothing new, no duplicates made.
+    let o = run(&["run", "r1", "--json", "--config", cfg]);
+    let s: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(s["fetched"], 0);
+
+    let o = run(&["cases", "list", "--format", "json", "--config", cfg]);
+    assert_eq!(stdout(&o).lines().count(), 7);
+    let o = run(&["cases", "list", "--state", "invalid", "--config", cfg]);
+    assert!(stdout(&o).contains("ref:trasig.json"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("1 ärenden"));
+    let o = run(&["cases", "list", "--state", "påhittad", "--config", cfg]);
+    assert_eq!(o.status.code(), Some(2));
+    let o = run(&["cases", "show", "1", "--config", cfg]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("Väntar på beslut"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("Riksnorm"));
+    let o = run(&["cases", "show", "999", "--config", cfg]);
+    assert_eq!(o.status.code(), Some(1));
+
+    let o = run(&["robots", "pause", "r1", "--reason", "underhåll", "--config", cfg]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = run(&["run", "r1", "--config", cfg]);
+    assert_eq!(o.status.code(), Some(1), "a paused robot does not run");
+    let o = run(&["robots", "resume", "r1", "--config", cfg]);
+    assert_eq!(o.status.code(), Some(0));
+    let o = run(&["robots", "pause", "r2", "--config", cfg]);
+    assert_eq!(o.status.code(), Some(1), "unknown robot");
+    let o = run(&["robots", "runs", "--config", cfg]);
+    assert_eq!(stdout(&o).lines().count(), 2);
+}
+
+#[test]
+fn config_check_reports_what_is_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("bad.toml");
+    std::fs::write(
+        &cfg,
+        "[[robots]]\nname = \"r 1\"\nschedule = \"99 * * * *\"\ntime_zone = \"Mars/Olympus\"\nruleset = \"nowhere\"\n[robots.source]\nkind = \"file_inbox\"\npath = \"nowhere\"\n",
+    )
+    .unwrap();
+    let o = run(&["config", "check", "--config", cfg.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let e = stderr(&o);
+    for needle in ["the name may use", "time zone", "ruleset", "inbox", "signing key"] {
+        assert!(e.contains(needle), "{needle:?} missing in {e}");
+    }
+    std::fs::write(&cfg, "[databse]\n").unwrap();
+    let o = run(&["config", "check", "--config", cfg.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("databse"), "{}", stderr(&o));
+}

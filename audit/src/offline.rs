@@ -94,7 +94,11 @@ fn verify_tlog_proof(text: &str, known: &[NoteVerifier]) -> Result<Verdict, Unre
                 event.seq, proof.index
             )));
         }
-        about = format!(" ({} at {})", event.kind, event.time().to_rfc3339());
+        about = format!(
+            " ({} at {})",
+            event.kind,
+            event.time().to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+        );
     }
     Ok(Verdict::Valid(format!(
         "event {}{about} is included in {} at tree size {} (root {})",

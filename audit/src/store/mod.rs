@@ -88,7 +88,7 @@ pub struct Erasure {
 pub struct AuditLog {
     origin: String,
     signer: NoteSigner,
-    keys: MasterKeys,
+    keys: Option<MasterKeys>,
     policy: CheckpointPolicy,
     clock: Arc<dyn Clock>,
 }
@@ -148,6 +148,28 @@ impl AuditLog {
         policy: CheckpointPolicy,
         clock: Arc<dyn Clock>,
     ) -> Result<AuditLog, AuditError> {
+        AuditLog::build(origin, signer, Some(keys), policy, clock)
+    }
+
+    /// A log handle without master keys: it can sign checkpoints and append
+    /// events without personal data, and refuses anything that needs a
+    /// subject key (erasure, rotation, personal data).
+    pub fn without_master_keys(
+        origin: &str,
+        signer: NoteSigner,
+        policy: CheckpointPolicy,
+        clock: Arc<dyn Clock>,
+    ) -> Result<AuditLog, AuditError> {
+        AuditLog::build(origin, signer, None, policy, clock)
+    }
+
+    fn build(
+        origin: &str,
+        signer: NoteSigner,
+        keys: Option<MasterKeys>,
+        policy: CheckpointPolicy,
+        clock: Arc<dyn Clock>,
+    ) -> Result<AuditLog, AuditError> {
         if signer.name() != origin {
             return Err(AuditError::OriginMismatch {
                 origin: origin.to_string(),
@@ -171,8 +193,14 @@ impl AuditLog {
         self.signer.verifier()
     }
 
-    pub fn keys(&self) -> &MasterKeys {
-        &self.keys
+    pub fn keys(&self) -> Option<&MasterKeys> {
+        self.keys.as_ref()
+    }
+
+    fn master_keys(&self) -> Result<&MasterKeys, AuditError> {
+        self.keys
+            .as_ref()
+            .ok_or(AuditError::Key(crate::crypto::KeyError::NoMasterKey))
     }
 
     pub fn policy(&self) -> CheckpointPolicy {
@@ -354,12 +382,12 @@ impl AuditLog {
     async fn subject_id_key<C: AuditConnection>(&self, conn: &mut C) -> Result<SubjectIdKey, AuditError> {
         match conn.keyring_get(KEYRING_SUBJECT_ID).await? {
             Some(row) => {
-                let master = self.keys.get(&master_id_of(&row.master_key_id)?)?;
+                let master = self.master_keys()?.get(&master_id_of(&row.master_key_id)?)?;
                 Ok(SubjectIdKey::unwrap(master, &row.wrapped)?)
             }
             None => {
                 let key = SubjectIdKey::generate();
-                let master = self.keys.current();
+                let master = self.master_keys()?.current();
                 conn.keyring_insert(&KeyringRow {
                     purpose: KEYRING_SUBJECT_ID.to_string(),
                     master_key_id: master.id().0.to_vec(),
@@ -379,7 +407,7 @@ impl AuditLog {
         seq: u64,
     ) -> Result<SubjectKey, AuditError> {
         if let Some(row) = conn.subject_key_for(&subject.0).await? {
-            let master = self.keys.get(&master_id_of(&row.master_key_id)?)?;
+            let master = self.master_keys()?.get(&master_id_of(&row.master_key_id)?)?;
             return Ok(SubjectKey::unwrap(
                 master,
                 subject,
@@ -388,7 +416,7 @@ impl AuditLog {
             )?);
         }
         let key = SubjectKey::generate();
-        let master = self.keys.current();
+        let master = self.master_keys()?.current();
         conn.subject_key_insert(
             &SubjectKeyRow {
                 key_id: key.id.0.to_vec(),
@@ -457,7 +485,7 @@ impl AuditLog {
         let _head = locked_head(conn).await?;
         let mut count = 0u64;
         for mut row in conn.keyring_all().await? {
-            let old = self.keys.get(&master_id_of(&row.master_key_id)?)?;
+            let old = self.master_keys()?.get(&master_id_of(&row.master_key_id)?)?;
             if row.purpose != KEYRING_SUBJECT_ID {
                 return Err(corrupt("unknown keyring entry"));
             }
@@ -468,7 +496,7 @@ impl AuditLog {
             count += 1;
         }
         for mut row in conn.subject_keys_all().await? {
-            let old = self.keys.get(&master_id_of(&row.master_key_id)?)?;
+            let old = self.master_keys()?.get(&master_id_of(&row.master_key_id)?)?;
             let subject = SubjectId(
                 row.subject_id
                     .as_slice()

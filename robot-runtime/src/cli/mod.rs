@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod audit;
 mod cases;
 mod config_cmd;
 mod demo;
@@ -62,6 +63,8 @@ pub enum Command {
     /// Check the configuration.
     #[command(subcommand)]
     Config(config_cmd::ConfigCommand),
+    /// The audit log: keys, verify, prove, checkpoint, verify-proof, export, erase.
+    Audit(audit::Args),
 }
 
 pub fn run(cli: Cli) -> ExitCode {
@@ -83,6 +86,10 @@ pub fn run(cli: Cli) -> ExitCode {
             rules::run(cmd)
         }
         Command::Demo(args) => demo::run(args, data_dir, log_format, verbose),
+        Command::Audit(args) => {
+            quiet();
+            audit::run(args)
+        }
         other => {
             let settings = match load(config.as_deref(), data_dir) {
                 Ok(s) => s,
@@ -104,7 +111,7 @@ pub fn run(cli: Cli) -> ExitCode {
                 Command::Cases(cmd) => cases::run(settings, cmd),
                 Command::Robots(cmd) => robots::run(settings, cmd),
                 Command::Config(cmd) => config_cmd::run(settings, cmd),
-                Command::Evaluate(_) | Command::Rules(_) | Command::Demo(_) => 1,
+                Command::Evaluate(_) | Command::Rules(_) | Command::Demo(_) | Command::Audit(_) => 1,
             };
             ExitCode::from(code)
         }

@@ -1,0 +1,53 @@
+//! The simulated municipality: the systems Handläggarrobot talks to but we
+//! cannot reach from a test machine, played by small servers that speak the
+//! same protocols.
+//!
+//! * [`eservice`] — an e-service platform's REST API (JSON, bearer token or
+//!   mutual TLS, paging, acknowledge).
+//!
+//! Each service listens on its own port (0 in tests) and has fault modes
+//! that tests switch on and off ([`faults`]).
+
+pub mod data;
+pub mod eservice;
+pub mod faults;
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+pub use faults::{Fault, Faults, Service};
+
+/// The running simulator: where each service listens, and the fault switch.
+pub struct Simulator {
+    pub eservice: SocketAddr,
+    pub faults: Faults,
+    pub data: data::Dataset,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Simulator {
+    /// Starts every service on 127.0.0.1, port 0, with the applications in
+    /// `applications` (a folder of `ekonomiskt-bistand/ansokan/v1` JSON
+    /// files, e.g. the shared examples) as the seeded data set.
+    pub async fn start(applications: &Path) -> anyhow::Result<Simulator> {
+        let data = data::Dataset::load(applications)?;
+        let faults = Faults::default();
+        let mut tasks = Vec::new();
+        let (eservice, task) = eservice::spawn(data.clone(), faults.clone(), eservice::Auth::default()).await?;
+        tasks.push(task);
+        Ok(Simulator {
+            eservice,
+            faults,
+            data,
+            tasks,
+        })
+    }
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}

@@ -1,0 +1,6 @@
+//! End-to-end tests against the simulated municipality.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::print_stdout)]
+
+mod simulator;
+mod support;

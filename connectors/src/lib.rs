@@ -5,13 +5,17 @@
 //!   e-service, a legacy case system, a database view).
 //! * [`RegisterLookup`] — incomes and job-seeker status per person and
 //!   period (SSBTEK-like).
+//! * [`CaseWriteBack`] — an approved decision written back into the case
+//!   system it came from.
+//!
+//! The contract every connector keeps is in `connectors/SPEC.md`.
 //!
 //! Every error says whether it is worth retrying ([`ConnectorError::is_retriable`]).
 //! Error messages never contain personal data: they name the connector, the
 //! operation and the item id, not what was inside.
 
 use async_trait::async_trait;
-use domain::{IncomeKind, Money, Period, Personnummer};
+use domain::{IncomeKind, Money, Outcome, Period, Personnummer};
 
 pub mod file_inbox;
 pub mod file_register;
@@ -121,5 +125,64 @@ pub struct PersonAnswer {
 pub trait RegisterLookup: Send + Sync {
     fn name(&self) -> &str;
     async fn lookup(&self, person: &Personnummer, period: Period) -> Result<PersonAnswer, ConnectorError>;
+    async fn health(&self) -> Result<(), ConnectorError>;
+}
+
+/// Identifies one delivery: the same key means the same delivery, so a
+/// retry can be recognised (and not done twice) by the other side.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    /// 1–128 characters of `A–Z a–z 0–9 . _ : -`.
+    pub fn new(key: impl Into<String>) -> Result<IdempotencyKey, ConnectorError> {
+        let key = key.into();
+        let ok = (1..=128).contains(&key.len())
+            && key
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'));
+        if ok {
+            Ok(IdempotencyKey(key))
+        } else {
+            Err(ConnectorError::permanent("idempotency", "malformed idempotency key"))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// What the other side said it did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipt {
+    /// The other side's reference (a Message-ID, a case system's note id).
+    pub reference: String,
+    /// Whether this call did it, or recognised an earlier delivery with the same key.
+    pub already_done: bool,
+}
+
+/// An approved decision, as the case system records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WriteBack {
+    /// The case's id in the case system (the application's `external_id`).
+    pub external_id: String,
+    pub period: Period,
+    pub outcome: Outcome,
+    /// Whole kronor; none for a case returned to manual handling.
+    pub amount: Option<Money>,
+    /// The decision text (Swedish) to store on the case.
+    pub decision_text: String,
+    /// Who decided (an official's user id, never a name).
+    pub decided_by: String,
+}
+
+/// Writes approved decisions back into the case system.
+#[async_trait]
+pub trait CaseWriteBack: Send + Sync {
+    fn name(&self) -> &str;
+    /// Idempotent on `key`: a second call with the same key does not write
+    /// a second decision.
+    async fn write_back(&self, key: &IdempotencyKey, decision: &WriteBack) -> Result<Receipt, ConnectorError>;
     async fn health(&self) -> Result<(), ConnectorError>;
 }

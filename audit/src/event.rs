@@ -423,6 +423,37 @@ impl LeafEvent {
     }
 }
 
+/// The fixed fields at the start of a leaf, read without decoding the
+/// payload: what `verify` checks the table's columns against (the leaf's
+/// bytes themselves are bound by its hash).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeafHeader<'a> {
+    pub seq: u64,
+    pub id: [u8; 16],
+    pub kind: &'a str,
+    /// Empty when the event has no case.
+    pub case_ref: &'a str,
+    pub actor: &'a str,
+    pub time_us: i64,
+}
+
+impl<'a> LeafHeader<'a> {
+    pub fn read(bytes: &'a [u8]) -> Result<LeafHeader<'a>, EventError> {
+        let mut r = Reader(bytes);
+        if r.u8()? != LEAF_FORMAT_V1 {
+            return Err(EventError::Malformed("unknown format version"));
+        }
+        Ok(LeafHeader {
+            seq: u64::from_be_bytes(r.array()?),
+            id: r.array()?,
+            kind: r.str8()?,
+            case_ref: r.str8()?,
+            actor: r.str8()?,
+            time_us: i64::from_be_bytes(r.array()?),
+        })
+    }
+}
+
 pub(crate) fn micros_to_time(us: i64) -> DateTime<Utc> {
     Utc.timestamp_micros(us).single().unwrap_or(DateTime::<Utc>::MIN_UTC)
 }
@@ -618,6 +649,25 @@ mod tests {
         assert_eq!(bytes[0], LEAF_FORMAT_V1);
         assert_eq!(&bytes[1..9], &42u64.to_be_bytes());
         assert_eq!(LeafEvent::decode(&bytes).unwrap(), e);
+    }
+
+    #[test]
+    fn the_header_reads_without_the_payload() {
+        let e = sample();
+        let bytes = e.encode().unwrap();
+        let h = LeafHeader::read(&bytes).unwrap();
+        assert_eq!(
+            (h.seq, h.id, h.kind, h.case_ref, h.actor, h.time_us),
+            (
+                42,
+                [7; 16],
+                "drafted",
+                "EB-2026-000123",
+                "robot:ekonomiskt-bistand",
+                e.time_us
+            )
+        );
+        assert!(LeafHeader::read(&bytes[..30]).is_err());
     }
 
     #[test]

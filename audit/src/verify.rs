@@ -3,8 +3,8 @@
 //!
 //! Checks, in one pass over the events and one over the nodes:
 //! - sequence numbers are 0, 1, 2, … without gaps;
-//! - every leaf decodes canonically, carries its own sequence number, and
-//!   agrees with the columns stored beside it;
+//! - every leaf carries its own sequence number and agrees with the
+//!   columns stored beside it (event id, kind, case, time);
 //! - every stored leaf hash is `SHA-256(0x00 ‖ leaf)`;
 //! - every stored node is the hash of its children, no node is missing and
 //!   none is extra;
@@ -18,7 +18,7 @@
 //! first event it covers), a checkpoint's tree size, or the head row.
 
 use crate::checkpoint::{Checkpoint, SignedCheckpoint};
-use crate::event::LeafEvent;
+use crate::event::LeafHeader;
 use crate::hash::{Hash, b64_decode_canonical, leaf_hash};
 use crate::note::NoteVerifier;
 use crate::proof::verify_consistency;
@@ -126,23 +126,209 @@ impl Problems {
     }
 }
 
-/// Verifies the whole stored log. `known` are the trusted verifier keys;
-/// at least one is needed.
+/// Verifies the whole stored log over one connection. `known` are the
+/// trusted verifier keys; at least one is needed. ([`crate::Db::verify`]
+/// reads with several connections at once.)
 pub async fn verify_log<C: AuditConnection>(conn: &mut C, known: &[NoteVerifier]) -> Result<VerifyReport, AuditError> {
     if known.is_empty() {
         return Err(AuditError::Config("verifying checkpoints needs a verifier key".into()));
     }
+    let events = scan_events(conn, 0, None).await?;
+    let nodes = load_nodes(conn).await?;
+    finish(conn, events, nodes, known).await
+}
+
+/// What a scan of a range of events found.
+pub struct EventScan {
+    from: u64,
+    hashes: Vec<Hash>,
+    problems: Vec<Problem>,
+    /// Whether the scan reached its end without a gap.
+    complete: bool,
+}
+
+impl EventScan {
+    /// Where the scanned range ends.
+    pub fn end(&self) -> u64 {
+        self.from + self.hashes.len() as u64
+    }
+
+    /// Appends the scan of the range that follows.
+    pub fn join(mut self, next: EventScan) -> EventScan {
+        if self.complete && next.from == self.from + self.hashes.len() as u64 {
+            self.hashes.extend(next.hashes);
+            self.problems.extend(next.problems);
+            self.complete = next.complete;
+        }
+        self
+    }
+}
+
+/// Reads events `from..to` (to the end if `to` is `None`): recomputes each
+/// leaf hash and checks each row against its leaf. Stops at a gap.
+pub async fn scan_events<C: AuditConnection>(
+    conn: &mut C,
+    from: u64,
+    to: Option<u64>,
+) -> Result<EventScan, AuditError> {
+    let mut scan = EventScan {
+        from,
+        hashes: Vec::new(),
+        problems: Vec::new(),
+        complete: true,
+    };
     let mut problems = Problems(Vec::new());
-    let tree = check_events(conn, &mut problems).await?;
-    let nodes = check_nodes(conn, &tree, &mut problems).await?;
-    check_head(conn, &tree, &mut problems).await?;
-    let (checkpoints, latest_checkpoint) = check_checkpoints(conn, &tree, known, &mut problems).await?;
+    'pages: loop {
+        let at = from + scan.hashes.len() as u64;
+        let limit = match to {
+            Some(t) if t <= at => break,
+            Some(t) => u32::try_from((t - at).min(u64::from(PAGE))).unwrap_or(PAGE),
+            None => PAGE,
+        };
+        let page = conn.events_page(at, limit).await?;
+        if page.is_empty() {
+            if to.is_some() {
+                problems.add(Location::Event(at), "missing");
+                scan.complete = false;
+            }
+            break;
+        }
+        for row in page {
+            let seq = from + scan.hashes.len() as u64;
+            if row.seq != seq as i64 {
+                // A gap: nothing after it can be placed in the tree.
+                problems.add(
+                    Location::Event(seq),
+                    format!("missing (the next stored sequence number is {})", row.seq),
+                );
+                scan.complete = false;
+                break 'pages;
+            }
+            let computed = leaf_hash(&row.leaf);
+            if row.leaf_hash != computed.0 {
+                problems.add(Location::Event(seq), "stored leaf hash does not match the leaf bytes");
+            }
+            match LeafHeader::read(&row.leaf) {
+                Err(e) => problems.add(Location::Event(seq), format!("leaf does not decode: {e}")),
+                Ok(h) => {
+                    let mut wrong = Vec::new();
+                    if h.seq != seq {
+                        wrong.push("sequence number");
+                    }
+                    if h.id.as_slice() != row.event_id.as_slice() {
+                        wrong.push("event_id");
+                    }
+                    if h.kind != row.kind {
+                        wrong.push("kind");
+                    }
+                    if h.case_ref != row.case_ref.as_deref().unwrap_or("") || row.case_ref.as_deref() == Some("") {
+                        wrong.push("case_ref");
+                    }
+                    if h.time_us != row.time_us {
+                        wrong.push("time_us");
+                    }
+                    if !wrong.is_empty() {
+                        problems.add(
+                            Location::Event(seq),
+                            format!("stored {} does not match the leaf", wrong.join(", ")),
+                        );
+                    }
+                }
+            }
+            scan.hashes.push(computed);
+        }
+    }
+    scan.problems = problems.0;
+    Ok(scan)
+}
+
+/// One level of stored nodes.
+enum StoredLevel {
+    /// Indices 0..n, in order.
+    Contiguous(Vec<Vec<u8>>),
+    /// Anything else (a changed index): by index.
+    Irregular(std::collections::BTreeMap<i64, Vec<u8>>),
+}
+
+/// The stored interior nodes, level by level (index 0 is level 1).
+pub struct StoredNodes {
+    levels: Vec<StoredLevel>,
+    impossible: u64,
+    count: u64,
+}
+
+/// Reads every stored node. Levels whose indices are exactly 0..n are read
+/// as bare hashes, the rest with their indices.
+pub async fn load_nodes<C: AuditConnection>(conn: &mut C) -> Result<StoredNodes, AuditError> {
+    let mut levels = Vec::new();
+    let mut count = 0u64;
+    for level in 1..=63i64 {
+        let (n, lo, hi) = conn.level_shape(level).await?;
+        count += n as u64;
+        if n > 0 && lo == Some(0) && hi == Some(n - 1) {
+            let mut hashes = Vec::with_capacity(usize::try_from(n).unwrap_or(0));
+            while (hashes.len() as i64) < n {
+                let page = conn.level_hashes(level, hashes.len() as i64, PAGE * 4).await?;
+                if page.is_empty() {
+                    break;
+                }
+                hashes.extend(page);
+            }
+            levels.push(StoredLevel::Contiguous(hashes));
+        } else {
+            let mut map = std::collections::BTreeMap::new();
+            if n > 0 {
+                let mut after = (level, i64::MIN);
+                'pages: loop {
+                    let page = conn.nodes_page(after, PAGE).await?;
+                    if page.is_empty() {
+                        break;
+                    }
+                    for node in page {
+                        if node.level != level {
+                            break 'pages;
+                        }
+                        after = (node.level, node.idx);
+                        map.insert(node.idx, node.hash);
+                    }
+                }
+            }
+            levels.push(StoredLevel::Irregular(map));
+        }
+    }
+    let total = u64::try_from(conn.node_count().await?).unwrap_or(0);
+    Ok(StoredNodes {
+        levels,
+        impossible: total.saturating_sub(count),
+        count: total,
+    })
+}
+
+/// Compares everything read with the recomputed tree; checks the head and
+/// the checkpoints.
+pub async fn finish<C: AuditConnection>(
+    conn: &mut C,
+    events: EventScan,
+    nodes: StoredNodes,
+    known: &[NoteVerifier],
+) -> Result<VerifyReport, AuditError> {
+    let mut problems = Problems(events.problems);
+    let tree = MemTree::from_leaf_hashes(events.hashes);
+    check_nodes(&tree, &nodes, &mut problems);
+    // Events appended while we read are not a problem: they are simply not
+    // covered by this verification.
+    let grew = events.complete && {
+        let next = conn.events_page(tree.size(), 1).await?;
+        next.first().is_some_and(|r| r.seq == tree.size() as i64)
+    };
+    check_head(conn, &tree, grew, &mut problems).await?;
+    let (checkpoints, latest_checkpoint) = check_checkpoints(conn, &tree, known, grew, &mut problems).await?;
     let mut problems = problems.0;
     mark_consequences(&mut problems);
     problems.sort_by_key(|p| (p.first_seq().unwrap_or(u64::MAX), p.follows_from.is_some(), p.location));
     Ok(VerifyReport {
         events: tree.size(),
-        nodes,
+        nodes: nodes.count,
         checkpoints,
         root: tree.root(),
         latest_checkpoint,
@@ -178,130 +364,71 @@ fn mark_consequences(problems: &mut [Problem]) {
 
 const ROOT_DIFFERS: &str = "the signed root differs from the root recomputed";
 
-async fn check_events<C: AuditConnection>(conn: &mut C, problems: &mut Problems) -> Result<MemTree, AuditError> {
-    let mut tree = MemTree::new();
-    'pages: loop {
-        let at = tree.size();
-        let page = conn.events_page(at, PAGE).await?;
-        if page.is_empty() {
-            break;
-        }
-        for row in page {
-            let seq = tree.size();
-            if row.seq != seq as i64 {
-                // A gap: nothing after it can be placed in the tree.
-                problems.add(
-                    Location::Event(seq),
-                    format!("missing (the next stored sequence number is {})", row.seq),
-                );
-                break 'pages;
+fn check_nodes(tree: &MemTree, stored: &StoredNodes, problems: &mut Problems) {
+    let size = tree.size();
+    if stored.impossible > 0 {
+        problems.add(
+            Location::Head,
+            format!("{} tree nodes stored at impossible levels", stored.impossible),
+        );
+    }
+    for (i, level_nodes) in stored.levels.iter().enumerate() {
+        let level = (i + 1) as u8;
+        let expected = size >> level;
+        let check = |index: u64, hash: Option<&Vec<u8>>, problems: &mut Problems| {
+            let loc = Location::Node { level, index };
+            match (index < expected, hash) {
+                (true, None) => problems.add(loc, "missing"),
+                (false, Some(_)) => problems.add(loc, "stored, but no such node exists in a log of this size"),
+                (true, Some(h)) => {
+                    if tree
+                        .get(NodeId::new(level, index))
+                        .map(|t| t.0.as_slice() == h.as_slice())
+                        != Some(true)
+                    {
+                        problems.add(loc, "stored hash does not match the hash of its children");
+                    }
+                }
+                (false, None) => {}
             }
-            let computed = leaf_hash(&row.leaf);
-            if row.leaf_hash != computed.0 {
-                problems.add(Location::Event(seq), "stored leaf hash does not match the leaf bytes");
+        };
+        match level_nodes {
+            StoredLevel::Contiguous(hashes) => {
+                let upto = expected.max(hashes.len() as u64);
+                for index in 0..upto {
+                    check(index, hashes.get(index as usize), problems);
+                }
             }
-            match LeafEvent::decode(&row.leaf) {
-                Err(e) => problems.add(Location::Event(seq), format!("leaf does not decode: {e}")),
-                Ok(ev) => {
-                    let mut wrong = Vec::new();
-                    if ev.seq != seq {
-                        wrong.push("sequence number");
-                    }
-                    if ev.id.0.as_slice() != row.event_id.as_slice() {
-                        wrong.push("event_id");
-                    }
-                    if ev.kind.as_str() != row.kind {
-                        wrong.push("kind");
-                    }
-                    if ev.case_ref.as_ref().map(|c| c.as_str()) != row.case_ref.as_deref() {
-                        wrong.push("case_ref");
-                    }
-                    if ev.time_us != row.time_us {
-                        wrong.push("time_us");
-                    }
-                    if !wrong.is_empty() {
-                        problems.add(
-                            Location::Event(seq),
-                            format!("stored {} does not match the leaf", wrong.join(", ")),
-                        );
+            StoredLevel::Irregular(map) => {
+                for index in 0..expected {
+                    check(index, map.get(&(index as i64)), problems);
+                }
+                for (&idx, h) in map
+                    .range(..0)
+                    .chain(map.range(i64::try_from(expected).unwrap_or(i64::MAX)..))
+                {
+                    match u64::try_from(idx) {
+                        Ok(index) => check(index, Some(h), problems),
+                        Err(_) => problems.add(Location::Head, format!("a node at level {level} has index {idx}")),
                     }
                 }
             }
-            tree.push(computed);
         }
     }
-    Ok(tree)
-}
-
-async fn check_nodes<C: AuditConnection>(
-    conn: &mut C,
-    tree: &MemTree,
-    problems: &mut Problems,
-) -> Result<u64, AuditError> {
-    let size = tree.size();
-    let top = if size < 2 { 0 } else { 63 - size.leading_zeros() as u8 };
-    let expected_at = |level: u8| if level == 0 || level > 63 { 0 } else { size >> level };
-    // Merge the stored nodes (sorted by level, index) against the expected
-    // ones: levels 1..=top, indices 0..size>>level.
-    let mut cursor: (u8, u64) = (1, 0);
-    let advance_to = |target: Option<(u8, u64)>, problems: &mut Problems, cursor: &mut (u8, u64)| {
-        while cursor.0 <= top && target.is_none_or(|t| *cursor < t) {
-            if cursor.1 < expected_at(cursor.0) {
-                problems.add(
-                    Location::Node {
-                        level: cursor.0,
-                        index: cursor.1,
-                    },
-                    "missing",
-                );
-                cursor.1 += 1;
-            } else {
-                *cursor = (cursor.0 + 1, 0);
-            }
-        }
-    };
-    let mut count = 0u64;
-    let mut after = (0i64, -1i64);
-    loop {
-        let page = conn.nodes_page(after, PAGE).await?;
-        if page.is_empty() {
-            break;
-        }
-        for node in page {
-            after = (node.level, node.idx);
-            count += 1;
-            let (Ok(level), Ok(index)) = (u8::try_from(node.level), u64::try_from(node.idx)) else {
-                problems.add(
-                    Location::Head,
-                    format!("a node has an impossible position ({}, {})", node.level, node.idx),
-                );
-                continue;
-            };
-            advance_to(Some((level, index)), problems, &mut cursor);
-            let loc = Location::Node { level, index };
-            if level == 0 || index >= expected_at(level) {
-                problems.add(loc, "stored, but no such node exists in a log of this size");
-                continue;
-            }
-            cursor = (level, index + 1);
-            if tree.get(NodeId::new(level, index)).map(|h| h.0.to_vec()) != Some(node.hash) {
-                problems.add(loc, "stored hash does not match the hash of its children");
-            }
-        }
-    }
-    advance_to(None, problems, &mut cursor);
-    Ok(count)
 }
 
 async fn check_head<C: AuditConnection>(
     conn: &mut C,
     tree: &MemTree,
+    grew: bool,
     problems: &mut Problems,
 ) -> Result<(), AuditError> {
     match conn.read_head().await? {
         None => problems.add(Location::Head, "missing"),
         Some(head) => {
-            if head.size != tree.size() {
+            if head.size > tree.size() && grew {
+                // Appends since we read the events.
+            } else if head.size != tree.size() {
                 problems.add(
                     Location::Head,
                     format!("says {} events, the log has {}", head.size, tree.size()),
@@ -336,6 +463,7 @@ async fn check_checkpoints<C: AuditConnection>(
     conn: &mut C,
     tree: &MemTree,
     known: &[NoteVerifier],
+    grew: bool,
     problems: &mut Problems,
 ) -> Result<(u64, Option<(u64, Hash)>), AuditError> {
     let rows = conn.checkpoints().await?;
@@ -367,6 +495,10 @@ async fn check_checkpoints<C: AuditConnection>(
         if cp.root.0.as_slice() != row.root.as_slice() {
             problems.add(loc, "the stored root column differs from the signed root");
             ok = false;
+        }
+        if size > tree.size() && grew {
+            // Signed after we read the events: not covered by this run.
+            continue;
         }
         if size > tree.size() {
             problems.add(loc, format!("covers {size} events but the log has {}", tree.size()));

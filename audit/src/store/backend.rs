@@ -69,6 +69,37 @@ pub struct KeyringRow {
 
 type R<T> = Result<T, sqlx::Error>;
 
+fn bad_meta() -> sqlx::Error {
+    sqlx::Error::Protocol("unexpected event metadata".into())
+}
+
+fn unhex(s: &str) -> R<Vec<u8>> {
+    hex::decode(s).map_err(|_| bad_meta())
+}
+
+fn unhex_text(s: &str) -> R<String> {
+    String::from_utf8(unhex(s)?).map_err(|_| bad_meta())
+}
+
+/// An event row from its columns, the small ones packed by the query as
+/// `hex(event_id),hex(kind),hex(case_ref) or -,time_us`.
+pub(crate) fn stored_event(seq: i64, leaf: Vec<u8>, leaf_hash: Vec<u8>, meta: String) -> R<StoredEvent> {
+    let mut f = meta.split(',');
+    let mut next = || f.next().ok_or_else(bad_meta);
+    Ok(StoredEvent {
+        seq,
+        event_id: unhex(next()?)?,
+        kind: unhex_text(next()?)?,
+        case_ref: match next()? {
+            "-" => None,
+            h => Some(unhex_text(h)?),
+        },
+        time_us: next()?.parse().map_err(|_| bad_meta())?,
+        leaf,
+        leaf_hash,
+    })
+}
+
 pub(crate) fn to_i64(v: u64) -> R<i64> {
     i64::try_from(v).map_err(|e| sqlx::Error::Encode(Box::new(e)))
 }
@@ -90,6 +121,11 @@ pub trait Backend: Send {
     fn events_page(&mut self, from_seq: u64, limit: u32) -> impl Future<Output = R<Vec<StoredEvent>>> + Send;
     /// Nodes in (level, idx) order after the given one.
     fn nodes_page(&mut self, after: (i64, i64), limit: u32) -> impl Future<Output = R<Vec<StoredNode>>> + Send;
+    /// Count, lowest and highest index of the stored nodes at one level.
+    fn level_shape(&mut self, level: i64) -> impl Future<Output = R<(i64, Option<i64>, Option<i64>)>> + Send;
+    fn node_count(&mut self) -> impl Future<Output = R<i64>> + Send;
+    /// The hashes at one level from an index on, in index order.
+    fn level_hashes(&mut self, level: i64, from_idx: i64, limit: u32) -> impl Future<Output = R<Vec<Vec<u8>>>> + Send;
     fn checkpoints(&mut self) -> impl Future<Output = R<Vec<StoredCheckpoint>>> + Send;
     fn checkpoint_latest(&mut self) -> impl Future<Output = R<Option<StoredCheckpoint>>> + Send;
     fn checkpoint_at(&mut self, size: u64) -> impl Future<Output = R<Option<StoredCheckpoint>>> + Send;

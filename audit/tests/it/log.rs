@@ -110,6 +110,16 @@ async fn appends_prove_and_verify(t: TestDb) {
     let report = t.db.verify(std::slice::from_ref(&vkey)).await.unwrap();
     assert!(report.is_ok(), "{:?}", report.problems);
     assert_eq!(report.events, 37);
+    // The same over one connection (the runtime's own, say).
+    let single = match &t.db {
+        Db::Sqlite(p) => audit::verify::verify_log(&mut *p.acquire().await.unwrap(), std::slice::from_ref(&vkey)).await,
+        Db::Postgres(p) => {
+            audit::verify::verify_log(&mut *p.acquire().await.unwrap(), std::slice::from_ref(&vkey)).await
+        }
+    }
+    .unwrap();
+    assert!(single.is_ok(), "{:?}", single.problems);
+    assert_eq!((single.events, single.nodes, single.checkpoints), (37, report.nodes, 3));
     assert_eq!(report.checkpoints, 3);
     assert_eq!(report.latest_checkpoint, Some((37, tree.root())));
     assert_eq!(report.root, tree.root());

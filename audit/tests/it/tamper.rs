@@ -110,6 +110,15 @@ pub async fn flip_and_check(t: TestDb, n: u64, target: Target, pick: u64, bit: u
     };
 
     let report: VerifyReport = t.db.verify(&vkeys).await.unwrap();
+    let single = match &t.db {
+        Db::Sqlite(p) => audit::verify::verify_log(&mut *p.acquire().await.unwrap(), &vkeys).await,
+        Db::Postgres(p) => audit::verify::verify_log(&mut *p.acquire().await.unwrap(), &vkeys).await,
+    }
+    .unwrap();
+    assert_eq!(
+        single.problems, report.problems,
+        "one connection or three, the same findings"
+    );
     assert!(!report.is_ok(), "{target:?} flip at bit {bit} went unnoticed");
     let headline = &report.problems[0];
     assert_eq!(headline.location, expect, "{target:?}: {:?}", report.problems);

@@ -4,6 +4,8 @@
 //!
 //! * [`eservice`] — an e-service platform's REST API (JSON, bearer token or
 //!   mutual TLS, paging, acknowledge).
+//! * [`legacy`] — a legacy case system's web UI (login, frameset, search,
+//!   case screens, a decision form), driven through a browser.
 //!
 //! Each service listens on its own port (0 in tests) and has fault modes
 //! that tests switch on and off ([`faults`]).
@@ -11,6 +13,7 @@
 pub mod data;
 pub mod eservice;
 pub mod faults;
+pub mod legacy;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -20,6 +23,8 @@ pub use faults::{Fault, Faults, Service};
 /// The running simulator: where each service listens, and the fault switch.
 pub struct Simulator {
     pub eservice: SocketAddr,
+    /// The legacy case system's web UI (`http://{legacy}/login`).
+    pub legacy: SocketAddr,
     pub faults: Faults,
     pub data: data::Dataset,
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -35,8 +40,11 @@ impl Simulator {
         let mut tasks = Vec::new();
         let (eservice, task) = eservice::spawn(data.clone(), faults.clone(), eservice::Auth::default()).await?;
         tasks.push(task);
+        let (legacy, task) = legacy::spawn(data.clone(), faults.clone(), legacy::Options::default()).await?;
+        tasks.push(task);
         Ok(Simulator {
             eservice,
+            legacy,
             faults,
             data,
             tasks,

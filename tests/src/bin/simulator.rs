@@ -20,7 +20,7 @@ async fn main() -> anyhow::Result<()> {
     let sim = tests::Simulator::start(&args.applications).await?;
     println!(
         "{}",
-        serde_json::json!({"eservice": format!("http://{}", sim.eservice), "applications": sim.data.len()})
+        serde_json::json!({"eservice": format!("http://{}", sim.eservice), "legacy": format!("http://{}", sim.legacy), "applications": sim.data.len()})
     );
     tokio::signal::ctrl_c().await?;
     Ok(())

@@ -19,6 +19,7 @@ use domain::{IncomeKind, Money, Outcome, Period, Personnummer};
 
 pub mod file_inbox;
 pub mod file_register;
+pub mod legacy;
 
 /// Whether trying again later can help.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

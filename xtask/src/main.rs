@@ -128,6 +128,7 @@ fn ensure_postgres() -> Result<()> {
 
 fn setup() -> Result<()> {
     ensure_packages(&[("python3", "python3"), ("prlimit", "util-linux")])?;
+    ensure_packages(&[("chromium", "chromium"), ("chromedriver", "chromium-driver")])?;
     ensure_postgres()
 }
 

@@ -17,9 +17,14 @@
 use async_trait::async_trait;
 use domain::{IncomeKind, Money, Outcome, Period, Personnummer};
 
+pub mod delivery;
+pub mod eservice;
+pub mod field_map;
 pub mod file_inbox;
 pub mod file_register;
+pub mod http;
 pub mod legacy;
+pub mod sql_source;
 
 /// Whether trying again later can help.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

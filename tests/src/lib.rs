@@ -14,6 +14,7 @@ pub mod data;
 pub mod eservice;
 pub mod faults;
 pub mod legacy;
+pub mod smtp;
 
 use std::net::SocketAddr;
 use std::path::Path;

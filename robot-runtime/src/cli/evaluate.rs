@@ -139,6 +139,17 @@ fn single(_ruleset: &Ruleset, result: Result<Draft, Failure>, format: Format) ->
     }
 }
 
+/// How many files are evaluated between two writes: output is streamed in
+/// name order while the next chunk is evaluated, so memory stays bounded
+/// however large the folder is.
+const CHUNK: usize = 256;
+
+/// One file's output line, made by a worker, and why it gave no draft.
+struct Line {
+    text: String,
+    failure: Option<(u8, String)>,
+}
+
 fn directory(ruleset: Arc<Ruleset>, dir: &Path, format: Format) -> u8 {
     let mut files: Vec<PathBuf> = match std::fs::read_dir(dir) {
         Ok(entries) => entries
@@ -162,42 +173,95 @@ fn directory(ruleset: Arc<Ruleset>, dir: &Path, format: Format) -> u8 {
             return 1;
         }
     };
-    let results: Vec<(String, Result<Draft, Failure>)> = pool.install(|| {
-        files
-            .par_iter()
-            .map(|p| {
-                let name = p
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                (name, read_input(p).and_then(|b| evaluate_bytes(&ruleset, &b)))
-            })
-            .collect()
+    let line = |path: &PathBuf| -> Line {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let result = read_input(path).and_then(|b| evaluate_bytes(&ruleset, &b));
+        render(&name, result, format)
+    };
+    let mut out = Output {
+        out: std::io::BufWriter::with_capacity(256 * 1024, std::io::stdout()),
+        worst: 0,
+    };
+    // Evaluate chunk k+1 on all cores while chunk k is written.
+    let written = pool.install(|| {
+        let mut pending: Vec<Line> = Vec::new();
+        for chunk in files.chunks(CHUNK) {
+            let (ok, next) = rayon::join(
+                || out.write(std::mem::take(&mut pending)),
+                || chunk.par_iter().map(line).collect::<Vec<Line>>(),
+            );
+            if !ok {
+                return false;
+            }
+            pending = next;
+        }
+        out.write(pending)
     });
-    let mut worst = 0u8;
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    for (name, result) in results {
-        let line = match (&result, format) {
-            (Ok(draft), Format::Json) => serde_json::json!({"file": name, "draft": draft}).to_string(),
-            (Ok(draft), Format::Text) => format!("== {name}\n{}", text_report(draft)),
-            (Err(f), Format::Json) => serde_json::json!({"file": name, "error": f.to_json()}).to_string(),
-            (Err(f), Format::Text) => format!("== {name}\nfel: {}", f.message()),
-        };
-        if let Err(f) = &result {
-            eprintln!("error: {name}: {}", f.message());
-            worst = match (worst, f.exit_code()) {
-                (1, _) | (_, 1) => 1,
-                _ => 2,
-            };
-        }
-        if writeln!(out, "{line}").is_err() {
-            return 1;
-        }
-    }
-    if out.flush().is_err() {
+    if !written || out.out.flush().is_err() {
         return 1;
     }
-    worst
+    out.worst
+}
+
+/// The output line for one file, made inside the worker:
+/// `{"file":NAME,"draft":DRAFT}` with the draft's v1 JSON document exactly
+/// as `Draft::to_json` writes it, or `{"file":NAME,"error":{…}}`.
+fn render(name: &str, result: Result<Draft, Failure>, format: Format) -> Line {
+    let failure = result
+        .as_ref()
+        .err()
+        .map(|f| (f.exit_code(), format!("{name}: {}", f.message())));
+    let json_line = |key: &str, value: &str| {
+        let name = serde_json::to_string(name).unwrap_or_default();
+        let mut line = String::with_capacity(value.len() + name.len() + 20);
+        line.push_str("{\"file\":");
+        line.push_str(&name);
+        line.push_str(",\"");
+        line.push_str(key);
+        line.push_str("\":");
+        line.push_str(value);
+        line.push('}');
+        line
+    };
+    let text = match (result, format) {
+        (Ok(draft), Format::Json) => json_line("draft", &draft.to_json()),
+        (Ok(draft), Format::Text) => format!("== {name}\n{}", text_report(&draft)),
+        (Err(f), Format::Json) => json_line("error", &f.to_json().to_string()),
+        (Err(f), Format::Text) => format!("== {name}\nfel: {}", f.message()),
+    };
+    Line { text, failure }
+}
+
+/// Writes lines in order and remembers the worst exit code.
+struct Output {
+    out: std::io::BufWriter<std::io::Stdout>,
+    worst: u8,
+}
+
+impl Output {
+    fn write(&mut self, lines: Vec<Line>) -> bool {
+        for l in lines {
+            if let Some((code, message)) = &l.failure {
+                eprintln!("error: {message}");
+                self.worst = match (self.worst, *code) {
+                    (1, _) | (_, 1) => 1,
+                    _ => 2,
+                };
+            }
+            if self
+                .out
+                .write_all(l.text.as_bytes())
+                .and_then(|()| self.out.write_all(b"\n"))
+                .is_err()
+            {
+                return false;
+            }
+        }
+        true
+    }
 }
 
 /// The calculation as a readable Swedish table.

@@ -2,6 +2,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::print_stdout)]
 
+mod eservice;
 mod legacy;
 mod simulator;
+mod smtp;
+mod sql_source;
 mod support;

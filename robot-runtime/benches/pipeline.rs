@@ -16,7 +16,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 /// N applications (the shipped valid cases, renumbered) and register answers that agree.
@@ -55,9 +58,19 @@ fn prepare(dir: &Path, n: usize) {
 async fn pg_database() -> String {
     use sqlx::Connection;
     let name = format!("hrobot_bench_{}", std::process::id());
-    let mut admin = sqlx::PgConnection::connect("postgres://postgres@127.0.0.1:5432/test").await.unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).execute(&mut admin).await.unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut admin).await.unwrap();
+    let mut admin = sqlx::PgConnection::connect("postgres://postgres@127.0.0.1:5432/test")
+        .await
+        .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+    )))
+    .execute(&mut admin)
+    .await
+    .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut admin)
+        .await
+        .unwrap();
     format!("postgres://postgres@127.0.0.1:5432/{name}")
 }
 
@@ -82,9 +95,16 @@ async fn measure(label: &str, n: usize, pg: bool, workers: usize) {
         missed: Missed::Skip,
         missed_limit_hours: 24,
         ruleset: repo().join("rulesets/ekonomiskt-bistand"),
-        source: SourceSettings::FileInbox { path: dir.path().join("inbox") },
-        lookups: vec![LookupSettings::FileRegister { path: dir.path().join("register") }],
-        options: RobotOptions { max_items_per_run: n, fetch_batch: 500 },
+        source: SourceSettings::FileInbox {
+            path: dir.path().join("inbox"),
+        },
+        lookups: vec![LookupSettings::FileRegister {
+            path: dir.path().join("register"),
+        }],
+        options: RobotOptions {
+            max_items_per_run: n,
+            fetch_batch: 500,
+        },
     });
     robot_runtime::keys::ensure_keys(&settings, "hrobot.invalid/bench").unwrap();
     let rt = Arc::new(Runtime::build(settings, Arc::new(SystemClock)).await.unwrap());
@@ -95,7 +115,10 @@ async fn measure(label: &str, n: usize, pg: bool, workers: usize) {
     for _ in 0..workers {
         tasks.push(tokio::spawn(worker(rt.clone(), rx.clone())));
     }
-    let report = run_robot(&rt, "bench", Trigger::Manual, rt.clock.now()).await.unwrap().unwrap();
+    let report = run_robot(&rt, "bench", Trigger::Manual, rt.clock.now())
+        .await
+        .unwrap()
+        .unwrap();
     let fetched_at = started.elapsed();
     loop {
         if rt.store.count_open_work().await.unwrap() == 0 {
@@ -108,7 +131,12 @@ async fn measure(label: &str, n: usize, pg: bool, workers: usize) {
     for t in tasks {
         t.await.unwrap();
     }
-    let drafted = rt.store.list_cases(Some(domain::CaseState::AwaitingApproval), None, 1_000_000, 0).await.unwrap().len();
+    let drafted = rt
+        .store
+        .list_cases(Some(domain::CaseState::AwaitingApproval), None, 1_000_000, 0)
+        .await
+        .unwrap()
+        .len();
     assert_eq!(report.counts.fetched as usize, n);
     assert_eq!(drafted, n, "every application drafted");
     rt.store.close().await;

@@ -133,6 +133,12 @@ pub struct RobotSettings {
 pub enum SourceSettings {
     /// A folder of application files.
     FileInbox { path: PathBuf },
+    /// An e-service platform's REST API (see connectors/src/eservice.rs).
+    Eservice(connectors::eservice::EserviceConfig),
+    /// A view in another database (see connectors/src/sql_source.rs).
+    Sql(connectors::sql_source::SqlSourceConfig),
+    /// A legacy case system's web UI, through a browser (connectors/src/legacy).
+    Legacy(connectors::legacy::LegacyConfig),
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -297,6 +303,26 @@ impl Settings {
             fix(&mut r.ruleset);
             match &mut r.source {
                 SourceSettings::FileInbox { path } => fix(path),
+                SourceSettings::Eservice(c) => {
+                    fix(&mut c.field_map);
+                    for p in [
+                        &mut c.token_file,
+                        &mut c.tls.ca,
+                        &mut c.tls.client_cert,
+                        &mut c.tls.client_key,
+                    ]
+                    .into_iter()
+                    .flatten()
+                    {
+                        fix(p);
+                    }
+                }
+                SourceSettings::Sql(c) => {
+                    for p in [&mut c.url_file, &mut c.field_map].into_iter().flatten() {
+                        fix(p);
+                    }
+                }
+                SourceSettings::Legacy(c) => fix(&mut c.artefacts_dir),
             }
             for l in &mut r.lookups {
                 match l {
@@ -408,7 +434,12 @@ impl Settings {
                         path.display()
                     ));
                 }
-                SourceSettings::FileInbox { .. } => {}
+                SourceSettings::Eservice(c) => {
+                    if let Err(e) = connectors::eservice::EserviceSource::new(&r.name, c) {
+                        problems.push(format!("robot {:?}: {e}", r.name));
+                    }
+                }
+                _ => {}
             }
             for l in &r.lookups {
                 match l {
@@ -508,5 +539,62 @@ path = "/srv/register"
             }
         }
         assert!(n >= 2);
+    }
+
+    #[test]
+    fn every_source_kind_parses() {
+        let text = r#"
+[[robots]]
+name = "e"
+schedule = "* * * * *"
+ruleset = "r"
+[robots.source]
+kind = "eservice"
+base_url = "https://etjanster.example"
+token_env = "TOKEN"
+field_map = "map.toml"
+[robots.source.tls]
+ca = "ca.pem"
+
+[[robots]]
+name = "s"
+schedule = "* * * * *"
+ruleset = "r"
+[robots.source]
+kind = "sql"
+url_env = "URL"
+query = "SELECT id, document FROM v"
+
+[[robots]]
+name = "l"
+schedule = "* * * * *"
+ruleset = "r"
+[robots.source]
+kind = "legacy"
+base_url = "http://arendesys"
+username = "robot"
+password = "hemligt"
+artefacts_dir = "artefacts"
+"#;
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("c.toml");
+        std::fs::write(&f, text).unwrap();
+        let s = Settings::load_with_env(Some(&f), |_| None).unwrap();
+        match &s.robots[0].source {
+            SourceSettings::Eservice(c) => {
+                assert_eq!(c.field_map, dir.path().join("map.toml"));
+                assert_eq!(c.tls.ca.as_deref(), Some(dir.path().join("ca.pem").as_path()));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(&s.robots[1].source, SourceSettings::Sql(_)));
+        match &s.robots[2].source {
+            SourceSettings::Legacy(c) => assert_eq!(c.artefacts_dir, dir.path().join("artefacts")),
+            other => panic!("{other:?}"),
+        }
+        assert!(!format!("{s:?}").contains("hemligt"), "the legacy password does not print");
+        let bad = text.replace("token_env", "tokn_env");
+        std::fs::write(&f, bad).unwrap();
+        assert!(Settings::load_with_env(Some(&f), |_| None).is_err());
     }
 }

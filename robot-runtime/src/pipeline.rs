@@ -135,6 +135,19 @@ impl Runtime {
             let schedule = Schedule::new(&r.schedule, &r.time_zone).map_err(anyhow::Error::msg)?;
             let source: Arc<dyn ApplicationSource> = match &r.source {
                 SourceSettings::FileInbox { path } => Arc::new(FileInbox::new(r.name.clone(), path.clone())),
+                SourceSettings::Eservice(c) => Arc::new(
+                    connectors::eservice::EserviceSource::new(r.name.clone(), c)
+                        .with_context(|| format!("robot {}: the e-service source", r.name))?,
+                ),
+                SourceSettings::Sql(c) => Arc::new(
+                    connectors::sql_source::SqlSource::new(r.name.clone(), c)
+                        .await
+                        .with_context(|| format!("robot {}: the SQL source", r.name))?,
+                ),
+                SourceSettings::Legacy(c) => Arc::new(
+                    connectors::legacy::LegacyConnector::new(r.name.clone(), c.clone())
+                        .with_context(|| format!("robot {}: the legacy case system", r.name))?,
+                ),
             };
             let lookups = r
                 .lookups

@@ -11,7 +11,7 @@ fn config(sim: &Simulator) -> EserviceConfig {
         token_env: None,
         token_file: Some(token_file()),
         tls: Default::default(),
-        field_map: repo().join("ops/config/eservice-field-map.toml"),
+        field_map: repo().join("ops/field-maps/eservice.toml"),
         page_size: 7,
         timeout_seconds: 2,
     }

@@ -413,6 +413,36 @@ async fn end_to_end_on_sqlite() {
     scenario(&s, &url, &db).await;
 }
 
+/// Drops the test database when the test ends, passed or failed.
+struct DropDb {
+    base: String,
+    name: String,
+}
+
+impl Drop for DropDb {
+    fn drop(&mut self) {
+        let (base, name) = (self.base.clone(), self.name.clone());
+        // Async work in Drop: on a thread with its own runtime. FORCE ends
+        // the test's own connections.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                if let Ok(mut admin) = sqlx::PgConnection::connect(&format!("{base}/test")).await {
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                    )))
+                    .execute(&mut admin)
+                    .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
 #[tokio::test]
 async fn end_to_end_on_postgres() {
     let base =
@@ -423,16 +453,16 @@ async fn end_to_end_on_postgres() {
         .execute(&mut admin)
         .await
         .unwrap();
+    admin.close().await.unwrap();
+    let _guard = DropDb {
+        base: base.clone(),
+        name: name.clone(),
+    };
     let url = format!("{base}/{name}");
     let db = Db::connect(&url).await.unwrap();
     db.migrate().await.unwrap();
     let s = setup();
     scenario(&s, &url, &db).await;
-    db.close().await;
-    sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE {name} WITH (FORCE)")))
-        .execute(&mut admin)
-        .await
-        .unwrap();
 }
 
 /// Random enough for a database name: the id of a fresh random key.

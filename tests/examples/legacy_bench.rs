@@ -5,7 +5,12 @@
 //! `cargo run --release -p tests --example legacy_bench -- BASE_URL`
 //! prints one JSON line: cases, seconds, applications per minute.
 
-#![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used, reason = "a benchmark driver")]
+#![allow(
+    clippy::print_stdout,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a benchmark driver"
+)]
 
 use connectors::legacy::{LegacyConfig, LegacyConnector, Password};
 use connectors::{ApplicationSource, CaseWriteBack, IdempotencyKey, WriteBack};

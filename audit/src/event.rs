@@ -107,6 +107,8 @@ kinds! {
     Failed => "failed", "Processing a case failed for good (surfaced to IT).";
     Requeued => "requeued", "An operator sent a failed case through the pipeline again.";
     Closed => "closed", "A case was closed.";
+    Assigned => "assigned", "A case was assigned to an official, or unassigned.";
+    Commented => "commented", "An official commented on a case.";
     Erased => "erased", "A data subject's key was deleted (gallring); only `erase` makes this one.";
 }
 

@@ -3,6 +3,7 @@
 //! ```text
 //! received ─▶ evaluated ─▶ awaiting_approval ─▶ approved ─┐
 //!    │            │                 ├──────▶ amended ─────┼─▶ sent ─▶ closed
+//!    │            │                 ├──────▶ awaiting_second_approval ─▶ approved | amended
 //!    │            │                 └──────▶ returned_to_manual ─▶ closed
 //!    ├─▶ invalid  └─▶ failed
 //!    └─▶ failed ─▶ received   (an operator requeues it)
@@ -22,6 +23,7 @@ string_enum! {
         Received => "received",
         Evaluated => "evaluated",
         AwaitingApproval => "awaiting_approval",
+        AwaitingSecondApproval => "awaiting_second_approval",
         Approved => "approved",
         Amended => "amended",
         ReturnedToManual => "returned_to_manual",
@@ -39,6 +41,7 @@ impl CaseState {
             CaseState::Received => "Mottagen",
             CaseState::Evaluated => "Bedömd",
             CaseState::AwaitingApproval => "Väntar på beslut",
+            CaseState::AwaitingSecondApproval => "Väntar på andra godkännande",
             CaseState::Approved => "Beslutad",
             CaseState::Amended => "Beslutad med ändring",
             CaseState::ReturnedToManual => "Manuell handläggning",
@@ -60,6 +63,7 @@ impl CaseState {
             CaseState::Received => At::Received(In(PhantomData)),
             CaseState::Evaluated => At::Evaluated(In(PhantomData)),
             CaseState::AwaitingApproval => At::AwaitingApproval(In(PhantomData)),
+            CaseState::AwaitingSecondApproval => At::AwaitingSecondApproval(In(PhantomData)),
             CaseState::Approved => At::Approved(In(PhantomData)),
             CaseState::Amended => At::Amended(In(PhantomData)),
             CaseState::ReturnedToManual => At::ReturnedToManual(In(PhantomData)),
@@ -101,7 +105,7 @@ pub mod states {
             impl super::Marker for $m { const STATE: super::CaseState = super::CaseState::$s; }
         )+};
     }
-    marker!(Received => Received, Evaluated => Evaluated, AwaitingApproval => AwaitingApproval,
+    marker!(Received => Received, Evaluated => Evaluated, AwaitingApproval => AwaitingApproval, AwaitingSecondApproval => AwaitingSecondApproval,
         Approved => Approved, Amended => Amended, ReturnedToManual => ReturnedToManual, Sent => Sent,
         Failed => Failed);
 }
@@ -130,6 +134,7 @@ pub enum At {
     Received(In<states::Received>),
     Evaluated(In<states::Evaluated>),
     AwaitingApproval(In<states::AwaitingApproval>),
+    AwaitingSecondApproval(In<states::AwaitingSecondApproval>),
     Approved(In<states::Approved>),
     Amended(In<states::Amended>),
     ReturnedToManual(In<states::ReturnedToManual>),
@@ -165,9 +170,29 @@ impl In<states::Evaluated> {
 }
 
 impl In<states::AwaitingApproval> {
+    /// Approved as drafted, by one official (no second approver needed).
     pub fn approved(self) -> Step {
         self.step(CaseState::Approved, "case.approved")
     }
+    /// Amended and decided by one official (no second approver needed).
+    pub fn amended(self) -> Step {
+        self.step(CaseState::Amended, "case.amended")
+    }
+    /// Approved or amended by a first official; a second must approve.
+    pub fn first_approval(self) -> Step {
+        self.step(CaseState::AwaitingSecondApproval, "case.approved")
+    }
+    pub fn returned_to_manual(self) -> Step {
+        self.step(CaseState::ReturnedToManual, "case.returned")
+    }
+}
+
+impl In<states::AwaitingSecondApproval> {
+    /// The second official approves the first's decision as drafted.
+    pub fn approved(self) -> Step {
+        self.step(CaseState::Approved, "case.approved")
+    }
+    /// The second official approves the first's amended decision.
     pub fn amended(self) -> Step {
         self.step(CaseState::Amended, "case.amended")
     }

@@ -28,6 +28,8 @@ pub struct Settings {
     pub workers: WorkerSettings,
     pub audit: AuditSection,
     pub log: LogSettings,
+    pub approval: crate::approval::ApprovalSettings,
+    pub outbox: crate::approval::outbox::OutboxSettings,
     #[serde(rename = "robots")]
     pub robots: Vec<RobotSettings>,
 }
@@ -180,6 +182,8 @@ impl Default for Settings {
             workers: WorkerSettings::default(),
             audit: AuditSection::default(),
             log: LogSettings::default(),
+            approval: Default::default(),
+            outbox: Default::default(),
             robots: Vec::new(),
         }
     }

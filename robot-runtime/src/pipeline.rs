@@ -92,6 +92,8 @@ pub struct Runtime {
     /// This process's name in leases and locks.
     pub owner: String,
     pub robots: HashMap<String, Robot>,
+    /// Where approved decisions are delivered.
+    pub delivery: Arc<dyn connectors::delivery::Delivery>,
 }
 
 /// What one run did.
@@ -168,6 +170,7 @@ impl Runtime {
                 },
             );
         }
+        let delivery = settings.outbox.build(&settings.data_dir).context("the outbox's delivery channel")?;
         Ok(Runtime {
             settings,
             store,
@@ -176,6 +179,7 @@ impl Runtime {
             faults: Faults::default(),
             owner: owner_name(),
             robots,
+            delivery,
         })
     }
 

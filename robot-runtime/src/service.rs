@@ -43,7 +43,7 @@ impl Service {
         let app = router(state);
         let addr = listener.local_addr()?;
         tasks.spawn(async move {
-            let served = axum::serve(listener, app)
+            let served = axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
                 .with_graceful_shutdown(async move {
                     crate::clock::stopped(&mut http_stop).await;
                 })
@@ -56,6 +56,7 @@ impl Service {
         for _ in 0..rt.settings.workers.concurrency.max(1) {
             tasks.spawn(worker(rt.clone(), stop_rx.clone()));
         }
+        tasks.spawn(crate::approval::outbox::outbox_loop(rt.clone(), stop_rx.clone()));
         for (name, robot) in &rt.robots {
             if robot.settings.enabled {
                 tasks.spawn(robot_loop(rt.clone(), name.clone(), stop_rx.clone()));

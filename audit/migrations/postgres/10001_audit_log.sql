@@ -11,7 +11,7 @@
 CREATE TABLE audit_events (
     seq        BIGINT PRIMARY KEY CHECK (seq >= 0),
     event_id   BYTEA  NOT NULL UNIQUE CHECK (octet_length(event_id) = 16),
-    kind       TEXT   NOT NULL CHECK (kind IN ('fetched', 'evaluated', 'drafted', 'approved', 'amended', 'returned', 'sent', 'invalid', 'failed', 'requeued', 'closed', 'erased')),
+    kind       TEXT   NOT NULL CHECK (kind IN ('fetched', 'evaluated', 'drafted', 'approved', 'amended', 'returned', 'sent', 'invalid', 'failed', 'requeued', 'closed', 'assigned', 'commented', 'erased')),
     case_ref   TEXT,
     time_us    BIGINT NOT NULL,
     leaf       BYTEA  NOT NULL,

@@ -10,7 +10,7 @@
 CREATE TABLE audit_events (
     seq        INTEGER PRIMARY KEY CHECK (seq >= 0),
     event_id   BLOB    NOT NULL UNIQUE CHECK (length(event_id) = 16),
-    kind       TEXT    NOT NULL CHECK (kind IN ('fetched', 'evaluated', 'drafted', 'approved', 'amended', 'returned', 'sent', 'invalid', 'failed', 'requeued', 'closed', 'erased')),
+    kind       TEXT    NOT NULL CHECK (kind IN ('fetched', 'evaluated', 'drafted', 'approved', 'amended', 'returned', 'sent', 'invalid', 'failed', 'requeued', 'closed', 'assigned', 'commented', 'erased')),
     case_ref   TEXT,
     time_us    INTEGER NOT NULL,
     leaf       BLOB    NOT NULL,

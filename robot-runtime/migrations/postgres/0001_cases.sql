@@ -36,7 +36,7 @@ CREATE TABLE cases (
     source_ref      TEXT NOT NULL,
     robot           TEXT NOT NULL,
     run_id          BIGINT REFERENCES robot_runs (id),
-    state           TEXT NOT NULL CHECK (state IN ('received', 'evaluated', 'awaiting_approval', 'approved',
+    state           TEXT NOT NULL CHECK (state IN ('received', 'evaluated', 'awaiting_approval', 'awaiting_second_approval', 'approved',
                         'amended', 'returned_to_manual', 'sent', 'closed', 'invalid', 'failed')),
     state_reason    TEXT,
     period          TEXT,

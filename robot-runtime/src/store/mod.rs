@@ -11,6 +11,7 @@
 //! given per backend.
 
 mod sql;
+mod tx;
 
 use crate::clock::Clock;
 use audit::AuditLog;
@@ -23,7 +24,8 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use sql::Backend;
+pub use sql::{Backend, CommentRow, DecisionRow, NewDecision, NewOutboxItem, OutboxRow};
+pub use tx::StoreTx;
 
 pub type CaseId = i64;
 pub type RunId = i64;
@@ -329,6 +331,7 @@ pub(crate) fn event_kind(step: Step) -> audit::EventKind {
     match step.to() {
         CaseState::Evaluated => K::Evaluated,
         CaseState::AwaitingApproval => K::Drafted,
+        CaseState::AwaitingSecondApproval => K::Approved,
         CaseState::Approved => K::Approved,
         CaseState::Amended => K::Amended,
         CaseState::ReturnedToManual => K::Returned,

@@ -71,6 +71,163 @@ where
     })
 }
 
+/// A decision row.
+#[derive(Debug, Clone)]
+pub struct DecisionRow {
+    pub id: i64,
+    pub case_id: CaseId,
+    pub draft_id: i64,
+    pub outcome: domain::Outcome,
+    pub amount: domain::Money,
+    pub amendment: Option<String>,
+    pub needs_second: bool,
+    pub first_by: i64,
+    pub first_by_name: String,
+    pub first_at: DateTime<Utc>,
+    pub second_by: Option<i64>,
+    pub second_by_name: Option<String>,
+    pub final_: bool,
+}
+
+/// What the approval core asks the store to record as a decision.
+#[derive(Debug, Clone)]
+pub struct NewDecision {
+    pub case_id: CaseId,
+    pub draft_id: i64,
+    pub outcome: domain::Outcome,
+    pub amount: domain::Money,
+    /// JSON: the justification and changed rows, when an official amended the draft.
+    pub amendment: Option<String>,
+    pub needs_second: bool,
+    pub by_user: i64,
+    pub by_name: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct CommentRow {
+    pub user_name: String,
+    pub body: String,
+    pub at: DateTime<Utc>,
+}
+
+/// An outbox item (the letter itself is not loaded for listings).
+#[derive(Clone)]
+pub struct OutboxRow {
+    pub id: i64,
+    pub case_id: CaseId,
+    pub decision_id: i64,
+    pub channel: String,
+    pub idempotency_key: String,
+    pub recipient: Option<String>,
+    pub status: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub receipt: Option<String>,
+    pub letter_html: String,
+    pub letter_text: String,
+    pub letter_pdf: Vec<u8>,
+    pub next_attempt: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for OutboxRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutboxRow")
+            .field("id", &self.id)
+            .field("case_id", &self.case_id)
+            .field("status", &self.status)
+            .field("attempts", &self.attempts)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What goes into the outbox (built by the approval core from an `ApprovedDecision`).
+pub struct NewOutboxItem<'a> {
+    pub case_id: CaseId,
+    pub decision_id: i64,
+    pub channel: &'a str,
+    pub idempotency_key: &'a str,
+    pub recipient: Option<&'a str>,
+    pub letter_html: &'a str,
+    pub letter_text: &'a str,
+    pub letter_pdf: &'a [u8],
+}
+
+macro_rules! decision_columns {
+    () => {
+        "id, case_id, draft_id, outcome, amount_ore, amendment, needs_second, first_by, first_by_name, first_us, second_by, second_by_name, final"
+    };
+}
+
+macro_rules! outbox_columns {
+    () => {
+        "id, case_id, decision_id, channel, idempotency_key, recipient, status, attempts, last_error, receipt, letter_html, letter_text, letter_pdf, next_attempt_us"
+    };
+}
+
+fn int<R: Row>(r: &R, col: &str) -> Result<i64, StoreError>
+where
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> i32: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+{
+    r.try_get::<i64, _>(col).or_else(|_| r.try_get::<i32, _>(col).map(i64::from)).map_err(StoreError::from)
+}
+
+fn decision_from<R: Row>(r: &R) -> Result<DecisionRow, StoreError>
+where
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> i32: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> bool: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> Option<i64>: sqlx::Decode<'a, R::Database>,
+    for<'a> Option<String>: sqlx::Decode<'a, R::Database>,
+{
+    let outcome: String = r.try_get("outcome")?;
+    Ok(DecisionRow {
+        id: r.try_get("id")?,
+        case_id: r.try_get("case_id")?,
+        draft_id: r.try_get("draft_id")?,
+        outcome: outcome.parse().map_err(|_| StoreError::Corrupt(format!("unknown outcome {outcome:?}")))?,
+        amount: domain::Money::from_ore(r.try_get("amount_ore")?),
+        amendment: r.try_get("amendment")?,
+        needs_second: r.try_get("needs_second")?,
+        first_by: r.try_get("first_by")?,
+        first_by_name: r.try_get("first_by_name")?,
+        first_at: from_us(r.try_get("first_us")?),
+        second_by: r.try_get("second_by")?,
+        second_by_name: r.try_get("second_by_name")?,
+        final_: r.try_get("final")?,
+    })
+}
+
+fn outbox_from<R: Row>(r: &R) -> Result<OutboxRow, StoreError>
+where
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> i32: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> Vec<u8>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> Option<String>: sqlx::Decode<'a, R::Database>,
+{
+    Ok(OutboxRow {
+        id: r.try_get("id")?,
+        case_id: r.try_get("case_id")?,
+        decision_id: r.try_get("decision_id")?,
+        channel: r.try_get("channel")?,
+        idempotency_key: r.try_get("idempotency_key")?,
+        recipient: r.try_get("recipient")?,
+        status: r.try_get("status")?,
+        attempts: int(r, "attempts")?,
+        last_error: r.try_get("last_error")?,
+        receipt: r.try_get("receipt")?,
+        letter_html: r.try_get("letter_html")?,
+        letter_text: r.try_get("letter_text")?,
+        letter_pdf: r.try_get("letter_pdf")?,
+        next_attempt: from_us(r.try_get("next_attempt_us")?),
+    })
+}
+
 const SUMMARY_COLUMNS: &str = "id, source, external_id, robot, state, state_reason, period, ruleset_name, ruleset_version, outcome, amount_ore, received_us, updated_us";
 
 macro_rules! engine {
@@ -78,16 +235,16 @@ macro_rules! engine {
         pub(super) mod $module {
             use super::*;
 
-            type Tx = sqlx::Transaction<'static, $db>;
+            pub(crate) type Tx = sqlx::Transaction<'static, $db>;
 
-            async fn begin(pool: &$pool) -> Result<Tx, StoreError> {
+            pub(crate) async fn begin(pool: &$pool) -> Result<Tx, StoreError> {
                 let f = $begin;
                 Ok(f(pool).await?)
             }
 
             /// Moves a case along one legal step; its audit event goes to
             /// `events`, appended (in order) before the transaction commits.
-            async fn step(
+            pub(crate) async fn step(
                 tx: &mut Tx,
                 events: &mut Vec<Event>,
                 case: CaseId,
@@ -159,6 +316,14 @@ macro_rules! engine {
                         .bind(t)
                         .execute(&mut *tx)
                         .await?;
+                    for p in &c.subjects {
+                        let subject = audit.subject_id(&mut *tx, p).await?;
+                        sqlx::query("INSERT INTO case_subjects (case_id, subject) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                            .bind(id)
+                            .bind(subject.0.to_vec())
+                            .execute(&mut *tx)
+                            .await?;
+                    }
                     events.push(fetched_event(id, c, now)?);
                     out.push(Inserted::New(id));
                 }
@@ -230,7 +395,7 @@ macro_rules! engine {
                 Ok(done.rows_affected() == 1)
             }
 
-            async fn current_state(tx: &mut Tx, case: CaseId) -> Result<CaseState, StoreError> {
+            pub(crate) async fn current_state(tx: &mut Tx, case: CaseId) -> Result<CaseState, StoreError> {
                 let s: String = sqlx::query_scalar("SELECT state FROM cases WHERE id = $1")
                     .bind(case)
                     .fetch_optional(&mut **tx)
@@ -606,6 +771,238 @@ macro_rules! engine {
                 Ok(signed)
             }
 
+            // ------------------------------------------------ approval (see tx.rs)
+
+            pub(crate) async fn latest_draft(tx: &mut Tx, case: CaseId) -> Result<Option<(i64, String)>, StoreError> {
+                let row = sqlx::query("SELECT id, draft FROM drafts WHERE case_id = $1 ORDER BY id DESC LIMIT 1")
+                    .bind(case)
+                    .fetch_optional(&mut **tx)
+                    .await?;
+                row.map(|r| Ok((r.try_get("id")?, r.try_get("draft")?))).transpose()
+            }
+
+            pub(crate) async fn document(tx: &mut Tx, case: CaseId) -> Result<Vec<u8>, StoreError> {
+                Ok(sqlx::query_scalar("SELECT document FROM applications WHERE case_id = $1")
+                    .bind(case)
+                    .fetch_optional(&mut **tx)
+                    .await?
+                    .ok_or(StoreError::NotFound(case))?)
+            }
+
+            pub(crate) async fn insert_decision(tx: &mut Tx, d: &NewDecision, now: i64) -> Result<i64, StoreError> {
+                Ok(sqlx::query_scalar(
+                    "INSERT INTO decisions (case_id, draft_id, outcome, amount_ore, amended, amendment, needs_second, \
+                     first_by, first_by_name, first_us, final) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
+                )
+                .bind(d.case_id)
+                .bind(d.draft_id)
+                .bind(d.outcome.as_str())
+                .bind(d.amount.ore())
+                .bind(d.amendment.is_some())
+                .bind(&d.amendment)
+                .bind(d.needs_second)
+                .bind(d.by_user)
+                .bind(&d.by_name)
+                .bind(now)
+                .bind(!d.needs_second)
+                .fetch_one(&mut **tx)
+                .await?)
+            }
+
+            pub(crate) async fn pending_decision(tx: &mut Tx, case: CaseId) -> Result<Option<DecisionRow>, StoreError> {
+                let row = sqlx::query(concat!("SELECT ", decision_columns!(), " FROM decisions WHERE case_id = $1 AND final = $2 ORDER BY id DESC LIMIT 1"))
+                    .bind(case)
+                    .bind(false)
+                    .fetch_optional(&mut **tx)
+                    .await?;
+                row.as_ref().map(decision_from).transpose()
+            }
+
+            pub(crate) async fn decisions(tx: &mut Tx, case: CaseId) -> Result<Vec<DecisionRow>, StoreError> {
+                let rows = sqlx::query(concat!("SELECT ", decision_columns!(), " FROM decisions WHERE case_id = $1 ORDER BY id"))
+                    .bind(case)
+                    .fetch_all(&mut **tx)
+                    .await?;
+                rows.iter().map(decision_from).collect()
+            }
+
+            pub(crate) async fn finalize_decision(tx: &mut Tx, id: i64, by_user: i64, by_name: &str, now: i64) -> Result<(), StoreError> {
+                let done = sqlx::query(
+                    "UPDATE decisions SET second_by = $1, second_by_name = $2, second_us = $3, final = $4 WHERE id = $5 AND final = $6",
+                )
+                .bind(by_user)
+                .bind(by_name)
+                .bind(now)
+                .bind(true)
+                .bind(id)
+                .bind(false)
+                .execute(&mut **tx)
+                .await?;
+                if done.rows_affected() == 1 { Ok(()) } else { Err(StoreError::Corrupt(format!("decision {id} was not pending"))) }
+            }
+
+            pub(crate) async fn insert_outbox(tx: &mut Tx, o: &NewOutboxItem<'_>, now: i64) -> Result<i64, StoreError> {
+                Ok(sqlx::query_scalar(
+                    "INSERT INTO outbox (case_id, decision_id, channel, idempotency_key, recipient, letter_html, letter_text, letter_pdf, \
+                     status, attempts, next_attempt_us, created_us, updated_us) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', 0, $9, $9, $9) RETURNING id",
+                )
+                .bind(o.case_id)
+                .bind(o.decision_id)
+                .bind(o.channel)
+                .bind(o.idempotency_key)
+                .bind(o.recipient)
+                .bind(o.letter_html)
+                .bind(o.letter_text)
+                .bind(o.letter_pdf)
+                .bind(now)
+                .fetch_one(&mut **tx)
+                .await?)
+            }
+
+            pub(crate) async fn insert_comment(tx: &mut Tx, case: CaseId, user: i64, name: &str, body: &str, now: i64) -> Result<(), StoreError> {
+                sqlx::query("INSERT INTO comments (case_id, user_id, user_name, body, created_us) VALUES ($1, $2, $3, $4, $5)")
+                    .bind(case)
+                    .bind(user)
+                    .bind(name)
+                    .bind(body)
+                    .bind(now)
+                    .execute(&mut **tx)
+                    .await?;
+                Ok(())
+            }
+
+            pub(crate) async fn comments(tx: &mut Tx, case: CaseId) -> Result<Vec<CommentRow>, StoreError> {
+                let rows = sqlx::query("SELECT user_name, body, created_us FROM comments WHERE case_id = $1 ORDER BY id")
+                    .bind(case)
+                    .fetch_all(&mut **tx)
+                    .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(CommentRow {
+                            user_name: r.try_get("user_name")?,
+                            body: r.try_get("body")?,
+                            at: from_us(r.try_get("created_us")?),
+                        })
+                    })
+                    .collect()
+            }
+
+            pub(crate) async fn set_assigned(tx: &mut Tx, case: CaseId, to: Option<i64>, now: i64) -> Result<(), StoreError> {
+                let done = sqlx::query("UPDATE cases SET assigned_to = $1, updated_us = $2 WHERE id = $3")
+                    .bind(to)
+                    .bind(now)
+                    .bind(case)
+                    .execute(&mut **tx)
+                    .await?;
+                if done.rows_affected() == 1 { Ok(()) } else { Err(StoreError::NotFound(case)) }
+            }
+
+            pub(crate) async fn assigned(tx: &mut Tx, case: CaseId) -> Result<Option<i64>, StoreError> {
+                Ok(sqlx::query_scalar("SELECT assigned_to FROM cases WHERE id = $1")
+                    .bind(case)
+                    .fetch_optional(&mut **tx)
+                    .await?
+                    .ok_or(StoreError::NotFound(case))?)
+            }
+
+            pub(crate) async fn outbox_for_case(tx: &mut Tx, case: CaseId) -> Result<Option<OutboxRow>, StoreError> {
+                let row = sqlx::query(concat!("SELECT ", outbox_columns!(), " FROM outbox WHERE case_id = $1 ORDER BY id DESC LIMIT 1"))
+                    .bind(case)
+                    .fetch_optional(&mut **tx)
+                    .await?;
+                row.as_ref().map(outbox_from).transpose()
+            }
+
+            /// Other cases that share a household member with this one, newest first.
+            pub(crate) async fn household_cases(tx: &mut Tx, case: CaseId, limit: i64) -> Result<Vec<CaseSummary>, StoreError> {
+                let sql = format!(
+                    "SELECT {} FROM cases WHERE id IN (SELECT b.case_id FROM case_subjects a JOIN case_subjects b ON b.subject = a.subject \
+                     WHERE a.case_id = $1 AND b.case_id <> $1) ORDER BY id DESC LIMIT $2",
+                    SUMMARY_COLUMNS
+                );
+                let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(case).bind(limit).fetch_all(&mut **tx).await?;
+                rows.iter().map(summary_from).collect()
+            }
+
+            pub(crate) async fn commit(mut tx: Tx, audit: &AuditLog, events: &[Event]) -> Result<(), StoreError> {
+                if !events.is_empty() {
+                    audit.append_batch(&mut *tx, events).await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            // ------------------------------------------------ outbox delivery
+
+            pub async fn claim_outbox(pool: &$pool, owner: &str, now: DateTime<Utc>, lease: Duration, limit: i64) -> Result<Vec<OutboxRow>, StoreError> {
+                let t = us(now);
+                let expires = t + i64::try_from(lease.as_micros()).unwrap_or(i64::MAX / 2);
+                let mut tx = begin(pool).await?;
+                let sql = concat!(
+                    "UPDATE outbox SET status = 'leased', lease_owner = $1, lease_expires_us = $2, attempts = attempts + 1, updated_us = $3 ",
+                    "WHERE id IN (SELECT id FROM outbox WHERE (status IN ('pending', 'failing') AND next_attempt_us <= $3) OR (status = 'leased' AND lease_expires_us < $3) ",
+                    "ORDER BY next_attempt_us, id LIMIT $4 ", $skip_locked, ") RETURNING ", outbox_columns!()
+                );
+                let rows = sqlx::query(sql).bind(owner).bind(expires).bind(t).bind(limit).fetch_all(&mut *tx).await?;
+                let out = rows.iter().map(outbox_from).collect::<Result<Vec<_>, _>>()?;
+                tx.commit().await?;
+                Ok(out)
+            }
+
+            /// Records a delivery: the item is delivered and the case sent, in one transaction.
+            pub async fn outbox_delivered(pool: &$pool, audit: &AuditLog, owner: &str, item: &OutboxRow, receipt: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+                let t = us(now);
+                let mut tx = begin(pool).await?;
+                let done = sqlx::query(
+                    "UPDATE outbox SET status = 'delivered', receipt = $1, delivered_us = $2, lease_owner = NULL, lease_expires_us = NULL, last_error = NULL, updated_us = $2 \
+                     WHERE id = $3 AND status = 'leased' AND lease_owner = $4",
+                )
+                .bind(receipt)
+                .bind(t)
+                .bind(item.id)
+                .bind(owner)
+                .execute(&mut *tx)
+                .await?;
+                if done.rows_affected() != 1 {
+                    return Ok(false);
+                }
+                let s = match current_state(&mut tx, item.case_id).await?.at() {
+                    At::Approved(a) => a.sent(),
+                    At::Amended(a) => a.sent(),
+                    _ => return Err(StoreError::StaleState { case: item.case_id, expected: CaseState::Approved }),
+                };
+                let e = event(s, "robot:outbox", item.case_id, now)?.with_payload(json!({"channel": item.channel, "attempts": item.attempts}))?;
+                let mut events = Vec::new();
+                step(&mut tx, &mut events, item.case_id, s, None, e, t).await?;
+                commit(tx, audit, &events).await?;
+                Ok(true)
+            }
+
+            pub async fn outbox_failed(pool: &$pool, owner: &str, item: &OutboxRow, error: &str, next: DateTime<Utc>, failing: bool, now: DateTime<Utc>) -> Result<(), StoreError> {
+                let mut tx = begin(pool).await?;
+                sqlx::query(
+                    "UPDATE outbox SET status = $1, last_error = $2, next_attempt_us = $3, lease_owner = NULL, lease_expires_us = NULL, updated_us = $4 \
+                     WHERE id = $5 AND status = 'leased' AND lease_owner = $6",
+                )
+                .bind(if failing { "failing" } else { "pending" })
+                .bind(error)
+                .bind(us(next))
+                .bind(us(now))
+                .bind(item.id)
+                .bind(owner)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            pub async fn failing_outbox(pool: &$pool) -> Result<Vec<OutboxRow>, StoreError> {
+                let rows = sqlx::query(concat!("SELECT ", outbox_columns!(), " FROM outbox WHERE status = 'failing' ORDER BY id"))
+                    .fetch_all(pool)
+                    .await?;
+                rows.iter().map(outbox_from).collect()
+            }
+
             pub async fn ping(pool: &$pool) -> Result<(), StoreError> {
                 sqlx::query("SELECT 1").execute(pool).await?;
                 Ok(())
@@ -752,6 +1149,28 @@ impl Store {
 
     pub async fn ping(&self) -> Result<(), StoreError> {
         dispatch!(self, ping())
+    }
+
+    /// Leases outbox items that are due (or whose lease expired).
+    pub async fn claim_outbox(&self, owner: &str, lease: Duration, limit: i64) -> Result<Vec<OutboxRow>, StoreError> {
+        let now = self.clock.now();
+        dispatch!(self, claim_outbox(owner, now, lease, limit))
+    }
+
+    /// The item is delivered: record the receipt and move the case to sent.
+    pub async fn outbox_delivered(&self, owner: &str, item: &OutboxRow, receipt: &str) -> Result<bool, StoreError> {
+        let now = self.clock.now();
+        dispatch!(self, outbox_delivered(&self.audit, owner, item, receipt, now))
+    }
+
+    pub async fn outbox_failed(&self, owner: &str, item: &OutboxRow, error: &str, next: DateTime<Utc>, failing: bool) -> Result<(), StoreError> {
+        let now = self.clock.now();
+        dispatch!(self, outbox_failed(owner, item, error, next, failing, now))
+    }
+
+    /// Outbox items that keep failing (for administrators).
+    pub async fn failing_outbox(&self) -> Result<Vec<OutboxRow>, StoreError> {
+        dispatch!(self, failing_outbox())
     }
 
     /// Signs an audit checkpoint: always (when there is anything new), or

@@ -1,0 +1,145 @@
+//! The outbox: approved decisions on their way out. A worker leases due
+//! items, delivers each through the configured channel with the decision's
+//! idempotency key, and records the receipt and the case's move to `sent`
+//! in one transaction. Failures are retried with backoff; an item that
+//! keeps failing is marked `failing` for administrators and still retried
+//! at the longest interval.
+
+use crate::pipeline::Runtime;
+use crate::store::OutboxRow;
+use connectors::IdempotencyKey;
+use connectors::delivery::{Delivery, Letter, MaildirConfig, SmtpConfig};
+use serde::Deserialize;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum DeliverySettings {
+    /// Letters as files in a maildir folder (the default: `<data_dir>/outbox`).
+    Maildir(MaildirConfig),
+    /// Letters by e-mail.
+    Smtp(SmtpConfig),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutboxSettings {
+    /// Where letters go; a maildir in the data directory if unset.
+    pub delivery: Option<DeliverySettings>,
+    /// After this many failed attempts an item is marked failing (and still retried).
+    pub failing_after: i64,
+    pub backoff_base_seconds: u64,
+    pub backoff_cap_seconds: u64,
+    pub poll_millis: u64,
+}
+
+impl Default for OutboxSettings {
+    fn default() -> Self {
+        OutboxSettings {
+            delivery: None,
+            failing_after: 5,
+            backoff_base_seconds: 30,
+            backoff_cap_seconds: 3600,
+            poll_millis: 1000,
+        }
+    }
+}
+
+impl OutboxSettings {
+    /// The channel's name, recorded on each outbox row.
+    pub fn channel(&self) -> &'static str {
+        match &self.delivery {
+            None | Some(DeliverySettings::Maildir(_)) => "maildir",
+            Some(DeliverySettings::Smtp(_)) => "smtp",
+        }
+    }
+
+    pub fn build(&self, data_dir: &std::path::Path) -> Result<Arc<dyn Delivery>, connectors::ConnectorError> {
+        Ok(match &self.delivery {
+            None => Arc::new(connectors::delivery::MaildirDelivery::new(&MaildirConfig {
+                path: data_dir.join("outbox"),
+                from: "Socialtjänsten <beslut@kommun.invalid>".into(),
+                default_to: "arkiv@kommun.invalid".into(),
+            })?),
+            Some(DeliverySettings::Maildir(c)) => Arc::new(connectors::delivery::MaildirDelivery::new(c)?),
+            Some(DeliverySettings::Smtp(c)) => Arc::new(connectors::delivery::SmtpDelivery::new(c)?),
+        })
+    }
+
+    fn backoff(&self, attempts: i64) -> chrono::Duration {
+        let exp = u32::try_from(attempts.saturating_sub(1).clamp(0, 30)).unwrap_or(30);
+        let secs = self.backoff_base_seconds.saturating_mul(1u64 << exp).min(self.backoff_cap_seconds);
+        chrono::Duration::seconds(i64::try_from(secs).unwrap_or(i64::MAX / 2))
+    }
+}
+
+fn letter_of(item: &OutboxRow) -> Letter {
+    Letter {
+        case_ref: format!("case:{}", item.case_id),
+        to: item.recipient.clone(),
+        subject: "Beslut om ekonomiskt bistånd".into(),
+        text: item.letter_text.clone(),
+        html: item.letter_html.clone(),
+        pdf: Some(item.letter_pdf.clone()),
+        pdf_name: format!("beslut-{}.pdf", item.case_id),
+    }
+}
+
+/// Delivers one batch of due items. Returns how many were delivered.
+pub async fn deliver_once(rt: &Runtime) -> Result<usize, crate::store::StoreError> {
+    let items = rt.store.claim_outbox(&rt.owner, rt.settings.lease(), 16).await?;
+    let mut delivered = 0;
+    for item in items {
+        let span = tracing::info_span!("delivery", case_id = item.case_id, attempt = item.attempts);
+        let _e = span.enter();
+        let result = match IdempotencyKey::new(item.idempotency_key.clone()) {
+            Ok(key) => match tokio::time::timeout(Duration::from_secs(60), rt.delivery.deliver(&key, &letter_of(&item))).await {
+                Ok(r) => r,
+                Err(_) => Err(connectors::ConnectorError::retriable(rt.delivery.name(), "timed out")),
+            },
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(receipt) => {
+                if rt.store.outbox_delivered(&rt.owner, &item, &receipt.reference).await? {
+                    delivered += 1;
+                    rt.metrics.work_item("delivered");
+                    info!(already = receipt.already_done, "decision delivered");
+                } else {
+                    warn!("the outbox lease was lost after delivery; the other worker's retry uses the same key");
+                }
+            }
+            Err(e) => {
+                let s = &rt.settings.outbox;
+                let failing = item.attempts >= s.failing_after || !e.is_retriable();
+                let next = rt.clock.now() + if e.is_retriable() { s.backoff(item.attempts) } else { s.backoff(30) };
+                rt.store.outbox_failed(&rt.owner, &item, &e.to_string(), next, failing).await?;
+                rt.metrics.work_item(if failing { "delivery_failing" } else { "delivery_retry" });
+                warn!(error = %e, failing, "delivery failed; will retry");
+            }
+        }
+    }
+    Ok(delivered)
+}
+
+/// The outbox worker: delivers until told to stop.
+pub async fn outbox_loop(rt: Arc<Runtime>, mut stop: watch::Receiver<bool>) {
+    let poll = Duration::from_millis(rt.settings.outbox.poll_millis.max(10));
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        match deliver_once(&rt).await {
+            Ok(n) if n > 0 => continue,
+            Ok(_) => {}
+            Err(e) => warn!(error = %e, "the outbox could not be read or updated"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(poll) => {}
+            () = crate::clock::stopped(&mut stop) => return,
+        }
+    }
+}

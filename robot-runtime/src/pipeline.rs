@@ -93,7 +93,7 @@ pub struct Runtime {
     pub owner: String,
     pub robots: HashMap<String, Robot>,
     /// Where approved decisions are delivered.
-    pub delivery: Arc<dyn connectors::delivery::Delivery>,
+    pub delivery: crate::approval::outbox::Outlet,
 }
 
 /// What one run did.

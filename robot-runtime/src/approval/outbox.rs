@@ -7,7 +7,7 @@
 
 use crate::pipeline::Runtime;
 use crate::store::OutboxRow;
-use connectors::IdempotencyKey;
+use connectors::{CaseWriteBack, IdempotencyKey, WriteBack};
 use connectors::delivery::{Delivery, Letter, MaildirConfig, SmtpConfig};
 use serde::Deserialize;
 use std::sync::Arc;
@@ -22,6 +22,31 @@ pub enum DeliverySettings {
     Maildir(MaildirConfig),
     /// Letters by e-mail.
     Smtp(SmtpConfig),
+    /// The decision written back into the legacy case system, through its web UI.
+    Legacy(connectors::legacy::LegacyConfig),
+}
+
+/// Where approved decisions go: a letter, or the case system itself.
+#[derive(Clone)]
+pub enum Outlet {
+    Letter(Arc<dyn Delivery>),
+    WriteBack(Arc<dyn CaseWriteBack>),
+}
+
+impl Outlet {
+    pub fn name(&self) -> &str {
+        match self {
+            Outlet::Letter(d) => d.name(),
+            Outlet::WriteBack(w) => w.name(),
+        }
+    }
+
+    pub async fn health(&self) -> Result<(), connectors::ConnectorError> {
+        match self {
+            Outlet::Letter(d) => d.health().await,
+            Outlet::WriteBack(w) => w.health().await,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -54,18 +79,24 @@ impl OutboxSettings {
         match &self.delivery {
             None | Some(DeliverySettings::Maildir(_)) => "maildir",
             Some(DeliverySettings::Smtp(_)) => "smtp",
+            Some(DeliverySettings::Legacy(_)) => "legacy",
         }
     }
 
-    pub fn build(&self, data_dir: &std::path::Path) -> Result<Arc<dyn Delivery>, connectors::ConnectorError> {
+    pub fn build(&self, data_dir: &std::path::Path) -> Result<Outlet, connectors::ConnectorError> {
         Ok(match &self.delivery {
-            None => Arc::new(connectors::delivery::MaildirDelivery::new(&MaildirConfig {
+            None => Outlet::Letter(Arc::new(connectors::delivery::MaildirDelivery::new(&MaildirConfig {
                 path: data_dir.join("outbox"),
                 from: "Socialtjänsten <beslut@kommun.invalid>".into(),
                 default_to: "arkiv@kommun.invalid".into(),
-            })?),
-            Some(DeliverySettings::Maildir(c)) => Arc::new(connectors::delivery::MaildirDelivery::new(c)?),
-            Some(DeliverySettings::Smtp(c)) => Arc::new(connectors::delivery::SmtpDelivery::new(c)?),
+            })?)),
+            Some(DeliverySettings::Maildir(c)) => {
+                Outlet::Letter(Arc::new(connectors::delivery::MaildirDelivery::new(c)?))
+            }
+            Some(DeliverySettings::Smtp(c)) => Outlet::Letter(Arc::new(connectors::delivery::SmtpDelivery::new(c)?)),
+            Some(DeliverySettings::Legacy(c)) => {
+                Outlet::WriteBack(Arc::new(connectors::legacy::LegacyConnector::new("outbox", c.clone())?))
+            }
         })
     }
 
@@ -88,6 +119,42 @@ fn letter_of(item: &OutboxRow) -> Letter {
     }
 }
 
+/// One delivery attempt through the configured outlet. The outer error is
+/// the store's (reading the decision); the inner one the outlet's.
+async fn deliver(
+    rt: &Runtime,
+    key: &IdempotencyKey,
+    item: &OutboxRow,
+) -> Result<Result<connectors::Receipt, connectors::ConnectorError>, crate::store::StoreError> {
+    let timeout = Duration::from_secs(120);
+    let timed_out = || connectors::ConnectorError::retriable(rt.delivery.name(), "timed out");
+    Ok(match &rt.delivery {
+        Outlet::Letter(d) => tokio::time::timeout(timeout, d.deliver(key, &letter_of(item)))
+            .await
+            .unwrap_or_else(|_| Err(timed_out())),
+        Outlet::WriteBack(w) => {
+            let d = rt.store.outbox_decision(item).await?;
+            let decision_text = item
+                .letter_text
+                .split("\n\n")
+                .find(|p| p.starts_with("Du beviljas") || p.starts_with("Din ansökan"))
+                .unwrap_or("Beslut om ekonomiskt bistånd")
+                .to_string();
+            let wb = WriteBack {
+                external_id: d.external_id,
+                period: d.period,
+                outcome: d.outcome,
+                amount: Some(d.amount),
+                decision_text,
+                decided_by: d.decided_by.join(", "),
+            };
+            tokio::time::timeout(timeout, w.write_back(key, &wb))
+                .await
+                .unwrap_or_else(|_| Err(timed_out()))
+        }
+    })
+}
+
 /// Delivers one batch of due items. Returns how many were delivered.
 pub async fn deliver_once(rt: &Runtime) -> Result<usize, crate::store::StoreError> {
     let items = rt.store.claim_outbox(&rt.owner, rt.settings.lease(), 16).await?;
@@ -96,10 +163,7 @@ pub async fn deliver_once(rt: &Runtime) -> Result<usize, crate::store::StoreErro
         let span = tracing::info_span!("delivery", case_id = item.case_id, attempt = item.attempts);
         let _e = span.enter();
         let result = match IdempotencyKey::new(item.idempotency_key.clone()) {
-            Ok(key) => match tokio::time::timeout(Duration::from_secs(60), rt.delivery.deliver(&key, &letter_of(&item))).await {
-                Ok(r) => r,
-                Err(_) => Err(connectors::ConnectorError::retriable(rt.delivery.name(), "timed out")),
-            },
+            Ok(key) => deliver(rt, &key, &item).await?,
             Err(e) => Err(e),
         };
         match result {

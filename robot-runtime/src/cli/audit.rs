@@ -33,9 +33,10 @@ pub struct Args {
 /// The audit settings as flags; each falls back to its environment variable.
 #[derive(Debug, clap::Args)]
 struct SettingsArgs {
-    /// The case database: sqlite:PATH or postgres://….
-    #[arg(long = "db", global = true, env = "HROBOT_DATABASE_URL", hide_env_values = true, default_value = DEFAULT_DATABASE_URL)]
-    db: String,
+    /// The case database: sqlite:PATH or postgres://…. Default: the service
+    /// configuration's (`--config`, `--data-dir`), else sqlite://hrobot.sqlite.
+    #[arg(long = "db", global = true, env = "HROBOT_DATABASE_URL", hide_env_values = true)]
+    db: Option<String>,
     /// The log's origin (its name in checkpoints); default: the signing key's name.
     #[arg(long, global = true, env = "HROBOT_AUDIT_ORIGIN")]
     origin: Option<String>,
@@ -139,21 +140,32 @@ enum AuditCommand {
 }
 
 impl SettingsArgs {
-    fn settings(&self) -> AuditSettings {
+    /// Flags and environment over the service configuration (when given).
+    fn settings_over(&self, base: Option<AuditSettings>) -> AuditSettings {
+        let base = base.unwrap_or_else(|| AuditSettings {
+            database_url: DEFAULT_DATABASE_URL.to_string(),
+            ..AuditSettings::default()
+        });
         AuditSettings {
-            database_url: self.db.clone(),
-            origin: self.origin.clone(),
-            signing_key_file: self.signing_key.clone(),
+            database_url: self.db.clone().unwrap_or(base.database_url),
+            origin: self.origin.clone().or(base.origin),
+            signing_key_file: self.signing_key.clone().or(base.signing_key_file),
             verifier_key: None,
-            master_key: std::env::var("HROBOT_MASTER_KEY").ok().map(Secret::new),
-            master_key_file: self.master_key_file.clone(),
+            master_key: std::env::var("HROBOT_MASTER_KEY").ok().map(Secret::new).or(base.master_key),
+            master_key_file: self.master_key_file.clone().or(base.master_key_file),
             checkpoint_every_events: self.checkpoint_every_events,
             checkpoint_every_secs: self.checkpoint_every_secs,
         }
     }
+
+    #[cfg(test)]
+    fn settings(&self) -> AuditSettings {
+        self.settings_over(None)
+    }
 }
 
-pub fn run(args: Args) -> ExitCode {
+/// `base`: the audit settings of the service configuration, when one was given.
+pub fn run(args: Args, base: Option<AuditSettings>) -> ExitCode {
     let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -161,12 +173,12 @@ pub fn run(args: Args) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let code = rt.block_on(dispatch(args));
+    let code = rt.block_on(dispatch(args, base));
     ExitCode::from(code)
 }
 
-async fn dispatch(args: Args) -> u8 {
-    let settings = args.settings.settings();
+async fn dispatch(args: Args, base: Option<AuditSettings>) -> u8 {
+    let settings = args.settings.settings_over(base);
     match args.command {
         AuditCommand::Verify { keys, show } => verify(&settings, &keys, show).await,
         AuditCommand::VerifyProof { file, keys } => verify_proof(&file, &keys),

@@ -88,7 +88,20 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Demo(args) => demo::run(args, data_dir, log_format, verbose),
         Command::Audit(args) => {
             quiet();
-            audit::run(args)
+            // The service's configuration says where the log and its keys are,
+            // when one is given; flags and HROBOT_… variables override it.
+            let base = if config.is_some() || data_dir.is_some() {
+                match load(config.as_deref(), data_dir) {
+                    Ok(s) => Some(crate::keys::audit_settings(&s)),
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        return ExitCode::from(2);
+                    }
+                }
+            } else {
+                None
+            };
+            audit::run(args, base)
         }
         other => {
             let settings = match load(config.as_deref(), data_dir) {

@@ -24,7 +24,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use sql::{Backend, CommentRow, DecisionRow, NewDecision, NewOutboxItem, OutboxRow};
+pub use sql::{Backend, CommentRow, DecisionRow, NewDecision, NewOutboxItem, OutboxDecision, OutboxRow};
 pub use tx::StoreTx;
 
 pub type CaseId = i64;

@@ -140,6 +140,16 @@ impl std::fmt::Debug for OutboxRow {
     }
 }
 
+/// The decision behind an outbox item, for a case system's write-back.
+#[derive(Debug, Clone)]
+pub struct OutboxDecision {
+    pub external_id: String,
+    pub period: domain::Period,
+    pub outcome: domain::Outcome,
+    pub amount: domain::Money,
+    pub decided_by: Vec<String>,
+}
+
 /// What goes into the outbox (built by the approval core from an `ApprovedDecision`).
 pub struct NewOutboxItem<'a> {
     pub case_id: CaseId,
@@ -996,6 +1006,33 @@ macro_rules! engine {
                 Ok(())
             }
 
+            /// What a case system needs to record the decision of an outbox item.
+            pub async fn outbox_decision(pool: &$pool, item: &OutboxRow) -> Result<OutboxDecision, StoreError> {
+                let r = sqlx::query(
+                    "SELECT c.external_id, c.period, d.outcome, d.amount_ore, d.first_by_name, d.second_by_name \
+                     FROM decisions d JOIN cases c ON c.id = d.case_id WHERE d.id = $1 AND d.final = $2",
+                )
+                .bind(item.decision_id)
+                .bind(true)
+                .fetch_one(pool)
+                .await?;
+                let outcome: String = r.try_get("outcome")?;
+                let period: Option<String> = r.try_get("period")?;
+                let mut decided_by = vec![r.try_get::<String, _>("first_by_name")?];
+                if let Some(second) = r.try_get::<Option<String>, _>("second_by_name")? {
+                    decided_by.push(second);
+                }
+                Ok(OutboxDecision {
+                    external_id: r.try_get("external_id")?,
+                    period: period
+                        .and_then(|p| p.parse().ok())
+                        .ok_or_else(|| StoreError::Corrupt(format!("case {} has no period", item.case_id)))?,
+                    outcome: outcome.parse().map_err(|_| StoreError::Corrupt(format!("unknown outcome {outcome:?}")))?,
+                    amount: domain::Money::from_ore(r.try_get("amount_ore")?),
+                    decided_by,
+                })
+            }
+
             pub async fn failing_outbox(pool: &$pool) -> Result<Vec<OutboxRow>, StoreError> {
                 let rows = sqlx::query(concat!("SELECT ", outbox_columns!(), " FROM outbox WHERE status = 'failing' ORDER BY id"))
                     .fetch_all(pool)
@@ -1166,6 +1203,10 @@ impl Store {
     pub async fn outbox_failed(&self, owner: &str, item: &OutboxRow, error: &str, next: DateTime<Utc>, failing: bool) -> Result<(), StoreError> {
         let now = self.clock.now();
         dispatch!(self, outbox_failed(owner, item, error, next, failing, now))
+    }
+
+    pub async fn outbox_decision(&self, item: &OutboxRow) -> Result<OutboxDecision, StoreError> {
+        dispatch!(self, outbox_decision(item))
     }
 
     /// Outbox items that keep failing (for administrators).

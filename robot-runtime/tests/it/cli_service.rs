@@ -46,7 +46,10 @@ async fn run_cases_robots_and_config_check() {
     let s: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
     assert_eq!(s["fetched"], 7);
     assert_eq!(s["invalid"], 1);
-    assert_eq!(s["drafted"].as_i64().unwrap() + s["invalid"].as_i64().unwrap() + s["failed"].as_i64().unwrap(), 7);
+    assert_eq!(
+        s["drafted"].as_i64().unwrap() + s["invalid"].as_i64().unwrap() + s["failed"].as_i64().unwrap(),
+        7
+    );
 
     // Running again: nothing new, no duplicates made.
     let o = run(&["run", "r1", "--json", "--config", cfg]);
@@ -77,6 +80,12 @@ async fn run_cases_robots_and_config_check() {
     assert_eq!(o.status.code(), Some(1), "unknown robot");
     let o = run(&["robots", "runs", "--config", cfg]);
     assert_eq!(stdout(&o).lines().count(), 2);
+
+    // The audit log is found through the same configuration.
+    let o = run(&["audit", "checkpoint", "--new", "--config", cfg]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = run(&["audit", "verify", "--config", cfg]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
 }
 
 #[test]

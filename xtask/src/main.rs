@@ -129,6 +129,12 @@ fn ensure_postgres() -> Result<()> {
 fn setup() -> Result<()> {
     ensure_packages(&[("python3", "python3"), ("prlimit", "util-linux")])?;
     ensure_packages(&[("chromium", "chromium"), ("chromedriver", "chromium-driver")])?;
+    ensure_packages(&[("node", "nodejs"), ("npm", "npm")])?;
+    // A real SMTP server for the delivery tests: Debian's aiosmtpd, for
+    // Debian's own Python (other Pythons on PATH do not see it).
+    if !succeeds("/usr/bin/python3", &["-c", "import aiosmtpd"]) {
+        ensure_packages(&[("false", "python3-aiosmtpd")])?;
+    }
     ensure_postgres()
 }
 

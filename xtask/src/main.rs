@@ -72,7 +72,12 @@ fn ensure_packages(wanted: &[(&str, &str)]) -> Result<()> {
         .filter(|(cmd, _)| !have(cmd))
         .map(|(_, pkg)| *pkg)
         .collect();
-    if missing.is_empty() {
+    apt_install(&missing)
+}
+
+/// `apt-get install`s the given Debian packages (as root, or through sudo).
+fn apt_install(packages: &[&str]) -> Result<()> {
+    if packages.is_empty() {
         return Ok(());
     }
     let sudo: &[&str] = if succeeds("id", &["-u"]) && id_is_root() {
@@ -87,10 +92,10 @@ fn ensure_packages(wanted: &[(&str, &str)]) -> Result<()> {
         let (program, rest) = full.split_first().context("empty command")?;
         run(program, rest)
     };
-    println!("installing missing packages: {}", missing.join(" "));
+    println!("installing missing packages: {}", packages.join(" "));
     apt(&["update", "-qq"])?;
     let mut args = vec!["install", "-y", "-qq", "--no-install-recommends"];
-    args.extend(missing.iter());
+    args.extend(packages.iter());
     apt(&args)
 }
 
@@ -133,7 +138,7 @@ fn setup() -> Result<()> {
     // A real SMTP server for the delivery tests: Debian's aiosmtpd, for
     // Debian's own Python (other Pythons on PATH do not see it).
     if !succeeds("/usr/bin/python3", &["-c", "import aiosmtpd"]) {
-        ensure_packages(&[("false", "python3-aiosmtpd")])?;
+        apt_install(&["python3-aiosmtpd"])?;
     }
     ensure_postgres()
 }

@@ -25,6 +25,7 @@ pub mod file_register;
 pub mod http;
 pub mod legacy;
 pub mod sql_source;
+pub mod ssbtek;
 
 /// Whether trying again later can help.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

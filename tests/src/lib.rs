@@ -4,6 +4,8 @@
 //!
 //! * [`eservice`] — an e-service platform's REST API (JSON, bearer token or
 //!   mutual TLS, paging, acknowledge).
+//! * [`ssbtek`] — an SSBTEK-style register service: SOAP 1.1 over mutual
+//!   TLS, one request per person and period ([`tls`] makes the certificates).
 //! * [`legacy`] — a legacy case system's web UI (login, frameset, search,
 //!   case screens, a decision form), driven through a browser.
 //!
@@ -15,6 +17,8 @@ pub mod eservice;
 pub mod faults;
 pub mod legacy;
 pub mod smtp;
+pub mod ssbtek;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -24,6 +28,8 @@ pub use faults::{Fault, Faults, Service};
 /// The running simulator: where each service listens, and the fault switch.
 pub struct Simulator {
     pub eservice: SocketAddr,
+    /// The SSBTEK-style register service: address, client certificate files, test handle.
+    pub ssbtek: ssbtek::SsbtekSim,
     /// The legacy case system's web UI (`http://{legacy}/login`).
     pub legacy: SocketAddr,
     pub faults: Faults,
@@ -41,10 +47,13 @@ impl Simulator {
         let mut tasks = Vec::new();
         let (eservice, task) = eservice::spawn(data.clone(), faults.clone(), eservice::Auth::default()).await?;
         tasks.push(task);
+        let (ssbtek, task) = ssbtek::spawn(data.clone(), faults.clone()).await?;
+        tasks.push(task);
         let (legacy, task) = legacy::spawn(data.clone(), faults.clone(), legacy::Options::default()).await?;
         tasks.push(task);
         Ok(Simulator {
             eservice,
+            ssbtek,
             legacy,
             faults,
             data,

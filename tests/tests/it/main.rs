@@ -7,4 +7,5 @@ mod legacy;
 mod simulator;
 mod smtp;
 mod sql_source;
+mod ssbtek;
 mod support;

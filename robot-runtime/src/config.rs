@@ -32,6 +32,8 @@ pub struct Settings {
     pub outbox: crate::approval::outbox::OutboxSettings,
     #[serde(rename = "robots")]
     pub robots: Vec<RobotSettings>,
+    /// The web UI and API: cookies, timeouts, login limits, single sign-on.
+    pub web: crate::web::WebSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -185,6 +187,7 @@ impl Default for Settings {
             approval: Default::default(),
             outbox: Default::default(),
             robots: Vec::new(),
+            web: crate::web::WebSettings::default(),
         }
     }
 }

@@ -18,11 +18,13 @@ pub struct AppState {
 }
 
 pub fn router(state: AppState) -> Router {
+    let web = crate::web::router(state.runtime.clone());
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .with_state(state)
+        .merge(web)
 }
 
 async fn healthz() -> &'static str {

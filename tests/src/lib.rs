@@ -16,6 +16,7 @@ pub mod data;
 pub mod eservice;
 pub mod faults;
 pub mod legacy;
+pub mod oidc;
 pub mod smtp;
 pub mod ssbtek;
 pub mod tls;

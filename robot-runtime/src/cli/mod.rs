@@ -17,6 +17,7 @@ mod robots;
 mod rules;
 mod run;
 mod serve;
+mod users;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -65,6 +66,9 @@ pub enum Command {
     Config(config_cmd::ConfigCommand),
     /// The audit log: keys, verify, prove, checkpoint, verify-proof, export, erase.
     Audit(audit::Args),
+    /// Users of the web UI and API: add, passwd, disable, enable, list.
+    #[command(subcommand)]
+    User(users::UserCommand),
 }
 
 pub fn run(cli: Cli) -> ExitCode {
@@ -124,6 +128,7 @@ pub fn run(cli: Cli) -> ExitCode {
                 Command::Cases(cmd) => cases::run(settings, cmd),
                 Command::Robots(cmd) => robots::run(settings, cmd),
                 Command::Config(cmd) => config_cmd::run(settings, cmd),
+                Command::User(cmd) => users::run(settings, cmd),
                 Command::Evaluate(_) | Command::Rules(_) | Command::Demo(_) | Command::Audit(_) => 1,
             };
             ExitCode::from(code)

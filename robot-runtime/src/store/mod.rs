@@ -10,8 +10,11 @@
 //! database by a macro); only the SQL that differs between the engines is
 //! given per backend.
 
+pub mod queue;
+pub mod sessions;
 mod sql;
 mod tx;
+pub mod users;
 
 use crate::clock::Clock;
 use audit::AuditLog;

@@ -1,0 +1,131 @@
+//! `hrobot user add|passwd|disable|enable|list`: local users of the web UI
+//! and API. Passwords are read from standard input (one line), never from
+//! the command line, so they stay out of shell history and `ps`.
+
+use crate::clock::SystemClock;
+use crate::config::Settings;
+use crate::pipeline::Runtime;
+use crate::web::identity;
+use std::io::BufRead;
+use std::sync::Arc;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum UserCommand {
+    /// Add a user; the password is read from standard input.
+    Add {
+        username: String,
+        /// The name shown in the UI and on decision letters.
+        #[arg(long)]
+        name: String,
+        /// handlaggare, regelforfattare, administrator or revisor (repeat for several).
+        #[arg(long = "role", required = true)]
+        roles: Vec<String>,
+        /// The user's own personnummer, for the conflict-of-interest rule (stored encrypted).
+        #[arg(long, env = "HROBOT_USER_PERSONNUMMER", hide_env_values = true)]
+        personnummer: Option<String>,
+        /// No password: the user signs in only through single sign-on.
+        #[arg(long)]
+        sso_only: bool,
+    },
+    /// Set a new password (read from standard input); ends the user's sessions.
+    Passwd { username: String },
+    /// Disable a user; ends the user's sessions.
+    Disable { username: String },
+    /// Enable a disabled user.
+    Enable { username: String },
+    /// List users and their roles.
+    List,
+}
+
+fn read_password() -> anyhow::Result<String> {
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    let pw = line.trim_end_matches(['\r', '\n']).to_string();
+    if pw.is_empty() {
+        anyhow::bail!("no password on standard input (echo it, or pipe it from a password manager)");
+    }
+    Ok(pw)
+}
+
+pub fn run(settings: Settings, cmd: UserCommand) -> u8 {
+    let rt = match super::tokio_runtime() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 1;
+        }
+    };
+    let result = rt.block_on(async move {
+        let runtime = Runtime::build(settings, Arc::new(SystemClock)).await?;
+        let out = user(&runtime, cmd).await;
+        runtime.store.close().await;
+        out
+    });
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            1
+        }
+    }
+}
+
+async fn user(rt: &Runtime, cmd: UserCommand) -> anyhow::Result<()> {
+    let store = &rt.store;
+    match cmd {
+        UserCommand::Add {
+            username,
+            name,
+            roles,
+            personnummer,
+            sso_only,
+        } => {
+            let roles = identity::parse_roles(&roles).map_err(anyhow::Error::msg)?;
+            let password = if sso_only { None } else { Some(read_password()?) };
+            let id = crate::web::admin_create_user(
+                rt,
+                &username,
+                &name,
+                password.as_deref(),
+                personnummer.as_deref(),
+                roles,
+            )
+            .await
+            .map_err(anyhow::Error::msg)?;
+            println!("user {} added (id {id})", username.trim().to_lowercase());
+        }
+        UserCommand::Passwd { username } => {
+            let pw = read_password()?;
+            let hash = tokio::task::spawn_blocking(move || identity::hash_password(&pw)).await??;
+            store.set_password(&username, &hash).await?;
+            println!("password changed for {username}; the user's sessions have ended");
+        }
+        UserCommand::Disable { username } => {
+            store.set_disabled(&username, true).await?;
+            println!("{username} is disabled; the user's sessions have ended");
+        }
+        UserCommand::Enable { username } => {
+            store.set_disabled(&username, false).await?;
+            println!("{username} is enabled");
+        }
+        UserCommand::List => {
+            for u in store.list_users().await? {
+                println!(
+                    "{:>5}  {:<24}  {:<28}  {:<40}  {}{}",
+                    u.id,
+                    u.username,
+                    u.display_name,
+                    u.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(","),
+                    match (u.password_hash.is_some(), u.oidc_subject.is_some()) {
+                        (true, true) => "password+sso",
+                        (true, false) => "password",
+                        (false, true) => "sso",
+                        (false, false) => "no login",
+                    },
+                    if u.disabled { "  DISABLED" } else { "" }
+                );
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,563 @@
+//! The pages of the other roles: rulesets (regelförfattare, revisor),
+//! users, robots, configuration and failing deliveries (administratör),
+//! the audit log's state (revisor).
+
+use super::error::{Failure, WebError};
+use super::pages::{Chrome, render, see_other};
+use super::session::Authed;
+use super::{Web, identity, role_label, view};
+use crate::store::users::{ALL_ROLES, NewUser, UserError};
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
+use axum::{Extension, Form};
+use serde::Deserialize;
+
+pub struct RulesetLine {
+    pub robot: String,
+    pub name: String,
+    pub version: String,
+    pub hash: String,
+    pub path: String,
+    pub problem: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "rules.html")]
+struct RulesPage {
+    chrome: Chrome,
+    rulesets: Vec<RulesetLine>,
+}
+
+pub async fn rulesets(State(web): State<Web>, Extension(a): Extension<Authed>) -> Result<Response, WebError> {
+    let mut robots: Vec<_> = web.rt.robots.values().map(|r| r.settings.clone()).collect();
+    robots.sort_by(|a, b| a.name.cmp(&b.name));
+    let lines = tokio::task::spawn_blocking(move || {
+        robots
+            .into_iter()
+            .map(|r| match sandbox::Ruleset::load(&r.ruleset) {
+                Ok(rs) => RulesetLine {
+                    robot: r.name,
+                    name: rs.name().to_string(),
+                    version: rs.version().to_string(),
+                    hash: rs.hash().to_string(),
+                    path: r.ruleset.display().to_string(),
+                    problem: None,
+                },
+                Err(e) => RulesetLine {
+                    robot: r.name,
+                    name: "–".into(),
+                    version: "–".into(),
+                    hash: "–".into(),
+                    path: r.ruleset.display().to_string(),
+                    problem: Some(e.to_string()),
+                },
+            })
+            .collect::<Vec<_>>()
+    })
+    .await
+    .map_err(|e| Failure::Internal(anyhow::Error::new(e)))?;
+    render(&RulesPage {
+        chrome: Chrome::for_user(&a, "/regler"),
+        rulesets: lines,
+    })
+}
+
+// ------------------------------------------------------------- users
+
+pub struct UserLine {
+    pub id: i64,
+    pub username: String,
+    pub name: String,
+    pub roles: String,
+    pub login: &'static str,
+    pub disabled: bool,
+    pub created: String,
+}
+
+pub struct RoleChoice {
+    pub value: &'static str,
+    pub label: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "admin_users.html")]
+struct UsersPage {
+    chrome: Chrome,
+    users: Vec<UserLine>,
+    roles: Vec<RoleChoice>,
+    notice: Option<String>,
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct Notice {
+    klart: Option<String>,
+}
+
+async fn users_page(
+    web: &Web,
+    a: &Authed,
+    notice: Option<String>,
+    error: Option<String>,
+) -> Result<Response, WebError> {
+    let users = web.rt.store.list_users().await?;
+    render(&UsersPage {
+        chrome: Chrome::for_user(a, "/admin/anvandare"),
+        users: users
+            .iter()
+            .map(|u| UserLine {
+                id: u.id,
+                username: u.username.clone(),
+                name: u.display_name.clone(),
+                roles: u.roles.iter().map(|r| role_label(*r)).collect::<Vec<_>>().join(", "),
+                login: match (u.password_hash.is_some(), u.oidc_subject.is_some()) {
+                    (true, true) => "lösenord och enkel inloggning",
+                    (true, false) => "lösenord",
+                    (false, true) => "enkel inloggning",
+                    (false, false) => "ingen",
+                },
+                disabled: u.disabled,
+                created: view::date(u.created),
+            })
+            .collect(),
+        roles: ALL_ROLES
+            .iter()
+            .map(|r| RoleChoice {
+                value: r.as_str(),
+                label: role_label(*r),
+            })
+            .collect(),
+        notice,
+        error,
+    })
+}
+
+pub async fn users(
+    State(web): State<Web>,
+    Extension(a): Extension<Authed>,
+    Query(n): Query<Notice>,
+) -> Result<Response, WebError> {
+    let notice = match n.klart.as_deref() {
+        Some("skapad") => Some("Användaren är skapad.".to_string()),
+        Some("andrad") => Some("Användaren är ändrad.".to_string()),
+        _ => None,
+    };
+    users_page(&web, &a, notice, None).await
+}
+
+#[derive(Deserialize)]
+pub struct AddUserForm {
+    anvandarnamn: String,
+    namn: String,
+    losenord: String,
+    #[serde(default)]
+    personnummer: String,
+    #[serde(default)]
+    handlaggare: Option<String>,
+    #[serde(default)]
+    regelforfattare: Option<String>,
+    #[serde(default)]
+    administrator: Option<String>,
+    #[serde(default)]
+    revisor: Option<String>,
+}
+
+/// Checks and stores a new local user (the command line and this page).
+pub async fn create_user(
+    web_rt: &crate::pipeline::Runtime,
+    username: &str,
+    display_name: &str,
+    password: Option<&str>,
+    personnummer: Option<&str>,
+    roles: Vec<super::approval_core::Role>,
+) -> Result<i64, String> {
+    let username = username.trim().to_lowercase();
+    if !identity::valid_username(&username) {
+        return Err(
+            "Användarnamnet får bestå av a–z, 0–9, punkt, bindestreck, understreck och @ (högst 64 tecken).".into(),
+        );
+    }
+    let display_name = display_name.trim();
+    if display_name.is_empty() || display_name.chars().count() > 100 {
+        return Err("Namnet måste fyllas i (högst 100 tecken).".into());
+    }
+    if roles.is_empty() {
+        return Err("Välj minst en roll.".into());
+    }
+    let password_hash = match password {
+        Some(p) => {
+            let p = p.to_string();
+            Some(
+                tokio::task::spawn_blocking(move || identity::hash_password(&p))
+                    .await
+                    .map_err(|_| "Lösenordet kunde inte sparas.".to_string())?
+                    .map_err(|e| match e {
+                        identity::IdentityError::TooShort => {
+                            format!("Lösenordet måste ha minst {} tecken.", identity::MIN_PASSWORD_CHARS)
+                        }
+                        _ => "Lösenordet kunde inte sparas.".to_string(),
+                    })?,
+            )
+        }
+        None => None,
+    };
+    let personnummer_sealed = match personnummer.map(str::trim).filter(|p| !p.is_empty()) {
+        Some(p) => {
+            let today = web_rt.clock.now().date_naive();
+            let pnr = domain::Personnummer::parse(p, today).map_err(|_| "Personnumret är inte giltigt.".to_string())?;
+            Some(
+                identity::seal_personnummer(web_rt.store.audit().keys(), &username, &pnr)
+                    .map_err(|_| "Personnumret kunde inte krypteras (huvudnyckeln saknas).".to_string())?,
+            )
+        }
+        None => None,
+    };
+    let id = web_rt
+        .store
+        .add_user(&NewUser {
+            username: username.clone(),
+            display_name: display_name.to_string(),
+            roles,
+            password_hash,
+            personnummer_sealed,
+            oidc_subject: None,
+        })
+        .await
+        .map_err(|e| match e {
+            UserError::Taken(_) => "Användarnamnet är upptaget.".to_string(),
+            other => {
+                tracing::error!(error = %other, "adding a user failed");
+                "Användaren kunde inte sparas.".to_string()
+            }
+        })?;
+    tracing::info!(user_id = id, "user added");
+    Ok(id)
+}
+
+pub async fn add_user(
+    State(web): State<Web>,
+    Extension(a): Extension<Authed>,
+    Form(f): Form<AddUserForm>,
+) -> Result<Response, WebError> {
+    let mut roles = Vec::new();
+    for (on, r) in [
+        (&f.handlaggare, super::approval_core::Role::Handlaggare),
+        (&f.regelforfattare, super::approval_core::Role::Regelforfattare),
+        (&f.administrator, super::approval_core::Role::Administrator),
+        (&f.revisor, super::approval_core::Role::Revisor),
+    ] {
+        if on.is_some() {
+            roles.push(r);
+        }
+    }
+    match create_user(
+        &web.rt,
+        &f.anvandarnamn,
+        &f.namn,
+        Some(&f.losenord),
+        Some(&f.personnummer),
+        roles,
+    )
+    .await
+    {
+        Ok(_) => Ok(see_other("/admin/anvandare?klart=skapad")),
+        Err(msg) => {
+            let mut r = users_page(&web, &a, None, Some(msg)).await?;
+            *r.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
+            Ok(r)
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct StatusForm {
+    atgard: String,
+}
+
+pub async fn user_status(
+    State(web): State<Web>,
+    Extension(a): Extension<Authed>,
+    Path(id): Path<i64>,
+    Form(f): Form<StatusForm>,
+) -> Result<Response, WebError> {
+    let disable = match f.atgard.as_str() {
+        "inaktivera" => true,
+        "aktivera" => false,
+        _ => return Err(Failure::Invalid("Okänd åtgärd.".into()).into()),
+    };
+    if disable && id == a.official.user_id {
+        return Err(Failure::Invalid("Du kan inte inaktivera dig själv.".into()).into());
+    }
+    let user = web.rt.store.user_by_id(id).await?.ok_or(Failure::NotFound)?;
+    web.rt
+        .store
+        .set_disabled(&user.username, disable)
+        .await
+        .map_err(|e| Failure::Internal(e.into()))?;
+    tracing::info!(
+        user_id = id,
+        disabled = disable,
+        by = a.official.user_id,
+        "user status changed"
+    );
+    Ok(see_other("/admin/anvandare?klart=andrad"))
+}
+
+// ------------------------------------------------------------- robots
+
+pub struct RobotLine {
+    pub name: String,
+    pub schedule: String,
+    pub enabled: bool,
+    pub paused: Option<String>,
+    pub last_run: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin_robots.html")]
+struct RobotsPage {
+    chrome: Chrome,
+    robots: Vec<RobotLine>,
+}
+
+pub async fn robots(State(web): State<Web>, Extension(a): Extension<Authed>) -> Result<Response, WebError> {
+    let mut names: Vec<&String> = web.rt.robots.keys().collect();
+    names.sort();
+    let mut lines = Vec::new();
+    for name in names {
+        let Some(r) = web.rt.robots.get(name) else { continue };
+        let runs = web.rt.store.list_runs(Some(name), 1).await?;
+        lines.push(RobotLine {
+            name: name.clone(),
+            schedule: format!("{} ({})", r.settings.schedule, r.settings.time_zone),
+            enabled: r.settings.enabled,
+            paused: web.rt.store.paused(name).await?,
+            last_run: runs.first().map_or_else(
+                || "ingen körning ännu".into(),
+                |run| {
+                    format!(
+                        "{}: {}, hämtade {}, dubbletter {}, ogiltiga {}",
+                        view::time(run.fire),
+                        match run.status.as_str() {
+                            "succeeded" => "lyckades",
+                            "failed" => "misslyckades",
+                            "running" => "pågår",
+                            other => other,
+                        },
+                        run.counts.fetched,
+                        run.counts.duplicates,
+                        run.counts.rejected
+                    )
+                },
+            ),
+        });
+    }
+    render(&RobotsPage {
+        chrome: Chrome::for_user(&a, "/admin/robotar"),
+        robots: lines,
+    })
+}
+
+pub async fn robot_status(
+    State(web): State<Web>,
+    Extension(a): Extension<Authed>,
+    Path(name): Path<String>,
+    Form(f): Form<StatusForm>,
+) -> Result<Response, WebError> {
+    if !web.rt.robots.contains_key(&name) {
+        return Err(Failure::NotFound.into());
+    }
+    let paused = match f.atgard.as_str() {
+        "pausa" => true,
+        "starta" => false,
+        _ => return Err(Failure::Invalid("Okänd åtgärd.".into()).into()),
+    };
+    let reason = format!("pausad av {} i webbgränssnittet", a.official.username);
+    web.rt
+        .store
+        .set_paused(&name, paused, paused.then_some(reason.as_str()))
+        .await?;
+    tracing::info!(robot = %name, paused, by = a.official.user_id, "robot paused or resumed");
+    Ok(see_other("/admin/robotar"))
+}
+
+// ------------------------------------------------------------- configuration
+
+#[derive(Template)]
+#[template(path = "admin_config.html")]
+struct ConfigPage {
+    chrome: Chrome,
+    items: Vec<view::LabelValue>,
+}
+
+pub async fn configuration(State(web): State<Web>, Extension(a): Extension<Authed>) -> Result<Response, WebError> {
+    let s = &web.rt.settings;
+    let w = &web.settings;
+    let kv = |label: &str, value: String| view::LabelValue {
+        label: label.into(),
+        value,
+    };
+    let items = vec![
+        kv("Databas", web.rt.store.engine().into()),
+        kv("Datakatalog", s.data_dir.display().to_string()),
+        kv("Lyssnar på", s.http.listen.to_string()),
+        kv("Arbetare", s.workers.concurrency.to_string()),
+        kv("Robotar", s.robots.len().to_string()),
+        kv(
+            "Granskningslogg",
+            format!(
+                "kontrollpunkt var {} händelse eller var {} sekund",
+                s.audit.checkpoint_every_events, s.audit.checkpoint_every_secs
+            ),
+        ),
+        kv(
+            "Säkra kakor (HTTPS)",
+            if w.secure_cookies { "ja" } else { "nej" }.into(),
+        ),
+        kv("Inaktivitetsgräns", format!("{} minuter", w.idle_timeout_minutes)),
+        kv("Längsta session", format!("{} timmar", w.session_max_hours)),
+        kv(
+            "Inloggningsspärr",
+            format!(
+                "{} misslyckade försök per användare, {} per adress, under {} minuter",
+                w.login_max_failures_per_user, w.login_max_failures_per_ip, w.login_window_minutes
+            ),
+        ),
+        kv(
+            "Enkel inloggning (OIDC)",
+            w.oidc
+                .as_ref()
+                .map_or_else(|| "av".into(), |o| format!("på, utfärdare {}", o.issuer_url)),
+        ),
+    ];
+    render(&ConfigPage {
+        chrome: Chrome::for_user(&a, "/admin/konfiguration"),
+        items,
+    })
+}
+
+// ------------------------------------------------------------- outbox
+
+pub struct OutboxLine {
+    pub id: i64,
+    pub case_id: i64,
+    pub status: &'static str,
+    pub attempts: i64,
+    pub next: String,
+    pub error: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin_outbox.html")]
+struct OutboxPage {
+    chrome: Chrome,
+    items: Vec<OutboxLine>,
+}
+
+pub async fn outbox(State(web): State<Web>, Extension(a): Extension<Authed>) -> Result<Response, WebError> {
+    let items = web.rt.store.outbox_problems(200).await?;
+    render(&OutboxPage {
+        chrome: Chrome::for_user(&a, "/admin/utkorg"),
+        items: items
+            .into_iter()
+            .map(|o| OutboxLine {
+                id: o.id,
+                case_id: o.case_id,
+                status: match o.status.as_str() {
+                    "failing" => "misslyckas",
+                    "pending" => "väntar på nytt försök",
+                    "leased" => "skickas",
+                    _ => "okänd",
+                },
+                attempts: o.attempts,
+                next: view::time(o.next_attempt),
+                error: o.last_error.unwrap_or_default(),
+            })
+            .collect(),
+    })
+}
+
+// ------------------------------------------------------------- audit
+
+#[derive(Template)]
+#[template(path = "audit.html")]
+struct AuditPage {
+    chrome: Chrome,
+    size: u64,
+    checkpoint: Option<String>,
+    origin: String,
+    result: Option<(bool, String)>,
+}
+
+async fn audit_page(web: &Web, a: &Authed, result: Option<(bool, String)>) -> Result<Response, WebError> {
+    let (size, checkpoint) = audit_head(web).await?;
+    render(&AuditPage {
+        chrome: Chrome::for_user(a, "/granskning"),
+        size,
+        checkpoint,
+        origin: web.rt.store.audit().origin().to_string(),
+        result,
+    })
+}
+
+async fn audit_head(web: &Web) -> Result<(u64, Option<String>), Failure> {
+    let internal = |e: audit::AuditError| Failure::Internal(e.into());
+    let (size, latest) = if let Some(p) = web.rt.store.sqlite_pool() {
+        let mut c = p.acquire().await.map_err(|e| Failure::Internal(e.into()))?;
+        (
+            audit::store::size(&mut *c).await.map_err(internal)?,
+            audit::store::latest_checkpoint(&mut *c).await.map_err(internal)?,
+        )
+    } else if let Some(p) = web.rt.store.postgres_pool() {
+        let mut c = p.acquire().await.map_err(|e| Failure::Internal(e.into()))?;
+        (
+            audit::store::size(&mut *c).await.map_err(internal)?,
+            audit::store::latest_checkpoint(&mut *c).await.map_err(internal)?,
+        )
+    } else {
+        (0, None)
+    };
+    Ok((
+        size,
+        latest.map(|c| format!("storlek {}, rot {}", c.checkpoint.size, c.checkpoint.root)),
+    ))
+}
+
+pub async fn audit_status(State(web): State<Web>, Extension(a): Extension<Authed>) -> Result<Response, WebError> {
+    audit_page(&web, &a, None).await
+}
+
+/// Verifies the whole log now (what `hrobot audit verify` does).
+pub async fn audit_verify(State(web): State<Web>, Extension(a): Extension<Authed>) -> Result<Response, WebError> {
+    let known = [web.rt.store.audit().verifier()];
+    let report = if let Some(p) = web.rt.store.sqlite_pool() {
+        let mut c = p.acquire().await.map_err(|e| Failure::Internal(e.into()))?;
+        audit::verify::verify_log(&mut *c, &known).await
+    } else if let Some(p) = web.rt.store.postgres_pool() {
+        let mut c = p.acquire().await.map_err(|e| Failure::Internal(e.into()))?;
+        audit::verify::verify_log(&mut *c, &known).await
+    } else {
+        return Err(Failure::NotFound.into());
+    }
+    .map_err(|e| Failure::Internal(e.into()))?;
+    tracing::info!(
+        by = a.official.user_id,
+        ok = report.is_ok(),
+        events = report.events,
+        "audit log verified from the web UI"
+    );
+    let text = if report.is_ok() {
+        format!(
+            "Loggen är oförändrad: {} händelser och {} kontrollpunkter stämmer.",
+            report.events, report.checkpoints
+        )
+    } else {
+        format!(
+            "Loggen stämmer inte: {} problem. Första: {}",
+            report.problems.len(),
+            report.problems.first().map(|p| p.what.clone()).unwrap_or_default()
+        )
+    };
+    audit_page(&web, &a, Some((report.is_ok(), text))).await
+}

@@ -1,0 +1,41 @@
+//! The web's door to the approval core (`crate::approval`): the same
+//! types, and calls with the service's approval settings and delivery
+//! channel filled in, so handlers only name the case and the official.
+
+use super::Web;
+use crate::approval::Channel;
+use crate::store::CaseId;
+
+pub use crate::approval::{Amendment, ApprovalError, ApprovalResult, ApprovalSettings, Official, Role};
+
+fn channel(web: &Web) -> Channel<'static> {
+    Channel(web.rt.settings.outbox.channel())
+}
+
+pub async fn approve(web: &Web, case: CaseId, by: &Official) -> Result<ApprovalResult, ApprovalError> {
+    crate::approval::approve(&web.rt.store, &web.rt.settings.approval, &channel(web), case, by).await
+}
+
+pub async fn amend(web: &Web, case: CaseId, by: &Official, a: &Amendment) -> Result<ApprovalResult, ApprovalError> {
+    crate::approval::amend(&web.rt.store, &web.rt.settings.approval, &channel(web), case, by, a).await
+}
+
+pub async fn return_to_manual(web: &Web, case: CaseId, by: &Official, reason: &str) -> Result<(), ApprovalError> {
+    crate::approval::return_to_manual(&web.rt.store, case, by, reason).await
+}
+
+pub async fn assign(web: &Web, case: CaseId, by: &Official, to: Option<i64>) -> Result<(), ApprovalError> {
+    crate::approval::assign(&web.rt.store, case, by, to).await
+}
+
+pub async fn comment(web: &Web, case: CaseId, by: &Official, text: &str) -> Result<(), ApprovalError> {
+    crate::approval::comment(&web.rt.store, case, by, text).await
+}
+
+pub async fn letter_html(web: &Web, case: CaseId) -> Result<String, ApprovalError> {
+    crate::approval::letter_html(&web.rt.store, &web.rt.settings.approval, case).await
+}
+
+pub async fn letter_pdf(web: &Web, case: CaseId) -> Result<Vec<u8>, ApprovalError> {
+    crate::approval::letter_pdf(&web.rt.store, &web.rt.settings.approval, case).await
+}

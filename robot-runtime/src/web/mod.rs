@@ -1,0 +1,328 @@
+//! The officials' web UI (Swedish, server-rendered, works without
+//! JavaScript) and the JSON API under `/api/v1`, with login, sessions,
+//! CSRF protection and role-based access.
+//!
+//! Every route is declared once, in [`routes!`] below, with the access it
+//! requires; the same table builds the router and is published as
+//! [`ROUTES`], so the authorisation test and the OpenAPI test can check
+//! every route there is. A route's handler never runs before `guard` has
+//! authenticated the caller (cookie session in the UI, bearer token in the
+//! API), checked the role and, for a form POST, the CSRF token.
+//!
+//! ```text
+//! request ─▶ guard (session/bearer → Official, role, CSRF) ─▶ handler ─▶ approval core / store ─▶ askama template | JSON
+//! ```
+
+mod actions;
+mod admin;
+pub mod api;
+pub mod approval_core;
+mod core_view;
+mod error;
+pub mod identity;
+mod oidc;
+pub mod openapi;
+mod pages;
+pub mod ratelimit;
+pub mod session;
+mod view;
+
+use crate::pipeline::Runtime;
+use approval_core::{Official, Role};
+use axum::Router;
+use axum::extract::Request;
+use axum::http::{HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::Response;
+use axum::routing::MethodRouter;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+pub use admin::create_user as admin_create_user;
+pub use error::{ApiError, WebError};
+pub use session::Authed;
+
+/// `[web]` in the configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebSettings {
+    /// Cookies only over HTTPS (`Secure`, and the `__Host-` name prefix).
+    /// Turn off only for plain-HTTP localhost (the demo does).
+    pub secure_cookies: bool,
+    /// A browser session ends after this long without a request.
+    pub idle_timeout_minutes: u64,
+    /// ... and after this long in any case.
+    pub session_max_hours: u64,
+    /// An API token ends after this long without a request.
+    pub api_token_idle_minutes: u64,
+    /// Failed logins are counted over this window ...
+    pub login_window_minutes: u64,
+    /// ... and at most this many per username ...
+    pub login_max_failures_per_user: u32,
+    /// ... and per client address are allowed in it.
+    pub login_max_failures_per_ip: u32,
+    /// Take the client address from `X-Forwarded-For` (only behind a proxy
+    /// that sets it; otherwise anyone could choose their address).
+    pub trust_forwarded_for: bool,
+    /// Single sign-on (OpenID Connect), when the municipality has it.
+    pub oidc: Option<OidcSettings>,
+}
+
+impl Default for WebSettings {
+    fn default() -> WebSettings {
+        WebSettings {
+            secure_cookies: true,
+            idle_timeout_minutes: 30,
+            session_max_hours: 12,
+            api_token_idle_minutes: 8 * 60,
+            login_window_minutes: 15,
+            login_max_failures_per_user: 5,
+            login_max_failures_per_ip: 30,
+            trust_forwarded_for: false,
+            oidc: None,
+        }
+    }
+}
+
+/// `[web.oidc]`: authorization code flow with PKCE against the
+/// municipality's identity provider.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcSettings {
+    /// The issuer (discovery at `{issuer}/.well-known/openid-configuration`).
+    pub issuer_url: String,
+    pub client_id: String,
+    /// The client secret, read from this environment variable ...
+    pub client_secret_env: Option<String>,
+    /// ... or from this file (e.g. a systemd credential). Never in the
+    /// configuration itself, so the file can be shared.
+    pub client_secret_file: Option<std::path::PathBuf>,
+    /// Where the provider sends the browser back: `https://HOST/logga-in/sso/klar`.
+    pub redirect_url: String,
+    #[serde(default = "default_scopes")]
+    pub scopes: Vec<String>,
+    /// The claim in the ID token that carries the user's groups or roles.
+    #[serde(default = "default_roles_claim")]
+    pub roles_claim: String,
+    /// A claim value → the roles it gives, e.g. `"SOC-Handlaggare" = ["handlaggare"]`.
+    pub role_map: BTreeMap<String, Vec<String>>,
+    /// The claim used as username.
+    #[serde(default = "default_username_claim")]
+    pub username_claim: String,
+    /// The label of the login button.
+    #[serde(default = "default_sso_label")]
+    pub button_label: String,
+    /// Extra CA (PEM) for the provider's TLS certificate.
+    pub ca_file: Option<std::path::PathBuf>,
+}
+
+impl std::fmt::Debug for OidcSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OidcSettings")
+            .field("issuer_url", &self.issuer_url)
+            .field("client_id", &self.client_id)
+            .field("redirect_url", &self.redirect_url)
+            .field("roles_claim", &self.roles_claim)
+            .finish_non_exhaustive()
+    }
+}
+
+fn default_scopes() -> Vec<String> {
+    vec!["openid".into(), "profile".into()]
+}
+fn default_roles_claim() -> String {
+    "roles".into()
+}
+fn default_username_claim() -> String {
+    "preferred_username".into()
+}
+fn default_sso_label() -> String {
+    "Logga in med kommunens inloggning".into()
+}
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct Web {
+    pub rt: Arc<Runtime>,
+    pub settings: Arc<WebSettings>,
+    pub limiter: Arc<ratelimit::LoginLimiter>,
+    pub oidc: Arc<oidc::Oidc>,
+    counts: Arc<view::CountsCache>,
+}
+
+impl Web {
+    pub fn new(rt: Arc<Runtime>) -> Web {
+        let settings = Arc::new(rt.settings.web.clone());
+        Web {
+            limiter: Arc::new(ratelimit::LoginLimiter::new(
+                chrono::Duration::minutes(i64::try_from(settings.login_window_minutes.max(1)).unwrap_or(15)),
+                settings.login_max_failures_per_user.max(1),
+                settings.login_max_failures_per_ip.max(1),
+            )),
+            oidc: Arc::new(oidc::Oidc::default()),
+            counts: Arc::new(view::CountsCache::default()),
+            settings,
+            rt,
+        }
+    }
+
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.rt.clock.now()
+    }
+}
+
+/// Who may use a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone, signed in or not (login, the style sheet, the API document).
+    Public,
+    /// Any signed-in official.
+    SignedIn,
+    /// Officials with at least one of these roles.
+    Roles(&'static [Role]),
+}
+
+impl Access {
+    pub fn allows(self, roles: &[Role]) -> bool {
+        match self {
+            Access::Public | Access::SignedIn => true,
+            Access::Roles(need) => need.iter().any(|r| roles.contains(r)),
+        }
+    }
+}
+
+/// One route: method, path (axum syntax), access.
+#[derive(Debug, Clone, Copy)]
+pub struct RouteInfo {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub access: Access,
+}
+
+impl RouteInfo {
+    pub fn is_api(&self) -> bool {
+        self.path.starts_with("/api/")
+    }
+}
+
+use Role::{Administrator as A, Handlaggare as H, Regelforfattare as R, Revisor as V};
+
+/// Reading cases: officials, rule authors (read-only) and auditors.
+const CASE_READERS: &[Role] = &[H, R, V];
+const DECIDERS: &[Role] = &[H];
+const ADMINS: &[Role] = &[A];
+const RULE_READERS: &[Role] = &[R, V];
+const AUDITORS: &[Role] = &[V];
+
+macro_rules! routes {
+    ($( $method:ident $path:literal => $handler:path, $access:expr; )*) => {
+        /// Every route of the web UI and the API, with the access it requires.
+        pub const ROUTES: &[RouteInfo] = &[
+            $( RouteInfo { method: stringify!($method), path: $path, access: $access } ),*
+        ];
+
+        fn routes(web: &Web) -> Router<Web> {
+            let mut r = Router::new();
+            $( r = r.route($path, guarded(web, $access, $path.starts_with("/api/"), axum::routing::$method($handler))); )*
+            r
+        }
+    };
+}
+
+routes! {
+    get "/" => pages::home, Access::SignedIn;
+    get "/static/stil.css" => pages::stylesheet, Access::Public;
+    get "/logga-in" => pages::login_page, Access::Public;
+    post "/logga-in" => pages::login, Access::Public;
+    post "/logga-ut" => pages::logout, Access::SignedIn;
+    get "/logga-in/sso" => oidc::start, Access::Public;
+    get "/logga-in/sso/klar" => oidc::callback, Access::Public;
+    get "/arenden" => pages::queue, Access::Roles(CASE_READERS);
+    get "/arenden/{id}" => pages::case_page, Access::Roles(CASE_READERS);
+    get "/arenden/{id}/beslutsbrev" => pages::letter, Access::Roles(CASE_READERS);
+    get "/arenden/{id}/beslutsbrev.pdf" => pages::letter_pdf, Access::Roles(CASE_READERS);
+    post "/arenden/{id}/godkann" => actions::approve, Access::Roles(DECIDERS);
+    post "/arenden/{id}/andra" => actions::amend, Access::Roles(DECIDERS);
+    post "/arenden/{id}/manuell" => actions::return_to_manual, Access::Roles(DECIDERS);
+    post "/arenden/{id}/tilldela" => actions::assign, Access::Roles(DECIDERS);
+    post "/arenden/{id}/kommentar" => actions::comment, Access::Roles(DECIDERS);
+    get "/regler" => admin::rulesets, Access::Roles(RULE_READERS);
+    get "/admin/anvandare" => admin::users, Access::Roles(ADMINS);
+    post "/admin/anvandare" => admin::add_user, Access::Roles(ADMINS);
+    post "/admin/anvandare/{id}/status" => admin::user_status, Access::Roles(ADMINS);
+    get "/admin/robotar" => admin::robots, Access::Roles(ADMINS);
+    post "/admin/robotar/{name}/status" => admin::robot_status, Access::Roles(ADMINS);
+    get "/admin/konfiguration" => admin::configuration, Access::Roles(ADMINS);
+    get "/admin/utkorg" => admin::outbox, Access::Roles(ADMINS);
+    get "/granskning" => admin::audit_status, Access::Roles(AUDITORS);
+    post "/granskning/verifiera" => admin::audit_verify, Access::Roles(AUDITORS);
+    post "/api/v1/session" => api::create_session, Access::Public;
+    delete "/api/v1/session" => api::delete_session, Access::SignedIn;
+    get "/api/v1/cases" => api::list_cases, Access::Roles(CASE_READERS);
+    get "/api/v1/cases/{id}" => api::get_case, Access::Roles(CASE_READERS);
+    post "/api/v1/cases/{id}/approve" => api::approve, Access::Roles(DECIDERS);
+    post "/api/v1/cases/{id}/amend" => api::amend, Access::Roles(DECIDERS);
+    post "/api/v1/cases/{id}/return" => api::return_to_manual, Access::Roles(DECIDERS);
+    post "/api/v1/cases/{id}/assign" => api::assign, Access::Roles(DECIDERS);
+    get "/api/v1/openapi.json" => api::openapi, Access::Public;
+}
+
+fn guarded(web: &Web, access: Access, api: bool, m: MethodRouter<Web>) -> MethodRouter<Web> {
+    m.route_layer(axum::middleware::from_fn_with_state(
+        session::Guard {
+            web: web.clone(),
+            access,
+            api,
+        },
+        session::guard,
+    ))
+}
+
+/// The web UI and the API, ready to merge into the service's router.
+pub fn router(rt: Arc<Runtime>) -> Router {
+    let web = Web::new(rt);
+    routes(&web)
+        .fallback(error::not_found)
+        .layer(axum::middleware::from_fn(security_headers))
+        .with_state(web)
+}
+
+/// Headers on every response of ours: no framing by others, no sniffing,
+/// no inline script, nothing cached that holds personal data.
+async fn security_headers(req: Request, next: Next) -> Response {
+    let framable = req.uri().path().ends_with("/beslutsbrev");
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    let csp = if framable {
+        "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'self'; base-uri 'none'; form-action 'none'"
+    } else {
+        "default-src 'none'; style-src 'self'; img-src 'self'; frame-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    };
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(csp));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    h.insert(
+        header::X_FRAME_OPTIONS,
+        HeaderValue::from_static(if framable { "SAMEORIGIN" } else { "DENY" }),
+    );
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    res
+}
+
+/// An official as the approval core sees them.
+pub fn official_of(authed: &Authed) -> &Official {
+    &authed.official
+}
+
+/// The roles' names for officials.
+pub fn role_label(r: Role) -> &'static str {
+    match r {
+        Role::Handlaggare => "Handläggare",
+        Role::Regelforfattare => "Regelförfattare",
+        Role::Administrator => "Administratör",
+        Role::Revisor => "Revisor",
+    }
+}

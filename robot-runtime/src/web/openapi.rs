@@ -1,0 +1,166 @@
+//! The OpenAPI 3.1 document of `/api/v1`, written by hand beside the
+//! routes. `tests/it/web_api.rs` checks that every API route in
+//! [`super::ROUTES`] is documented, with the same methods, and that every
+//! documented operation answers.
+
+use serde_json::{Value, json};
+
+fn error_response(description: &str) -> Value {
+    json!({"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}})
+}
+
+fn id_param() -> Value {
+    json!({"name": "id", "in": "path", "required": true, "schema": {"type": "integer", "format": "int64"}})
+}
+
+fn decision_op(summary: &str, op: &str, body: Option<&str>) -> Value {
+    let mut o = json!({
+        "operationId": op,
+        "summary": summary,
+        "tags": ["cases"],
+        "security": [{"bearer": []}],
+        "parameters": [id_param()],
+        "responses": {
+            "200": {"description": "Done", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ActionResult"}}}},
+            "401": error_response("Not signed in"),
+            "403": error_response("Role, four-eyes (same_approver) or conflict of interest (conflict_of_interest)"),
+            "404": error_response("No such case"),
+            "409": error_response("The case is not awaiting approval (not_awaiting_approval)"),
+            "422": error_response("Invalid input"),
+        }
+    });
+    if let Some(schema) = body {
+        o["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}});
+    }
+    o
+}
+
+pub fn document() -> Value {
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Handläggarrobot API",
+            "version": "1",
+            "description": "Cases, draft decisions and the officials' decisions. Authorisation as in the web UI: handläggare decide; regelförfattare and revisor read. Amounts are integer öre."
+        },
+        "servers": [{"url": "/"}],
+        "paths": {
+            "/api/v1/session": {
+                "post": {
+                    "operationId": "createSession",
+                    "summary": "Sign in: username and password give a bearer token",
+                    "tags": ["session"],
+                    "security": [],
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/SessionRequest"}}}},
+                    "responses": {
+                        "201": {"description": "Signed in", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Session"}}}},
+                        "400": error_response("Malformed request"),
+                        "403": error_response("Wrong username or password (invalid_credentials)"),
+                        "429": error_response("Too many failed logins (too_many_requests)"),
+                    }
+                },
+                "delete": {
+                    "operationId": "deleteSession",
+                    "summary": "Sign out: the token stops working",
+                    "tags": ["session"],
+                    "security": [{"bearer": []}],
+                    "responses": {"204": {"description": "Signed out"}, "401": error_response("Not signed in")}
+                }
+            },
+            "/api/v1/cases": {
+                "get": {
+                    "operationId": "listCases",
+                    "summary": "The work queue, filtered, sorted and paged",
+                    "tags": ["cases"],
+                    "security": [{"bearer": []}],
+                    "parameters": [
+                        {"name": "state", "in": "query", "schema": {"type": "string", "description": "A case state (e.g. awaiting_approval) or alla; default: all"}},
+                        {"name": "robot", "in": "query", "schema": {"type": "string"}},
+                        {"name": "outcome", "in": "query", "schema": {"type": "string", "enum": ["bifall", "delvis_bifall", "avslag", "manuell"]}},
+                        {"name": "age", "in": "query", "schema": {"type": "string", "enum": ["0-7", "8-30", "31-"]}},
+                        {"name": "assigned_to_me", "in": "query", "schema": {"type": "boolean"}},
+                        {"name": "sort", "in": "query", "schema": {"type": "string", "enum": ["aldst", "nyast", "belopp_hogst", "belopp_lagst"]}},
+                        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}},
+                        {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0, "default": 0}}
+                    ],
+                    "responses": {
+                        "200": {"description": "A page of cases", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CaseList"}}}},
+                        "400": error_response("Unknown filter value"),
+                        "401": error_response("Not signed in"),
+                        "403": error_response("The role may not read cases"),
+                    }
+                }
+            },
+            "/api/v1/cases/{id}": {
+                "get": {
+                    "operationId": "getCase",
+                    "summary": "One case: application, register answer, draft, decisions, comments, deliveries",
+                    "tags": ["cases"],
+                    "security": [{"bearer": []}],
+                    "parameters": [id_param()],
+                    "responses": {
+                        "200": {"description": "The case", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Case"}}}},
+                        "401": error_response("Not signed in"),
+                        "403": error_response("The role may not read cases"),
+                        "404": error_response("No such case"),
+                    }
+                }
+            },
+            "/api/v1/cases/{id}/approve": {"post": decision_op("Approve the draft decision (four-eyes may ask for a second approver)", "approveCase", None)},
+            "/api/v1/cases/{id}/amend": {"post": decision_op("Amend the decision, with a justification (always needs a second approver)", "amendCase", Some("AmendRequest"))},
+            "/api/v1/cases/{id}/return": {"post": decision_op("Return the case to manual handling, with a reason", "returnCase", Some("ReturnRequest"))},
+            "/api/v1/cases/{id}/assign": {"post": decision_op("Assign the case to an official, or unassign it", "assignCase", Some("AssignRequest"))},
+            "/api/v1/openapi.json": {
+                "get": {
+                    "operationId": "openapi",
+                    "summary": "This document",
+                    "tags": ["meta"],
+                    "security": [],
+                    "responses": {"200": {"description": "The OpenAPI document", "content": {"application/json": {}}}}
+                }
+            }
+        },
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {
+                "Error": {
+                    "type": "object",
+                    "required": ["error"],
+                    "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {
+                        "code": {"type": "string", "description": "Stable: bad_request, unauthenticated, forbidden, invalid_credentials, csrf, same_approver, conflict_of_interest, not_found, not_awaiting_approval, invalid, too_many_requests, internal"},
+                        "message": {"type": "string", "description": "Swedish, safe to show"},
+                        "incident": {"type": "string", "description": "For 5xx: quote it to IT"}
+                    }}}
+                },
+                "SessionRequest": {"type": "object", "required": ["username", "password"], "additionalProperties": false, "properties": {"username": {"type": "string"}, "password": {"type": "string"}}},
+                "Session": {"type": "object", "required": ["token", "token_type"], "properties": {
+                    "token": {"type": "string"}, "token_type": {"const": "Bearer"}, "idle_timeout_minutes": {"type": "integer"},
+                    "user": {"type": "object", "properties": {"id": {"type": "integer"}, "username": {"type": "string"}, "roles": {"type": "array", "items": {"type": "string"}}}}
+                }},
+                "CaseSummary": {"type": "object", "properties": {
+                    "id": {"type": "integer"}, "external_id": {"type": "string"}, "robot": {"type": "string"}, "state": {"type": "string"},
+                    "period": {"type": ["string", "null"]}, "outcome": {"type": ["string", "null"]}, "amount_ore": {"type": ["integer", "null"]},
+                    "received": {"type": "string", "format": "date-time"}, "updated": {"type": "string", "format": "date-time"}, "assigned_to": {"type": ["integer", "null"]}
+                }},
+                "CaseList": {"type": "object", "properties": {"cases": {"type": "array", "items": {"$ref": "#/components/schemas/CaseSummary"}}, "limit": {"type": "integer"}, "offset": {"type": "integer"}, "has_more": {"type": "boolean"}}},
+                "Case": {"allOf": [{"$ref": "#/components/schemas/CaseSummary"}, {"type": "object", "properties": {
+                    "application": {"type": ["object", "null"], "description": "ekonomiskt-bistand/ansokan/v1 as received"},
+                    "register": {"type": ["object", "null"]},
+                    "draft": {"type": ["object", "null"], "description": "ekonomiskt-bistand/beslutsutkast/v1"},
+                    "decisions": {"type": "array", "items": {"type": "string"}},
+                    "deliveries": {"type": "array", "items": {"type": "string"}},
+                    "comments": {"type": "array", "items": {"type": "object", "properties": {"by": {"type": "string"}, "at": {"type": "string"}, "text": {"type": "string"}}}}
+                }}]},
+                "ActionResult": {"type": "object", "required": ["result"], "properties": {"result": {"type": "string", "enum": ["approved", "awaiting_second_approval", "returned_to_manual", "assigned"]}}},
+                "AmendRequest": {"type": "object", "required": ["outcome", "justification"], "additionalProperties": false, "properties": {
+                    "outcome": {"type": "string", "enum": ["bifall", "delvis_bifall", "avslag"]},
+                    "amount_ore": {"type": ["integer", "null"], "description": "Whole kronor, in öre"},
+                    "rows": {"type": "array", "items": {"type": "object", "required": ["label", "amount_ore"], "properties": {"label": {"type": "string"}, "amount_ore": {"type": "integer"}}}},
+                    "justification": {"type": "string", "minLength": 1}
+                }},
+                "ReturnRequest": {"type": "object", "required": ["reason"], "additionalProperties": false, "properties": {"reason": {"type": "string", "minLength": 1}}},
+                "AssignRequest": {"type": "object", "required": ["user_id"], "additionalProperties": false, "properties": {"user_id": {"type": ["integer", "null"]}}}
+            }
+        }
+    })
+}

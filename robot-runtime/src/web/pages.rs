@@ -1,0 +1,746 @@
+//! The pages officials read: login, the work queue, the case.
+
+use super::error::{Failure, WebError};
+use super::session::{self, Authed};
+use super::view::{self, ApplicationView, DraftView, RegisterView};
+use super::{Access, CASE_READERS, Web, approval_core as ac, role_label};
+use crate::store::CaseId;
+use crate::store::queue::{QueueFilter, QueueSort};
+use crate::store::sessions::{AuthMethod, SessionKind};
+use askama::Template;
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::{Extension, Form};
+use domain::{CaseState, Outcome};
+use serde::Deserialize;
+use std::net::{IpAddr, SocketAddr};
+
+const PAGE_SIZE: i64 = 50;
+
+// ------------------------------------------------------------- the frame
+
+pub struct NavItem {
+    pub href: &'static str,
+    pub label: &'static str,
+    pub current: bool,
+}
+
+pub struct UserBar {
+    pub name: String,
+    pub roles: String,
+    pub csrf: String,
+}
+
+/// What the layout (`base.html`) needs: the user and the menu.
+pub struct Chrome {
+    pub user: Option<UserBar>,
+    pub nav: Vec<NavItem>,
+}
+
+impl Chrome {
+    pub fn anonymous() -> Chrome {
+        Chrome {
+            user: None,
+            nav: Vec::new(),
+        }
+    }
+
+    pub fn for_user(a: &Authed, current: &str) -> Chrome {
+        let roles = &a.official.roles;
+        let items: &[(&'static str, &'static str, Access)] = &[
+            ("/arenden", "Ärenden", Access::Roles(CASE_READERS)),
+            ("/regler", "Regler", Access::Roles(super::RULE_READERS)),
+            ("/admin/anvandare", "Användare", Access::Roles(super::ADMINS)),
+            ("/admin/robotar", "Robotar", Access::Roles(super::ADMINS)),
+            ("/admin/konfiguration", "Konfiguration", Access::Roles(super::ADMINS)),
+            ("/admin/utkorg", "Utskick", Access::Roles(super::ADMINS)),
+            ("/granskning", "Granskning", Access::Roles(super::AUDITORS)),
+        ];
+        Chrome {
+            user: Some(UserBar {
+                name: a.display_name.clone(),
+                roles: roles.iter().map(|r| role_label(*r)).collect::<Vec<_>>().join(", "),
+                csrf: a.csrf.clone(),
+            }),
+            nav: items
+                .iter()
+                .filter(|(_, _, acc)| acc.allows(roles))
+                .map(|(href, label, _)| NavItem {
+                    href,
+                    label,
+                    current: current.starts_with(href),
+                })
+                .collect(),
+        }
+    }
+}
+
+pub fn render<T: Template>(t: &T) -> Result<Response, WebError> {
+    let html = t
+        .render()
+        .map_err(|e| Failure::Internal(anyhow::Error::new(e).context("rendering a page")))?;
+    Ok(Html(html).into_response())
+}
+
+/// After a form: back to a page (303, so a reload does not post again).
+pub fn see_other(to: &str) -> Response {
+    let mut r = Redirect::to(to).into_response();
+    *r.status_mut() = StatusCode::SEE_OTHER;
+    r
+}
+
+// ------------------------------------------------------------- static
+
+pub async fn stylesheet() -> Response {
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/css; charset=utf-8"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600")),
+        ],
+        include_str!("static/stil.css"),
+    )
+        .into_response()
+}
+
+/// Where each role starts.
+pub async fn home(Extension(a): Extension<Authed>) -> Response {
+    let roles = &a.official.roles;
+    let to = if Access::Roles(CASE_READERS).allows(roles) {
+        "/arenden"
+    } else if Access::Roles(super::ADMINS).allows(roles) {
+        "/admin/anvandare"
+    } else {
+        "/logga-in"
+    };
+    see_other(to)
+}
+
+// ------------------------------------------------------------- login
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    chrome: Chrome,
+    error: Option<String>,
+    login_token: String,
+    next: String,
+    next_query: String,
+    username: String,
+    sso_label: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct NextQuery {
+    nasta: Option<String>,
+}
+
+fn login_page_response(web: &Web, error: Option<String>, next: &str, username: &str, status: StatusCode) -> Response {
+    // Login CSRF: a double-submitted random value (cookie + form field).
+    let token = session::new_token();
+    let next = if session::safe_local_path(next) { next } else { "" };
+    let page = LoginPage {
+        chrome: Chrome::anonymous(),
+        error,
+        login_token: token.clone(),
+        next: next.to_string(),
+        next_query: session::next_param(next),
+        username: username.to_string(),
+        sso_label: web.settings.oidc.as_ref().map(|o| o.button_label.clone()),
+    };
+    match render(&page) {
+        Ok(mut r) => {
+            *r.status_mut() = status;
+            r.headers_mut().append(
+                header::SET_COOKIE,
+                session::set_cookie(web, session::login_cookie_name(web), &token, "Strict", Some(3600)),
+            );
+            r
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+pub async fn login_page(
+    State(web): State<Web>,
+    authed: Option<Extension<Authed>>,
+    Query(q): Query<NextQuery>,
+) -> Response {
+    if authed.is_some() {
+        return see_other("/");
+    }
+    login_page_response(&web, None, q.nasta.as_deref().unwrap_or(""), "", StatusCode::OK)
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    #[serde(rename = "_login")]
+    login: String,
+    anvandarnamn: String,
+    losenord: String,
+    #[serde(default)]
+    nasta: String,
+}
+
+/// The client's address: the peer, or (behind a trusted proxy) the first
+/// `X-Forwarded-For` entry.
+/// The peer's address, when the server was started with connect info.
+pub struct ClientAddr(pub Option<SocketAddr>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddr(
+            parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0),
+        ))
+    }
+}
+
+pub fn client_ip(web: &Web, headers: &HeaderMap, peer: Option<SocketAddr>) -> Option<IpAddr> {
+    if web.settings.trust_forwarded_for
+        && let Some(ip) = headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .and_then(|v| v.trim().parse().ok())
+    {
+        return Some(ip);
+    }
+    peer.map(|p| p.ip())
+}
+
+pub async fn login(
+    State(web): State<Web>,
+    ClientAddr(peer): ClientAddr,
+    headers: HeaderMap,
+    Form(f): Form<LoginForm>,
+) -> Response {
+    let cookie = session::cookie(&headers, session::login_cookie_name(&web)).unwrap_or_default();
+    if f.login.is_empty() || !session::same(cookie, &f.login) {
+        return login_page_response(
+            &web,
+            Some("Inloggningen kunde inte slutföras. Försök igen.".into()),
+            &f.nasta,
+            "",
+            StatusCode::FORBIDDEN,
+        );
+    }
+    let username = f.anvandarnamn.trim().to_lowercase();
+    let ip = client_ip(&web, &headers, peer);
+    match web.password_login(&username, &f.losenord, ip).await {
+        Ok(user) => match web
+            .start_session(&user, SessionKind::Browser, AuthMethod::Password)
+            .await
+        {
+            Ok(token) => {
+                let to = if session::safe_local_path(&f.nasta) {
+                    f.nasta.as_str()
+                } else {
+                    "/"
+                };
+                let mut r = see_other(to);
+                let h = r.headers_mut();
+                h.append(
+                    header::SET_COOKIE,
+                    session::set_cookie(&web, session::cookie_name(&web), &token, "Strict", None),
+                );
+                h.append(
+                    header::SET_COOKIE,
+                    session::set_cookie(&web, session::login_cookie_name(&web), "", "Strict", Some(0)),
+                );
+                r
+            }
+            Err(f) => WebError(f).into_response(),
+        },
+        Err(LoginRefused::Limited(secs)) => login_page_response(
+            &web,
+            Some(format!(
+                "För många misslyckade inloggningar. Försök igen om {} minuter.",
+                (secs + 59) / 60
+            )),
+            &f.nasta,
+            &username,
+            StatusCode::TOO_MANY_REQUESTS,
+        ),
+        Err(LoginRefused::Wrong) => login_page_response(
+            &web,
+            Some("Fel användarnamn eller lösenord.".into()),
+            &f.nasta,
+            &username,
+            StatusCode::UNAUTHORIZED,
+        ),
+        Err(LoginRefused::Failed(f)) => WebError(f).into_response(),
+    }
+}
+
+pub enum LoginRefused {
+    Wrong,
+    Limited(i64),
+    Failed(Failure),
+}
+
+impl Web {
+    /// Checks a username and password under the rate limits.
+    pub async fn password_login(
+        &self,
+        username: &str,
+        password: &str,
+        ip: Option<IpAddr>,
+    ) -> Result<crate::store::users::UserRecord, LoginRefused> {
+        let now = self.now();
+        if let Err(l) = self.limiter.check(username, ip, now) {
+            tracing::warn!("login refused: too many failures");
+            return Err(LoginRefused::Limited(session::seconds_until(now, l.retry_after)));
+        }
+        let user = self
+            .rt
+            .store
+            .user_by_name(username)
+            .await
+            .map_err(|e| LoginRefused::Failed(e.into()))?;
+        let hash = user
+            .as_ref()
+            .filter(|u| !u.disabled)
+            .and_then(|u| u.password_hash.clone());
+        let pw = password.to_string();
+        // argon2 is deliberately slow: off the async threads.
+        let ok = tokio::task::spawn_blocking(move || super::identity::verify_password(&pw, hash.as_deref()))
+            .await
+            .unwrap_or(false);
+        match user {
+            Some(u) if ok => {
+                self.limiter.succeeded(username);
+                Ok(u)
+            }
+            _ => {
+                self.limiter.failed(username, ip, now);
+                tracing::info!("login failed");
+                Err(LoginRefused::Wrong)
+            }
+        }
+    }
+}
+
+pub async fn logout(State(web): State<Web>, Extension(a): Extension<Authed>) -> Response {
+    if let Err(e) = web.rt.store.delete_session(&a.session_hash).await {
+        return WebError(e.into()).into_response();
+    }
+    tracing::info!(user_id = a.official.user_id, "logged out");
+    let mut r = see_other("/logga-in");
+    r.headers_mut().append(
+        header::SET_COOKIE,
+        session::set_cookie(&web, session::cookie_name(&web), "", "Strict", Some(0)),
+    );
+    r
+}
+
+// ------------------------------------------------------------- the queue
+
+pub struct Choice {
+    pub value: String,
+    pub label: String,
+    pub selected: bool,
+}
+
+fn choices(items: Vec<(String, String)>, current: &str) -> Vec<Choice> {
+    items
+        .into_iter()
+        .map(|(value, label)| Choice {
+            selected: value == current,
+            value,
+            label,
+        })
+        .collect()
+}
+
+pub struct CountLink {
+    pub href: String,
+    pub label: &'static str,
+    pub count: i64,
+    pub current: bool,
+}
+
+pub struct QueueLine {
+    pub id: CaseId,
+    pub external_id: String,
+    pub period: String,
+    pub robot: String,
+    pub outcome: &'static str,
+    pub amount: String,
+    pub received: String,
+    pub age: i64,
+    pub state: &'static str,
+    pub assigned: String,
+}
+
+#[derive(Template)]
+#[template(path = "queue.html")]
+struct QueuePageT {
+    chrome: Chrome,
+    counts: Vec<CountLink>,
+    mine_count: Option<i64>,
+    f_state: Vec<Choice>,
+    f_robot: Vec<Choice>,
+    f_outcome: Vec<Choice>,
+    f_age: Vec<Choice>,
+    f_sort: Vec<Choice>,
+    mine: bool,
+    rows: Vec<QueueLine>,
+    page: i64,
+    prev_href: Option<String>,
+    next_href: Option<String>,
+}
+
+/// The queue's query string (Swedish names; all optional).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct QueueQuery {
+    pub status: Option<String>,
+    pub robot: Option<String>,
+    pub utfall: Option<String>,
+    pub alder: Option<String>,
+    pub mina: Option<String>,
+    pub sortering: Option<String>,
+    pub sida: Option<i64>,
+}
+
+const AGES: &[(&str, &str, Option<i64>, Option<i64>)] = &[
+    ("", "Alla", None, None),
+    ("0-7", "0–7 dagar", None, Some(8)),
+    ("8-30", "8–30 dagar", Some(8), Some(31)),
+    ("31-", "Över 30 dagar", Some(31), None),
+];
+
+fn sort_label(s: QueueSort) -> &'static str {
+    match s {
+        QueueSort::Oldest => "Äldst först",
+        QueueSort::Newest => "Nyast först",
+        QueueSort::AmountHigh => "Högst belopp först",
+        QueueSort::AmountLow => "Lägst belopp först",
+    }
+}
+
+impl QueueQuery {
+    /// The state filter: default "väntar på beslut"; `alla` = any.
+    fn state(&self) -> Result<Option<CaseState>, Failure> {
+        match self.status.as_deref() {
+            None => Ok(Some(CaseState::AwaitingApproval)),
+            Some("" | "alla") => Ok(None),
+            Some(s) => s
+                .parse()
+                .map(Some)
+                .map_err(|_| Failure::BadRequest("Okänd status i filtret.".into())),
+        }
+    }
+
+    pub fn filter(&self, web: &Web, me: i64) -> Result<(QueueFilter, QueueSort), Failure> {
+        let now = web.now();
+        let (min_age, max_age) = AGES
+            .iter()
+            .find(|(v, ..)| *v == self.alder.as_deref().unwrap_or(""))
+            .map(|(_, _, a, b)| (*a, *b))
+            .ok_or_else(|| Failure::BadRequest("Okänd ålder i filtret.".into()))?;
+        let filter = QueueFilter {
+            state: self.state()?,
+            robot: self.robot.clone().filter(|r| !r.is_empty()),
+            outcome: match self.utfall.as_deref() {
+                None | Some("") => None,
+                Some(o) => Some(
+                    o.parse::<Outcome>()
+                        .map_err(|_| Failure::BadRequest("Okänt förslag i filtret.".into()))?,
+                ),
+            },
+            assigned_to: self.mina.as_deref().filter(|m| !m.is_empty()).map(|_| me),
+            received_before: min_age.map(|d| now - chrono::Duration::days(d)),
+            received_after: max_age.map(|d| now - chrono::Duration::days(d)),
+        };
+        let sort = match self.sortering.as_deref() {
+            None | Some("") => QueueSort::default(),
+            Some(s) => QueueSort::parse(s).ok_or_else(|| Failure::BadRequest("Okänd sortering.".into()))?,
+        };
+        Ok((filter, sort))
+    }
+
+    fn href(&self, page: i64) -> String {
+        let mut parts = Vec::new();
+        let mut add = |k: &str, v: &Option<String>| {
+            if let Some(v) = v {
+                parts.push(format!("{k}={}", session::urlencode(v)));
+            }
+        };
+        add("status", &self.status);
+        add("robot", &self.robot);
+        add("utfall", &self.utfall);
+        add("alder", &self.alder);
+        add("mina", &self.mina);
+        add("sortering", &self.sortering);
+        if page > 1 {
+            parts.push(format!("sida={page}"));
+        }
+        if parts.is_empty() {
+            "/arenden".into()
+        } else {
+            format!("/arenden?{}", parts.join("&amp;").replace("&amp;", "&"))
+        }
+    }
+}
+
+pub async fn queue(
+    State(web): State<Web>,
+    Extension(a): Extension<Authed>,
+    Query(q): Query<QueueQuery>,
+) -> Result<Response, WebError> {
+    let me = a.official.user_id;
+    let (filter, sort) = q.filter(&web, me)?;
+    let page = q.sida.unwrap_or(1).clamp(1, 100_000);
+    let result = web
+        .rt
+        .store
+        .queue(&filter, sort, PAGE_SIZE, (page - 1) * PAGE_SIZE)
+        .await?;
+    let counts = web.counts.get(&web).await?;
+    let now = web.now();
+    let state_now = q.status.clone().unwrap_or_else(|| "awaiting_approval".into());
+    let mine = filter.assigned_to.is_some();
+    let is_decider = a.official.roles.contains(&ac::Role::Handlaggare);
+    let mine_count = if is_decider {
+        Some(web.rt.store.assigned_count(me).await?)
+    } else {
+        None
+    };
+    let mut robots: Vec<String> = web.rt.robots.keys().cloned().collect();
+    robots.sort();
+    let t = QueuePageT {
+        chrome: Chrome::for_user(&a, "/arenden"),
+        counts: CaseState::ALL
+            .iter()
+            .map(|s| CountLink {
+                href: format!("/arenden?status={}", s.as_str()),
+                label: s.label(),
+                count: counts.iter().find(|(st, _)| st == s).map_or(0, |(_, n)| *n),
+                current: !mine && state_now == s.as_str(),
+            })
+            .filter(|c| c.count > 0 || c.current)
+            .collect(),
+        mine_count,
+        f_state: choices(
+            std::iter::once(("alla".to_string(), "Alla".to_string()))
+                .chain(
+                    CaseState::ALL
+                        .iter()
+                        .map(|s| (s.as_str().to_string(), s.label().to_string())),
+                )
+                .collect(),
+            &state_now,
+        ),
+        f_robot: choices(
+            std::iter::once((String::new(), "Alla".to_string()))
+                .chain(robots.into_iter().map(|r| (r.clone(), r)))
+                .collect(),
+            q.robot.as_deref().unwrap_or(""),
+        ),
+        f_outcome: choices(
+            std::iter::once((String::new(), "Alla".to_string()))
+                .chain(
+                    Outcome::ALL
+                        .iter()
+                        .map(|o| (o.as_str().to_string(), o.label().to_string())),
+                )
+                .collect(),
+            q.utfall.as_deref().unwrap_or(""),
+        ),
+        f_age: choices(
+            AGES.iter().map(|(v, l, ..)| (v.to_string(), l.to_string())).collect(),
+            q.alder.as_deref().unwrap_or(""),
+        ),
+        f_sort: choices(
+            QueueSort::ALL
+                .iter()
+                .map(|s| (s.as_str().to_string(), sort_label(*s).to_string()))
+                .collect(),
+            sort.as_str(),
+        ),
+        mine,
+        rows: result
+            .rows
+            .iter()
+            .map(|r| QueueLine {
+                id: r.id,
+                external_id: r.external_id.clone(),
+                period: r.period.clone().unwrap_or_default(),
+                robot: r.robot.clone(),
+                outcome: view::outcome_label(r.outcome),
+                amount: r.amount_ore.map_or_else(|| "–".into(), view::money),
+                received: view::time(r.received),
+                age: view::age_days(now, r.received),
+                state: r.state.label(),
+                assigned: r.assigned_name.clone().unwrap_or_else(|| "–".into()),
+            })
+            .collect(),
+        page,
+        prev_href: (page > 1).then(|| q.href(page - 1)),
+        next_href: result.has_more.then(|| q.href(page + 1)),
+    };
+    render(&t)
+}
+
+// ------------------------------------------------------------- the case
+
+pub struct CommentLine {
+    pub by: String,
+    pub at: String,
+    pub text: String,
+}
+
+pub struct EarlierLine {
+    pub id: CaseId,
+    pub text: String,
+}
+
+#[derive(Template)]
+#[template(path = "case.html")]
+struct CasePageT {
+    chrome: Chrome,
+    id: CaseId,
+    external_id: String,
+    notice: Option<&'static str>,
+    state: &'static str,
+    state_reason: Option<String>,
+    robot: String,
+    received: String,
+    assigned: String,
+    ruleset: Option<String>,
+    draft: Option<DraftView>,
+    application: Option<ApplicationView>,
+    invalid_reason: String,
+    register: RegisterView,
+    decisions: Vec<String>,
+    outbox: Vec<String>,
+    earlier: Vec<EarlierLine>,
+    comments: Vec<CommentLine>,
+    can_decide: bool,
+    awaiting: bool,
+    can_amend: bool,
+    assigned_to_me: bool,
+    proposal: String,
+    amend_outcomes: Vec<Choice>,
+    amend_amount: String,
+}
+
+#[derive(Deserialize)]
+pub struct CaseQuery {
+    klart: Option<String>,
+}
+
+fn notice(k: Option<&str>) -> Option<&'static str> {
+    Some(match k? {
+        "godkant" => "Beslutet är godkänt.",
+        "andra-godkannare" => "Ditt godkännande är sparat. Beslutet väntar nu på en andra handläggare.",
+        "andrat" => "Det ändrade beslutet är sparat och väntar på en andra handläggare.",
+        "manuell" => "Ärendet är lämnat till manuell handläggning.",
+        "tilldelat" => "Tilldelningen är ändrad.",
+        "kommentar" => "Kommentaren är sparad.",
+        _ => return None,
+    })
+}
+
+pub async fn case_page(
+    State(web): State<Web>,
+    Extension(a): Extension<Authed>,
+    Path(id): Path<CaseId>,
+    Query(q): Query<CaseQuery>,
+) -> Result<Response, WebError> {
+    let cv = super::core_view::load(&web, id).await?;
+    let d = &cv.detail;
+    let s = &d.summary;
+    let app = domain::Application::parse(&d.document);
+    let draft = d.draft_json.as_deref().and_then(|j| domain::Draft::from_json(j).ok());
+    let is_decider = a.official.roles.contains(&ac::Role::Handlaggare);
+    let awaiting = crate::approval::undecided(s.state);
+    let proposal = match &draft {
+        Some(dr) => match dr.amount() {
+            Some(m) => format!("{}, {}", dr.outcome().label().to_lowercase(), m),
+            None => dr.outcome().label().to_lowercase(),
+        },
+        None => "–".into(),
+    };
+    let t = CasePageT {
+        chrome: Chrome::for_user(&a, "/arenden"),
+        id,
+        external_id: s.external_id.clone(),
+        notice: notice(q.klart.as_deref()),
+        state: s.state.label(),
+        state_reason: s.state_reason.clone(),
+        robot: s.robot.clone(),
+        received: view::time(s.received),
+        assigned: cv.assigned_name.clone().unwrap_or_else(|| "–".into()),
+        ruleset: s.ruleset.clone(),
+        draft: draft.as_ref().map(view::draft_view),
+        application: app.as_ref().ok().map(view::application_view),
+        invalid_reason: app.as_ref().err().map(ToString::to_string).unwrap_or_default(),
+        register: view::register_view(app.as_ref().ok(), d.register_json.as_deref()),
+        decisions: cv.decisions.clone(),
+        outbox: cv.outbox.clone(),
+        earlier: cv
+            .earlier
+            .iter()
+            .map(|(id, text)| EarlierLine {
+                id: *id,
+                text: text.clone(),
+            })
+            .collect(),
+        comments: cv
+            .comments
+            .iter()
+            .map(|(by, at, text)| CommentLine {
+                by: by.clone(),
+                at: view::time(*at),
+                text: text.clone(),
+            })
+            .collect(),
+        can_decide: is_decider,
+        awaiting: awaiting && draft.is_some(),
+        can_amend: s.state == CaseState::AwaitingApproval && draft.is_some(),
+        assigned_to_me: cv.assigned_to == Some(a.official.user_id),
+        amend_outcomes: choices(
+            [Outcome::Bifall, Outcome::DelvisBifall, Outcome::Avslag]
+                .iter()
+                .map(|o| (o.as_str().to_string(), o.label().to_string()))
+                .collect(),
+            draft.as_ref().map_or("", |d| d.outcome().as_str()),
+        ),
+        amend_amount: draft
+            .as_ref()
+            .and_then(|d| d.amount())
+            .and_then(domain::Money::whole_kronor)
+            .map(|k| k.to_string())
+            .unwrap_or_default(),
+        proposal,
+    };
+    render(&t)
+}
+
+/// The decision letter as HTML (the draft's preview until approved).
+pub async fn letter(State(web): State<Web>, Path(id): Path<CaseId>) -> Result<Response, WebError> {
+    let html = ac::letter_html(&web, id).await?;
+    Ok(Html(html).into_response())
+}
+
+pub async fn letter_pdf(State(web): State<Web>, Path(id): Path<CaseId>) -> Result<Response, WebError> {
+    let pdf = ac::letter_pdf(&web, id).await?;
+    let disposition = format!("inline; filename=\"beslut-{id}.pdf\"");
+    Ok((
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("application/pdf")),
+            (
+                header::CONTENT_DISPOSITION,
+                HeaderValue::from_str(&disposition).unwrap_or_else(|_| HeaderValue::from_static("inline")),
+            ),
+        ],
+        pdf,
+    )
+        .into_response())
+}

@@ -1,0 +1,507 @@
+//! What the templates show, prepared in Rust: Swedish labels, money in
+//! kronor, times in Europe/Stockholm, the calculation as table rows and the
+//! rule trace in plain Swedish. Templates only lay it out (and escape it:
+//! askama escapes every value in an `.html` template).
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Europe::Stockholm;
+use domain::{Application, CaseState, Draft, Money, Outcome};
+use serde_json::Value;
+use std::sync::Mutex;
+
+pub fn money(ore: i64) -> String {
+    Money::from_ore(ore).to_string()
+}
+
+pub fn time(t: DateTime<Utc>) -> String {
+    t.with_timezone(&Stockholm).format("%Y-%m-%d %H:%M").to_string()
+}
+
+pub fn date(t: DateTime<Utc>) -> String {
+    t.with_timezone(&Stockholm).format("%Y-%m-%d").to_string()
+}
+
+/// Whole days between two times.
+pub fn age_days(now: DateTime<Utc>, then: DateTime<Utc>) -> i64 {
+    (now - then).num_days().max(0)
+}
+
+pub fn outcome_label(o: Option<Outcome>) -> &'static str {
+    o.map_or("–", Outcome::label)
+}
+
+/// The counts per state, read at most once every two seconds: the queue
+/// page shows them on every request, and the count is a scan.
+#[derive(Default)]
+pub struct CountsCache {
+    inner: Mutex<Option<(DateTime<Utc>, Counts)>>,
+}
+
+type Counts = Vec<(CaseState, i64)>;
+
+impl CountsCache {
+    pub async fn get(&self, web: &super::Web) -> Result<Vec<(CaseState, i64)>, crate::store::StoreError> {
+        let now = web.now();
+        if let Ok(g) = self.inner.lock()
+            && let Some((at, counts)) = g.as_ref()
+            && now >= *at
+            && now - *at < chrono::Duration::seconds(2)
+        {
+            return Ok(counts.clone());
+        }
+        let counts = web.rt.store.count_by_state().await?;
+        if let Ok(mut g) = self.inner.lock() {
+            *g = Some((now, counts.clone()));
+        }
+        Ok(counts)
+    }
+
+    pub fn invalidate(&self) {
+        if let Ok(mut g) = self.inner.lock() {
+            *g = None;
+        }
+    }
+}
+
+// ------------------------------------------------------------------ the case
+
+pub struct LabelValue {
+    pub label: String,
+    pub value: String,
+}
+
+pub struct Person {
+    pub role: String,
+    pub name: String,
+    pub details: String,
+}
+
+/// The application as the official reads it.
+pub struct ApplicationView {
+    pub kind: String,
+    pub period: String,
+    pub received: String,
+    pub people: Vec<Person>,
+    pub groups: Vec<Group>,
+}
+
+pub struct Group {
+    pub title: &'static str,
+    pub items: Vec<LabelValue>,
+}
+
+fn person_name(app: &Application, p: &domain::Personnummer) -> String {
+    let h = app.household();
+    match h.member(p) {
+        Some(domain::Member::Adult(i)) => h.adults.get(i).map(|a| a.name.clone()).unwrap_or_default(),
+        Some(domain::Member::Child(i)) => h.children.get(i).map(|c| c.name.clone()).unwrap_or_default(),
+        None => "okänd person".into(),
+    }
+}
+
+pub fn application_view(app: &Application) -> ApplicationView {
+    let h = app.household();
+    let mut people = Vec::new();
+    for (i, a) in h.adults.iter().enumerate() {
+        let mut d = Vec::new();
+        if a.personnummer == *app.applicant() {
+            d.push("sökande".to_string());
+        }
+        if let Some(r) = a.relation {
+            d.push(
+                match r {
+                    domain::Relation::Sambo => "sambo",
+                    domain::Relation::Make => "make/maka",
+                    domain::Relation::Annan => "annan relation",
+                }
+                .to_string(),
+            );
+        }
+        d.push(if a.job_seeking {
+            "arbetssökande".into()
+        } else {
+            "inte arbetssökande".into()
+        });
+        if let Some(e) = &a.exempt_reason {
+            d.push(format!("undantag: {e}"));
+        }
+        people.push(Person {
+            role: format!("Vuxen {}", i + 1),
+            name: a.name.clone(),
+            details: d.join(", "),
+        });
+    }
+    for (i, c) in h.children.iter().enumerate() {
+        let mut d = vec![format!("bor här {} %", c.residence_share_percent)];
+        if c.lunch_at_preschool {
+            d.push("lunch i förskola/skola".into());
+        }
+        people.push(Person {
+            role: format!("Barn {}", i + 1),
+            name: c.name.clone(),
+            details: d.join(", "),
+        });
+    }
+    let costs: Vec<LabelValue> = domain::CostKind::ALL
+        .iter()
+        .filter(|k| !app.costs().get(**k).is_zero())
+        .map(|k| LabelValue {
+            label: k.label().into(),
+            value: app.costs().get(*k).to_string(),
+        })
+        .collect();
+    let incomes: Vec<LabelValue> = app
+        .incomes()
+        .iter()
+        .map(|i| LabelValue {
+            label: format!("{} ({})", i.kind.label(), person_name(app, &i.person)),
+            value: i.amount.to_string(),
+        })
+        .collect();
+    let assets: Vec<LabelValue> = app
+        .assets()
+        .iter()
+        .map(|a| LabelValue {
+            label: a.kind.label().into(),
+            value: a.amount.to_string(),
+        })
+        .collect();
+    let other_needs: Vec<LabelValue> = app
+        .other_needs()
+        .iter()
+        .map(|o| LabelValue {
+            label: format!("{}: {}", o.kind, o.description),
+            value: o.amount.to_string(),
+        })
+        .collect();
+    let hist = app.history();
+    let mut history = vec![
+        LabelValue {
+            label: "Månader i följd med bistånd".into(),
+            value: hist.consecutive_months_with_bistand.to_string(),
+        },
+        LabelValue {
+            label: "Månader med jobbstimulans".into(),
+            value: hist.jobbstimulans_months_used.to_string(),
+        },
+    ];
+    if let Some(p) = hist.rent_notice_period {
+        history.push(LabelValue {
+            label: "Hyresnotis gällde".into(),
+            value: p.to_string(),
+        });
+    }
+    ApplicationView {
+        kind: match app.kind() {
+            domain::ApplicationKind::Fortsatt => "Fortsatt ansökan".into(),
+            domain::ApplicationKind::Nyansokan => "Nyansökan".into(),
+        },
+        period: app.period().to_string(),
+        received: app.received_at().format("%Y-%m-%d %H:%M").to_string(),
+        people,
+        groups: vec![
+            Group {
+                title: "Kostnader enligt ansökan",
+                items: costs,
+            },
+            Group {
+                title: "Inkomster enligt ansökan",
+                items: incomes,
+            },
+            Group {
+                title: "Tillgångar",
+                items: assets,
+            },
+            Group {
+                title: "Övriga behov",
+                items: other_needs,
+            },
+            Group {
+                title: "Historik",
+                items: history,
+            },
+        ],
+    }
+}
+
+/// The register answer: who is registered as a job seeker, and incomes.
+pub struct RegisterView {
+    pub checked: bool,
+    pub job_seekers: Vec<String>,
+    pub incomes: Vec<LabelValue>,
+}
+
+pub fn register_view(app: Option<&Application>, register_json: Option<&str>) -> RegisterView {
+    let Some(v) = register_json.and_then(|j| serde_json::from_str::<Value>(j).ok()) else {
+        return RegisterView {
+            checked: false,
+            job_seekers: Vec::new(),
+            incomes: Vec::new(),
+        };
+    };
+    let name = |pnr: &str| -> String {
+        app.and_then(|a| {
+            let p = domain::Personnummer::parse(pnr, chrono::NaiveDate::MIN).ok()?;
+            Some(person_name(a, &p))
+        })
+        .unwrap_or_else(|| "okänd person".into())
+    };
+    let job_seekers = v["job_seekers"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).map(name).collect())
+        .unwrap_or_default();
+    let incomes = v["incomes"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|i| {
+                    let kind = i["kind"]
+                        .as_str()
+                        .and_then(|k| k.parse::<domain::IncomeKind>().ok())
+                        .map_or("Inkomst", |k| k.label());
+                    LabelValue {
+                        label: format!(
+                            "{kind} ({}, källa {})",
+                            name(i["person"].as_str().unwrap_or_default()),
+                            i["source"].as_str().unwrap_or("okänd")
+                        ),
+                        value: kronor_value(&i["amount"]),
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    RegisterView {
+        checked: true,
+        job_seekers,
+        incomes,
+    }
+}
+
+fn kronor_value(v: &Value) -> String {
+    match v {
+        Value::Number(n) => Money::parse_json_number(&n.to_string())
+            .or_else(|_| Money::parse_kronor_text(&n.to_string()))
+            .map_or_else(|_| n.to_string(), |m| m.to_string()),
+        other => other.to_string(),
+    }
+}
+
+pub struct CalcRow {
+    pub label: String,
+    pub amount: String,
+}
+
+pub struct CalcSection {
+    pub title: &'static str,
+    /// "+" or "−": how the section counts in the result.
+    pub sign: &'static str,
+    pub rows: Vec<CalcRow>,
+    pub total: String,
+}
+
+pub struct CalculationView {
+    pub sections: Vec<CalcSection>,
+    pub need: String,
+    pub outcome: String,
+    pub amount: String,
+}
+
+pub struct ReasonView {
+    pub text: String,
+    pub lagrum: String,
+}
+
+pub struct TraceLine {
+    pub rule: String,
+    pub looked_at: String,
+    pub produced: String,
+}
+
+pub struct DraftView {
+    pub calculation: CalculationView,
+    pub reasons: Vec<ReasonView>,
+    pub warnings: Vec<String>,
+    pub codes: Vec<String>,
+    pub trace: Vec<TraceLine>,
+    pub ruleset: String,
+}
+
+fn section(title: &'static str, sign: &'static str, s: &domain::Section) -> CalcSection {
+    CalcSection {
+        title,
+        sign,
+        rows: s
+            .rows()
+            .iter()
+            .map(|r| CalcRow {
+                label: r.label.clone(),
+                amount: r.amount.to_string(),
+            })
+            .collect(),
+        total: s.total().to_string(),
+    }
+}
+
+pub fn draft_view(d: &Draft) -> DraftView {
+    let c = d.calculation();
+    let calculation = CalculationView {
+        sections: vec![
+            section("Norm (riksnormen)", "+", &c.norm),
+            section("Kostnader", "+", &c.costs),
+            section("Inkomster", "−", &c.incomes),
+            section("Tillgångar", "−", &c.assets),
+        ],
+        need: c.need().map_or_else(|_| "–".into(), |m| m.to_string()),
+        outcome: d.outcome().label().into(),
+        amount: d.amount().map_or_else(|| "–".into(), |m| m.to_string()),
+    };
+    let trace = d
+        .trace()
+        .iter()
+        .map(|t| {
+            let v = serde_json::to_value(t).unwrap_or(Value::Null);
+            TraceLine {
+                rule: rule_name(&t.rule),
+                looked_at: describe_map(&v["inputs"]),
+                produced: describe_result(&v["result"]),
+            }
+        })
+        .collect();
+    DraftView {
+        calculation,
+        reasons: d
+            .reasons()
+            .iter()
+            .map(|r| ReasonView {
+                text: r.text.clone(),
+                lagrum: r.lagrum.clone(),
+            })
+            .collect(),
+        warnings: d.warnings().to_vec(),
+        codes: d.codes().iter().map(|c| c.label().to_string()).collect(),
+        trace,
+        ruleset: format!("{} {}", d.ruleset().name, d.ruleset().version),
+    }
+}
+
+/// `norm.vuxna` → "Norm: vuxna".
+fn rule_name(rule: &str) -> String {
+    let (area, rest) = rule.split_once('.').unwrap_or((rule, ""));
+    let area = match area {
+        "manuell" => "Kontroll av manuell handläggning",
+        "norm" => "Norm",
+        "kostnader" => "Kostnader",
+        "inkomster" => "Inkomster",
+        "tillgangar" => "Tillgångar",
+        "resultat" => "Resultat",
+        other => other,
+    };
+    if rest.is_empty() {
+        area.to_string()
+    } else {
+        format!("{area}: {}", words(rest))
+    }
+}
+
+/// `antal_vuxna` → "antal vuxna".
+fn words(key: &str) -> String {
+    key.replace(['_', '.'], " ")
+}
+
+fn value_text(key: &str, v: &Value) -> String {
+    match v {
+        Value::Null => "uppgift saknas".into(),
+        Value::Bool(true) => "ja".into(),
+        Value::Bool(false) => "nej".into(),
+        Value::Number(_) if key.ends_with("_sek") || key.ends_with("kr") => kronor_value(v),
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => s.clone(),
+        Value::Array(a) if a.is_empty() => "inga".into(),
+        Value::Array(a) => a.iter().map(|x| value_text(key, x)).collect::<Vec<_>>().join(", "),
+        Value::Object(m) => describe_obj(m),
+    }
+}
+
+fn describe_obj(m: &serde_json::Map<String, Value>) -> String {
+    m.iter()
+        .map(|(k, v)| format!("{} {}", words(k.trim_end_matches("_sek")), value_text(k, v)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn describe_map(v: &Value) -> String {
+    match v.as_object() {
+        Some(m) if !m.is_empty() => m
+            .iter()
+            .map(|(k, v)| format!("{}: {}", words(k.trim_end_matches("_sek")), value_text(k, v)))
+            .collect::<Vec<_>>()
+            .join("; "),
+        _ => "inga uppgifter".into(),
+    }
+}
+
+fn describe_result(v: &Value) -> String {
+    let Some(m) = v.as_object() else {
+        return "ingenting".into();
+    };
+    let mut out = Vec::new();
+    if let Some(rows) = m.get("rows").and_then(Value::as_array) {
+        for r in rows {
+            out.push(format!(
+                "raden ”{}” {}",
+                r["label"].as_str().unwrap_or_default(),
+                kronor_value(&r["amount_sek"])
+            ));
+        }
+    }
+    if let Some(codes) = m.get("codes").and_then(Value::as_array) {
+        for c in codes.iter().filter_map(Value::as_str) {
+            let label = c.parse::<domain::ReasonCode>().map_or(c, |rc| rc.label());
+            out.push(format!("koden ”{label}”"));
+        }
+    }
+    if let Some(reasons) = m.get("reasons").and_then(Value::as_array) {
+        let r: Vec<&str> = reasons.iter().filter_map(Value::as_str).collect();
+        if !r.is_empty() {
+            out.push(format!("motivering ({})", r.join(", ")));
+        }
+    }
+    if let Some(w) = m.get("warnings").and_then(Value::as_array)
+        && !w.is_empty()
+    {
+        out.push(format!("{} varning(ar)", w.len()));
+    }
+    for (k, v) in m {
+        if !["rows", "codes", "reasons", "warnings"].contains(&k.as_str()) {
+            out.push(format!("{}: {}", words(k), value_text(k, v)));
+        }
+    }
+    if out.is_empty() {
+        "ingenting (regeln gällde inte)".into()
+    } else {
+        out.join("; ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_trace_reads_as_swedish() {
+        assert_eq!(rule_name("norm.vuxna"), "Norm: vuxna");
+        assert_eq!(
+            describe_map(&serde_json::json!({"antal_vuxna": 1, "sambor_eller_makar": false, "hyra_sek": 5200})),
+            "antal vuxna: 1; hyra: 5\u{a0}200\u{a0}kr; sambor eller makar: nej"
+        );
+        assert_eq!(
+            describe_result(&serde_json::json!({"rows": [{"label": "Riksnorm", "amount_sek": 3160}]})),
+            "raden ”Riksnorm” 3\u{a0}160\u{a0}kr"
+        );
+        assert_eq!(
+            describe_result(&serde_json::json!({})),
+            "ingenting (regeln gällde inte)"
+        );
+    }
+}

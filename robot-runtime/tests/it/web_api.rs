@@ -1,0 +1,237 @@
+//! The JSON API: bearer tokens, one error shape, and an OpenAPI document
+//! that matches the routes.
+
+use crate::support::Engine;
+use crate::web_support::{WebApp, client};
+use robot_runtime::web::ROUTES;
+use serde_json::{Value, json};
+
+#[tokio::test]
+async fn the_openapi_document_matches_the_routes() {
+    let app = WebApp::start(Engine::Sqlite).await;
+    app.seed(&[]).await;
+    let case = app.awaiting().await[0];
+    let r = client().get(app.url("/api/v1/openapi.json")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let doc: Value = r.json().await.unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    let paths = doc["paths"].as_object().unwrap();
+    let mut documented = Vec::new();
+    for (path, ops) in paths {
+        for (method, op) in ops.as_object().unwrap() {
+            assert!(
+                op["operationId"].is_string() && op["responses"].is_object(),
+                "{method} {path}"
+            );
+            documented.push((method.clone(), path.clone()));
+        }
+    }
+    let mut routed: Vec<(String, String)> = ROUTES
+        .iter()
+        .filter(|r| r.is_api())
+        .map(|r| (r.method.to_string(), r.path.to_string()))
+        .collect();
+    documented.sort();
+    routed.sort();
+    assert_eq!(
+        documented, routed,
+        "every API route documented, every documented operation routed"
+    );
+
+    // Every documented operation answers (not 404/405) for an official.
+    let token = app.token("anna").await;
+    for (method, path) in &documented {
+        let url = app.url(&path.replace("{id}", &case.to_string()));
+        let c = client();
+        let req = match method.as_str() {
+            "get" => c.get(&url),
+            "post" => c.post(&url).json(&json!({})),
+            "delete" => c.delete(&url),
+            m => panic!("{m}"),
+        };
+        let status = req.bearer_auth(&token).send().await.unwrap().status().as_u16();
+        assert!(status != 404 && status != 405, "{method} {path}: {status}");
+    }
+    // Every $ref resolves.
+    let text = doc.to_string();
+    for part in text.split("\"$ref\":\"#/components/schemas/").skip(1) {
+        let name = &part[..part.find('"').unwrap()];
+        assert!(doc["components"]["schemas"][name].is_object(), "missing schema {name}");
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn api_errors_have_one_shape_with_stable_codes() {
+    let app = WebApp::start(Engine::Sqlite).await;
+    app.seed(&[]).await;
+    let case = app.awaiting().await[0];
+    let token = app.token("anna").await;
+    let c = client();
+    let check = |r: reqwest::Response, status: u16, code: &'static str| async move {
+        assert_eq!(r.status().as_u16(), status, "{code}");
+        assert_eq!(r.headers().get("content-type").unwrap(), "application/json", "{code}");
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["error"]["code"], code);
+        assert!(v["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
+    };
+    check(
+        c.get(app.url("/api/v1/cases")).send().await.unwrap(),
+        401,
+        "unauthenticated",
+    )
+    .await;
+    check(
+        c.get(app.url("/api/v1/cases"))
+            .bearer_auth("not-a-token")
+            .send()
+            .await
+            .unwrap(),
+        401,
+        "unauthenticated",
+    )
+    .await;
+    check(
+        c.get(app.url("/api/v1/cases/999999"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap(),
+        404,
+        "not_found",
+    )
+    .await;
+    check(
+        c.get(app.url("/api/v1/nothing"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap(),
+        404,
+        "not_found",
+    )
+    .await;
+    check(
+        c.get(app.url("/api/v1/cases?state=nonsense"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap(),
+        400,
+        "bad_request",
+    )
+    .await;
+    check(
+        c.post(app.url(&format!("/api/v1/cases/{case}/amend")))
+            .bearer_auth(&token)
+            .header("content-type", "application/json")
+            .body("{not json")
+            .send()
+            .await
+            .unwrap(),
+        400,
+        "bad_request",
+    )
+    .await;
+    check(
+        c.post(app.url(&format!("/api/v1/cases/{case}/return")))
+            .bearer_auth(&token)
+            .json(&json!({"reason": "   "}))
+            .send()
+            .await
+            .unwrap(),
+        422,
+        "invalid",
+    )
+    .await;
+    check(
+        c.post(app.url("/api/v1/session"))
+            .json(&json!({"username": "anna", "password": "fel lösenord här"}))
+            .send()
+            .await
+            .unwrap(),
+        403,
+        "invalid_credentials",
+    )
+    .await;
+    let rut = app.token("rut").await;
+    check(
+        c.post(app.url(&format!("/api/v1/cases/{case}/approve")))
+            .bearer_auth(&rut)
+            .send()
+            .await
+            .unwrap(),
+        403,
+        "forbidden",
+    )
+    .await;
+    // A browser's cookie is no credential for the API (so the API needs no CSRF token).
+    let anna = app.login("anna").await;
+    let r = c
+        .get(app.url("/api/v1/cases"))
+        .header("cookie", format!("hrobot={}", anna.cookie))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    // And a bearer token is no credential for the UI.
+    let r = c.get(app.url("/arenden")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn cases_are_listed_filtered_and_read_through_the_api() {
+    let app = WebApp::start(Engine::Sqlite).await;
+    let all = app.seed(&[]).await;
+    let token = app.token("vera").await;
+    let get = |q: &str| {
+        let url = app.url(&format!("/api/v1/cases{q}"));
+        let token = token.clone();
+        async move {
+            let r = client().get(url).bearer_auth(token).send().await.unwrap();
+            assert_eq!(r.status(), 200);
+            r.json::<Value>().await.unwrap()
+        }
+    };
+    let v = get("?limit=500").await;
+    assert_eq!(v["cases"].as_array().unwrap().len(), all.len());
+    let v = get("?state=awaiting_approval&outcome=manuell&limit=500").await;
+    assert!(
+        v["cases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["state"] == "awaiting_approval" && c["outcome"] == "manuell")
+    );
+    let v = get("?limit=2&sort=belopp_hogst").await;
+    assert_eq!(v["cases"].as_array().unwrap().len(), 2);
+    assert_eq!(v["has_more"], true);
+    let id = v["cases"][0]["id"].as_i64().unwrap();
+    let r = client()
+        .get(app.url(&format!("/api/v1/cases/{id}")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    let c: Value = r.json().await.unwrap();
+    assert_eq!(c["id"], id);
+    assert!(c["application"]["household"].is_object());
+    assert!(c["draft"]["calculation"].is_object());
+    // Signing out ends the token.
+    let r = client()
+        .delete(app.url("/api/v1/session"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let r = client()
+        .get(app.url("/api/v1/cases"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    app.stop().await;
+}

@@ -36,17 +36,24 @@ impl Section {
     }
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 struct SectionJson {
     total_sek: Money,
     rows: Vec<Row>,
 }
 
+/// The same fields by reference, for writing without copying the rows.
+#[derive(Serialize)]
+struct SectionJsonRef<'a> {
+    total_sek: Money,
+    rows: &'a [Row],
+}
+
 impl Serialize for Section {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        SectionJson {
+        SectionJsonRef {
             total_sek: self.total,
-            rows: self.rows.clone(),
+            rows: &self.rows,
         }
         .serialize(s)
     }
@@ -227,7 +234,7 @@ impl Draft {
     }
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 struct DraftJson {
     schema: String,
     external_id: String,
@@ -242,21 +249,38 @@ struct DraftJson {
     trace: Vec<TraceEntry>,
 }
 
+/// [`DraftJson`] by reference: the same document, written without copying
+/// the draft first (the field order is the schema's).
+#[derive(Serialize)]
+struct DraftJsonRef<'a> {
+    schema: &'static str,
+    external_id: &'a str,
+    period: Period,
+    outcome: Outcome,
+    amount_sek: Option<Money>,
+    codes: &'a [ReasonCode],
+    calculation: &'a Calculation,
+    reasons: &'a [Reason],
+    warnings: &'a [String],
+    ruleset: &'a RulesetRef,
+    trace: &'a [TraceEntry],
+}
+
 impl Serialize for Draft {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let p = &self.0;
-        DraftJson {
-            schema: DRAFT_SCHEMA_V1.to_string(),
-            external_id: p.external_id.clone(),
+        DraftJsonRef {
+            schema: DRAFT_SCHEMA_V1,
+            external_id: &p.external_id,
             period: p.period,
             outcome: p.outcome,
             amount_sek: p.amount,
-            codes: p.codes.clone(),
-            calculation: p.calculation.clone(),
-            reasons: p.reasons.clone(),
-            warnings: p.warnings.clone(),
-            ruleset: p.ruleset.clone(),
-            trace: p.trace.clone(),
+            codes: &p.codes,
+            calculation: &p.calculation,
+            reasons: &p.reasons,
+            warnings: &p.warnings,
+            ruleset: &p.ruleset,
+            trace: &p.trace,
         }
         .serialize(s)
     }

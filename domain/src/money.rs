@@ -205,8 +205,13 @@ impl fmt::Debug for Money {
 }
 
 impl serde::Serialize for Money {
+    /// As [`Money::to_json_value`], written directly.
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.to_json_value().serialize(s)
+        if self.is_whole_kronor() {
+            s.serialize_i64(self.0 / 100)
+        } else {
+            s.serialize_f64(self.0 as f64 / 100.0)
+        }
     }
 }
 
@@ -455,6 +460,7 @@ mod tests {
             let v = Money(ore).to_json_value();
             let text = serde_json::to_string(&v).unwrap();
             prop_assert_eq!(text.clone(), Money(ore).to_json_number_string());
+            prop_assert_eq!(serde_json::to_string(&Money(ore)).unwrap(), text.clone());
             let back: Money = serde_json::from_str(&text).unwrap();
             prop_assert_eq!(back, Money(ore));
         }

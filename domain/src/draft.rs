@@ -5,6 +5,7 @@ use crate::codes::{Outcome, ReasonCode};
 use crate::money::Money;
 use crate::period::Period;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 pub const DRAFT_SCHEMA_V1: &str = "ekonomiskt-bistand/beslutsutkast/v1";
 
@@ -98,12 +99,101 @@ pub struct Reason {
     pub lagrum: String,
 }
 
-/// One rule that fired: what it looked at and what it produced.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One rule that fired: what it looked at (`inputs`) and what it produced
+/// (`result`), each a JSON object.
+///
+/// Both are kept as compact JSON text with sorted keys, exactly as they
+/// appear in the draft document: the trace is a record to show, store and
+/// audit, never computed on, and writing each object once is much cheaper
+/// than building a tree of values for every row a rule records. Use
+/// [`TraceEntry::inputs`] and [`TraceEntry::result`] to look inside.
+#[derive(Debug, Clone)]
 pub struct TraceEntry {
     pub rule: String,
-    pub inputs: serde_json::Map<String, serde_json::Value>,
-    pub result: serde_json::Map<String, serde_json::Value>,
+    inputs: Box<RawValue>,
+    result: Box<RawValue>,
+}
+
+impl TraceEntry {
+    /// From two JSON objects already written (compact, keys sorted, as
+    /// `serde_json` writes a map). Anything but an object is refused.
+    pub fn new(rule: String, inputs: Box<RawValue>, result: Box<RawValue>) -> Result<TraceEntry, DraftError> {
+        // Valid JSON (a RawValue is) that starts with `{` is an object.
+        if !inputs.get().starts_with('{') || !result.get().starts_with('{') {
+            return Err(DraftError::TraceNotObject);
+        }
+        Ok(TraceEntry { rule, inputs, result })
+    }
+
+    /// From two maps.
+    pub fn from_maps(
+        rule: String,
+        inputs: &serde_json::Map<String, serde_json::Value>,
+        result: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<TraceEntry, DraftError> {
+        let raw = |m| serde_json::value::to_raw_value(m).map_err(|_| DraftError::TraceNotObject);
+        TraceEntry::new(rule, raw(inputs)?, raw(result)?)
+    }
+
+    /// What the rule looked at.
+    pub fn inputs(&self) -> serde_json::Map<String, serde_json::Value> {
+        serde_json::from_str(self.inputs.get()).unwrap_or_default()
+    }
+
+    /// What the rule produced: its rows, reasons, warnings, codes, notes.
+    pub fn result(&self) -> serde_json::Map<String, serde_json::Value> {
+        serde_json::from_str(self.result.get()).unwrap_or_default()
+    }
+
+    /// The inputs as the draft document writes them.
+    pub fn inputs_json(&self) -> &str {
+        self.inputs.get()
+    }
+
+    /// The result as the draft document writes it.
+    pub fn result_json(&self) -> &str {
+        self.result.get()
+    }
+}
+
+impl PartialEq for TraceEntry {
+    fn eq(&self, other: &TraceEntry) -> bool {
+        self.rule == other.rule && self.inputs.get() == other.inputs.get() && self.result.get() == other.result.get()
+    }
+}
+
+#[derive(Serialize)]
+struct TraceEntryRef<'a> {
+    rule: &'a str,
+    inputs: &'a RawValue,
+    result: &'a RawValue,
+}
+
+impl Serialize for TraceEntry {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        TraceEntryRef {
+            rule: &self.rule,
+            inputs: &self.inputs,
+            result: &self.result,
+        }
+        .serialize(s)
+    }
+}
+
+#[derive(Deserialize)]
+struct TraceEntryJson {
+    rule: String,
+    inputs: serde_json::Map<String, serde_json::Value>,
+    result: serde_json::Map<String, serde_json::Value>,
+}
+
+impl<'de> Deserialize<'de> for TraceEntry {
+    /// Read as maps and written again, so the text is the canonical form
+    /// whatever the layout of the document read.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let j = TraceEntryJson::deserialize(d)?;
+        TraceEntry::from_maps(j.rule, &j.inputs, &j.result).map_err(serde::de::Error::custom)
+    }
 }
 
 /// Which ruleset produced the draft.
@@ -133,6 +223,8 @@ pub enum DraftError {
     Overflow,
     #[error("the schema must be {DRAFT_SCHEMA_V1}")]
     Schema,
+    #[error("a trace entry's inputs and result must be JSON objects")]
+    TraceNotObject,
 }
 
 /// Everything a ruleset puts in a draft.
@@ -395,5 +487,33 @@ mod tests {
         // A tampered total is refused.
         let bad = json.replace(r#""total_sek":5450.5"#, r#""total_sek":5450"#);
         assert!(Draft::from_json(&bad).is_err());
+    }
+
+    #[test]
+    fn trace_entries_are_compact_objects_with_sorted_keys_whatever_was_read() {
+        let mut p = parts(Outcome::Bifall, Some(975_000), vec![]);
+        let raw = |t: &str| RawValue::from_string(t.to_string()).unwrap();
+        p.trace = vec![TraceEntry::new("r".into(), raw(r#"{"a":1,"b":[true,null]}"#), raw(r#"{"x":"y"}"#)).unwrap()];
+        let d = Draft::new(p).unwrap();
+        let json = d.to_json();
+        assert!(
+            json.contains(r#""trace":[{"rule":"r","inputs":{"a":1,"b":[true,null]},"result":{"x":"y"}}]"#),
+            "{json}"
+        );
+        // Read from a document laid out differently, keys in another order:
+        // written back canonically.
+        let pretty = serde_json::to_string_pretty(&d).unwrap();
+        assert_eq!(Draft::from_json(&pretty).unwrap().to_json(), json);
+        let reordered = json.replace(r#"{"a":1,"b":[true,null]}"#, r#"{ "b": [true, null], "a": 1 }"#);
+        assert_ne!(reordered, json);
+        let back = Draft::from_json(&reordered).unwrap();
+        assert_eq!(back.to_json(), json);
+        assert_eq!(back.trace()[0].inputs()["b"], serde_json::json!([true, null]));
+        assert_eq!(back.trace()[0].result_json(), r#"{"x":"y"}"#);
+        // Inputs and result are objects.
+        assert_eq!(
+            TraceEntry::new("r".into(), raw("[1]"), raw("{}")),
+            Err(DraftError::TraceNotObject)
+        );
     }
 }

@@ -19,7 +19,8 @@ use domain::{
     ReasonCode, Relation, Row, RulesetRef, Section, TraceEntry,
 };
 use sandbox::{ParamValue, ResolvedParams, Ruleset};
-use serde_json::{Map, Value, json};
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_json::value::RawValue;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -241,17 +242,109 @@ impl Params<'_> {
     }
 }
 
+/// A JSON value of the trace, written without building a `serde_json::Value`.
+enum V {
+    I(i64),
+    S(String),
+    B(bool),
+    Null,
+    List(Vec<V>),
+    /// An object; keys sorted when written.
+    Obj(Vec<(String, V)>),
+}
+
+impl From<i64> for V {
+    fn from(i: i64) -> V {
+        V::I(i)
+    }
+}
+impl From<usize> for V {
+    fn from(i: usize) -> V {
+        V::I(i as i64)
+    }
+}
+impl From<bool> for V {
+    fn from(b: bool) -> V {
+        V::B(b)
+    }
+}
+impl From<&str> for V {
+    fn from(s: &str) -> V {
+        V::S(s.to_string())
+    }
+}
+impl From<String> for V {
+    fn from(s: String) -> V {
+        V::S(s)
+    }
+}
+impl<T: Into<V>> From<Option<T>> for V {
+    fn from(o: Option<T>) -> V {
+        o.map_or(V::Null, Into::into)
+    }
+}
+impl<T: Into<V>> From<Vec<T>> for V {
+    fn from(v: Vec<T>) -> V {
+        V::List(v.into_iter().map(Into::into).collect())
+    }
+}
+
+impl Serialize for V {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            V::I(i) => s.serialize_i64(*i),
+            V::S(t) => s.serialize_str(t),
+            V::B(b) => s.serialize_bool(*b),
+            V::Null => s.serialize_unit(),
+            V::List(l) => s.collect_seq(l),
+            V::Obj(o) => {
+                let mut sorted: Vec<&(String, V)> = o.iter().collect();
+                sorted.sort_by(|a, b| a.0.cmp(&b.0));
+                s.collect_map(sorted.into_iter().map(|(k, v)| (k, v)))
+            }
+        }
+    }
+}
+
+/// `obj!{"key" => value, …}`: a trace object.
+macro_rules! obj {
+    ($($k:literal => $v:expr),* $(,)?) => {
+        V::Obj(vec![$(($k.to_string(), V::from($v))),*])
+    };
+}
+
 /// The draft builder, as the sandbox's `draft` does it: every row, reason,
-/// warning and code is recorded in the trace under the current rule.
+/// warning and code is recorded in the trace under the current rule, by
+/// reference, and each rule's result is written as JSON at the end.
 #[derive(Default)]
 struct Builder {
     codes: Vec<ReasonCode>,
     rows: [Vec<Row>; 4],
     reasons: Vec<Reason>,
     warnings: Vec<String>,
-    trace: Vec<TraceEntry>,
+    trace: Vec<Record>,
     outcome: Option<Outcome>,
     amount: Option<Money>,
+}
+
+struct Record {
+    rule: &'static str,
+    inputs: Box<RawValue>,
+    result: Vec<(&'static str, Item)>,
+}
+
+enum Item {
+    List(Vec<Val>),
+    One(Val),
+}
+
+enum Val {
+    Row(usize, usize),
+    Reason(usize),
+    Text(String),
+    Name(&'static str),
+    Money(i64),
+    Json(V),
 }
 
 const NORM: usize = 0;
@@ -261,41 +354,42 @@ const ASSETS: usize = 3;
 const SECTIONS: [&str; 4] = ["norm", "costs", "incomes", "assets"];
 
 impl Builder {
-    fn rule(&mut self, name: &str, inputs: Value) {
-        let Value::Object(inputs) = inputs else { unreachable!() };
-        self.trace.push(TraceEntry {
-            rule: name.to_string(),
+    fn rule(&mut self, name: &'static str, inputs: V) {
+        let inputs = serde_json::value::to_raw_value(&inputs).unwrap_or_default();
+        self.trace.push(Record {
+            rule: name,
             inputs,
-            result: Map::new(),
+            result: Vec::new(),
         });
     }
 
-    fn record(&mut self, key: &str, value: Value) {
-        let Some(entry) = self.trace.last_mut() else {
+    fn record(&mut self, key: &'static str, value: Val) {
+        let Some(rec) = self.trace.last_mut() else {
             unreachable!()
         };
-        match entry
-            .result
-            .entry(key.to_string())
-            .or_insert_with(|| Value::Array(Vec::new()))
-        {
-            Value::Array(a) => a.push(value),
-            other => *other = value,
+        match rec.result.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, Item::List(l))) => l.push(value),
+            Some((_, item)) => *item = Item::One(value),
+            None => rec.result.push((key, Item::List(vec![value]))),
         }
     }
 
-    fn note(&mut self, key: &str, value: Value) {
-        let Some(entry) = self.trace.last_mut() else {
+    fn note(&mut self, key: &'static str, value: V) {
+        let Some(rec) = self.trace.last_mut() else {
             unreachable!()
         };
-        entry.result.insert(key.to_string(), value);
+        let item = match value {
+            V::List(l) => Item::List(l.into_iter().map(Val::Json).collect()),
+            other => Item::One(Val::Json(other)),
+        };
+        match rec.result.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, old)) => *old = item,
+            None => rec.result.push((key, item)),
+        }
     }
 
     fn row(&mut self, section: usize, label: String, amount: i64) {
-        self.record(
-            "rows",
-            json!({"section": SECTIONS[section], "label": label, "amount_sek": Money::from_ore(amount).to_json_value()}),
-        );
+        self.record("rows", Val::Row(section, self.rows[section].len()));
         self.rows[section].push(Row {
             label,
             amount: Money::from_ore(amount),
@@ -303,7 +397,7 @@ impl Builder {
     }
 
     fn reason(&mut self, code: &str, text: String, lagrum: String) {
-        self.record("reasons", Value::String(code.to_string()));
+        self.record("reasons", Val::Reason(self.reasons.len()));
         self.reasons.push(Reason {
             code: code.to_string(),
             text,
@@ -312,14 +406,14 @@ impl Builder {
     }
 
     fn warning(&mut self, text: String) {
-        self.record("warnings", Value::String(text.clone()));
+        self.record("warnings", Val::Text(text.clone()));
         if !self.warnings.contains(&text) {
             self.warnings.push(text);
         }
     }
 
     fn code(&mut self, code: ReasonCode) {
-        self.record("codes", Value::String(code.as_str().to_string()));
+        self.record("codes", Val::Name(code.as_str()));
         if !self.codes.contains(&code) {
             self.codes.push(code);
         }
@@ -331,6 +425,61 @@ impl Builder {
 
     fn is_manual(&self) -> bool {
         self.codes.iter().any(|c| c.is_manual_route())
+    }
+
+    /// The trace entries, each result written as JSON with sorted keys.
+    fn trace(&mut self) -> Option<Vec<TraceEntry>> {
+        let records = std::mem::take(&mut self.trace);
+        records
+            .into_iter()
+            .map(|mut rec| {
+                rec.result.sort_by(|a, b| a.0.cmp(b.0));
+                let result = serde_json::value::to_raw_value(&ResultJson(self, &rec)).unwrap_or_default();
+                TraceEntry::new(rec.rule.to_string(), rec.inputs, result).ok()
+            })
+            .collect()
+    }
+}
+
+struct ResultJson<'a>(&'a Builder, &'a Record);
+
+impl Serialize for ResultJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let b = self.0;
+        s.collect_map(self.1.result.iter().map(|(k, item)| (k, ItemJson(b, item))))
+    }
+}
+
+struct ItemJson<'a>(&'a Builder, &'a Item);
+
+impl Serialize for ItemJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.1 {
+            Item::List(l) => s.collect_seq(l.iter().map(|v| ValJson(self.0, v))),
+            Item::One(v) => ValJson(self.0, v).serialize(s),
+        }
+    }
+}
+
+struct ValJson<'a>(&'a Builder, &'a Val);
+
+impl Serialize for ValJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.1 {
+            Val::Row(section, i) => {
+                let row = &self.0.rows[*section][*i];
+                let mut m = s.serialize_map(Some(3))?;
+                m.serialize_entry("amount_sek", &row.amount)?;
+                m.serialize_entry("label", &row.label)?;
+                m.serialize_entry("section", SECTIONS[*section])?;
+                m.end()
+            }
+            Val::Reason(i) => s.serialize_str(&self.0.reasons[*i].code),
+            Val::Text(t) => s.serialize_str(t),
+            Val::Name(n) => s.serialize_str(n),
+            Val::Money(ore) => Money::from_ore(*ore).serialize(s),
+            Val::Json(v) => v.serialize(s),
+        }
     }
 }
 
@@ -404,7 +553,7 @@ impl PlainRules {
         let lag_bistand = p.text(P::LagBistand);
 
         // 1. Manual routes.
-        d.rule("manuell.nyansokan", json!({"ansokningstyp": app.kind().as_str()}));
+        d.rule("manuell.nyansokan", obj! {"ansokningstyp" => app.kind().as_str()});
         if app.kind() == ApplicationKind::Nyansokan {
             d.code(ReasonCode::Nyansokan);
             d.reason(
@@ -414,7 +563,7 @@ impl PlainRules {
             );
         }
 
-        d.rule("manuell.under_18", json!({"vuxnas_aldrar": adult_ages}));
+        d.rule("manuell.under_18", obj! {"vuxnas_aldrar" => adult_ages.clone()});
         if adult_ages.iter().any(|a| *a < 18) {
             d.code(ReasonCode::Under18);
             d.reason(
@@ -426,13 +575,13 @@ impl PlainRules {
 
         let par = adults.len() == 2 && matches!(adults[1].relation, Some(Relation::Sambo | Relation::Make));
         let relation = if adults.len() == 2 {
-            adults[1].relation.map_or(Value::Null, |r| Value::from(r.as_str()))
+            adults[1].relation.map(|r| r.as_str())
         } else {
-            Value::Null
+            None
         };
         d.rule(
             "manuell.hushallssammansattning",
-            json!({"antal_vuxna": adults.len(), "relation": relation}),
+            obj! {"antal_vuxna" => adults.len(), "relation" => relation},
         );
         if adults.len() > 2 || (adults.len() == 2 && !par) {
             d.code(ReasonCode::Hushallssammansattning);
@@ -448,7 +597,7 @@ impl PlainRules {
         }
 
         let needs = app.other_needs();
-        d.rule("manuell.livsforing_i_ovrigt", json!({"antal_ansokningar": needs.len()}));
+        d.rule("manuell.livsforing_i_ovrigt", obj! {"antal_ansokningar" => needs.len()});
         if !needs.is_empty() {
             d.code(ReasonCode::LivsforingIOvrigt);
             let sum: i64 = needs.iter().map(|n| n.amount.ore()).sum();
@@ -474,10 +623,10 @@ impl PlainRules {
             .collect();
         d.rule(
             "manuell.ej_arbetssokande",
-            json!({
-                "registerkontroll": register.is_some(),
-                "vuxna_som_inte_ar_arbetssokande": not_seeking.iter().map(|m| id(*m)).collect::<Vec<_>>(),
-            }),
+            obj! {
+                "registerkontroll" => register.is_some(),
+                "vuxna_som_inte_ar_arbetssokande" => not_seeking.iter().map(|m| id(*m)).collect::<Vec<_>>(),
+            },
         );
         if !not_seeking.is_empty() {
             d.code(ReasonCode::EjArbetssokande);
@@ -519,13 +668,13 @@ impl PlainRules {
             }
             d.rule(
                 "manuell.register_avvikelse",
-                json!({
-                    "tolerans_sek": tolerans / 100,
-                    "registrerat": registered.iter().map(|(k, (v, _))| (k.clone(), Value::from(*v))).collect::<Map<_, _>>(),
-                    "deklarerat": declared,
-                }),
+                obj! {
+                    "tolerans_sek" => tolerans / 100,
+                    "registrerat" => V::Obj(registered.iter().map(|(k, (v, _))| (k.clone(), V::I(*v))).collect()),
+                    "deklarerat" => V::Obj(declared.iter().map(|(k, v)| (k.clone(), V::I(*v))).collect()),
+                },
             );
-            d.note("avvikelser", json!(deviations));
+            d.note("avvikelser", V::from(deviations.clone()));
             if !deviations.is_empty() {
                 d.code(ReasonCode::RegisterAvvikelse);
                 d.reason(
@@ -539,7 +688,7 @@ impl PlainRules {
                 );
             }
         } else {
-            d.rule("manuell.register_avvikelse", json!({"registerkontroll": false}));
+            d.rule("manuell.register_avvikelse", obj! {"registerkontroll" => false});
             d.warning("Inkomster och arbetssökandestatus har inte kontrollerats mot register (SSBTEK). Kontrollera uppgifterna innan beslutet godkänns.".into());
         }
 
@@ -547,7 +696,7 @@ impl PlainRules {
         let lag_norm = p.text(P::LagNorm);
         d.rule(
             "norm.vuxna",
-            json!({"antal_vuxna": adults.len(), "sambor_eller_makar": par}),
+            obj! {"antal_vuxna" => adults.len(), "sambor_eller_makar" => par},
         );
         if adults.len() == 1 {
             let v = p.int(P::Ensamstaende);
@@ -577,13 +726,13 @@ impl PlainRules {
             let share = i64::from(c.residence_share_percent);
             d.rule(
                 "norm.barn",
-                json!({
-                    "barn": id(Member::Child(i)),
-                    "alder": age,
-                    "lunch_i_forskolan": c.lunch_at_preschool,
-                    "boende_procent": share,
-                    "parameter": NAMES[key as usize],
-                }),
+                obj! {
+                    "barn" => id(Member::Child(i)),
+                    "alder" => age,
+                    "lunch_i_forskolan" => c.lunch_at_preschool,
+                    "boende_procent" => share,
+                    "parameter" => NAMES[key as usize],
+                },
             );
             let lunch = if lunch_applies { ", lunch i förskolan" } else { "" };
             let mut label = format!(
@@ -611,7 +760,7 @@ impl PlainRules {
         };
         d.rule(
             "norm.gemensamma",
-            json!({"personer_i_hushallet": n, "personer_i_bostaden": m}),
+            obj! {"personer_i_hushallet" => n, "personer_i_bostaden" => m},
         );
         if m > n {
             let hela = gemensamma(m);
@@ -653,13 +802,13 @@ impl PlainRules {
         let notice = history.rent_notice_period;
         d.rule(
             "kostnader.boende",
-            json!({
-                "hyra": rent,
-                "riktvarde": riktvarde,
-                "antal_barn": antal_barn,
-                "uppmaning_att_sanka": notice.map(|p| p.to_string()),
-                "radrum_manader": radrum,
-            }),
+            obj! {
+                "hyra" => rent,
+                "riktvarde" => riktvarde,
+                "antal_barn" => antal_barn,
+                "uppmaning_att_sanka" => notice.map(|p| p.to_string()),
+                "radrum_manader" => radrum,
+            },
         );
         if rent > riktvarde {
             match notice {
@@ -704,13 +853,13 @@ impl PlainRules {
 
         d.rule(
             "kostnader.ovriga",
-            json!({
-                "hushallsel": costs.electricity.ore(),
-                "hemforsakring": costs.home_insurance.ore(),
-                "fackavgift": costs.union_fee.ore(),
-                "a_kasseavgift": costs.unemployment_fund_fee.ore(),
-                "barnomsorg": costs.childcare.ore(),
-            }),
+            obj! {
+                "hushallsel" => costs.electricity.ore(),
+                "hemforsakring" => costs.home_insurance.ore(),
+                "fackavgift" => costs.union_fee.ore(),
+                "a_kasseavgift" => costs.unemployment_fund_fee.ore(),
+                "barnomsorg" => costs.childcare.ore(),
+            },
         );
         for (label, amount) in [
             ("Hushållsel", costs.electricity),
@@ -726,7 +875,10 @@ impl PlainRules {
 
         let resetak = p.int(P::Resetak);
         let travel = costs.work_travel.ore();
-        d.rule("kostnader.arbetsresor", json!({"arbetsresor": travel, "tak": resetak}));
+        d.rule(
+            "kostnader.arbetsresor",
+            obj! {"arbetsresor" => travel, "tak" => resetak},
+        );
         if travel > resetak {
             tak_tillampat = true;
             d.row(
@@ -755,12 +907,12 @@ impl PlainRules {
         let jobbstimulans = months >= p.int(P::StimManader) && used < p.int(P::StimMax);
         d.rule(
             "inkomster",
-            json!({
-                "antal": app.incomes().len(),
-                "manader_med_bistand": months,
-                "jobbstimulans_manader_anvanda": used,
-                "jobbstimulans": jobbstimulans,
-            }),
+            obj! {
+                "antal" => app.incomes().len(),
+                "manader_med_bistand" => months,
+                "jobbstimulans_manader_anvanda" => used,
+                "jobbstimulans" => jobbstimulans,
+            },
         );
         // Wages per member, in the order of the household.
         let mut adult_wage: Vec<Option<i64>> = vec![None; adults.len()];
@@ -790,7 +942,7 @@ impl PlainRules {
                 if fritt > 0 {
                     d.rule(
                         "inkomster.jobbstimulans",
-                        json!({"person": id(Member::Adult(i)), "lon": wage, "procent": procent}),
+                        obj! {"person" => id(Member::Adult(i)), "lon" => wage, "procent" => procent},
                     );
                     d.row(
                         INCOMES,
@@ -821,7 +973,7 @@ impl PlainRules {
             let fritt = wage.min(fribelopp);
             d.rule(
                 "inkomster.barns_lon",
-                json!({"barn": id(Member::Child(i)), "lon": wage, "fribelopp_per_manad": fribelopp}),
+                obj! {"barn" => id(Member::Child(i)), "lon" => wage, "fribelopp_per_manad" => fribelopp},
             );
             d.row(
                 INCOMES,
@@ -845,7 +997,7 @@ impl PlainRules {
         // 5. Tillgångar.
         let fribelopp = p.int(P::Tillgangar);
         let tillgangar: i64 = app.assets().iter().map(|a| a.amount.ore()).sum();
-        d.rule("tillgangar", json!({"summa": tillgangar, "fribelopp": fribelopp}));
+        d.rule("tillgangar", obj! {"summa" => tillgangar, "fribelopp" => fribelopp});
         for a in app.assets() {
             d.row(ASSETS, a.kind.label().into(), a.amount.ore());
         }
@@ -866,13 +1018,13 @@ impl PlainRules {
         };
         d.rule(
             "resultat",
-            json!({"norm": norm, "kostnader": kostnader, "inkomster": inkomster, "tillgangar": tillgangar_raknas}),
+            obj!{"norm" => norm, "kostnader" => kostnader, "inkomster" => inkomster, "tillgangar" => tillgangar_raknas},
         );
-        d.note("behov", json!(behov));
+        d.note("behov", V::I(behov));
         if d.is_manual() {
-            d.record("outcome", json!("manuell"));
+            d.record("outcome", Val::Name("manuell"));
             d.outcome = Some(Outcome::Manuell);
-            d.note("belopp_om_beviljat", json!(belopp));
+            d.note("belopp_om_beviljat", V::I(belopp));
         } else {
             let outcome = if belopp == 0 {
                 d.code(ReasonCode::InkomsterTackerBehov);
@@ -903,12 +1055,13 @@ impl PlainRules {
                     Outcome::Bifall
                 }
             };
-            d.record("outcome", json!(outcome.as_str()));
-            d.record("amount_sek", Money::from_ore(belopp).to_json_value());
+            d.record("outcome", Val::Name(outcome.as_str()));
+            d.record("amount_sek", Val::Money(belopp));
             d.outcome = Some(outcome);
             d.amount = Some(Money::from_ore(belopp));
         }
 
+        let trace = d.trace()?;
         let mut warnings = d.warnings;
         warnings.extend(month.warnings(p.used));
         let [norm, costs, incomes, assets] = d.rows;
@@ -927,7 +1080,7 @@ impl PlainRules {
             reasons: d.reasons,
             warnings,
             ruleset: self.ruleset.clone(),
-            trace: d.trace,
+            trace,
         })
         .ok()
     }

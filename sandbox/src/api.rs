@@ -10,11 +10,17 @@
 //!   in the trace under the rule that produced it.
 
 use crate::params::{ParamValue, ResolvedParams};
-use domain::{Application, Calculation, Money, Outcome, Reason, ReasonCode, Row, Section, TraceEntry};
+use domain::{
+    Application, ApplicationKind, AssetKind, Calculation, IncomeKind, Member, Money, Outcome, Reason, ReasonCode,
+    Relation, Row, Section, TraceEntry,
+};
 use rhai::{Array, Dynamic, Engine, EvalAltResult, ImmutableString, Map, Position};
-use serde_json::{Map as JsonMap, Value};
-use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex, MutexGuard};
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_json::value::RawValue;
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 type RResult<T> = Result<T, Box<EvalAltResult>>;
 
@@ -27,10 +33,94 @@ fn rt_err(msg: impl Into<String>) -> Box<EvalAltResult> {
 pub const SECTIONS: [&str; 4] = ["norm", "costs", "incomes", "assets"];
 
 /// The id a script sees for a member: `vuxen1`, `vuxen2`, `barn1`, …
-pub fn member_id(member: domain::Member) -> String {
+pub fn member_id(member: Member) -> String {
     match member {
-        domain::Member::Adult(i) => format!("vuxen{}", i + 1),
-        domain::Member::Child(i) => format!("barn{}", i + 1),
+        Member::Adult(i) => format!("vuxen{}", i + 1),
+        Member::Child(i) => format!("barn{}", i + 1),
+    }
+}
+
+/// How texts name a member: `vuxen 1`, `barn 2` (presentational, so that
+/// scripts need no helper to turn an id into words).
+pub fn member_label(member: Member) -> String {
+    match member {
+        Member::Adult(i) => format!("vuxen {}", i + 1),
+        Member::Child(i) => format!("barn {}", i + 1),
+    }
+}
+
+/// The strings every `facts` map repeats, made once. A Rhai string is a
+/// reference-counted allocation; another reference to one is only a count.
+struct Interned {
+    adult_ids: Vec<ImmutableString>,
+    adult_labels: Vec<ImmutableString>,
+    child_ids: Vec<ImmutableString>,
+    child_labels: Vec<ImmutableString>,
+    income_kinds: Vec<ImmutableString>,
+    income_labels: Vec<ImmutableString>,
+    asset_kinds: Vec<ImmutableString>,
+    asset_labels: Vec<ImmutableString>,
+    relations: Vec<ImmutableString>,
+    application_kinds: Vec<ImmutableString>,
+    adult: ImmutableString,
+    child: ImmutableString,
+}
+
+/// Members up to this position have interned ids and labels.
+const INTERNED_MEMBERS: usize = 16;
+
+fn interned() -> &'static Interned {
+    static INTERNED: OnceLock<Interned> = OnceLock::new();
+    INTERNED.get_or_init(|| {
+        let members = |f: fn(Member) -> String, m: fn(usize) -> Member| -> Vec<ImmutableString> {
+            (0..INTERNED_MEMBERS).map(|i| f(m(i)).into()).collect()
+        };
+        Interned {
+            adult_ids: members(member_id, Member::Adult),
+            adult_labels: members(member_label, Member::Adult),
+            child_ids: members(member_id, Member::Child),
+            child_labels: members(member_label, Member::Child),
+            income_kinds: IncomeKind::ALL.iter().map(|k| k.as_str().into()).collect(),
+            income_labels: IncomeKind::ALL.iter().map(|k| k.label().into()).collect(),
+            asset_kinds: AssetKind::ALL.iter().map(|k| k.as_str().into()).collect(),
+            asset_labels: AssetKind::ALL.iter().map(|k| k.label().into()).collect(),
+            relations: Relation::ALL.iter().map(|r| r.as_str().into()).collect(),
+            application_kinds: ApplicationKind::ALL.iter().map(|k| k.as_str().into()).collect(),
+            adult: "adult".into(),
+            child: "child".into(),
+        }
+    })
+}
+
+/// `table[i]`, or the string made afresh past the end of the table.
+fn pick(table: &[ImmutableString], i: usize, make: impl FnOnce() -> String) -> Dynamic {
+    Dynamic::from(table.get(i).cloned().unwrap_or_else(|| make().into()))
+}
+
+impl Interned {
+    fn id(&self, m: Member) -> Dynamic {
+        match m {
+            Member::Adult(i) => pick(&self.adult_ids, i, || member_id(m)),
+            Member::Child(i) => pick(&self.child_ids, i, || member_id(m)),
+        }
+    }
+    fn label(&self, m: Member) -> Dynamic {
+        match m {
+            Member::Adult(i) => pick(&self.adult_labels, i, || member_label(m)),
+            Member::Child(i) => pick(&self.child_labels, i, || member_label(m)),
+        }
+    }
+    fn role(&self, m: Member) -> Dynamic {
+        Dynamic::from(match m {
+            Member::Adult(_) => self.adult.clone(),
+            Member::Child(_) => self.child.clone(),
+        })
+    }
+    fn income_kind(&self, k: IncomeKind) -> Dynamic {
+        pick(&self.income_kinds, k as usize, || k.as_str().into())
+    }
+    fn income_label(&self, k: IncomeKind) -> Dynamic {
+        pick(&self.income_labels, k as usize, || k.label().into())
     }
 }
 
@@ -42,25 +132,26 @@ fn map<const N: usize>(entries: [(&str, Dynamic); N]) -> Dynamic {
     Dynamic::from_map(m)
 }
 
-fn ore(m: Money) -> Dynamic {
-    Dynamic::from_int(m.ore())
+fn empty() -> Dynamic {
+    Dynamic::from(ImmutableString::new())
 }
 
-fn opt_str(s: Option<&str>) -> Dynamic {
-    s.map_or(Dynamic::UNIT, |s| Dynamic::from(s.to_string()))
+fn ore(m: Money) -> Dynamic {
+    Dynamic::from_int(m.ore())
 }
 
 /// Builds the `facts` map. Names and personnummer are left out on purpose:
 /// rules have no use for them, and what a script cannot see it cannot leak.
 pub fn facts(app: &Application) -> Dynamic {
+    let s = interned();
     let period = app.period();
     let day1 = period.first_day();
     let h = app.household();
-    let id_of = |p: &domain::Personnummer| h.member(p).map(member_id).unwrap_or_default();
-    let role_of = |p: &domain::Personnummer| match h.member(p) {
-        Some(domain::Member::Child(_)) => "child",
-        _ => "adult",
-    };
+    // Incomes and register data name members of the household (validated);
+    // an unknown person would show as an empty id.
+    let member = |p: &domain::Personnummer| h.member(p);
+    let id_of = |p| member(p).map_or_else(empty, |m| s.id(m));
+    let label_of = |p| member(p).map_or_else(empty, |m| s.label(m));
 
     let adults: Array = h
         .adults
@@ -68,10 +159,15 @@ pub fn facts(app: &Application) -> Dynamic {
         .enumerate()
         .map(|(i, a)| {
             map([
-                ("id", Dynamic::from(member_id(domain::Member::Adult(i)))),
+                ("id", s.id(Member::Adult(i))),
+                ("label", s.label(Member::Adult(i))),
                 ("age", Dynamic::from_int(i64::from(a.personnummer.age_on(day1)))),
                 ("job_seeking", Dynamic::from_bool(a.job_seeking)),
-                ("relation", opt_str(a.relation.map(|r| r.as_str()))),
+                (
+                    "relation",
+                    a.relation
+                        .map_or(Dynamic::UNIT, |r| pick(&s.relations, r as usize, || r.as_str().into())),
+                ),
                 ("exempt", Dynamic::from_bool(a.exempt_reason.is_some())),
                 ("is_applicant", Dynamic::from_bool(&a.personnummer == app.applicant())),
             ])
@@ -85,7 +181,8 @@ pub fn facts(app: &Application) -> Dynamic {
             // A child born during the period counts as 0 years old.
             let age = c.personnummer.age_on(day1).max(0);
             map([
-                ("id", Dynamic::from(member_id(domain::Member::Child(i)))),
+                ("id", s.id(Member::Child(i))),
+                ("label", s.label(Member::Child(i))),
                 ("age", Dynamic::from_int(i64::from(age))),
                 ("lunch_at_preschool", Dynamic::from_bool(c.lunch_at_preschool)),
                 (
@@ -105,11 +202,13 @@ pub fn facts(app: &Application) -> Dynamic {
         .incomes()
         .iter()
         .map(|inc| {
+            let m = member(&inc.person);
             map([
-                ("person", Dynamic::from(id_of(&inc.person))),
-                ("role", Dynamic::from(role_of(&inc.person))),
-                ("kind", Dynamic::from(inc.kind.as_str())),
-                ("label", Dynamic::from(inc.kind.label())),
+                ("person", id_of(&inc.person)),
+                ("person_label", label_of(&inc.person)),
+                ("role", s.role(m.unwrap_or(Member::Adult(0)))),
+                ("kind", s.income_kind(inc.kind)),
+                ("label", s.income_label(inc.kind)),
                 ("amount", ore(inc.amount)),
             ])
         })
@@ -119,8 +218,11 @@ pub fn facts(app: &Application) -> Dynamic {
         .iter()
         .map(|a| {
             map([
-                ("kind", Dynamic::from(a.kind.as_str())),
-                ("label", Dynamic::from(a.kind.label())),
+                ("kind", pick(&s.asset_kinds, a.kind as usize, || a.kind.as_str().into())),
+                (
+                    "label",
+                    pick(&s.asset_labels, a.kind as usize, || a.kind.label().into()),
+                ),
                 ("amount", ore(a.amount)),
             ])
         })
@@ -156,16 +258,17 @@ pub fn facts(app: &Application) -> Dynamic {
     let register = match app.register() {
         None => Dynamic::UNIT,
         Some(r) => {
-            let seekers: Array = r.job_seekers.iter().map(|p| Dynamic::from(id_of(p))).collect();
+            let seekers: Array = r.job_seekers.iter().map(id_of).collect();
             let incomes: Array = r
                 .incomes
                 .iter()
                 .map(|inc| {
                     map([
-                        ("person", Dynamic::from(id_of(&inc.person))),
+                        ("person", id_of(&inc.person)),
+                        ("person_label", label_of(&inc.person)),
                         ("source", Dynamic::from(inc.source.clone())),
-                        ("kind", Dynamic::from(inc.kind.as_str())),
-                        ("label", Dynamic::from(inc.kind.label())),
+                        ("kind", s.income_kind(inc.kind)),
+                        ("label", s.income_label(inc.kind)),
                         ("amount", ore(inc.amount)),
                     ])
                 })
@@ -185,7 +288,10 @@ pub fn facts(app: &Application) -> Dynamic {
         ("period_year", Dynamic::from_int(i64::from(period.year()))),
         ("period_month", Dynamic::from_int(i64::from(period.month()))),
         ("period_index", Dynamic::from_int(period.index())),
-        ("kind", Dynamic::from(app.kind().as_str())),
+        (
+            "kind",
+            pick(&s.application_kinds, app.kind() as usize, || app.kind().as_str().into()),
+        ),
         ("adults", Dynamic::from_array(adults)),
         ("children", Dynamic::from_array(children)),
         ("household_size", Dynamic::from_int(size)),
@@ -201,69 +307,187 @@ pub fn facts(app: &Application) -> Dynamic {
 
 // ---------------------------------------------------------------- params
 
+/// The parameters of one date, prepared once for scripts: each value
+/// already a Rhai value, found by name through a fast map, and the warnings
+/// about unverified values cached per set of values read (most drafts of a
+/// period read the same ones, and formatting them is not free).
+pub struct ScriptParams {
+    date: chrono::NaiveDate,
+    /// Sorted by name, so the warnings list names in name order.
+    entries: Vec<ScriptParam>,
+    by_name: HashMap<String, usize, BuildFnv>,
+    /// One bit per entry: is the value unverified?
+    unverified: Box<[u64]>,
+    warnings: RwLock<WarningCache>,
+}
+
+/// Warnings by the set of unverified values read (a bit per entry).
+type WarningCache = HashMap<Box<[u64]>, Arc<[String]>, BuildFnv>;
+
+struct ScriptParam {
+    name: String,
+    value: Dynamic,
+    verified: bool,
+    /// `file (värdena som gäller från …; källa: …)`, the warning's group.
+    group: String,
+    /// `name = value`, as the warning shows it.
+    shown: String,
+}
+
+/// At most this many distinct sets of unverified values are remembered per
+/// date; a script reading values in ever new combinations still gets
+/// correct warnings, only formatted afresh.
+const MAX_CACHED_WARNING_SETS: usize = 64;
+
+impl ScriptParams {
+    pub fn new(resolved: &ResolvedParams) -> ScriptParams {
+        let mut entries: Vec<ScriptParam> = resolved
+            .iter()
+            .map(|(name, p)| ScriptParam {
+                name: name.clone(),
+                value: match &p.value {
+                    ParamValue::Money(m) => Dynamic::from_int(m.ore()),
+                    ParamValue::Integer(i) => Dynamic::from_int(*i),
+                    ParamValue::Text(t) => Dynamic::from(ImmutableString::from(t.as_str())),
+                },
+                verified: p.verified,
+                group: format!(
+                    "{} (värdena som gäller från {}; källa: {})",
+                    p.file, p.valid_from, p.source
+                ),
+                shown: match &p.value {
+                    ParamValue::Money(m) => format!("{name} = {m}"),
+                    ParamValue::Integer(i) => format!("{name} = {i}"),
+                    ParamValue::Text(t) => format!("{name} = \u{201d}{t}\u{201d}"),
+                },
+            })
+            .collect();
+        entries.sort_by(|a, b| a.name.cmp(&b.name));
+        let by_name = entries.iter().enumerate().map(|(i, e)| (e.name.clone(), i)).collect();
+        let mut unverified = vec![0u64; entries.len().div_ceil(64)].into_boxed_slice();
+        for (i, e) in entries.iter().enumerate() {
+            if !e.verified {
+                unverified[i / 64] |= 1 << (i % 64);
+            }
+        }
+        ScriptParams {
+            date: resolved.date(),
+            entries,
+            by_name,
+            unverified,
+            warnings: RwLock::default(),
+        }
+    }
+
+    /// Warnings naming the unverified values among those read (`used`, a
+    /// bit per entry), grouped by the value set they come from.
+    fn warnings(&self, used: &[u64]) -> Arc<[String]> {
+        let key: Box<[u64]> = used.iter().zip(self.unverified.iter()).map(|(u, v)| u & v).collect();
+        if key.iter().all(|w| *w == 0) {
+            return Arc::new([]);
+        }
+        if let Some(w) = read(&self.warnings).get(&key) {
+            return w.clone();
+        }
+        let mut groups: Vec<(&str, Vec<&str>)> = Vec::new();
+        for (i, e) in self.entries.iter().enumerate() {
+            if key[i / 64] & (1 << (i % 64)) == 0 {
+                continue;
+            }
+            match groups.iter_mut().find(|(g, _)| *g == e.group) {
+                Some((_, names)) => names.push(&e.shown),
+                None => groups.push((&e.group, vec![&e.shown])),
+            }
+        }
+        let warnings: Arc<[String]> = groups
+            .into_iter()
+            .map(|(group, names)| {
+                format!(
+                    "Ej verifierade parametervärden användes: {} – {group}. Kontrollera värdena mot författningstexten innan beslutet godkänns.",
+                    names.join(", ")
+                )
+            })
+            .collect();
+        let mut cache = write(&self.warnings);
+        if cache.len() < MAX_CACHED_WARNING_SETS {
+            cache.insert(key, warnings.clone());
+        }
+        warnings
+    }
+}
+
 /// `params` in scripts: the parameter values valid on the first day of the
-/// period. Reading an unverified value is remembered, so the draft can say so.
+/// period. Reading an unverified value is remembered, so the draft can say
+/// so. A shared handle: copies a script makes (passing `params` to a
+/// function) record into the same set.
 #[derive(Clone)]
 pub struct Params {
-    resolved: Arc<ResolvedParams>,
-    used_unverified: Arc<Mutex<BTreeSet<String>>>,
+    params: Arc<ScriptParams>,
+    /// One bit per entry of `params`: was it read?
+    used: Arc<[AtomicU64]>,
 }
 
 impl Params {
-    pub fn new(resolved: Arc<ResolvedParams>) -> Params {
+    pub fn new(params: Arc<ScriptParams>) -> Params {
+        let words = params.entries.len().div_ceil(64);
         Params {
-            resolved,
-            used_unverified: Arc::default(),
+            params,
+            used: (0..words).map(|_| AtomicU64::new(0)).collect(),
         }
     }
 
     fn get(&mut self, name: &str) -> RResult<Dynamic> {
-        let Some(p) = self.resolved.get(name) else {
+        let Some(&i) = self.params.by_name.get(name) else {
             return Err(rt_err(format!(
                 "parametern {name:?} finns inte för {} (kontrollera namnet och parameterfilerna)",
-                self.resolved.date()
+                self.params.date
             )));
         };
-        if !p.verified {
-            lock(&self.used_unverified).insert(name.to_string());
+        let e = &self.params.entries[i];
+        if !e.verified {
+            self.used[i / 64].fetch_or(1 << (i % 64), Ordering::Relaxed);
         }
-        Ok(match &p.value {
-            ParamValue::Money(m) => Dynamic::from_int(m.ore()),
-            ParamValue::Integer(i) => Dynamic::from_int(*i),
-            ParamValue::Text(t) => Dynamic::from(t.clone()),
-        })
+        Ok(e.value.clone())
     }
 
     /// The unverified parameters read, grouped by the value set they came
     /// from, as Swedish warnings that name them.
-    pub fn unverified_warnings(&self) -> Vec<String> {
-        let used = lock(&self.used_unverified);
-        let mut groups: Vec<(String, Vec<String>)> = Vec::new();
-        for name in used.iter() {
-            let Some(p) = self.resolved.get(name) else { continue };
-            let key = format!(
-                "{} (värdena som gäller från {}; källa: {})",
-                p.file, p.valid_from, p.source
-            );
-            let shown = match &p.value {
-                ParamValue::Money(m) => format!("{name} = {m}"),
-                ParamValue::Integer(i) => format!("{name} = {i}"),
-                ParamValue::Text(t) => format!("{name} = \u{201d}{t}\u{201d}"),
-            };
-            match groups.iter_mut().find(|(k, _)| *k == key) {
-                Some((_, names)) => names.push(shown),
-                None => groups.push((key, vec![shown])),
-            }
+    pub fn unverified_warnings(&self) -> Arc<[String]> {
+        let used: Vec<u64> = self.used.iter().map(|w| w.load(Ordering::Relaxed)).collect();
+        self.params.warnings(&used)
+    }
+}
+
+fn read<T>(l: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn write<T>(l: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// FNV-1a: the maps here are keyed by short names and small bit sets, where
+/// SipHash's protection against chosen keys buys nothing and costs time.
+#[derive(Clone, Copy, Default)]
+pub struct BuildFnv;
+
+pub struct Fnv(u64);
+
+impl std::hash::BuildHasher for BuildFnv {
+    type Hasher = Fnv;
+    fn build_hasher(&self) -> Fnv {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl std::hash::Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
         }
-        groups
-            .into_iter()
-            .map(|(key, names)| {
-                format!(
-                    "Ej verifierade parametervärden användes: {} – {key}. Kontrollera värdena mot författningstexten innan beslutet godkänns.",
-                    names.join(", ")
-                )
-            })
-            .collect()
     }
 }
 
@@ -286,7 +510,35 @@ pub struct DraftState {
     pub rows: [Vec<Row>; 4],
     pub reasons: Vec<Reason>,
     pub warnings: Vec<String>,
-    pub trace: Vec<TraceEntry>,
+    trace: Vec<Record>,
+}
+
+/// One rule in the trace while the script runs. Its inputs are written as
+/// JSON when the rule starts; what it produces is kept as references into
+/// the draft (row 3 of costs, reason 2, …) and written once, at the end.
+struct Record {
+    rule: String,
+    inputs: Box<RawValue>,
+    /// Keys in the order first recorded; written sorted.
+    result: Vec<(Cow<'static, str>, Item)>,
+}
+
+/// A key of a rule's result: a list that rows, reasons, … are added to, or
+/// a single value (`draft.note`).
+enum Item {
+    List(Vec<Val>),
+    One(Val),
+}
+
+enum Val {
+    /// Row `index` of section `section`.
+    Row(usize, usize),
+    /// The code of reason `index`.
+    Reason(usize),
+    Text(String),
+    Name(&'static str),
+    Money(i64),
+    Json(Box<RawValue>),
 }
 
 /// `draft` in scripts. A shared handle, so that functions the script passes
@@ -306,27 +558,121 @@ impl DraftBuilder {
     fn with<T>(&mut self, f: impl FnOnce(&mut DraftState) -> RResult<T>) -> RResult<T> {
         f(&mut lock(&self.0))
     }
+}
 
-    fn current(state: &mut DraftState, what: &str) -> RResult<usize> {
-        if state.trace.is_empty() {
-            return Err(rt_err(format!(
+impl DraftState {
+    /// The rule being recorded into.
+    fn current(&mut self, what: &str) -> RResult<&mut Record> {
+        self.trace.last_mut().ok_or_else(|| {
+            rt_err(format!(
                 "{what} måste höra till en regel: anropa draft.rule(\"namn\") först"
-            )));
-        }
-        Ok(state.trace.len() - 1)
+            ))
+        })
     }
 
-    fn record(state: &mut DraftState, key: &str, value: Value) -> RResult<()> {
-        let i = Self::current(state, key)?;
-        let entry = state.trace[i]
-            .result
-            .entry(key.to_string())
-            .or_insert_with(|| Value::Array(Vec::new()));
-        match entry {
-            Value::Array(a) => a.push(value),
-            other => *other = value,
+    /// Adds `value` to the current rule's list `key` (a single value there,
+    /// from `draft.note`, is replaced).
+    fn record(&mut self, key: &'static str, value: Val) -> RResult<()> {
+        let rec = self.current(key)?;
+        match rec.result.iter_mut().find(|(k, _)| k == key) {
+            Some((_, Item::List(list))) => list.push(value),
+            Some((_, item)) => *item = Item::One(value),
+            None => rec.result.push((Cow::Borrowed(key), Item::List(vec![value]))),
         }
         Ok(())
+    }
+
+    fn note(&mut self, key: &str, value: &Dynamic) -> RResult<()> {
+        // A list noted can be added to later, as any list of the result.
+        let item = match value.read_lock::<Array>() {
+            Some(a) => Item::List(a.iter().map(|v| raw_json(v).map(Val::Json)).collect::<RResult<_>>()?),
+            None => Item::One(Val::Json(raw_json(value)?)),
+        };
+        let rec = self.current("note")?;
+        match rec.result.iter_mut().find(|(k, _)| k == key) {
+            Some((_, old)) => *old = item,
+            None => rec.result.push((Cow::Owned(key.to_string()), item)),
+        }
+        Ok(())
+    }
+
+    /// The trace as the draft carries it: every result written as JSON.
+    pub fn trace(&mut self) -> Result<Vec<TraceEntry>, domain::DraftError> {
+        let records = std::mem::take(&mut self.trace);
+        records
+            .into_iter()
+            .map(|mut rec| {
+                rec.result.sort_by(|a, b| a.0.cmp(&b.0));
+                let result = serde_json::value::to_raw_value(&ResultJson { state: self, rec: &rec })
+                    .map_err(|_| domain::DraftError::TraceNotObject)?;
+                TraceEntry::new(rec.rule, rec.inputs, result)
+            })
+            .collect()
+    }
+
+    pub fn calculation(&mut self) -> Result<Calculation, domain::DraftError> {
+        let [norm, costs, incomes, assets] = std::mem::take(&mut self.rows);
+        Ok(Calculation {
+            norm: Section::new(norm)?,
+            costs: Section::new(costs)?,
+            incomes: Section::new(incomes)?,
+            assets: Section::new(assets)?,
+        })
+    }
+}
+
+/// A rule's result, written with its keys sorted (they are, by now).
+struct ResultJson<'a> {
+    state: &'a DraftState,
+    rec: &'a Record,
+}
+
+impl Serialize for ResultJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(self.rec.result.len()))?;
+        for (k, item) in &self.rec.result {
+            match item {
+                Item::List(list) => m.serialize_entry(k, &ListJson(self.state, list))?,
+                Item::One(v) => m.serialize_entry(k, &ValJson(self.state, v))?,
+            }
+        }
+        m.end()
+    }
+}
+
+struct ListJson<'a>(&'a DraftState, &'a [Val]);
+
+impl Serialize for ListJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.1.iter().map(|v| ValJson(self.0, v)))
+    }
+}
+
+struct ValJson<'a>(&'a DraftState, &'a Val);
+
+impl Serialize for ValJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.1 {
+            Val::Row(section, i) => {
+                let Some(row) = self.0.rows[*section].get(*i) else {
+                    return s.serialize_unit();
+                };
+                // Keys in sorted order, as every object of the trace.
+                let mut m = s.serialize_map(Some(3))?;
+                m.serialize_entry("amount_sek", &row.amount)?;
+                m.serialize_entry("label", &row.label)?;
+                m.serialize_entry("section", SECTIONS[*section])?;
+                m.end()
+            }
+            Val::Reason(i) => match self.0.reasons.get(*i) {
+                Some(r) => s.serialize_str(&r.code),
+                None => s.serialize_unit(),
+            },
+            Val::Text(t) => s.serialize_str(t),
+            Val::Name(n) => s.serialize_str(n),
+            Val::Money(ore) => Money::from_ore(*ore).serialize(s),
+            Val::Json(raw) => raw.serialize(s),
+        }
     }
 }
 
@@ -348,36 +694,33 @@ fn section_index(section: &str) -> RResult<usize> {
     })
 }
 
-/// Rhai value → JSON for the trace (maps keep their sorted order).
-pub fn to_json(v: &Dynamic) -> Value {
-    if v.is_unit() {
-        Value::Null
-    } else if let Ok(b) = v.as_bool() {
-        Value::Bool(b)
-    } else if let Ok(i) = v.as_int() {
-        Value::from(i)
-    } else if v.is_string() {
-        Value::String(v.to_string())
-    } else if v.is_array() {
-        let a = v.read_lock::<Array>();
-        Value::Array(a.map(|a| a.iter().map(to_json).collect()).unwrap_or_default())
-    } else if v.is_map() {
-        let m = v.read_lock::<Map>();
-        Value::Object(
-            m.map(|m| m.iter().map(|(k, v)| (k.to_string(), to_json(v))).collect())
-                .unwrap_or_default(),
-        )
-    } else {
-        Value::String(v.type_name().to_string())
+/// A Rhai value written as JSON for the trace: maps keep their sorted
+/// order; a value of another type is written as its type name.
+struct Json<'a>(&'a Dynamic);
+
+impl Serialize for Json<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let v = self.0;
+        if let Ok(i) = v.as_int() {
+            s.serialize_i64(i)
+        } else if let Some(t) = v.read_lock::<ImmutableString>() {
+            s.serialize_str(&t)
+        } else if let Ok(b) = v.as_bool() {
+            s.serialize_bool(b)
+        } else if v.is_unit() {
+            s.serialize_unit()
+        } else if let Some(a) = v.read_lock::<Array>() {
+            s.collect_seq(a.iter().map(Json))
+        } else if let Some(m) = v.read_lock::<Map>() {
+            s.collect_map(m.iter().map(|(k, v)| (k.as_str(), Json(v))))
+        } else {
+            s.serialize_str(v.type_name())
+        }
     }
 }
 
-fn json_map(inputs: &Map) -> JsonMap<String, Value> {
-    inputs.iter().map(|(k, v)| (k.to_string(), to_json(v))).collect()
-}
-
-fn money_json(ore: i64) -> Value {
-    Money::from_ore(ore).to_json_value()
+fn raw_json(v: &Dynamic) -> RResult<Box<RawValue>> {
+    serde_json::value::to_raw_value(&Json(v)).map_err(|e| rt_err(format!("värdet kan inte skrivas i spåret: {e}")))
 }
 
 // ---------------------------------------------------------------- registration
@@ -404,6 +747,20 @@ pub fn register(e: &mut Engine) {
             .ok_or_else(|| rt_err("floor_div: för stort tal"))
     });
     e.register_fn("fmt_kr", |ore: i64| Money::from_ore(ore).to_string());
+    // text helper: the texts of a list, separated by `sep`
+    e.register_fn("join", |texts: Array, sep: ImmutableString| -> String {
+        let mut out = String::new();
+        for (i, t) in texts.iter().enumerate() {
+            if i > 0 {
+                out.push_str(&sep);
+            }
+            match t.read_lock::<ImmutableString>() {
+                Some(s) => out.push_str(&s),
+                None => out.push_str(&t.to_string()),
+            }
+        }
+        out
+    });
     e.register_fn("period_index", |p: ImmutableString| -> RResult<i64> {
         p.parse::<domain::Period>()
             .map(domain::Period::index)
@@ -432,11 +789,7 @@ pub fn register(e: &mut Engine) {
                 if s.rows[idx].len() >= MAX_ROWS {
                     return Err(rt_err("för många rader i beräkningen"));
                 }
-                let mut row = JsonMap::new();
-                row.insert("section".into(), Value::String(section.to_string()));
-                row.insert("label".into(), Value::String(label.clone()));
-                row.insert("amount_sek".into(), money_json(amount));
-                DraftBuilder::record(s, "rows", Value::Object(row))?;
+                s.record("rows", Val::Row(idx, s.rows[idx].len()))?;
                 s.rows[idx].push(Row {
                     label,
                     amount: Money::from_ore(amount),
@@ -455,7 +808,7 @@ pub fn register(e: &mut Engine) {
                 if s.reasons.len() >= MAX_TEXTS {
                     return Err(rt_err("för många skäl"));
                 }
-                DraftBuilder::record(s, "reasons", Value::String(code.clone()))?;
+                s.record("reasons", Val::Reason(s.reasons.len()))?;
                 s.reasons.push(Reason {
                     code,
                     text: txt,
@@ -471,7 +824,7 @@ pub fn register(e: &mut Engine) {
             if s.warnings.len() >= MAX_TEXTS {
                 return Err(rt_err("för många varningar"));
             }
-            DraftBuilder::record(s, "warnings", Value::String(txt.clone()))?;
+            s.record("warnings", Val::Text(txt.clone()))?;
             if !s.warnings.contains(&txt) {
                 s.warnings.push(txt);
             }
@@ -490,7 +843,7 @@ pub fn register(e: &mut Engine) {
             ))
         })?;
         d.with(|s| {
-            DraftBuilder::record(s, "codes", Value::String(c.as_str().into()))?;
+            s.record("codes", Val::Name(c.as_str()))?;
             if !s.codes.contains(&c) {
                 s.codes.push(c);
             }
@@ -498,8 +851,7 @@ pub fn register(e: &mut Engine) {
         })
     });
     e.register_fn("has_code", |d: &mut DraftBuilder, code: ImmutableString| -> bool {
-        let codes = lock(&d.0).codes.clone();
-        codes.iter().any(|c| c.as_str() == code.as_str())
+        lock(&d.0).codes.iter().any(|c| c.as_str() == code.as_str())
     });
     e.register_fn("is_manual", |d: &mut DraftBuilder| -> bool {
         lock(&d.0).codes.iter().any(|c| c.is_manual_route())
@@ -507,12 +859,7 @@ pub fn register(e: &mut Engine) {
     e.register_fn(
         "note",
         |d: &mut DraftBuilder, key: ImmutableString, value: Dynamic| -> RResult<()> {
-            let v = to_json(&value);
-            d.with(|s| {
-                let i = DraftBuilder::current(s, "note")?;
-                s.trace[i].result.insert(key.to_string(), v);
-                Ok(())
-            })
+            d.with(|s| s.note(&key, &value))
         },
     );
     e.register_fn(
@@ -536,8 +883,8 @@ pub fn register(e: &mut Engine) {
                 return Err(rt_err("manuell har inget belopp: använd draft.manual()"));
             }
             d.with(|s| {
-                DraftBuilder::record(s, "outcome", Value::String(o.as_str().into()))?;
-                DraftBuilder::record(s, "amount_sek", money_json(amount))?;
+                s.record("outcome", Val::Name(o.as_str()))?;
+                s.record("amount_sek", Val::Money(amount))?;
                 s.outcome = Some(o);
                 s.amount = Some(Money::from_ore(amount));
                 Ok(())
@@ -546,7 +893,7 @@ pub fn register(e: &mut Engine) {
     );
     e.register_fn("manual", |d: &mut DraftBuilder| -> RResult<()> {
         d.with(|s| {
-            DraftBuilder::record(s, "outcome", Value::String(Outcome::Manuell.as_str().into()))?;
+            s.record("outcome", Val::Name(Outcome::Manuell.as_str()))?;
             s.outcome = Some(Outcome::Manuell);
             s.amount = None;
             Ok(())
@@ -565,28 +912,26 @@ fn rule(d: &mut DraftBuilder, name: &str, inputs: &Map) -> RResult<()> {
             "regelnamnet {name:?} ska bestå av a–z, 0–9, punkt och understreck"
         )));
     }
-    let inputs = json_map(inputs);
+    let inputs = serde_json::value::to_raw_value(&JsonMapOf(inputs))
+        .map_err(|e| rt_err(format!("värdet kan inte skrivas i spåret: {e}")))?;
     d.with(|s| {
         if s.trace.len() >= MAX_TRACE {
             return Err(rt_err("för många regler i spåret"));
         }
-        s.trace.push(TraceEntry {
+        s.trace.push(Record {
             rule: name.to_string(),
             inputs,
-            result: JsonMap::new(),
+            result: Vec::new(),
         });
         Ok(())
     })
 }
 
-impl DraftState {
-    pub fn calculation(&mut self) -> Result<Calculation, domain::DraftError> {
-        let [norm, costs, incomes, assets] = std::mem::take(&mut self.rows);
-        Ok(Calculation {
-            norm: Section::new(norm)?,
-            costs: Section::new(costs)?,
-            incomes: Section::new(incomes)?,
-            assets: Section::new(assets)?,
-        })
+/// A Rhai map written as a JSON object (its keys are sorted already).
+struct JsonMapOf<'a>(&'a Map);
+
+impl Serialize for JsonMapOf<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().map(|(k, v)| (k.as_str(), Json(v))))
     }
 }

@@ -9,7 +9,7 @@ use rhai::packages::{
     ArithmeticPackage, BasicArrayPackage, BasicIteratorPackage, BasicMapPackage, BasicStringPackage, LogicPackage,
     MoreStringPackage, Package,
 };
-use rhai::{Dynamic, Engine, EvalAltResult, OptimizationLevel, Position};
+use rhai::{Dynamic, Engine, EvalAltResult, Module, OptimizationLevel, Position};
 use std::cell::{Cell, RefCell};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -93,6 +93,11 @@ pub fn engine() -> &'static Engine {
 pub fn hardened_engine() -> Engine {
     let l = LIMITS;
     let mut e = Engine::new_raw();
+    // The packages as one module: Rhai looks a function up in every global
+    // module in turn (and, for each method call, first as a script function
+    // in all of them), so one module instead of seven is fewer lookups per
+    // call. The functions are the same.
+    let mut packages = Module::new();
     for pkg in [
         LogicPackage::new().as_shared_module(),
         ArithmeticPackage::new().as_shared_module(),
@@ -102,8 +107,9 @@ pub fn hardened_engine() -> Engine {
         BasicArrayPackage::new().as_shared_module(),
         BasicMapPackage::new().as_shared_module(),
     ] {
-        e.register_global_module(pkg);
+        packages.combine_flatten((*pkg).clone());
     }
+    e.register_global_module(packages.into());
     e.set_max_operations(l.max_operations)
         .set_max_call_levels(l.max_call_levels)
         .set_max_expr_depths(l.max_expr_depth, l.max_function_expr_depth)

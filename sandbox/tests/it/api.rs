@@ -69,7 +69,7 @@ draft
 "#;
     let dir = ruleset_with(script, None);
     let d = Ruleset::load(dir.path()).unwrap().evaluate(&application()).unwrap();
-    let r = &d.trace()[0].result;
+    let r = &d.trace()[0].result();
     assert_eq!(r["a"], 100);
     assert_eq!(r["b"], 200);
     assert_eq!(r["c"], 37_200);
@@ -92,7 +92,7 @@ draft
     let text = d.to_json();
     assert!(!text.contains("198112189876"), "a personnummer reached the facts");
     assert!(!text.contains("Tolvan"), "a name reached the facts");
-    let facts = &d.trace()[0].inputs["facts"];
+    let facts = &d.trace()[0].inputs()["facts"];
     assert_eq!(facts["adults"][0]["id"], "vuxen1");
     assert_eq!(facts["adults"][0]["age"], 39);
     assert_eq!(facts["costs"]["rent"], 520_000);

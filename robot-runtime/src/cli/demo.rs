@@ -82,6 +82,8 @@ fn demo(args: Args, data_dir: Option<PathBuf>) -> anyhow::Result<()> {
     };
     settings.http.listen = std::net::SocketAddr::from(([127, 0, 0, 1], args.port));
     settings.workers.poll_millis = 200;
+    // Plain HTTP on localhost: cookies without `Secure`.
+    settings.web.secure_cookies = false;
     settings.audit.checkpoint_every_secs = 30;
     settings.robots.push(RobotSettings {
         name: "demo".into(),
@@ -115,6 +117,10 @@ fn demo(args: Args, data_dir: Option<PathBuf>) -> anyhow::Result<()> {
         println!("  Data:            {}", data_dir.display());
         println!("  Inkorg:          {} ansökningar i {}", copied, inbox.display());
         println!("  Ärenden:         hrobot cases list --data-dir {}", data_dir.display());
+        println!("  Inloggning (användare och lösenord):");
+        for (user, password) in super::users::demo_users(&runtime).await? {
+            println!("    {user:<14} {password}");
+        }
         println!("Avsluta med Ctrl-C.");
         tokio::spawn(async move {
             let now = runtime.clock.now();

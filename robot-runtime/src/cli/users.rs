@@ -129,3 +129,32 @@ async fn user(rt: &Runtime, cmd: UserCommand) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// The demo's officials (one of each role, two handläggare for four-eyes),
+/// each with a fresh random password, printed once. Users already in the
+/// data directory are kept as they are.
+pub(crate) async fn demo_users(rt: &Runtime) -> anyhow::Result<Vec<(String, String)>> {
+    use crate::approval::Role;
+    let wanted: [(&str, &str, Role); 5] = [
+        ("handlaggare1", "Hanna Handläggare", Role::Handlaggare),
+        ("handlaggare2", "Hugo Handläggare", Role::Handlaggare),
+        ("regel", "Regina Regelförfattare", Role::Regelforfattare),
+        ("admin", "Adam Administratör", Role::Administrator),
+        ("revisor", "Rut Revisor", Role::Revisor),
+    ];
+    let mut out = Vec::new();
+    for (username, name, role) in wanted {
+        if rt.store.user_by_name(username).await?.is_some() {
+            out.push((username.to_string(), "(finns redan)".to_string()));
+            continue;
+        }
+        let mut raw = [0u8; 9];
+        rand::Rng::fill_bytes(&mut rand::rng(), &mut raw);
+        let password = format!("demo-{}", hex::encode(raw));
+        crate::web::admin_create_user(rt, username, name, Some(&password), None, vec![role])
+            .await
+            .map_err(anyhow::Error::msg)?;
+        out.push((username.to_string(), password));
+    }
+    Ok(out)
+}

@@ -72,14 +72,41 @@ impl Pointer {
     pub fn root() -> Pointer {
         Pointer(String::new())
     }
+    // Built for every field the validator visits, so without `format!` and
+    // with one allocation.
     pub fn key(&self, key: &str) -> Pointer {
-        let escaped = key.replace('~', "~0").replace('/', "~1");
-        Pointer(format!("{}/{}", self.0, escaped))
+        let mut p = String::with_capacity(self.0.len() + 1 + key.len());
+        p.push_str(&self.0);
+        p.push('/');
+        for c in key.chars() {
+            match c {
+                '~' => p.push_str("~0"),
+                '/' => p.push_str("~1"),
+                c => p.push(c),
+            }
+        }
+        Pointer(p)
     }
     pub fn index(&self, i: usize) -> Pointer {
-        Pointer(format!("{}/{}", self.0, i))
+        use std::fmt::Write as _;
+        let mut p = String::with_capacity(self.0.len() + 4);
+        p.push_str(&self.0);
+        let _ = write!(p, "/{i}");
+        Pointer(p)
     }
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Pointer;
+
+    #[test]
+    fn pointers_escape_tilde_and_slash() {
+        let p = Pointer::root().key("incomes").index(3).key("a/b~c").key("å");
+        assert_eq!(p.as_str(), "/incomes/3/a~1b~0c/å");
+        assert_eq!(Pointer::root().key("").as_str(), "/");
     }
 }

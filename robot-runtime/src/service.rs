@@ -43,11 +43,14 @@ impl Service {
         let app = router(state);
         let addr = listener.local_addr()?;
         tasks.spawn(async move {
-            let served = axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
-                .with_graceful_shutdown(async move {
-                    crate::clock::stopped(&mut http_stop).await;
-                })
-                .await;
+            let served = axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move {
+                crate::clock::stopped(&mut http_stop).await;
+            })
+            .await;
             if let Err(e) = served {
                 error!(error = %e, "HTTP server stopped");
             }

@@ -381,7 +381,11 @@ impl AuditLog {
     /// The keyed hash of a personnummer that the log uses as the subject's
     /// id (stable across master-key rotations). The case store indexes
     /// households by it, so it never stores an unkeyed hash.
-    pub async fn subject_id<C: AuditConnection>(&self, conn: &mut C, pnr: &Personnummer) -> Result<SubjectId, AuditError> {
+    pub async fn subject_id<C: AuditConnection>(
+        &self,
+        conn: &mut C,
+        pnr: &Personnummer,
+    ) -> Result<SubjectId, AuditError> {
         Ok(self.subject_id_key(conn).await?.subject_id(pnr)?)
     }
 

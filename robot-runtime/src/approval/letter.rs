@@ -68,7 +68,8 @@ pub struct Rendered {
 pub fn render(template: &str, data: &LetterData) -> Result<Rendered, LetterError> {
     let mut env = minijinja::Environment::new();
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
-    env.add_template("beslut", template).map_err(|e| LetterError::Template(e.to_string()))?;
+    env.add_template("beslut", template)
+        .map_err(|e| LetterError::Template(e.to_string()))?;
     let html = env
         .get_template("beslut")
         .and_then(|t| t.render(minijinja::value::Serde(data)))
@@ -77,7 +78,11 @@ pub fn render(template: &str, data: &LetterData) -> Result<Rendered, LetterError
     let footer = format!("{} – {}", data.case_ref, data.board);
     Ok(Rendered {
         text: text(&blocks),
-        pdf: pdf(&blocks, &footer, &format!("Beslut om ekonomiskt bistånd – {}", data.period_label)),
+        pdf: pdf(
+            &blocks,
+            &footer,
+            &format!("Beslut om ekonomiskt bistånd – {}", data.period_label),
+        ),
         html,
     })
 }
@@ -106,7 +111,10 @@ fn push_text(runs: &mut Vec<Run>, text: &str, bold: bool) {
     }
     match runs.last_mut() {
         Some(r) if r.bold == bold => r.text.push_str(text),
-        _ => runs.push(Run { text: text.to_string(), bold }),
+        _ => runs.push(Run {
+            text: text.to_string(),
+            bold,
+        }),
     }
 }
 
@@ -214,7 +222,10 @@ pub fn blocks(xhtml: &str) -> Result<Vec<Block>, LetterError> {
                 "p" | "li" => {
                     let mut rs: Vec<Run> = runs
                         .drain(..)
-                        .map(|r| Run { text: r.text, bold: r.bold })
+                        .map(|r| Run {
+                            text: r.text,
+                            bold: r.bold,
+                        })
                         .collect();
                     // Collapse whitespace inside lines, keep explicit breaks.
                     for r in &mut rs {
@@ -222,7 +233,11 @@ pub fn blocks(xhtml: &str) -> Result<Vec<Block>, LetterError> {
                     }
                     rs.retain(|r| !r.text.trim().is_empty());
                     if !rs.is_empty() {
-                        out.push(if e.name().as_ref() == "li" { Block::Item(rs) } else { Block::Paragraph(rs) });
+                        out.push(if e.name().as_ref() == "li" {
+                            Block::Item(rs)
+                        } else {
+                            Block::Paragraph(rs)
+                        });
                     }
                 }
                 _ => {}
@@ -249,13 +264,11 @@ pub fn text(blocks: &[Block]) -> String {
                 let t: String = rs.iter().map(|r| r.text.as_str()).collect();
                 s.push_str(&format!("  - {}\n", t.trim()));
             }
-            Block::Row(cells, _) => {
-                match cells.as_slice() {
-                    [one] => s.push_str(&format!("{one}\n")),
-                    [first, .., last] => s.push_str(&format!("  {first:<52} {last:>14}\n")),
-                    [] => {}
-                }
-            }
+            Block::Row(cells, _) => match cells.as_slice() {
+                [one] => s.push_str(&format!("{one}\n")),
+                [first, .., last] => s.push_str(&format!("  {first:<52} {last:>14}\n")),
+                [] => {}
+            },
             Block::Rule => s.push_str("\n----\n"),
         }
     }
@@ -312,10 +325,16 @@ fn width(bytes: &[u8], size: f32, bold: bool) -> f32 {
         .iter()
         .map(|b| match b {
             32..=126 => u32::from(table[usize::from(b - 32)]),
-            0xc0..=0xc6 => if bold { 722 } else { 667 },
+            0xc0..=0xc6 => {
+                if bold {
+                    722
+                } else {
+                    667
+                }
+            }
             0xd2..=0xd6 | 0xd8 => 778,
-            0xf2..=0xf6 | 0xf8 => if bold { 611 } else { 556 },
-            0xf9..=0xfc => if bold { 611 } else { 556 },
+            0xf2..=0xf6 | 0xf8..=0xfc if bold => 611,
+            0xf2..=0xf6 | 0xf8..=0xfc => 556,
             0xe0..=0xe6 | 0xe8..=0xeb => 556,
             0xa0 => 278,
             0x96 => 556,
@@ -343,13 +362,19 @@ struct Layout {
 impl Layout {
     fn new() -> Layout {
         Layout {
-            pages: vec![Page { ops: Vec::new(), lines: Vec::new() }],
+            pages: vec![Page {
+                ops: Vec::new(),
+                lines: Vec::new(),
+            }],
             y: PAGE_H - MARGIN,
         }
     }
     fn need(&mut self, h: f32) {
         if self.y - h < MARGIN + 24.0 {
-            self.pages.push(Page { ops: Vec::new(), lines: Vec::new() });
+            self.pages.push(Page {
+                ops: Vec::new(),
+                lines: Vec::new(),
+            });
             self.y = PAGE_H - MARGIN;
         }
     }
@@ -413,7 +438,14 @@ pub fn pdf(blocks: &[Block], footer: &str, title: &str) -> Vec<u8> {
                 let size = if *level == 1 { 16.0 } else { 12.0 };
                 l.need(size * 2.4);
                 l.y -= size * 0.9;
-                for line in wrap(&[Run { text: t.clone(), bold: true }], size, max) {
+                for line in wrap(
+                    &[Run {
+                        text: t.clone(),
+                        bold: true,
+                    }],
+                    size,
+                    max,
+                ) {
                     l.need(size * 1.3);
                     let text: Vec<u8> = line.into_iter().flat_map(|(_, t)| t).collect();
                     l.put(MARGIN, size, true, text);
@@ -422,7 +454,11 @@ pub fn pdf(blocks: &[Block], footer: &str, title: &str) -> Vec<u8> {
                 l.y -= size * 0.2;
             }
             Block::Paragraph(runs) | Block::Item(runs) => {
-                let (indent, bullet) = if matches!(b, Block::Item(_)) { (14.0, true) } else { (0.0, false) };
+                let (indent, bullet) = if matches!(b, Block::Item(_)) {
+                    (14.0, true)
+                } else {
+                    (0.0, false)
+                };
                 let lines = wrap(runs, body, max - indent);
                 for (i, line) in lines.into_iter().enumerate() {
                     l.need(lead);
@@ -487,9 +523,15 @@ pub fn pdf(blocks: &[Block], footer: &str, title: &str) -> Vec<u8> {
     let page_ids: Vec<Ref> = (0..n).map(|i| Ref::new(10 + 2 * i as i32)).collect();
     pdf.catalog(catalog).pages(tree);
     pdf.pages(tree).kids(page_ids.iter().copied()).count(n as i32);
-    pdf.type1_font(regular).base_font(Name(b"Helvetica")).encoding_predefined(Name(b"WinAnsiEncoding"));
-    pdf.type1_font(bold).base_font(Name(b"Helvetica-Bold")).encoding_predefined(Name(b"WinAnsiEncoding"));
-    pdf.document_info(info).title(TextStr(title)).producer(TextStr("Handläggarrobot"));
+    pdf.type1_font(regular)
+        .base_font(Name(b"Helvetica"))
+        .encoding_predefined(Name(b"WinAnsiEncoding"));
+    pdf.type1_font(bold)
+        .base_font(Name(b"Helvetica-Bold"))
+        .encoding_predefined(Name(b"WinAnsiEncoding"));
+    pdf.document_info(info)
+        .title(TextStr(title))
+        .producer(TextStr("Handläggarrobot"));
     for (i, page) in l.pages.iter().enumerate() {
         let id = page_ids[i];
         let content_id = Ref::new(11 + 2 * i as i32);
@@ -540,11 +582,27 @@ pub fn period_label(p: domain::Period) -> String {
 /// "25 november 2026"
 pub fn date_label(d: chrono::NaiveDate) -> String {
     use chrono::Datelike;
-    format!("{} {} {}", d.day(), MONTHS[(d.month() as usize).saturating_sub(1) % 12], d.year())
+    format!(
+        "{} {} {}",
+        d.day(),
+        MONTHS[(d.month() as usize).saturating_sub(1) % 12],
+        d.year()
+    )
 }
 
 const MONTHS: [&str; 12] = [
-    "januari", "februari", "mars", "april", "maj", "juni", "juli", "augusti", "september", "oktober", "november", "december",
+    "januari",
+    "februari",
+    "mars",
+    "april",
+    "maj",
+    "juni",
+    "juli",
+    "augusti",
+    "september",
+    "oktober",
+    "november",
+    "december",
 ];
 
 #[cfg(test)]
@@ -565,10 +623,16 @@ mod tests {
             amount: "9 750 kr".into(),
             amended: true,
             amended_justification: "Hyran är lägre från december & \"el\" ingår.".into(),
-            reasons: vec![ReasonLine { text: "Hushållets kostnader enligt riksnormen är 4 180 kr.".into(), lagrum: "4 kap. 3 § SoL".into() }],
+            reasons: vec![ReasonLine {
+                text: "Hushållets kostnader enligt riksnormen är 4 180 kr.".into(),
+                lagrum: "4 kap. 3 § SoL".into(),
+            }],
             sections: vec![Section {
                 title: "Riksnorm".into(),
-                rows: vec![SectionRow { label: "Personliga kostnader, ensamstående".into(), amount: "3 160 kr".into() }],
+                rows: vec![SectionRow {
+                    label: "Personliga kostnader, ensamstående".into(),
+                    amount: "3 160 kr".into(),
+                }],
                 total: "4 180 kr".into(),
             }],
             lagrum: vec!["4 kap. 1 § socialtjänstlagen (2001:453)".into()],
@@ -580,9 +644,15 @@ mod tests {
     #[test]
     fn one_template_three_renderings_with_markup_inert() {
         let r = render(DEFAULT_TEMPLATE, &data()).unwrap();
-        assert!(r.html.contains("Åsa &lt;script&gt;alert(1)&lt;&#x2f;script&gt; Öberg"), "escaped in HTML");
+        assert!(
+            r.html.contains("Åsa &lt;script&gt;alert(1)&lt;&#x2f;script&gt; Öberg"),
+            "escaped in HTML"
+        );
         assert!(!r.html.contains("<script>"));
-        assert!(r.text.contains("Åsa <script>alert(1)</script> Öberg"), "plain text shows what was written");
+        assert!(
+            r.text.contains("Åsa <script>alert(1)</script> Öberg"),
+            "plain text shows what was written"
+        );
         assert!(r.text.contains("Du beviljas ekonomiskt bistånd med 9 750 kr"));
         assert!(r.text.contains("Hur du överklagar"));
         assert!(r.text.contains("inom tre veckor"));
@@ -601,13 +671,19 @@ mod tests {
     fn a_long_letter_gets_more_pages_with_numbers() {
         let mut d = data();
         d.reasons = (0..120)
-            .map(|i| ReasonLine { text: format!("Skäl nummer {i} med en ganska lång text som behöver brytas över flera rader i brevet."), lagrum: "1 §".into() })
+            .map(|i| ReasonLine {
+                text: format!("Skäl nummer {i} med en ganska lång text som behöver brytas över flera rader i brevet."),
+                lagrum: "1 §".into(),
+            })
             .collect();
         let r = render(DEFAULT_TEMPLATE, &d).unwrap();
         let pdf = String::from_utf8_lossy(&r.pdf);
         assert!(pdf.contains("Sida 1 av "));
         assert!(pdf.contains("/Count "));
-        assert!(pdf.contains("Sida 3 av"), "a 120-reason letter runs over at least three pages");
+        assert!(
+            pdf.contains("Sida 3 av"),
+            "a 120-reason letter runs over at least three pages"
+        );
     }
 
     #[test]
@@ -618,7 +694,10 @@ mod tests {
 
     #[test]
     fn win_ansi_covers_swedish() {
-        assert_eq!(win_ansi("åäöÅÄÖé–"), vec![0xe5, 0xe4, 0xf6, 0xc5, 0xc4, 0xd6, 0xe9, 0x96]);
+        assert_eq!(
+            win_ansi("åäöÅÄÖé–"),
+            vec![0xe5, 0xe4, 0xf6, 0xc5, 0xc4, 0xd6, 0xe9, 0x96]
+        );
         assert_eq!(period_label("2026-12".parse().unwrap()), "december 2026");
     }
 }

@@ -11,7 +11,9 @@
 pub mod letter;
 pub mod outbox;
 
-use crate::store::{CaseDetail, CaseId, CaseSummary, CommentRow, DecisionRow, NewDecision, NewOutboxItem, Store, StoreError, StoreTx};
+use crate::store::{
+    CaseDetail, CaseId, CaseSummary, CommentRow, DecisionRow, NewDecision, NewOutboxItem, Store, StoreError, StoreTx,
+};
 use domain::{Application, At, CaseState, Draft, Money, Outcome, Personnummer, Row};
 use serde::Deserialize;
 use serde_json::json;
@@ -33,7 +35,12 @@ pub enum Role {
 }
 
 impl Role {
-    pub const ALL: [Role; 4] = [Role::Handlaggare, Role::Regelforfattare, Role::Administrator, Role::Revisor];
+    pub const ALL: [Role; 4] = [
+        Role::Handlaggare,
+        Role::Regelforfattare,
+        Role::Administrator,
+        Role::Revisor,
+    ];
 
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -139,8 +146,9 @@ impl ApprovalSettings {
     fn template(&self) -> Result<String, ApprovalError> {
         match &self.letter_template {
             None => Ok(letter::DEFAULT_TEMPLATE.to_string()),
-            Some(p) => std::fs::read_to_string(p)
-                .map_err(|e| ApprovalError::Letter(format!("cannot read the letter template {}: {}", p.display(), e.kind()))),
+            Some(p) => std::fs::read_to_string(p).map_err(|e| {
+                ApprovalError::Letter(format!("cannot read the letter template {}: {}", p.display(), e.kind()))
+            }),
         }
     }
 }
@@ -271,27 +279,50 @@ fn render_letter(
         Outcome::Manuell => "Ansökan prövas av en handläggare.".to_string(),
     };
     let c = draft.calculation();
-    let mut sections: Vec<letter::Section> = [("Riksnorm", &c.norm), ("Skäliga kostnader", &c.costs), ("Inkomster", &c.incomes), ("Tillgångar", &c.assets)]
-        .into_iter()
-        .map(|(title, s)| letter::Section {
-            title: title.into(),
-            rows: s
-                .rows()
-                .iter()
-                .map(|r| letter::SectionRow { label: r.label.clone(), amount: r.amount.to_string() })
-                .collect(),
-            total: s.total().to_string(),
-        })
-        .collect();
-    if let Some(rows) = amendment.as_ref().and_then(|a| a["rows"].as_array()).filter(|r| !r.is_empty()) {
+    let mut sections: Vec<letter::Section> = [
+        ("Riksnorm", &c.norm),
+        ("Skäliga kostnader", &c.costs),
+        ("Inkomster", &c.incomes),
+        ("Tillgångar", &c.assets),
+    ]
+    .into_iter()
+    .map(|(title, s)| letter::Section {
+        title: title.into(),
+        rows: s
+            .rows()
+            .iter()
+            .map(|r| letter::SectionRow {
+                label: r.label.clone(),
+                amount: r.amount.to_string(),
+            })
+            .collect(),
+        total: s.total().to_string(),
+    })
+    .collect();
+    if let Some(rows) = amendment
+        .as_ref()
+        .and_then(|a| a["rows"].as_array())
+        .filter(|r| !r.is_empty())
+    {
         let parsed: Vec<(String, Money)> = rows
             .iter()
-            .filter_map(|r| Some((r["label"].as_str()?.to_string(), serde_json::from_value::<Money>(r["amount_sek"].clone()).ok()?)))
+            .filter_map(|r| {
+                Some((
+                    r["label"].as_str()?.to_string(),
+                    serde_json::from_value::<Money>(r["amount_sek"].clone()).ok()?,
+                ))
+            })
             .collect();
         let total = Money::checked_sum(parsed.iter().map(|(_, m)| *m)).unwrap_or(Money::ZERO);
         sections.push(letter::Section {
             title: "Ändringar av handläggare".into(),
-            rows: parsed.into_iter().map(|(label, m)| letter::SectionRow { label, amount: m.to_string() }).collect(),
+            rows: parsed
+                .into_iter()
+                .map(|(label, m)| letter::SectionRow {
+                    label,
+                    amount: m.to_string(),
+                })
+                .collect(),
             total: total.to_string(),
         });
     }
@@ -326,7 +357,10 @@ fn render_letter(
         reasons: draft
             .reasons()
             .iter()
-            .map(|r| letter::ReasonLine { text: r.text.clone(), lagrum: r.lagrum.clone() })
+            .map(|r| letter::ReasonLine {
+                text: r.text.clone(),
+                lagrum: r.lagrum.clone(),
+            })
             .collect(),
         sections,
         lagrum,
@@ -392,26 +426,47 @@ pub async fn approve(
             };
             let id = tx.insert_decision(&decision).await?;
             if needs_second {
-                tx.step(case, w.first_approval(), &actor, None, json!({"stage": "first", "four_eyes": true})).await?;
+                tx.step(
+                    case,
+                    w.first_approval(),
+                    &actor,
+                    None,
+                    json!({"stage": "first", "four_eyes": true}),
+                )
+                .await?;
                 ApprovalResult::AwaitingSecondApproval
             } else {
-                tx.step(case, w.approved(), &actor, None, json!({"stage": "only"})).await?;
+                tx.step(case, w.approved(), &actor, None, json!({"stage": "only"}))
+                    .await?;
                 let row = tx.pending_or_final(case, id).await?;
-                let d = approved(settings, case, &app, &draft, &row, &[by.display_name.clone()], today)?;
+                let d = approved(
+                    settings,
+                    case,
+                    &app,
+                    &draft,
+                    &row,
+                    std::slice::from_ref(&by.display_name),
+                    today,
+                )?;
                 enqueue(&mut tx, &d, channel.0).await?;
                 ApprovalResult::Approved
             }
         }
         At::AwaitingSecondApproval(s) => {
-            let pending = tx
-                .pending_decision(case)
-                .await?
-                .ok_or_else(|| StoreError::Corrupt(format!("case {case} awaits a second approval but has no pending decision")))?;
+            let pending = tx.pending_decision(case).await?.ok_or_else(|| {
+                StoreError::Corrupt(format!(
+                    "case {case} awaits a second approval but has no pending decision"
+                ))
+            })?;
             if pending.first_by == by.user_id {
                 return Err(ApprovalError::SameApprover);
             }
             tx.finalize_decision(pending.id, by.user_id, &by.display_name).await?;
-            let step = if pending.amendment.is_some() { s.amended() } else { s.approved() };
+            let step = if pending.amendment.is_some() {
+                s.amended()
+            } else {
+                s.approved()
+            };
             tx.step(case, step, &actor, None, json!({"stage": "second"})).await?;
             let row = tx.pending_or_final(case, pending.id).await?;
             let names = [pending.first_by_name.clone(), by.display_name.clone()];
@@ -431,22 +486,32 @@ fn validate(a: &Amendment) -> Result<(), ApprovalError> {
         return Err(ApprovalError::Invalid("En ändring måste motiveras.".into()));
     }
     if j.chars().count() > 2000 {
-        return Err(ApprovalError::Invalid("Motiveringen får vara högst 2 000 tecken.".into()));
+        return Err(ApprovalError::Invalid(
+            "Motiveringen får vara högst 2 000 tecken.".into(),
+        ));
     }
     if !a.amount.is_whole_kronor() || a.amount.ore() < 0 {
-        return Err(ApprovalError::Invalid("Beloppet ska vara hela kronor och inte negativt.".into()));
+        return Err(ApprovalError::Invalid(
+            "Beloppet ska vara hela kronor och inte negativt.".into(),
+        ));
     }
     match a.outcome {
         Outcome::Manuell => Err(ApprovalError::Invalid(
-            "Ett beslut är bifall, delvis bifall eller avslag; lämna ärendet till manuell handläggning i stället.".into(),
+            "Ett beslut är bifall, delvis bifall eller avslag; lämna ärendet till manuell handläggning i stället."
+                .into(),
         )),
         Outcome::Avslag if !a.amount.is_zero() => Err(ApprovalError::Invalid("Ett avslag har beloppet 0 kr.".into())),
         Outcome::Bifall | Outcome::DelvisBifall if a.amount.is_zero() => {
             Err(ApprovalError::Invalid("Ett bifall har ett belopp över 0 kr.".into()))
         }
         _ => {
-            if a.rows.iter().any(|r| r.label.trim().is_empty() || r.label.chars().count() > 200) {
-                return Err(ApprovalError::Invalid("Varje ändrad rad behöver en text (högst 200 tecken).".into()));
+            if a.rows
+                .iter()
+                .any(|r| r.label.trim().is_empty() || r.label.chars().count() > 200)
+            {
+                return Err(ApprovalError::Invalid(
+                    "Varje ändrad rad behöver en text (högst 200 tecken).".into(),
+                ));
             }
             Ok(())
         }
@@ -494,13 +559,34 @@ pub async fn amend(
         .await?;
     let actor = by.actor();
     let result = if needs_second {
-        tx.step(case, w.first_approval(), &actor, None, json!({"stage": "first", "amended": true, "four_eyes": true}))
-            .await?;
+        tx.step(
+            case,
+            w.first_approval(),
+            &actor,
+            None,
+            json!({"stage": "first", "amended": true, "four_eyes": true}),
+        )
+        .await?;
         ApprovalResult::AwaitingSecondApproval
     } else {
-        tx.step(case, w.amended(), &actor, None, json!({"stage": "only", "amended": true})).await?;
+        tx.step(
+            case,
+            w.amended(),
+            &actor,
+            None,
+            json!({"stage": "only", "amended": true}),
+        )
+        .await?;
         let row = tx.pending_or_final(case, id).await?;
-        let d = approved(settings, case, &app, &draft, &row, &[by.display_name.clone()], today)?;
+        let d = approved(
+            settings,
+            case,
+            &app,
+            &draft,
+            &row,
+            std::slice::from_ref(&by.display_name),
+            today,
+        )?;
         enqueue(&mut tx, &d, channel.0).await?;
         ApprovalResult::Approved
     };
@@ -513,7 +599,9 @@ pub async fn return_to_manual(store: &Store, case: CaseId, by: &Official, reason
     require(by, Role::Handlaggare, "lämna ärenden till manuell handläggning")?;
     let reason = reason.trim();
     if reason.is_empty() || reason.chars().count() > 2000 {
-        return Err(ApprovalError::Invalid("Ange varför ärendet lämnas till manuell handläggning (högst 2 000 tecken).".into()));
+        return Err(ApprovalError::Invalid(
+            "Ange varför ärendet lämnas till manuell handläggning (högst 2 000 tecken).".into(),
+        ));
     }
     let mut tx = store.begin().await?;
     let state = tx.state(case).await?;
@@ -536,10 +624,14 @@ pub async fn assign(store: &Store, case: CaseId, by: &Official, to: Option<i64>)
     require(by, Role::Handlaggare, "fördela ärenden")?;
     let mut tx = store.begin().await?;
     tx.set_assigned(case, to).await?;
-    let e = audit::Event::new(audit::EventKind::Assigned, audit::Actor::parse(&by.actor()).map_err(StoreError::from)?, tx.now())
-        .with_case(audit::CaseRef::parse(&format!("case:{case}")).map_err(StoreError::from)?)
-        .with_payload(json!({"to": to}))
-        .map_err(StoreError::from)?;
+    let e = audit::Event::new(
+        audit::EventKind::Assigned,
+        audit::Actor::parse(&by.actor()).map_err(StoreError::from)?,
+        tx.now(),
+    )
+    .with_case(audit::CaseRef::parse(&format!("case:{case}")).map_err(StoreError::from)?)
+    .with_payload(json!({"to": to}))
+    .map_err(StoreError::from)?;
     tx.record(e);
     tx.commit().await?;
     Ok(())
@@ -556,10 +648,14 @@ pub async fn comment(store: &Store, case: CaseId, by: &Official, text: &str) -> 
     let mut tx = store.begin().await?;
     tx.state(case).await?;
     tx.insert_comment(case, by.user_id, &by.display_name, text).await?;
-    let e = audit::Event::new(audit::EventKind::Commented, audit::Actor::parse(&by.actor()).map_err(StoreError::from)?, tx.now())
-        .with_case(audit::CaseRef::parse(&format!("case:{case}")).map_err(StoreError::from)?)
-        .with_payload(json!({"chars": text.chars().count()}))
-        .map_err(StoreError::from)?;
+    let e = audit::Event::new(
+        audit::EventKind::Commented,
+        audit::Actor::parse(&by.actor()).map_err(StoreError::from)?,
+        tx.now(),
+    )
+    .with_case(audit::CaseRef::parse(&format!("case:{case}")).map_err(StoreError::from)?)
+    .with_payload(json!({"chars": text.chars().count()}))
+    .map_err(StoreError::from)?;
     tx.record(e);
     tx.commit().await?;
     Ok(())
@@ -605,7 +701,16 @@ pub async fn case_view(store: &Store, case: CaseId) -> Result<CaseView, Approval
     drop(tx);
     let application = Application::parse(&detail.document).ok();
     let draft = detail.draft_json.as_deref().and_then(|j| Draft::from_json(j).ok());
-    Ok(CaseView { detail, application, draft, decisions, comments, outbox, assigned_to, earlier })
+    Ok(CaseView {
+        detail,
+        application,
+        draft,
+        decisions,
+        comments,
+        outbox,
+        assigned_to,
+        earlier,
+    })
 }
 
 /// The letter: the one in the outbox once decided, else a preview of the draft's.
@@ -617,10 +722,18 @@ pub async fn letter_pdf(store: &Store, settings: &ApprovalSettings, case: CaseId
     Ok(letter_for(store, settings, case).await?.pdf)
 }
 
-async fn letter_for(store: &Store, settings: &ApprovalSettings, case: CaseId) -> Result<letter::Rendered, ApprovalError> {
+async fn letter_for(
+    store: &Store,
+    settings: &ApprovalSettings,
+    case: CaseId,
+) -> Result<letter::Rendered, ApprovalError> {
     let mut tx = store.begin().await?;
     if let Some(o) = tx.outbox_for_case(case).await? {
-        return Ok(letter::Rendered { html: o.letter_html, text: o.letter_text, pdf: o.letter_pdf });
+        return Ok(letter::Rendered {
+            html: o.letter_html,
+            text: o.letter_text,
+            pdf: o.letter_pdf,
+        });
     }
     let today = tx.now().date_naive();
     let (app, _, draft) = load(&mut tx, case).await?;

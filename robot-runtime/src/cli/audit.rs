@@ -151,7 +151,10 @@ impl SettingsArgs {
             origin: self.origin.clone().or(base.origin),
             signing_key_file: self.signing_key.clone().or(base.signing_key_file),
             verifier_key: None,
-            master_key: std::env::var("HROBOT_MASTER_KEY").ok().map(Secret::new).or(base.master_key),
+            master_key: std::env::var("HROBOT_MASTER_KEY")
+                .ok()
+                .map(Secret::new)
+                .or(base.master_key),
             master_key_file: self.master_key_file.clone().or(base.master_key_file),
             checkpoint_every_events: self.checkpoint_every_events,
             checkpoint_every_secs: self.checkpoint_every_secs,

@@ -180,7 +180,9 @@ where
     for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
     for<'a> i32: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
 {
-    r.try_get::<i64, _>(col).or_else(|_| r.try_get::<i32, _>(col).map(i64::from)).map_err(StoreError::from)
+    r.try_get::<i64, _>(col)
+        .or_else(|_| r.try_get::<i32, _>(col).map(i64::from))
+        .map_err(StoreError::from)
 }
 
 fn decision_from<R: Row>(r: &R) -> Result<DecisionRow, StoreError>
@@ -198,7 +200,9 @@ where
         id: r.try_get("id")?,
         case_id: r.try_get("case_id")?,
         draft_id: r.try_get("draft_id")?,
-        outcome: outcome.parse().map_err(|_| StoreError::Corrupt(format!("unknown outcome {outcome:?}")))?,
+        outcome: outcome
+            .parse()
+            .map_err(|_| StoreError::Corrupt(format!("unknown outcome {outcome:?}")))?,
         amount: domain::Money::from_ore(r.try_get("amount_ore")?),
         amendment: r.try_get("amendment")?,
         needs_second: r.try_get("needs_second")?,
@@ -792,11 +796,11 @@ macro_rules! engine {
             }
 
             pub(crate) async fn document(tx: &mut Tx, case: CaseId) -> Result<Vec<u8>, StoreError> {
-                Ok(sqlx::query_scalar("SELECT document FROM applications WHERE case_id = $1")
+                sqlx::query_scalar("SELECT document FROM applications WHERE case_id = $1")
                     .bind(case)
                     .fetch_optional(&mut **tx)
                     .await?
-                    .ok_or(StoreError::NotFound(case))?)
+                    .ok_or(StoreError::NotFound(case))
             }
 
             pub(crate) async fn insert_decision(tx: &mut Tx, d: &NewDecision, now: i64) -> Result<i64, StoreError> {
@@ -908,11 +912,11 @@ macro_rules! engine {
             }
 
             pub(crate) async fn assigned(tx: &mut Tx, case: CaseId) -> Result<Option<i64>, StoreError> {
-                Ok(sqlx::query_scalar("SELECT assigned_to FROM cases WHERE id = $1")
+                sqlx::query_scalar("SELECT assigned_to FROM cases WHERE id = $1")
                     .bind(case)
                     .fetch_optional(&mut **tx)
                     .await?
-                    .ok_or(StoreError::NotFound(case))?)
+                    .ok_or(StoreError::NotFound(case))
             }
 
             pub(crate) async fn outbox_for_case(tx: &mut Tx, case: CaseId) -> Result<Option<OutboxRow>, StoreError> {
@@ -1200,7 +1204,14 @@ impl Store {
         dispatch!(self, outbox_delivered(&self.audit, owner, item, receipt, now))
     }
 
-    pub async fn outbox_failed(&self, owner: &str, item: &OutboxRow, error: &str, next: DateTime<Utc>, failing: bool) -> Result<(), StoreError> {
+    pub async fn outbox_failed(
+        &self,
+        owner: &str,
+        item: &OutboxRow,
+        error: &str,
+        next: DateTime<Utc>,
+        failing: bool,
+    ) -> Result<(), StoreError> {
         let now = self.clock.now();
         dispatch!(self, outbox_failed(owner, item, error, next, failing, now))
     }

@@ -98,7 +98,9 @@ pub async fn load(web: &Web, id: CaseId) -> Result<CaseViewModel, Failure> {
                     "{}, {}{}",
                     c.period.as_deref().unwrap_or("–"),
                     c.state.label(),
-                    c.amount_ore.map(|a| format!(", {}", view::money(a))).unwrap_or_default()
+                    c.amount_ore
+                        .map(|a| format!(", {}", view::money(a)))
+                        .unwrap_or_default()
                 ),
             )
         })

@@ -26,10 +26,16 @@ const CH: Channel<'static> = Channel("maildir");
 /// Cases awaiting approval for the named shipped test cases (no register lookup).
 async fn cases(env: &mut TestEnv, names: &[&str]) -> (Runtime, Vec<CaseId>) {
     env.settings.robots[0].lookups.clear();
-    let files: Vec<_> = names.iter().map(|n| ruleset().join(format!("tests/{n}.json"))).collect();
+    let files: Vec<_> = names
+        .iter()
+        .map(|n| ruleset().join(format!("tests/{n}.json")))
+        .collect();
     env.put(&files);
     let rt = env.runtime(clock_at("2026-03-01T10:00:00Z")).await;
-    let report = run_robot(&rt, "r1", Trigger::Manual, rt.clock.now()).await.unwrap().unwrap();
+    let report = run_robot(&rt, "r1", Trigger::Manual, rt.clock.now())
+        .await
+        .unwrap()
+        .unwrap();
     drain_run(&rt, report.run_id, |_, _| {}).await.unwrap();
     let all = rt.store.list_cases(None, None, 100, 0).await.unwrap();
     let ids = names
@@ -37,7 +43,10 @@ async fn cases(env: &mut TestEnv, names: &[&str]) -> (Runtime, Vec<CaseId>) {
         .map(|n| {
             let v: serde_json::Value =
                 serde_json::from_slice(&std::fs::read(ruleset().join(format!("tests/{n}.json"))).unwrap()).unwrap();
-            all.iter().find(|c| c.external_id == v["external_id"].as_str().unwrap()).unwrap().id
+            all.iter()
+                .find(|c| c.external_id == v["external_id"].as_str().unwrap())
+                .unwrap()
+                .id
         })
         .collect();
     (rt, ids)
@@ -50,7 +59,11 @@ async fn state(rt: &Runtime, case: CaseId) -> CaseState {
 fn letters(env: &TestEnv) -> Vec<String> {
     let dir = env.dir.path().join("outbox/new");
     std::fs::read_dir(dir)
-        .map(|rd| rd.flatten().map(|e| std::fs::read_to_string(e.path()).unwrap()).collect())
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| std::fs::read_to_string(e.path()).unwrap())
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -64,10 +77,16 @@ async fn approve_and_deliver(engine: Engine) {
     let preview = approval::letter_html(&rt.store, &s, ids[0]).await.unwrap();
     assert!(preview.contains("UTKAST"));
 
-    assert_eq!(approval::approve(&rt.store, &s, &CH, ids[0], &a).await.unwrap(), ApprovalResult::Approved);
+    assert_eq!(
+        approval::approve(&rt.store, &s, &CH, ids[0], &a).await.unwrap(),
+        ApprovalResult::Approved
+    );
     assert_eq!(state(&rt, ids[0]).await, CaseState::Approved);
     assert!(letters(&env).is_empty(), "nothing is sent until the outbox runs");
-    assert!(matches!(approval::approve(&rt.store, &s, &CH, ids[0], &a).await, Err(ApprovalError::NotAwaitingApproval)));
+    assert!(matches!(
+        approval::approve(&rt.store, &s, &CH, ids[0], &a).await,
+        Err(ApprovalError::NotAwaitingApproval)
+    ));
 
     assert_eq!(deliver_once(&rt).await.unwrap(), 1);
     assert_eq!(state(&rt, ids[0]).await, CaseState::Sent);
@@ -78,10 +97,22 @@ async fn approve_and_deliver(engine: Engine) {
 
     let html = approval::letter_html(&rt.store, &s, ids[0]).await.unwrap();
     assert!(!html.contains("UTKAST"));
-    for needle in ["Du beviljas ekonomiskt bistånd", "9\u{a0}750\u{a0}kr", "mars 2021", "Hur du överklagar", "Handläggare 1", "Tolvan Exempel"] {
+    for needle in [
+        "Du beviljas ekonomiskt bistånd",
+        "9\u{a0}750\u{a0}kr",
+        "mars 2021",
+        "Hur du överklagar",
+        "Handläggare 1",
+        "Tolvan Exempel",
+    ] {
         assert!(html.contains(needle), "{needle} missing in the letter");
     }
-    assert!(approval::letter_pdf(&rt.store, &s, ids[0]).await.unwrap().starts_with(b"%PDF-"));
+    assert!(
+        approval::letter_pdf(&rt.store, &s, ids[0])
+            .await
+            .unwrap()
+            .starts_with(b"%PDF-")
+    );
     let view = approval::case_view(&rt.store, ids[0]).await.unwrap();
     assert_eq!(view.decisions.len(), 1);
     assert_eq!(view.outbox.unwrap().status, "delivered");
@@ -104,29 +135,62 @@ async fn large_amounts_and_amendments_need_two_different_officials() {
         let mut env = TestEnv::new(engine).await;
         let (rt, ids) = cases(&mut env, &["03-sambor-tva-barn", "01-ensamstaende-utan-inkomst"]).await;
         let s = ApprovalSettings::default();
-        let (a, b) = (official(1, &[Role::Handlaggare], None), official(2, &[Role::Handlaggare], None));
+        let (a, b) = (
+            official(1, &[Role::Handlaggare], None),
+            official(2, &[Role::Handlaggare], None),
+        );
         // 17 040 kr ≥ 15 000 kr.
-        assert_eq!(approval::approve(&rt.store, &s, &CH, ids[0], &a).await.unwrap(), ApprovalResult::AwaitingSecondApproval);
+        assert_eq!(
+            approval::approve(&rt.store, &s, &CH, ids[0], &a).await.unwrap(),
+            ApprovalResult::AwaitingSecondApproval
+        );
         assert_eq!(state(&rt, ids[0]).await, CaseState::AwaitingSecondApproval);
-        assert!(matches!(approval::approve(&rt.store, &s, &CH, ids[0], &a).await, Err(ApprovalError::SameApprover)));
-        assert_eq!(deliver_once(&rt).await.unwrap(), 0, "nothing goes out after one approval");
-        assert_eq!(approval::approve(&rt.store, &s, &CH, ids[0], &b).await.unwrap(), ApprovalResult::Approved);
+        assert!(matches!(
+            approval::approve(&rt.store, &s, &CH, ids[0], &a).await,
+            Err(ApprovalError::SameApprover)
+        ));
+        assert_eq!(
+            deliver_once(&rt).await.unwrap(),
+            0,
+            "nothing goes out after one approval"
+        );
+        assert_eq!(
+            approval::approve(&rt.store, &s, &CH, ids[0], &b).await.unwrap(),
+            ApprovalResult::Approved
+        );
         assert_eq!(state(&rt, ids[0]).await, CaseState::Approved);
 
         // An amendment always needs a second official, and the letter says so.
         let amendment = Amendment {
             outcome: Outcome::DelvisBifall,
             amount: Money::from_kronor(9_000).unwrap(),
-            rows: vec![domain::Row { label: "Avdrag: hyresrabatt i mars".into(), amount: Money::from_kronor(-750).unwrap() }],
+            rows: vec![domain::Row {
+                label: "Avdrag: hyresrabatt i mars".into(),
+                amount: Money::from_kronor(-750).unwrap(),
+            }],
             justification: "Hyresvärden har lämnat rabatt i mars <b>enligt avi</b>.".into(),
         };
-        assert_eq!(approval::amend(&rt.store, &s, &CH, ids[1], &a, &amendment).await.unwrap(), ApprovalResult::AwaitingSecondApproval);
-        assert!(matches!(approval::approve(&rt.store, &s, &CH, ids[1], &a).await, Err(ApprovalError::SameApprover)));
-        assert_eq!(approval::approve(&rt.store, &s, &CH, ids[1], &b).await.unwrap(), ApprovalResult::Approved);
+        assert_eq!(
+            approval::amend(&rt.store, &s, &CH, ids[1], &a, &amendment)
+                .await
+                .unwrap(),
+            ApprovalResult::AwaitingSecondApproval
+        );
+        assert!(matches!(
+            approval::approve(&rt.store, &s, &CH, ids[1], &a).await,
+            Err(ApprovalError::SameApprover)
+        ));
+        assert_eq!(
+            approval::approve(&rt.store, &s, &CH, ids[1], &b).await.unwrap(),
+            ApprovalResult::Approved
+        );
         assert_eq!(state(&rt, ids[1]).await, CaseState::Amended);
         let html = approval::letter_html(&rt.store, &s, ids[1]).await.unwrap();
         assert!(html.contains("skiljer sig från robotens förslag"));
-        assert!(html.contains("&lt;b&gt;enligt avi"), "the justification is inert markup");
+        assert!(
+            html.contains("&lt;b&gt;enligt avi"),
+            "the justification is inert markup"
+        );
         assert!(!html.contains("<b>enligt"));
         assert!(html.contains("9\u{a0}000\u{a0}kr"));
         assert!(html.contains("Handläggare 1, Handläggare 2"));
@@ -153,9 +217,16 @@ async fn the_amendment_rules() {
         bad(Outcome::Bifall, 0, "skäl"),
         bad(Outcome::Manuell, 0, "skäl"),
     ] {
-        assert!(matches!(approval::amend(&rt.store, &s, &CH, ids[0], &a, &am).await, Err(ApprovalError::Invalid(_))));
+        assert!(matches!(
+            approval::amend(&rt.store, &s, &CH, ids[0], &a, &am).await,
+            Err(ApprovalError::Invalid(_))
+        ));
     }
-    assert_eq!(state(&rt, ids[0]).await, CaseState::AwaitingApproval, "a refused amendment changes nothing");
+    assert_eq!(
+        state(&rt, ids[0]).await,
+        CaseState::AwaitingApproval,
+        "a refused amendment changes nothing"
+    );
 }
 
 #[tokio::test]
@@ -165,25 +236,51 @@ async fn roles_and_conflicts_of_interest_are_enforced() {
     let s = ApprovalSettings::default();
     for role in [Role::Regelforfattare, Role::Administrator, Role::Revisor] {
         let o = official(5, &[role], None);
-        assert!(matches!(approval::approve(&rt.store, &s, &CH, ids[0], &o).await, Err(ApprovalError::Forbidden(_))), "{role:?}");
-        assert!(matches!(approval::return_to_manual(&rt.store, ids[0], &o, "x").await, Err(ApprovalError::Forbidden(_))));
-        assert!(matches!(approval::comment(&rt.store, ids[0], &o, "x").await, Err(ApprovalError::Forbidden(_))));
+        assert!(
+            matches!(
+                approval::approve(&rt.store, &s, &CH, ids[0], &o).await,
+                Err(ApprovalError::Forbidden(_))
+            ),
+            "{role:?}"
+        );
+        assert!(matches!(
+            approval::return_to_manual(&rt.store, ids[0], &o, "x").await,
+            Err(ApprovalError::Forbidden(_))
+        ));
+        assert!(matches!(
+            approval::comment(&rt.store, ids[0], &o, "x").await,
+            Err(ApprovalError::Forbidden(_))
+        ));
     }
     // Tolvan is the applicant of case 01: an official with that personnummer may not decide.
     let jav = official(6, &[Role::Handlaggare], Some("198112189876"));
-    assert!(matches!(approval::approve(&rt.store, &s, &CH, ids[0], &jav).await, Err(ApprovalError::ConflictOfInterest)));
-    assert!(matches!(approval::return_to_manual(&rt.store, ids[0], &jav, "x").await, Err(ApprovalError::ConflictOfInterest)));
+    assert!(matches!(
+        approval::approve(&rt.store, &s, &CH, ids[0], &jav).await,
+        Err(ApprovalError::ConflictOfInterest)
+    ));
+    assert!(matches!(
+        approval::return_to_manual(&rt.store, ids[0], &jav, "x").await,
+        Err(ApprovalError::ConflictOfInterest)
+    ));
     // A manual draft has no amount to approve; it can be amended or returned.
     let a = official(1, &[Role::Handlaggare], None);
-    assert!(matches!(approval::approve(&rt.store, &s, &CH, ids[1], &a).await, Err(ApprovalError::Invalid(_))));
+    assert!(matches!(
+        approval::approve(&rt.store, &s, &CH, ids[1], &a).await,
+        Err(ApprovalError::Invalid(_))
+    ));
     approval::comment(&rt.store, ids[1], &a, "Bokar besök.").await.unwrap();
     approval::assign(&rt.store, ids[1], &a, Some(1)).await.unwrap();
-    approval::return_to_manual(&rt.store, ids[1], &a, "Nyansökan: personligt besök krävs.").await.unwrap();
+    approval::return_to_manual(&rt.store, ids[1], &a, "Nyansökan: personligt besök krävs.")
+        .await
+        .unwrap();
     let v = approval::case_view(&rt.store, ids[1]).await.unwrap();
     assert_eq!(v.detail.summary.state, CaseState::ReturnedToManual);
     assert_eq!(v.comments.len(), 1);
     assert_eq!(v.assigned_to, Some(1));
-    assert!(matches!(approval::approve(&rt.store, &s, &CH, ids[1], &a).await, Err(ApprovalError::NotAwaitingApproval)));
+    assert!(matches!(
+        approval::approve(&rt.store, &s, &CH, ids[1], &a).await,
+        Err(ApprovalError::NotAwaitingApproval)
+    ));
     // Cases 01 and 08 share the applicant: each sees the other as the household's earlier case.
     let v0 = approval::case_view(&rt.store, ids[0]).await.unwrap();
     assert!(v0.earlier.iter().any(|c| c.id == ids[1]));
@@ -197,8 +294,14 @@ async fn the_database_refuses_a_delivery_without_an_approval() {
         let insert = "INSERT INTO outbox (case_id, decision_id, channel, idempotency_key, letter_html, letter_text, letter_pdf, status, next_attempt_us, created_us, updated_us) \
                       VALUES ($1, $2, 'maildir', 'k', '', '', $3, 'pending', 0, 0, 0)";
         let draft_id: i64 = match (rt.store.sqlite_pool(), rt.store.postgres_pool()) {
-            (Some(p), _) => sqlx::query_scalar("SELECT id FROM drafts LIMIT 1").fetch_one(p).await.unwrap(),
-            (_, Some(p)) => sqlx::query_scalar("SELECT id FROM drafts LIMIT 1").fetch_one(p).await.unwrap(),
+            (Some(p), _) => sqlx::query_scalar("SELECT id FROM drafts LIMIT 1")
+                .fetch_one(p)
+                .await
+                .unwrap(),
+            (_, Some(p)) => sqlx::query_scalar("SELECT id FROM drafts LIMIT 1")
+                .fetch_one(p)
+                .await
+                .unwrap(),
             _ => unreachable!(),
         };
         // A decision that is not final (a first approval of a four-eyes case).
@@ -206,15 +309,53 @@ async fn the_database_refuses_a_delivery_without_an_approval() {
                        VALUES ($1, $2, 'bifall', 975000, $3, $4, 1, 'x', 0, $3) RETURNING id";
         let r = match (rt.store.sqlite_pool(), rt.store.postgres_pool()) {
             (Some(p), _) => {
-                let d: i64 = sqlx::query_scalar(pending).bind(ids[0]).bind(draft_id).bind(false).bind(true).fetch_one(p).await.unwrap();
-                let r1 = sqlx::query(insert).bind(ids[0]).bind(d).bind(vec![0u8]).execute(p).await.map(|_| ());
-                let r2 = sqlx::query(insert).bind(ids[0]).bind(999_999i64).bind(vec![0u8]).execute(p).await.map(|_| ());
+                let d: i64 = sqlx::query_scalar(pending)
+                    .bind(ids[0])
+                    .bind(draft_id)
+                    .bind(false)
+                    .bind(true)
+                    .fetch_one(p)
+                    .await
+                    .unwrap();
+                let r1 = sqlx::query(insert)
+                    .bind(ids[0])
+                    .bind(d)
+                    .bind(vec![0u8])
+                    .execute(p)
+                    .await
+                    .map(|_| ());
+                let r2 = sqlx::query(insert)
+                    .bind(ids[0])
+                    .bind(999_999i64)
+                    .bind(vec![0u8])
+                    .execute(p)
+                    .await
+                    .map(|_| ());
                 (r1, r2)
             }
             (_, Some(p)) => {
-                let d: i64 = sqlx::query_scalar(pending).bind(ids[0]).bind(draft_id).bind(false).bind(true).fetch_one(p).await.unwrap();
-                let r1 = sqlx::query(insert).bind(ids[0]).bind(d).bind(vec![0u8]).execute(p).await.map(|_| ());
-                let r2 = sqlx::query(insert).bind(ids[0]).bind(999_999i64).bind(vec![0u8]).execute(p).await.map(|_| ());
+                let d: i64 = sqlx::query_scalar(pending)
+                    .bind(ids[0])
+                    .bind(draft_id)
+                    .bind(false)
+                    .bind(true)
+                    .fetch_one(p)
+                    .await
+                    .unwrap();
+                let r1 = sqlx::query(insert)
+                    .bind(ids[0])
+                    .bind(d)
+                    .bind(vec![0u8])
+                    .execute(p)
+                    .await
+                    .map(|_| ());
+                let r2 = sqlx::query(insert)
+                    .bind(ids[0])
+                    .bind(999_999i64)
+                    .bind(vec![0u8])
+                    .execute(p)
+                    .await
+                    .map(|_| ());
                 (r1, r2)
             }
             _ => unreachable!(),
@@ -224,7 +365,9 @@ async fn the_database_refuses_a_delivery_without_an_approval() {
 
         // A final decision cannot be changed afterwards.
         let s = ApprovalSettings::default();
-        approval::approve(&rt.store, &s, &CH, ids[0], &official(1, &[Role::Handlaggare], None)).await.unwrap();
+        approval::approve(&rt.store, &s, &CH, ids[0], &official(1, &[Role::Handlaggare], None))
+            .await
+            .unwrap();
         let change = "UPDATE decisions SET amount_ore = 100 WHERE final = $1";
         let r = match (rt.store.sqlite_pool(), rt.store.postgres_pool()) {
             (Some(p), _) => sqlx::query(change).bind(true).execute(p).await.map(|_| ()),

@@ -132,6 +132,18 @@ pub struct PersonAnswer {
 pub trait RegisterLookup: Send + Sync {
     fn name(&self) -> &str;
     async fn lookup(&self, person: &Personnummer, period: Period) -> Result<PersonAnswer, ConnectorError>;
+    /// Like [`RegisterLookup::lookup`], naming the case the question is
+    /// asked for (the application's `external_id`). Registers that record
+    /// why they were asked (SSBTEK's `arendeidentitet`) send it.
+    async fn lookup_for_case(
+        &self,
+        case_reference: &str,
+        person: &Personnummer,
+        period: Period,
+    ) -> Result<PersonAnswer, ConnectorError> {
+        let _ = case_reference;
+        self.lookup(person, period).await
+    }
     async fn health(&self) -> Result<(), ConnectorError>;
 }
 

@@ -150,6 +150,8 @@ pub enum SourceSettings {
 pub enum LookupSettings {
     /// A folder of register answers: `PATH/<personnummer>/<YYYY-MM>.json`.
     FileRegister { path: PathBuf },
+    /// An SSBTEK-style register service: SOAP over mutual TLS (connectors/src/ssbtek).
+    Ssbtek(Box<connectors::ssbtek::SsbtekConfig>),
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -334,6 +336,11 @@ impl Settings {
             for l in &mut r.lookups {
                 match l {
                     LookupSettings::FileRegister { path } => fix(path),
+                    LookupSettings::Ssbtek(c) => {
+                        for p in [&mut c.client_cert, &mut c.client_key, &mut c.ca] {
+                            fix(p);
+                        }
+                    }
                 }
             }
         }
@@ -458,6 +465,11 @@ impl Settings {
                         ));
                     }
                     LookupSettings::FileRegister { .. } => {}
+                    LookupSettings::Ssbtek(c) => {
+                        if let Err(e) = connectors::ssbtek::SsbtekLookup::new((**c).clone()) {
+                            problems.push(format!("robot {:?}: {e}", r.name));
+                        }
+                    }
                 }
             }
         }
@@ -599,7 +611,10 @@ artefacts_dir = "artefacts"
             SourceSettings::Legacy(c) => assert_eq!(c.artefacts_dir, dir.path().join("artefacts")),
             other => panic!("{other:?}"),
         }
-        assert!(!format!("{s:?}").contains("hemligt"), "the legacy password does not print");
+        assert!(
+            !format!("{s:?}").contains("hemligt"),
+            "the legacy password does not print"
+        );
         let bad = text.replace("token_env", "tokn_env");
         std::fs::write(&f, bad).unwrap();
         assert!(Settings::load_with_env(Some(&f), |_| None).is_err());

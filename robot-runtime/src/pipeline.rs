@@ -40,6 +40,8 @@ pub enum FaultPoint {
     AfterEvaluate,
     /// With the batch's results ready, before the transaction.
     BeforeCommit,
+    /// The outbox: the other side has the decision, the receipt is not yet recorded.
+    AfterDelivery,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,7 +65,7 @@ impl Faults {
         }
     }
 
-    fn hit(&self, point: FaultPoint) -> Option<Fault> {
+    pub(crate) fn hit(&self, point: FaultPoint) -> Option<Fault> {
         let mut m = self.0.lock().ok()?;
         let (fault, left) = m.get_mut(&point)?;
         if *left == 0 {
@@ -154,12 +156,16 @@ impl Runtime {
             let lookups = r
                 .lookups
                 .iter()
-                .map(|l| -> Arc<dyn RegisterLookup> {
-                    match l {
+                .map(|l| -> anyhow::Result<Arc<dyn RegisterLookup>> {
+                    Ok(match l {
                         LookupSettings::FileRegister { path } => Arc::new(FileRegister::new(path.clone())),
-                    }
+                        LookupSettings::Ssbtek(c) => Arc::new(
+                            connectors::ssbtek::SsbtekLookup::new((**c).clone())
+                                .with_context(|| format!("robot {}: the SSBTEK lookup", r.name))?,
+                        ),
+                    })
                 })
-                .collect();
+                .collect::<anyhow::Result<_>>()?;
             robots.insert(
                 r.name.clone(),
                 Robot {
@@ -170,7 +176,10 @@ impl Runtime {
                 },
             );
         }
-        let delivery = settings.outbox.build(&settings.data_dir).context("the outbox's delivery channel")?;
+        let delivery = settings
+            .outbox
+            .build(&settings.data_dir)
+            .context("the outbox's delivery channel")?;
         Ok(Runtime {
             settings,
             store,
@@ -383,10 +392,11 @@ async fn fetch_all(rt: &Runtime, robot: &Robot, run_id: RunId) -> Result<RunCoun
 async fn enrich(robot: &Robot, app: &Application) -> Result<Register, ConnectorError> {
     let mut register = Register::default();
     let period = app.period();
+    let case = app.external_id();
     let h = app.household();
     for lookup in &robot.lookups {
         for adult in &h.adults {
-            let a = with_timeout(lookup.name(), lookup.lookup(&adult.personnummer, period)).await?;
+            let a = with_timeout(lookup.name(), lookup.lookup_for_case(case, &adult.personnummer, period)).await?;
             if a.job_seeker && !register.job_seekers.contains(&adult.personnummer) {
                 register.job_seekers.push(adult.personnummer);
             }
@@ -398,7 +408,7 @@ async fn enrich(robot: &Robot, app: &Application) -> Result<Register, ConnectorE
             }));
         }
         for child in &h.children {
-            let a = with_timeout(lookup.name(), lookup.lookup(&child.personnummer, period)).await?;
+            let a = with_timeout(lookup.name(), lookup.lookup_for_case(case, &child.personnummer, period)).await?;
             register.incomes.extend(a.incomes.into_iter().map(|i| RegisterIncome {
                 person: child.personnummer,
                 source: i.source,

@@ -744,6 +744,22 @@ impl RegisterLookup for SsbtekLookup {
         self.ask(&self.config.arendeidentitet, person, period).await
     }
 
+    /// A case reference the contract cannot carry (too long, odd
+    /// characters) falls back to the configured `arendeidentitet`.
+    async fn lookup_for_case(
+        &self,
+        case_reference: &str,
+        person: &Personnummer,
+        period: Period,
+    ) -> Result<PersonAnswer, ConnectorError> {
+        let case = if valid_reference(case_reference) {
+            case_reference
+        } else {
+            &self.config.arendeidentitet
+        };
+        self.ask(case, person, period).await
+    }
+
     /// `testaBastjanstInformation`: a TLS handshake with our certificate and
     /// the contract's ping; a part we ask that reports an error fails it.
     async fn health(&self) -> Result<(), ConnectorError> {

@@ -7,8 +7,8 @@
 
 use crate::pipeline::Runtime;
 use crate::store::OutboxRow;
-use connectors::{CaseWriteBack, IdempotencyKey, WriteBack};
 use connectors::delivery::{Delivery, Letter, MaildirConfig, SmtpConfig};
+use connectors::{CaseWriteBack, IdempotencyKey, WriteBack};
 use serde::Deserialize;
 use std::sync::Arc;
 use std::time::Duration;
@@ -102,7 +102,10 @@ impl OutboxSettings {
 
     fn backoff(&self, attempts: i64) -> chrono::Duration {
         let exp = u32::try_from(attempts.saturating_sub(1).clamp(0, 30)).unwrap_or(30);
-        let secs = self.backoff_base_seconds.saturating_mul(1u64 << exp).min(self.backoff_cap_seconds);
+        let secs = self
+            .backoff_base_seconds
+            .saturating_mul(1u64 << exp)
+            .min(self.backoff_cap_seconds);
         chrono::Duration::seconds(i64::try_from(secs).unwrap_or(i64::MAX / 2))
     }
 }
@@ -167,6 +170,10 @@ pub async fn deliver_once(rt: &Runtime) -> Result<usize, crate::store::StoreErro
             Err(e) => Err(e),
         };
         match result {
+            Ok(_) if rt.faults.hit(crate::pipeline::FaultPoint::AfterDelivery).is_some() => {
+                warn!("injected crash after delivery: the receipt is not recorded, the lease will expire");
+                return Ok(delivered);
+            }
             Ok(receipt) => {
                 if rt.store.outbox_delivered(&rt.owner, &item, &receipt.reference).await? {
                     delivered += 1;
@@ -179,9 +186,17 @@ pub async fn deliver_once(rt: &Runtime) -> Result<usize, crate::store::StoreErro
             Err(e) => {
                 let s = &rt.settings.outbox;
                 let failing = item.attempts >= s.failing_after || !e.is_retriable();
-                let next = rt.clock.now() + if e.is_retriable() { s.backoff(item.attempts) } else { s.backoff(30) };
-                rt.store.outbox_failed(&rt.owner, &item, &e.to_string(), next, failing).await?;
-                rt.metrics.work_item(if failing { "delivery_failing" } else { "delivery_retry" });
+                let next = rt.clock.now()
+                    + if e.is_retriable() {
+                        s.backoff(item.attempts)
+                    } else {
+                        s.backoff(30)
+                    };
+                rt.store
+                    .outbox_failed(&rt.owner, &item, &e.to_string(), next, failing)
+                    .await?;
+                rt.metrics
+                    .work_item(if failing { "delivery_failing" } else { "delivery_retry" });
                 warn!(error = %e, failing, "delivery failed; will retry");
             }
         }

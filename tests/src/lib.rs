@@ -12,6 +12,7 @@
 //! Each service listens on its own port (0 in tests) and has fault modes
 //! that tests switch on and off ([`faults`]).
 
+pub mod compliance;
 pub mod data;
 pub mod eservice;
 pub mod faults;

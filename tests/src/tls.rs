@@ -224,7 +224,7 @@ impl TestPki {
 /// a slow or failing client never holds up the others; `axum::serve` gets
 /// only connections whose handshake succeeded (client certificate checked).
 pub struct TlsListener {
-    rx: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
+    rx: mpsc::Receiver<(Cut<TlsStream<TcpStream>>, SocketAddr)>,
     addr: SocketAddr,
     acceptor: tokio::task::JoinHandle<()>,
 }
@@ -234,7 +234,9 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl TlsListener {
     /// Listens on 127.0.0.1, port 0. While `refuse()` is true every new
-    /// connection is closed at once, before the handshake (a service that is down).
+    /// connection is closed at once, before the handshake, and connections
+    /// already open are reset at their next read (a service that is down:
+    /// kept-alive connections die with it).
     pub async fn bind(
         config: rustls::ServerConfig,
         refuse: impl Fn() -> bool + Send + Sync + 'static,
@@ -243,6 +245,7 @@ impl TlsListener {
         let addr = tcp.local_addr()?;
         let tls = TlsAcceptor::from(Arc::new(config));
         let (tx, rx) = mpsc::channel(64);
+        let refuse: Arc<dyn Fn() -> bool + Send + Sync> = Arc::new(refuse);
         let acceptor = tokio::spawn(async move {
             loop {
                 let Ok((stream, peer)) = tcp.accept().await else {
@@ -255,9 +258,10 @@ impl TlsListener {
                 }
                 let tls = tls.clone();
                 let tx = tx.clone();
+                let cut = refuse.clone();
                 tokio::spawn(async move {
                     if let Ok(Ok(s)) = tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.accept(stream)).await {
-                        let _ = tx.send((s, peer)).await;
+                        let _ = tx.send((Cut { inner: s, cut }, peer)).await;
                     }
                 });
             }
@@ -278,8 +282,51 @@ impl Drop for TlsListener {
     }
 }
 
+/// A connection that is reset at its next read once `cut()` is true.
+pub struct Cut<S> {
+    inner: S,
+    cut: Arc<dyn Fn() -> bool + Send + Sync>,
+}
+
+impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Cut<S> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        if (self.cut)() {
+            return std::task::Poll::Ready(Err(std::io::ErrorKind::ConnectionReset.into()));
+        }
+        std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Cut<S> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
 impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
+    type Io = Cut<TlsStream<TcpStream>>;
     type Addr = SocketAddr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {

@@ -5,7 +5,7 @@ use connectors::eservice::{EserviceConfig, EserviceSource};
 use connectors::{Ack, ApplicationSource, ItemRef};
 use tests::{Fault, Service, Simulator};
 
-fn config(sim: &Simulator) -> EserviceConfig {
+pub(crate) fn config(sim: &Simulator) -> EserviceConfig {
     EserviceConfig {
         base_url: format!("http://{}", sim.eservice),
         token_env: None,

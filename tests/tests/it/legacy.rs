@@ -14,13 +14,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tests::{Fault, Service, Simulator};
 
-static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+pub(crate) static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
 /// Chromium and chromedriver, installed from Debian if missing.
-fn browser_available() -> bool {
+pub(crate) fn browser_available() -> bool {
     static AVAILABLE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *AVAILABLE.get_or_init(|| {
         let have = || Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists();
@@ -49,13 +49,13 @@ fn browser_available() -> bool {
     })
 }
 
-struct Env {
-    sim: Simulator,
+pub(crate) struct Env {
+    pub(crate) sim: Simulator,
     dir: tempfile::TempDir,
 }
 
 impl Env {
-    async fn start() -> Env {
+    pub(crate) async fn start() -> Env {
         let sim = Simulator::start(&seeded_applications()).await.unwrap();
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("profiles")).unwrap();
@@ -82,7 +82,7 @@ impl Env {
         cfg
     }
 
-    fn connector(&self, step_ms: u64) -> LegacyConnector {
+    pub(crate) fn connector(&self, step_ms: u64) -> LegacyConnector {
         LegacyConnector::new("legacy-test", self.config(step_ms)).unwrap()
     }
 
@@ -99,7 +99,7 @@ impl Env {
         serde_json::from_str(body).unwrap()
     }
 
-    async fn decisions(&self) -> Vec<Value> {
+    pub(crate) async fn decisions(&self) -> Vec<Value> {
         self.sim_json("/_sim/decisions").await.as_array().unwrap().clone()
     }
 
@@ -110,7 +110,7 @@ impl Env {
     }
 
     /// Waits (a little) for every browser of this test to be gone.
-    async fn assert_no_browser_left(&self) {
+    pub(crate) async fn assert_no_browser_left(&self) {
         for _ in 0..50 {
             if self.browsers_left().is_empty() {
                 return;
@@ -189,7 +189,7 @@ fn no_personal_data(sim: &Simulator, message: &str) {
     }
 }
 
-fn decision(id: &str, outcome: Outcome, kronor: Option<i64>) -> WriteBack {
+pub(crate) fn decision(id: &str, outcome: Outcome, kronor: Option<i64>) -> WriteBack {
     WriteBack {
         external_id: id.into(),
         period: "2021-03".parse::<Period>().unwrap(),
@@ -384,7 +384,7 @@ async fn each_fault_gives_the_right_error_saves_artefacts_and_closes_the_browser
     }
     let env = Env::start().await;
     let drivers_before = chromedrivers();
-    let legacy = env.connector(2_000);
+    let legacy = env.connector(4_000); // a cold browser start on a busy 2-core machine takes 2 s and more
     let item = ItemRef {
         id: env.sim.data.iter().next().unwrap().application["external_id"]
             .as_str()
@@ -393,7 +393,7 @@ async fn each_fault_gives_the_right_error_saves_artefacts_and_closes_the_browser
     };
     let cases = [
         (Fault::Down, true, "did not answer"),
-        (Fault::Slow(Duration::from_millis(3_000)), true, "timed out"),
+        (Fault::Slow(Duration::from_millis(8_000)), true, "timed out"),
         (Fault::Http500, true, "HTTP 500"),
         (Fault::Malformed, false, "malformed page"),
         (Fault::ChangedLayout, false, "screens have changed"),

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use tests::ssbtek::{PartError, RegisterView, SoapFault, SsbtekSim};
 use tests::{Fault, Service, Simulator};
 
-fn config(sim: &SsbtekSim) -> SsbtekConfig {
+pub(crate) fn config(sim: &SsbtekSim) -> SsbtekConfig {
     let files = sim.client_files();
     SsbtekConfig {
         endpoint: sim.url(),

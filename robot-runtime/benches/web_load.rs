@@ -7,6 +7,7 @@
 //! cargo bench -p robot-runtime --bench web_load                       # SQLite, 100,000 cases, 50 officials, 30 s
 //! cargo bench -p robot-runtime --bench web_load -- --postgres postgres://postgres@127.0.0.1:5432/postgres
 //! cargo bench -p robot-runtime --bench web_load -- --cases 10000 --officials 10 --seconds 10
+//! cargo bench -p robot-runtime --bench web_load -- --think-ms 1000      # officials read each page for a second
 //! ```
 //!
 //! Cases are written straight into the tables (a real draft per shipped
@@ -29,6 +30,8 @@ struct Args {
     cases: usize,
     officials: usize,
     seconds: u64,
+    /// Each official's pause after every response (reading the page).
+    think: Duration,
 }
 
 fn args() -> Args {
@@ -37,6 +40,7 @@ fn args() -> Args {
         cases: 100_000,
         officials: 50,
         seconds: 30,
+        think: Duration::ZERO,
     };
     let v: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -47,6 +51,7 @@ fn args() -> Args {
             "--cases" => a.cases = next().parse().unwrap(),
             "--officials" => a.officials = next().parse().unwrap(),
             "--seconds" => a.seconds = next().parse().unwrap(),
+            "--think-ms" => a.think = Duration::from_millis(next().parse().unwrap()),
             _ => {
                 i += 1;
                 continue;
@@ -252,6 +257,7 @@ async fn main() {
     for i in 0..a.officials {
         let base = base.clone();
         let mine: Vec<i64> = awaiting[i * per..(i + 1) * per].to_vec();
+        let think = a.think;
         tasks.push(tokio::spawn(async move {
             let c = reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
@@ -310,6 +316,7 @@ async fn main() {
                 let ok = r.status() == 200;
                 let html = r.text().await.unwrap_or_default();
                 s.queue.push(t0.elapsed());
+                tokio::time::sleep(think).await;
                 if !ok {
                     s.errors += 1;
                 }
@@ -326,6 +333,7 @@ async fn main() {
                 let ok = r.status() == 200;
                 let _ = r.bytes().await;
                 s.case.push(t0.elapsed());
+                tokio::time::sleep(think).await;
                 if !ok {
                     s.errors += 1;
                 }
@@ -340,6 +348,7 @@ async fn main() {
                 let ok = r.status() == 303;
                 let _ = r.bytes().await;
                 s.approve.push(t0.elapsed());
+                tokio::time::sleep(think).await;
                 if !ok {
                     s.errors += 1;
                 }
@@ -357,8 +366,11 @@ async fn main() {
     }
     let elapsed = load_started.elapsed().as_secs_f64();
     println!(
-        "\n{engine}, {} cases, {} officials, {elapsed:.1} s, {} errors",
-        a.cases, a.officials, all.errors
+        "\n{engine}, {} cases, {} officials, think time {} ms, {elapsed:.1} s, {} errors",
+        a.cases,
+        a.officials,
+        a.think.as_millis(),
+        all.errors
     );
     println!("| request | count | p50 ms | p99 ms | per second |");
     println!("|---|---:|---:|---:|---:|");

@@ -11,6 +11,9 @@ use crate::proof::ProofError;
 pub enum AuditError {
     #[error("database: {0}")]
     Db(#[from] sqlx::Error),
+    /// From the direct SQLite reads of `verify`.
+    #[error("database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     #[error("migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("event: {0}")]
@@ -43,4 +46,6 @@ pub enum AuditError {
     Reason(&'static str),
     #[error("configuration: {0}")]
     Config(String),
+    #[error("internal: {0}")]
+    Internal(String),
 }

@@ -16,6 +16,11 @@
 //!
 //! Each problem is located: an event's sequence number, a node (and the
 //! first event it covers), a checkpoint's tree size, or the head row.
+//!
+//! Reading is separate from checking: [`verify_log`] reads through any
+//! [`AuditConnection`] (sqlx); on an SQLite file [`crate::Db::verify`] reads
+//! directly with rusqlite instead (`store/sqlite_verify.rs`). Both pass each
+//! event row to the same `check_event` and finish with the same `conclude`.
 
 use crate::checkpoint::{Checkpoint, SignedCheckpoint};
 use crate::event::LeafHeader;
@@ -23,6 +28,7 @@ use crate::hash::{Hash, b64_decode_canonical, leaf_hash};
 use crate::note::NoteVerifier;
 use crate::proof::verify_consistency;
 use crate::store::AuditConnection;
+use crate::store::backend::{Head, StoredCheckpoint};
 use crate::tree::MemTree;
 use crate::{AuditError, tree::NodeId};
 use std::fmt;
@@ -112,10 +118,10 @@ impl VerifyReport {
 const MAX_PROBLEMS: usize = 1000;
 const PAGE: u32 = 5000;
 
-struct Problems(Vec<Problem>);
+pub(crate) struct Problems(pub(crate) Vec<Problem>);
 
 impl Problems {
-    fn add(&mut self, location: Location, what: impl Into<String>) {
+    pub(crate) fn add(&mut self, location: Location, what: impl Into<String>) {
         if self.0.len() < MAX_PROBLEMS {
             self.0.push(Problem {
                 location,
@@ -140,11 +146,11 @@ pub async fn verify_log<C: AuditConnection>(conn: &mut C, known: &[NoteVerifier]
 
 /// What a scan of a range of events found.
 pub struct EventScan {
-    from: u64,
-    hashes: Vec<Hash>,
-    problems: Vec<Problem>,
+    pub(crate) from: u64,
+    pub(crate) hashes: Vec<Hash>,
+    pub(crate) problems: Vec<Problem>,
     /// Whether the scan reached its end without a gap.
-    complete: bool,
+    pub(crate) complete: bool,
 }
 
 impl EventScan {
@@ -204,42 +210,72 @@ pub async fn scan_events<C: AuditConnection>(
                 scan.complete = false;
                 break 'pages;
             }
-            let computed = leaf_hash(&row.leaf);
-            if row.leaf_hash != computed.0 {
-                problems.add(Location::Event(seq), "stored leaf hash does not match the leaf bytes");
-            }
-            match LeafHeader::read(&row.leaf) {
-                Err(e) => problems.add(Location::Event(seq), format!("leaf does not decode: {e}")),
-                Ok(h) => {
-                    let mut wrong = Vec::new();
-                    if h.seq != seq {
-                        wrong.push("sequence number");
-                    }
-                    if h.id.as_slice() != row.event_id.as_slice() {
-                        wrong.push("event_id");
-                    }
-                    if h.kind != row.kind {
-                        wrong.push("kind");
-                    }
-                    if h.case_ref != row.case_ref.as_deref().unwrap_or("") || row.case_ref.as_deref() == Some("") {
-                        wrong.push("case_ref");
-                    }
-                    if h.time_us != row.time_us {
-                        wrong.push("time_us");
-                    }
-                    if !wrong.is_empty() {
-                        problems.add(
-                            Location::Event(seq),
-                            format!("stored {} does not match the leaf", wrong.join(", ")),
-                        );
-                    }
-                }
-            }
+            let computed = check_event(
+                seq,
+                &EventFields {
+                    leaf: &row.leaf,
+                    leaf_hash: &row.leaf_hash,
+                    event_id: &row.event_id,
+                    kind: row.kind.as_bytes(),
+                    case_ref: row.case_ref.as_deref().map(str::as_bytes),
+                    time_us: row.time_us,
+                },
+                &mut problems,
+            );
             scan.hashes.push(computed);
         }
     }
     scan.problems = problems.0;
     Ok(scan)
+}
+
+/// The stored columns of one event row, borrowed from wherever they were
+/// read.
+pub(crate) struct EventFields<'a> {
+    pub(crate) leaf: &'a [u8],
+    pub(crate) leaf_hash: &'a [u8],
+    pub(crate) event_id: &'a [u8],
+    pub(crate) kind: &'a [u8],
+    pub(crate) case_ref: Option<&'a [u8]>,
+    pub(crate) time_us: i64,
+}
+
+/// Checks one event row (the one at `seq`) against its leaf: the stored
+/// leaf hash, and the columns stored beside the leaf. Returns the leaf hash
+/// recomputed from the leaf bytes.
+pub(crate) fn check_event(seq: u64, row: &EventFields<'_>, problems: &mut Problems) -> Hash {
+    let computed = leaf_hash(row.leaf);
+    if row.leaf_hash != computed.0 {
+        problems.add(Location::Event(seq), "stored leaf hash does not match the leaf bytes");
+    }
+    match LeafHeader::read(row.leaf) {
+        Err(e) => problems.add(Location::Event(seq), format!("leaf does not decode: {e}")),
+        Ok(h) => {
+            let mut wrong = Vec::new();
+            if h.seq != seq {
+                wrong.push("sequence number");
+            }
+            if h.id.as_slice() != row.event_id {
+                wrong.push("event_id");
+            }
+            if h.kind.as_bytes() != row.kind {
+                wrong.push("kind");
+            }
+            if h.case_ref.as_bytes() != row.case_ref.unwrap_or(b"") || row.case_ref.is_some_and(<[u8]>::is_empty) {
+                wrong.push("case_ref");
+            }
+            if h.time_us != row.time_us {
+                wrong.push("time_us");
+            }
+            if !wrong.is_empty() {
+                problems.add(
+                    Location::Event(seq),
+                    format!("stored {} does not match the leaf", wrong.join(", ")),
+                );
+            }
+        }
+    }
+    computed
 }
 
 /// One level of stored nodes.
@@ -255,6 +291,61 @@ pub struct StoredNodes {
     levels: Vec<StoredLevel>,
     impossible: u64,
     count: u64,
+}
+
+/// Builds [`StoredNodes`] from nodes read in (level, idx) order, all levels
+/// in one pass (the same result as [`load_nodes`]).
+pub(crate) struct NodesBuilder {
+    levels: Vec<StoredLevel>,
+    impossible: u64,
+    count: u64,
+}
+
+impl NodesBuilder {
+    pub(crate) fn new() -> NodesBuilder {
+        NodesBuilder {
+            levels: (1..=63).map(|_| StoredLevel::Contiguous(Vec::new())).collect(),
+            impossible: 0,
+            count: 0,
+        }
+    }
+
+    /// Adds one stored node. Nodes at a level outside 1..=63 are only
+    /// counted.
+    pub(crate) fn push(&mut self, level: i64, idx: i64, hash: &[u8]) {
+        self.count += 1;
+        let Some(slot) = usize::try_from(level)
+            .ok()
+            .and_then(|l| l.checked_sub(1))
+            .and_then(|i| self.levels.get_mut(i))
+        else {
+            self.impossible += 1;
+            return;
+        };
+        if let StoredLevel::Contiguous(hashes) = slot {
+            if idx == hashes.len() as i64 {
+                hashes.push(hash.to_vec());
+                return;
+            }
+            let map = std::mem::take(hashes)
+                .into_iter()
+                .enumerate()
+                .map(|(i, h)| (i as i64, h))
+                .collect();
+            *slot = StoredLevel::Irregular(map);
+        }
+        if let StoredLevel::Irregular(map) = slot {
+            map.insert(idx, hash.to_vec());
+        }
+    }
+
+    pub(crate) fn finish(self) -> StoredNodes {
+        StoredNodes {
+            levels: self.levels,
+            impossible: self.impossible,
+            count: self.count,
+        }
+    }
 }
 
 /// Reads every stored node. Levels whose indices are exactly 0..n are read
@@ -312,28 +403,46 @@ pub async fn finish<C: AuditConnection>(
     nodes: StoredNodes,
     known: &[NoteVerifier],
 ) -> Result<VerifyReport, AuditError> {
+    // Events appended while we read are not a problem: they are simply not
+    // covered by this verification.
+    let end = events.hashes.len() as u64;
+    let grew = events.complete && {
+        let next = conn.events_page(end, 1).await?;
+        next.first().is_some_and(|r| r.seq == end as i64)
+    };
+    let head = conn.read_head().await?;
+    let checkpoints = conn.checkpoints().await?;
+    Ok(conclude(events, nodes, grew, head, checkpoints, known))
+}
+
+/// The rest of verification, once everything is read: builds the tree from
+/// the recomputed leaf hashes, compares every stored node, the head row and
+/// every checkpoint. `grew` says that events were appended after the scan
+/// (then later heads and checkpoints are not problems).
+pub(crate) fn conclude(
+    events: EventScan,
+    nodes: StoredNodes,
+    grew: bool,
+    head: Option<Head>,
+    checkpoints: Vec<StoredCheckpoint>,
+    known: &[NoteVerifier],
+) -> VerifyReport {
     let mut problems = Problems(events.problems);
     let tree = MemTree::from_leaf_hashes(events.hashes);
     check_nodes(&tree, &nodes, &mut problems);
-    // Events appended while we read are not a problem: they are simply not
-    // covered by this verification.
-    let grew = events.complete && {
-        let next = conn.events_page(tree.size(), 1).await?;
-        next.first().is_some_and(|r| r.seq == tree.size() as i64)
-    };
-    check_head(conn, &tree, grew, &mut problems).await?;
-    let (checkpoints, latest_checkpoint) = check_checkpoints(conn, &tree, known, grew, &mut problems).await?;
+    check_head(head, &tree, grew, &mut problems);
+    let (checkpoints, latest_checkpoint) = check_checkpoints(checkpoints, &tree, known, grew, &mut problems);
     let mut problems = problems.0;
     mark_consequences(&mut problems);
     problems.sort_by_key(|p| (p.first_seq().unwrap_or(u64::MAX), p.follows_from.is_some(), p.location));
-    Ok(VerifyReport {
+    VerifyReport {
         events: tree.size(),
         nodes: nodes.count,
         checkpoints,
         root: tree.root(),
         latest_checkpoint,
         problems,
-    })
+    }
 }
 
 /// A bad leaf makes every node above it and every later checkpoint root
@@ -417,13 +526,8 @@ fn check_nodes(tree: &MemTree, stored: &StoredNodes, problems: &mut Problems) {
     }
 }
 
-async fn check_head<C: AuditConnection>(
-    conn: &mut C,
-    tree: &MemTree,
-    grew: bool,
-    problems: &mut Problems,
-) -> Result<(), AuditError> {
-    match conn.read_head().await? {
+fn check_head(head: Option<Head>, tree: &MemTree, grew: bool, problems: &mut Problems) {
+    match head {
         None => problems.add(Location::Head, "missing"),
         Some(head) => {
             if head.size > tree.size() && grew {
@@ -438,7 +542,6 @@ async fn check_head<C: AuditConnection>(
             }
         }
     }
-    Ok(())
 }
 
 /// A stored note must be exactly the canonical rendering of what it says:
@@ -459,14 +562,13 @@ fn canonical_note(note: &str, checkpoint: &Checkpoint) -> bool {
     })
 }
 
-async fn check_checkpoints<C: AuditConnection>(
-    conn: &mut C,
+fn check_checkpoints(
+    rows: Vec<StoredCheckpoint>,
     tree: &MemTree,
     known: &[NoteVerifier],
     grew: bool,
     problems: &mut Problems,
-) -> Result<(u64, Option<(u64, Hash)>), AuditError> {
-    let rows = conn.checkpoints().await?;
+) -> (u64, Option<(u64, Hash)>) {
     let count = rows.len() as u64;
     let mut previous: Option<(u64, Hash)> = None;
     for row in rows {
@@ -530,5 +632,5 @@ async fn check_checkpoints<C: AuditConnection>(
             previous = Some((size, cp.root));
         }
     }
-    Ok((count, previous))
+    (count, previous)
 }

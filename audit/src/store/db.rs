@@ -176,8 +176,10 @@ impl Db {
         with_conn!(self, |c| super::prove(c, seq, checkpoint_size))
     }
 
-    /// Verifies the whole log, reading the two halves of the events and the
-    /// tree nodes over three connections at once.
+    /// Verifies the whole log. On an SQLite file it reads the file directly
+    /// (read-only, with rusqlite, in one read transaction on a blocking
+    /// thread: see `sqlite_verify`); otherwise it reads the two halves of the
+    /// events and the tree nodes over three connections at once.
     pub async fn verify(&self, known: &[NoteVerifier]) -> Result<VerifyReport, AuditError> {
         use crate::verify::{finish, load_nodes, scan_events};
         if known.is_empty() {
@@ -205,7 +207,15 @@ impl Db {
             }};
         }
         match self {
-            Db::Sqlite(pool) => parallel!(pool),
+            Db::Sqlite(pool) => {
+                if let Some(conn) = direct_sqlite(pool).await? {
+                    let known = known.to_vec();
+                    return tokio::task::spawn_blocking(move || super::sqlite_verify::verify(conn, &known))
+                        .await
+                        .map_err(|e| AuditError::Internal(format!("the verification thread failed: {e}")))?;
+                }
+                parallel!(pool)
+            }
             Db::Postgres(pool) => parallel!(pool),
         }
     }
@@ -218,6 +228,25 @@ impl Db {
         sink: impl FnMut(ExportedEvent) -> Result<(), AuditError> + Send,
     ) -> Result<u64, AuditError> {
         with_conn!(self, |c| super::export(c, keys, from, to, sink))
+    }
+}
+
+/// A read-only rusqlite connection on the pool's database file, for
+/// verification; `None` for an in-memory database (which only the pool's
+/// own connections can see) or a file that does not open that way.
+pub(super) async fn direct_sqlite(pool: &SqlitePool) -> Result<Option<rusqlite::Connection>, AuditError> {
+    let file: Option<String> = sqlx::query_scalar("SELECT file FROM pragma_database_list WHERE name = 'main'")
+        .fetch_optional(pool)
+        .await?;
+    let Some(file) = file.filter(|f| !f.is_empty()) else {
+        return Ok(None);
+    };
+    match super::sqlite_verify::open(std::path::Path::new(&file)) {
+        Ok(conn) => Ok(Some(conn)),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot open the SQLite file directly; verifying through sqlx");
+            Ok(None)
+        }
     }
 }
 

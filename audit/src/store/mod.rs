@@ -16,6 +16,7 @@ pub(crate) mod backend;
 mod db;
 mod postgres;
 mod sqlite;
+mod sqlite_verify;
 
 pub use db::{Db, postgres_migrator, run_checkpointer, sqlite_migrator};
 

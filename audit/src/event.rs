@@ -200,7 +200,7 @@ impl fmt::Display for RulesetHash {
     }
 }
 
-/// An event's random identifier.
+/// An event's identifier: 16 bytes, unique.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct EventId(pub [u8; 16]);
 
@@ -208,6 +208,19 @@ impl EventId {
     pub fn random() -> EventId {
         let mut b = [0u8; 16];
         rand::Rng::fill_bytes(&mut rand::rng(), &mut b);
+        EventId(b)
+    }
+
+    /// The id the log gives the event at `seq`: the sequence number
+    /// (big-endian) followed by 8 random bytes. Unique within the log by
+    /// its sequence number and across logs by the random half; and ids grow
+    /// with the sequence number, so the unique index on `event_id` is
+    /// appended to at its right edge instead of being written all over
+    /// (with fully random ids that index made batched appends 4–5× slower
+    /// on SQLite, and slower the larger the log).
+    pub fn for_seq(seq: u64) -> EventId {
+        let mut b = EventId::random().0;
+        b[..8].copy_from_slice(&seq.to_be_bytes());
         EventId(b)
     }
 }
@@ -746,5 +759,16 @@ mod tests {
         assert_eq!(RulesetHash::parse(&s).unwrap().to_string(), s);
         assert!(RulesetHash::parse(&"ab".repeat(32)).is_err());
         assert!(RulesetHash::parse(&format!("sha256:{}", "AB".repeat(32))).is_err());
+    }
+
+    #[test]
+    fn log_event_ids_grow_with_the_sequence_number_and_are_unique() {
+        let ids: Vec<EventId> = [0u64, 1, 255, 256, 1 << 40, u64::MAX]
+            .into_iter()
+            .map(EventId::for_seq)
+            .collect();
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+        assert_eq!(ids[3].0[..8], 256u64.to_be_bytes());
+        assert_ne!(EventId::for_seq(7), EventId::for_seq(7));
     }
 }

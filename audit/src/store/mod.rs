@@ -253,7 +253,7 @@ impl AuditLog {
         let mut appended = Vec::with_capacity(events.len());
         for event in events {
             let seq = frontier.size();
-            let id = EventId::random();
+            let id = EventId::for_seq(seq);
             let mut sealed = Vec::with_capacity(event.personal.len());
             if let Some(id_key) = &id_key {
                 for (pnr, data) in &event.personal {

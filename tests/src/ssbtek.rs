@@ -167,6 +167,34 @@ impl SsbtekSim {
     pub fn client_files(&self) -> &ClientFiles {
         &self.pki.files
     }
+
+    /// A connector configuration for this service: its address, the test
+    /// PKI's client certificate, all four parts, a test municipality.
+    pub fn client_config(&self) -> connectors::ssbtek::SsbtekConfig {
+        use connectors::ssbtek::{FkSettings, Ingivare, Parts, SsbtekConfig};
+        let files = self.client_files();
+        SsbtekConfig {
+            endpoint: self.url(),
+            client_cert: files.cert.clone(),
+            client_key: files.key.clone(),
+            ca: files.ca.clone(),
+            connect_timeout_seconds: 2,
+            timeout_seconds: 5,
+            parts: Parts::default(),
+            ingivare: Ingivare {
+                organisationsnummer: "212000-0000".into(),
+                namn: "Exempelkommun, socialnämnden".into(),
+                handlaggare: "hrobot".into(),
+            },
+            syfte: "Handläggning av ekonomiskt bistånd".into(),
+            lagtext: "11 kap. 11 § socialtjänstlagen (2001:453)".into(),
+            arendeidentitet: "hrobot".into(),
+            forsakringskassan: FkSettings {
+                aktorsid: Some("9255f428-4ba0-63ce-5407-e65d469fac0f".into()),
+                ..FkSettings::default()
+            },
+        }
+    }
 }
 
 #[derive(Clone)]

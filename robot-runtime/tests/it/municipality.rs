@@ -8,7 +8,7 @@
 use crate::support::*;
 use connectors::ApplicationSource;
 use connectors::eservice::EserviceConfig;
-use connectors::ssbtek::{FkSettings, Ingivare, Parts, SsbtekConfig, SsbtekLookup};
+use connectors::ssbtek::{SsbtekConfig, SsbtekLookup};
 use domain::{Application, CaseState, Register, RegisterIncome};
 use robot_runtime::approval::outbox::{DeliverySettings, deliver_once};
 use robot_runtime::approval::{self, ApprovalSettings, Channel, Official, Role};
@@ -21,28 +21,7 @@ use std::sync::Arc;
 use tests::{Fault, Service, Simulator};
 
 fn ssbtek(sim: &Simulator) -> SsbtekConfig {
-    let files = sim.ssbtek.client_files();
-    SsbtekConfig {
-        endpoint: sim.ssbtek.url(),
-        client_cert: files.cert.clone(),
-        client_key: files.key.clone(),
-        ca: files.ca.clone(),
-        connect_timeout_seconds: 2,
-        timeout_seconds: 5,
-        parts: Parts::default(),
-        ingivare: Ingivare {
-            organisationsnummer: "212000-0000".into(),
-            namn: "Exempelkommun, socialnämnden".into(),
-            handlaggare: "hrobot".into(),
-        },
-        syfte: "Handläggning av ekonomiskt bistånd".into(),
-        lagtext: "11 kap. 11 § socialtjänstlagen (2001:453)".into(),
-        arendeidentitet: "hrobot".into(),
-        forsakringskassan: FkSettings {
-            aktorsid: Some("9255f428-4ba0-63ce-5407-e65d469fac0f".into()),
-            ..FkSettings::default()
-        },
-    }
+    sim.ssbtek.client_config()
 }
 
 fn eservice(sim: &Simulator, dir: &Path) -> EserviceConfig {

@@ -3,7 +3,7 @@
 
 use crate::support::*;
 use connectors::RegisterLookup;
-use connectors::ssbtek::{FkSettings, Ingivare, Parts, SsbtekConfig, SsbtekLookup};
+use connectors::ssbtek::{Parts, SsbtekConfig, SsbtekLookup};
 use connectors::{ConnectorError, PersonAnswer, RegisterIncome};
 use domain::{Application, IncomeKind, Money, Period, Personnummer};
 use std::collections::BTreeMap;
@@ -13,28 +13,7 @@ use tests::ssbtek::{PartError, RegisterView, SoapFault, SsbtekSim};
 use tests::{Fault, Service, Simulator};
 
 pub(crate) fn config(sim: &SsbtekSim) -> SsbtekConfig {
-    let files = sim.client_files();
-    SsbtekConfig {
-        endpoint: sim.url(),
-        client_cert: files.cert.clone(),
-        client_key: files.key.clone(),
-        ca: files.ca.clone(),
-        connect_timeout_seconds: 2,
-        timeout_seconds: 5,
-        parts: Parts::default(),
-        ingivare: Ingivare {
-            organisationsnummer: "212000-0000".into(),
-            namn: "Exempelkommun, socialnämnden".into(),
-            handlaggare: "hrobot".into(),
-        },
-        syfte: "Handläggning av ekonomiskt bistånd".into(),
-        lagtext: "11 kap. 11 § socialtjänstlagen (2001:453)".into(),
-        arendeidentitet: "hrobot".into(),
-        forsakringskassan: FkSettings {
-            aktorsid: Some("9255f428-4ba0-63ce-5407-e65d469fac0f".into()),
-            ..FkSettings::default()
-        },
-    }
+    sim.client_config()
 }
 
 fn lookup(sim: &SsbtekSim) -> SsbtekLookup {

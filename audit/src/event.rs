@@ -216,8 +216,8 @@ impl EventId {
     /// its sequence number and across logs by the random half; and ids grow
     /// with the sequence number, so the unique index on `event_id` is
     /// appended to at its right edge instead of being written all over
-    /// (with fully random ids that index made batched appends 4–5× slower
-    /// on SQLite, and slower the larger the log).
+    /// (with fully random ids, batched appends on SQLite were up to 2.5–5×
+    /// slower, and slower the larger the log: BENCHMARKS.md).
     pub fn for_seq(seq: u64) -> EventId {
         let mut b = EventId::random().0;
         b[..8].copy_from_slice(&seq.to_be_bytes());

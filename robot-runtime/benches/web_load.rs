@@ -258,6 +258,7 @@ async fn main() {
         let base = base.clone();
         let mine: Vec<i64> = awaiting[i * per..(i + 1) * per].to_vec();
         let think = a.think;
+        let officials = a.officials;
         tasks.push(tokio::spawn(async move {
             let c = reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
@@ -302,6 +303,9 @@ async fn main() {
             let mut s = Samples::default();
             let mut csrf = String::new();
             let mut n = 0usize;
+            // Officials do not all click at the same instant: spread their
+            // first request over one think time (a ramp-up, as load tools do).
+            tokio::time::sleep(think.mul_f64(i as f64 / officials as f64)).await;
             while Instant::now() < deadline && n < mine.len() {
                 let case = mine[n];
                 n += 1;

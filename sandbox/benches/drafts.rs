@@ -43,6 +43,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// The allocator `hrobot` uses (robot-runtime/src/main.rs: mimalloc,
+/// counted for the sandbox's heap limit), so the figures are the ones the
+/// binary gets.
+#[global_allocator]
+static GLOBAL: cap::Cap<mimalloc::MiMalloc> = cap::Cap::new(mimalloc::MiMalloc, usize::MAX);
+
 /// Same stack as `hrobot evaluate` gives its evaluation threads.
 const EVAL_STACK_BYTES: usize = 32 * 1024 * 1024;
 

@@ -14,6 +14,7 @@
 
 pub(crate) mod backend;
 mod db;
+mod engine;
 mod postgres;
 mod sqlite;
 mod sqlite_verify;

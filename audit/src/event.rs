@@ -109,6 +109,10 @@ kinds! {
     Closed => "closed", "A case was closed.";
     Assigned => "assigned", "A case was assigned to an official, or unassigned.";
     Commented => "commented", "An official commented on a case.";
+    KommuniceringSent => "kommunicering_sent", "An official sent the applicant the facts to comment on (FL 25 §), with a reply deadline.";
+    KommuniceringAnswered => "kommunicering_answered", "The applicant's reply to a kommunicering was recorded.";
+    KommuniceringExpired => "kommunicering_expired", "A kommunicering's reply deadline passed without a reply.";
+    LetterSent => "letter_sent", "A letter that is not a decision (a kommuniceringsbrev) was delivered.";
     Erased => "erased", "A data subject's key was deleted (gallring); only `erase` makes this one.";
 }
 

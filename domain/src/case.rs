@@ -2,9 +2,11 @@
 //!
 //! ```text
 //! received ─▶ evaluated ─▶ awaiting_approval ─▶ approved ─┐
-//!    │            │                 ├──────▶ amended ─────┼─▶ sent ─▶ closed
-//!    │            │                 ├──────▶ awaiting_second_approval ─▶ approved | amended
-//!    │            │                 └──────▶ returned_to_manual ─▶ closed
+//!    │            │            ▲    ├──────▶ amended ─────┼─▶ sent ─▶ closed
+//!    │            │            │    ├──────▶ awaiting_second_approval ─▶ approved | amended
+//!    │            │            │    ├──────▶ returned_to_manual ─▶ closed
+//!    │            │            │    └──────▶ kommunicering (FL 25 §: the applicant may reply)
+//!    │            │            └─────── answered | deadline passed ─┘
 //!    ├─▶ invalid  └─▶ failed
 //!    └─▶ failed ─▶ received   (an operator requeues it)
 //! ```
@@ -27,6 +29,7 @@ string_enum! {
         Approved => "approved",
         Amended => "amended",
         ReturnedToManual => "returned_to_manual",
+        Kommunicering => "kommunicering",
         Sent => "sent",
         Closed => "closed",
         Invalid => "invalid",
@@ -45,6 +48,7 @@ impl CaseState {
             CaseState::Approved => "Beslutad",
             CaseState::Amended => "Beslutad med ändring",
             CaseState::ReturnedToManual => "Manuell handläggning",
+            CaseState::Kommunicering => "Kommunicering – väntar på svar",
             CaseState::Sent => "Skickad",
             CaseState::Closed => "Avslutad",
             CaseState::Invalid => "Ogiltig ansökan",
@@ -67,6 +71,7 @@ impl CaseState {
             CaseState::Approved => At::Approved(In(PhantomData)),
             CaseState::Amended => At::Amended(In(PhantomData)),
             CaseState::ReturnedToManual => At::ReturnedToManual(In(PhantomData)),
+            CaseState::Kommunicering => At::Kommunicering(In(PhantomData)),
             CaseState::Sent => At::Sent(In(PhantomData)),
             CaseState::Closed => At::Closed,
             CaseState::Invalid => At::Invalid,
@@ -106,7 +111,7 @@ pub mod states {
         )+};
     }
     marker!(Received => Received, Evaluated => Evaluated, AwaitingApproval => AwaitingApproval, AwaitingSecondApproval => AwaitingSecondApproval,
-        Approved => Approved, Amended => Amended, ReturnedToManual => ReturnedToManual, Sent => Sent,
+        Approved => Approved, Amended => Amended, ReturnedToManual => ReturnedToManual, Kommunicering => Kommunicering, Sent => Sent,
         Failed => Failed);
 }
 
@@ -138,6 +143,7 @@ pub enum At {
     Approved(In<states::Approved>),
     Amended(In<states::Amended>),
     ReturnedToManual(In<states::ReturnedToManual>),
+    Kommunicering(In<states::Kommunicering>),
     Sent(In<states::Sent>),
     Closed,
     Invalid,
@@ -181,6 +187,25 @@ impl In<states::AwaitingApproval> {
     /// Approved or amended by a first official; a second must approve.
     pub fn first_approval(self) -> Step {
         self.step(CaseState::AwaitingSecondApproval, "case.approved")
+    }
+    pub fn returned_to_manual(self) -> Step {
+        self.step(CaseState::ReturnedToManual, "case.returned")
+    }
+    /// An official sent the applicant a kommuniceringsbrev (FL 25 §); the
+    /// case waits for the reply or the deadline.
+    pub fn kommunicering_sent(self) -> Step {
+        self.step(CaseState::Kommunicering, "case.kommunicering_sent")
+    }
+}
+
+impl In<states::Kommunicering> {
+    /// The applicant's reply is recorded; the case goes back to the queue.
+    pub fn answered(self) -> Step {
+        self.step(CaseState::AwaitingApproval, "case.kommunicering_answered")
+    }
+    /// The reply deadline passed without a reply; the case goes back to the queue.
+    pub fn deadline_passed(self) -> Step {
+        self.step(CaseState::AwaitingApproval, "case.kommunicering_expired")
     }
     pub fn returned_to_manual(self) -> Step {
         self.step(CaseState::ReturnedToManual, "case.returned")

@@ -7,6 +7,7 @@
 mod application;
 mod case;
 mod codes;
+mod decision;
 mod draft;
 mod json;
 mod money;
@@ -20,8 +21,14 @@ pub use application::{
 };
 pub use case::{At, CaseState, In, Marker, Step, states};
 pub use codes::{Outcome, ReasonCode, UnknownName};
+pub use decision::{
+    Basis, ConfirmedAssessment, DECISION_SCHEMA_V1, DecidedRow, DecisionError, DecisionInput, DecisionRecord,
+    KommuniceringOutcome, LetterKind, NotGranted, RemovedRow, RowChange, RowOrigin, Ruling, SectionKind, Signatory,
+    SignatoryRole, SkipGround, amount_of, kr, need_of,
+};
 pub use draft::{
-    Calculation, DRAFT_SCHEMA_V1, Draft, DraftError, DraftParts, Reason, Row, RulesetRef, Section, TraceEntry,
+    Assessment, Calculation, DRAFT_SCHEMA, DRAFT_SCHEMA_V1, DRAFT_SCHEMA_V2, Draft, DraftError, DraftParts,
+    Kommunicering, Reason, Row, RulesetRef, Section, TraceEntry,
 };
 pub use money::{MAX_INPUT_ORE, Money, MoneyError};
 pub use period::{Period, PeriodError};

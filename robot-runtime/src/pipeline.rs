@@ -123,7 +123,9 @@ fn owner_name() -> String {
 
 impl Runtime {
     /// Opens the store (applying migrations) and sets up the robots.
-    pub async fn build(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Runtime> {
+    pub async fn build(mut settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Runtime> {
+        // Letters cite the legal references of the rulesets the robots use.
+        settings.approval.law = crate::approval::law::LawBook::new(settings.robots.iter().map(|r| r.ruleset.clone()));
         let settings = Arc::new(settings);
         let audit = crate::keys::audit_log(&settings, clock.clone()).context("audit log")?;
         let store = Store::open(
@@ -133,7 +135,8 @@ impl Runtime {
             clock.clone(),
         )
         .await
-        .context("case store")?;
+        .context("case store")?
+        .with_diarium(settings.approval.diarium.clone());
         let mut robots = HashMap::new();
         for r in &settings.robots {
             let schedule = Schedule::new(&r.schedule, &r.time_zone).map_err(anyhow::Error::msg)?;

@@ -60,6 +60,7 @@ impl Service {
             tasks.spawn(worker(rt.clone(), stop_rx.clone()));
         }
         tasks.spawn(crate::approval::outbox::outbox_loop(rt.clone(), stop_rx.clone()));
+        tasks.spawn(crate::approval::outbox::kommunicering_loop(rt.clone(), stop_rx.clone()));
         for (name, robot) in &rt.robots {
             if robot.settings.enabled {
                 tasks.spawn(robot_loop(rt.clone(), name.clone(), stop_rx.clone()));

@@ -393,6 +393,7 @@ impl Builder {
         self.rows[section].push(Row {
             label,
             amount: Money::from_ore(amount),
+            applied: None,
         });
     }
 

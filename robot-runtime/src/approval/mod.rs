@@ -8,13 +8,21 @@
 //! decision row for the same case (a trigger), and a final decision never
 //! changes.
 
+pub mod brev;
+pub mod kommunicering;
+pub mod law;
 pub mod letter;
 pub mod outbox;
 
 use crate::store::{
-    CaseDetail, CaseId, CaseSummary, CommentRow, DecisionRow, NewDecision, NewOutboxItem, Store, StoreError, StoreTx,
+    CaseDetail, CaseId, CaseSummary, CommentRow, DecisionRow, KommuniceringRow, NewDecision, NewKommunicering,
+    NewOutboxItem, Store, StoreError, StoreTx,
 };
-use domain::{Application, At, CaseState, Draft, Money, Outcome, Personnummer, Row};
+use domain::Draft;
+use domain::{
+    Application, At, Basis, CaseState, ConfirmedAssessment, DecisionError, DecisionInput, DecisionRecord,
+    KommuniceringOutcome, LetterKind, Money, Outcome, Personnummer, Ruling, Signatory, SignatoryRole, SkipGround,
+};
 use serde::Deserialize;
 use serde_json::json;
 use std::fmt;
@@ -82,6 +90,10 @@ pub struct Official {
     pub roles: Vec<Role>,
     /// For the conflict-of-interest rule: nobody decides on their own household.
     pub personnummer: Option<Personnummer>,
+    /// The title letters give, e.g. "Socialsekreterare".
+    pub title: Option<String>,
+    /// The delegation the official decides under.
+    pub delegation: Option<String>,
 }
 
 impl fmt::Debug for Official {
@@ -102,20 +114,27 @@ impl Official {
     fn actor(&self) -> String {
         format!("user:{}", self.username)
     }
+
+    /// How letters name the official.
+    pub fn signatory(&self, role: SignatoryRole) -> Signatory {
+        Signatory {
+            username: self.username.clone(),
+            name: self.display_name.clone(),
+            title: self
+                .title
+                .clone()
+                .filter(|t| !t.trim().is_empty())
+                .unwrap_or_else(|| "Handläggare".into()),
+            delegation: self.delegation.clone().filter(|d| !d.trim().is_empty()),
+            role,
+        }
+    }
 }
 
-/// An official's change to the drafted decision.
-#[derive(Debug, Clone)]
-pub struct Amendment {
-    pub outcome: Outcome,
-    /// Whole kronor.
-    pub amount: Money,
-    /// Rows added to the calculation (a cost the robot did not know of, a correction).
-    pub rows: Vec<Row>,
-    /// Why: mandatory, and it goes into the letter.
-    pub justification: String,
-}
+/// What an official decides instead of the robot's proposal.
+pub type Amendment = Ruling;
 
+/// Where the letters' sender block, payment information and deadlines come from.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ApprovalSettings {
@@ -126,8 +145,26 @@ pub struct ApprovalSettings {
     pub municipality: String,
     /// The board that decides and takes appeals, e.g. "Socialnämnden".
     pub board: String,
+    /// The board's postal address, one line per entry.
+    pub postal_address: Vec<String>,
+    pub phone: String,
+    pub email: String,
+    /// When the office answers the phone, e.g. "måndag–fredag 9–11".
+    pub phone_hours: String,
+    /// How granted bistånd is paid (a sentence for the letter).
+    pub payment_info: String,
+    /// Days the applicant has to reply to a kommuniceringsbrev.
+    pub kommunicering_reply_days: i64,
+    /// The diarium series cases are numbered in.
+    pub diarium: crate::store::Diarium,
     /// The decision-letter template (XHTML, minijinja); the built-in one if unset.
     pub letter_template: Option<PathBuf>,
+    /// The kommuniceringsbrev template; the built-in one if unset.
+    pub kommunicering_template: Option<PathBuf>,
+    /// Where the legal references of letters come from: the robots' rulesets
+    /// (set by the runtime, not configured).
+    #[serde(skip)]
+    pub law: law::LawBook,
 }
 
 impl Default for ApprovalSettings {
@@ -137,19 +174,45 @@ impl Default for ApprovalSettings {
             four_eyes_on_amend: true,
             municipality: "Exempelkommun".into(),
             board: "Socialnämnden".into(),
+            postal_address: vec!["Box 100".into(), "123 45 Exempelstad".into()],
+            phone: "012-345 67 00".into(),
+            email: "socialnamnden@exempelkommun.invalid".into(),
+            phone_hours: "måndag–fredag kl. 9–11".into(),
+            payment_info:
+                "Pengarna betalas ut till det bankkonto du har anmält till oss, senast tre bankdagar efter beslutet."
+                    .into(),
+            kommunicering_reply_days: 7,
+            diarium: crate::store::Diarium::default(),
             letter_template: None,
+            kommunicering_template: None,
+            law: law::LawBook::default(),
         }
     }
 }
 
 impl ApprovalSettings {
-    fn template(&self) -> Result<String, ApprovalError> {
-        match &self.letter_template {
-            None => Ok(letter::DEFAULT_TEMPLATE.to_string()),
+    fn template(&self, which: &Option<PathBuf>, built_in: &str) -> Result<String, ApprovalError> {
+        match which {
+            None => Ok(built_in.to_string()),
             Some(p) => std::fs::read_to_string(p).map_err(|e| {
                 ApprovalError::Letter(format!("cannot read the letter template {}: {}", p.display(), e.kind()))
             }),
         }
+    }
+
+    /// Checks what `hrobot config check` can check without a database.
+    pub fn check(&self) -> Result<(), String> {
+        self.diarium.check()?;
+        if !(1..=60).contains(&self.kommunicering_reply_days) {
+            return Err(format!(
+                "approval.kommunicering_reply_days = {}: use 1–60 days",
+                self.kommunicering_reply_days
+            ));
+        }
+        if self.board.trim().is_empty() || self.municipality.trim().is_empty() {
+            return Err("approval.board and approval.municipality must be set".into());
+        }
+        Ok(())
     }
 }
 
@@ -174,10 +237,20 @@ pub enum ApprovalError {
     NotAwaitingApproval,
     #[error("{0}")]
     Invalid(String),
+    #[error(
+        "Beslutet går den sökande emot och bygger på uppgifter som den sökande inte har lämnat eller fått yttra sig över. Kommunicera uppgifterna först (25 § förvaltningslagen), eller ange skälet att avstå."
+    )]
+    KommuniceringNeeded,
     #[error("beslutsbrevet: {0}")]
     Letter(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl From<DecisionError> for ApprovalError {
+    fn from(e: DecisionError) -> ApprovalError {
+        ApprovalError::Invalid(e.to_string())
+    }
 }
 
 impl ApprovalError {
@@ -186,7 +259,7 @@ impl ApprovalError {
         match self {
             ApprovalError::Forbidden(_) | ApprovalError::ConflictOfInterest | ApprovalError::SameApprover => 403,
             ApprovalError::NotAwaitingApproval => 409,
-            ApprovalError::Invalid(_) => 422,
+            ApprovalError::Invalid(_) | ApprovalError::KommuniceringNeeded => 422,
             ApprovalError::Store(StoreError::NotFound(_)) => 404,
             ApprovalError::Store(StoreError::StaleState { .. }) => 409,
             ApprovalError::Letter(_) | ApprovalError::Store(_) => 500,
@@ -214,12 +287,14 @@ impl ApprovedDecision {
     }
 }
 
-/// The outbox's only way in.
+/// The outbox's only way in for decisions.
 async fn enqueue(tx: &mut StoreTx, d: &ApprovedDecision, channel: &str) -> Result<(), ApprovalError> {
     let key = d.idempotency_key();
     tx.insert_outbox(&NewOutboxItem {
         case_id: d.case_id,
-        decision_id: d.decision_id,
+        kind: LetterKind::Beslut,
+        decision_id: Some(d.decision_id),
+        kommunicering_id: None,
         channel,
         idempotency_key: &key,
         recipient: None,
@@ -254,143 +329,163 @@ async fn load(tx: &mut StoreTx, case: CaseId) -> Result<(Application, i64, Draft
     Ok((app, draft_id, draft))
 }
 
-/// The letter for a decision (or, with `decision = None`, the draft's preview).
-fn render_letter(
-    settings: &ApprovalSettings,
-    case: CaseId,
-    app: &Application,
-    draft: &Draft,
-    decision: Option<(&DecisionRow, &[String])>,
-    today: chrono::NaiveDate,
-) -> Result<letter::Rendered, ApprovalError> {
-    let period = letter::period_label(draft.period());
-    let (outcome, amount, amendment) = match decision {
-        Some((d, _)) => (d.outcome, Some(d.amount), d.amendment.as_deref()),
-        None => (draft.outcome(), draft.amount(), None),
-    };
-    let amendment: Option<serde_json::Value> = amendment.and_then(|a| serde_json::from_str(a).ok());
-    let amount_text = amount.map_or_else(|| "–".to_string(), |m| m.to_string());
-    let decision_text = match outcome {
-        Outcome::Bifall => format!("Du beviljas ekonomiskt bistånd (försörjningsstöd) med {amount_text} för {period}."),
-        Outcome::DelvisBifall => format!(
-            "Du beviljas ekonomiskt bistånd (försörjningsstöd) med {amount_text} för {period}. I övrigt avslås din ansökan."
-        ),
-        Outcome::Avslag => format!("Din ansökan om ekonomiskt bistånd (försörjningsstöd) för {period} avslås."),
-        Outcome::Manuell => "Ansökan prövas av en handläggare.".to_string(),
-    };
-    let c = draft.calculation();
-    let mut sections: Vec<letter::Section> = [
-        ("Riksnorm", &c.norm),
-        ("Skäliga kostnader", &c.costs),
-        ("Inkomster", &c.incomes),
-        ("Tillgångar", &c.assets),
-    ]
-    .into_iter()
-    .map(|(title, s)| letter::Section {
-        title: title.into(),
-        rows: s
-            .rows()
-            .iter()
-            .map(|r| letter::SectionRow {
-                label: r.label.clone(),
-                amount: r.amount.to_string(),
-            })
-            .collect(),
-        total: s.total().to_string(),
-    })
-    .collect();
-    if let Some(rows) = amendment
-        .as_ref()
-        .and_then(|a| a["rows"].as_array())
-        .filter(|r| !r.is_empty())
-    {
-        let parsed: Vec<(String, Money)> = rows
-            .iter()
-            .filter_map(|r| {
-                Some((
-                    r["label"].as_str()?.to_string(),
-                    serde_json::from_value::<Money>(r["amount_sek"].clone()).ok()?,
-                ))
-            })
-            .collect();
-        let total = Money::checked_sum(parsed.iter().map(|(_, m)| *m)).unwrap_or(Money::ZERO);
-        sections.push(letter::Section {
-            title: "Ändringar av handläggare".into(),
-            rows: parsed
-                .into_iter()
-                .map(|(label, m)| letter::SectionRow {
-                    label,
-                    amount: m.to_string(),
-                })
-                .collect(),
-            total: total.to_string(),
-        });
-    }
-    let mut lagrum: Vec<String> = draft.reasons().iter().map(|r| r.lagrum.clone()).collect();
-    lagrum.push("32 och 33 §§ förvaltningslagen (2017:900)".into());
-    lagrum.dedup();
-    let mut seen = std::collections::BTreeSet::new();
-    lagrum.retain(|l| seen.insert(l.clone()));
-    let applicant = app
-        .household()
-        .adults
-        .iter()
-        .find(|a| &a.personnummer == app.applicant())
-        .map(|a| a.name.clone())
-        .unwrap_or_default();
-    let data = letter::LetterData {
-        municipality: settings.municipality.clone(),
-        board: settings.board.clone(),
-        date: letter::date_label(today),
-        case_ref: format!("Ärende {case}"),
-        external_id: app.external_id().to_string(),
-        recipient_name: applicant,
-        recipient_personnummer: app.applicant().formatted(),
-        period_label: period,
-        decision_text,
-        amount: amount_text,
-        amended: amendment.is_some(),
-        amended_justification: amendment
-            .as_ref()
-            .and_then(|a| a["justification"].as_str().map(str::to_string))
-            .unwrap_or_default(),
-        reasons: draft
-            .reasons()
-            .iter()
-            .map(|r| letter::ReasonLine {
-                text: r.text.clone(),
-                lagrum: r.lagrum.clone(),
-            })
-            .collect(),
-        sections,
-        lagrum,
-        decided_by: decision.map(|(_, names)| names.to_vec()).unwrap_or_default(),
-        preview: decision.is_none(),
-    };
-    letter::render(&settings.template()?, &data).map_err(|e| ApprovalError::Letter(e.to_string()))
+fn record_of(row: &DecisionRow) -> Result<DecisionRecord, ApprovalError> {
+    let json = row
+        .record
+        .as_deref()
+        .ok_or_else(|| StoreError::Corrupt(format!("decision {} of case {} has no record", row.id, row.case_id)))?;
+    Ok(DecisionRecord::from_json(json)
+        .map_err(|e| StoreError::Corrupt(format!("decision {} of case {}: {e}", row.id, row.case_id)))?)
 }
 
-/// Makes the approved decision (the letter included) for a final decision row.
-fn approved(
-    settings: &ApprovalSettings,
+/// The case's diarienummer, or its case number where intake gave none
+/// (a case stored before diarienummer existed).
+async fn diarienummer(store_tx: &mut StoreTx, case: CaseId) -> Result<String, ApprovalError> {
+    Ok(store_tx
+        .diarienummer(case)
+        .await?
+        .unwrap_or_else(|| format!("Ärende {case}")))
+}
+
+/// Everything an official submits with a decision.
+#[derive(Debug, Clone)]
+pub struct DecisionRequest {
+    pub ruling: Ruling,
+    /// Codes of the draft's assessments the official confirms.
+    pub confirmed: Vec<String>,
+    /// The FL 25 § ground for deciding without kommunicering, and the
+    /// official's explanation.
+    pub skip_kommunicering: Option<(SkipGround, String)>,
+}
+
+impl DecisionRequest {
+    pub fn approve() -> DecisionRequest {
+        DecisionRequest {
+            ruling: Ruling::Proposal,
+            confirmed: Vec::new(),
+            skip_kommunicering: None,
+        }
+    }
+}
+
+/// Whether a decision goes against the applicant (FL 25 §): avslag,
+/// delvis bifall, or less than the robot proposed.
+pub fn adverse(record: &DecisionRecord) -> bool {
+    matches!(record.outcome, Outcome::Avslag | Outcome::DelvisBifall)
+        || record.proposed_amount.is_some_and(|p| record.amount < p)
+}
+
+/// Whether the decision rests on facts the applicant has not supplied:
+/// what the draft lists (register answers, a cap after the notice period),
+/// or the officials' own findings (any change to the proposal).
+pub fn rests_on_new_facts(draft: &Draft, record: &DecisionRecord) -> bool {
+    !draft.kommunicering().is_empty() || record.departs_from_proposal()
+}
+
+/// How kommunicering was done for this decision, or an error when it is
+/// needed and neither done nor skipped on a ground.
+async fn kommunicering_outcome(
+    tx: &mut StoreTx,
     case: CaseId,
-    app: &Application,
     draft: &Draft,
-    d: &DecisionRow,
-    names: &[String],
-    today: chrono::NaiveDate,
-) -> Result<ApprovedDecision, ApprovalError> {
-    Ok(ApprovedDecision {
-        case_id: case,
-        decision_id: d.id,
-        letter: render_letter(settings, case, app, draft, Some((d, names)), today)?,
+    record: &DecisionRecord,
+    skip: &Option<(SkipGround, String)>,
+) -> Result<KommuniceringOutcome, ApprovalError> {
+    let done = tx
+        .kommuniceringar(case)
+        .await?
+        .into_iter()
+        .rev()
+        .find(|k| k.closed.is_some());
+    if let Some(k) = done {
+        return Ok(match (k.closed.as_deref(), k.reply_at) {
+            (Some("answered"), Some(at)) => KommuniceringOutcome::Answered {
+                sent_on: brev::date(k.sent),
+                reply_on: brev::date(at),
+            },
+            _ => KommuniceringOutcome::NoReply {
+                sent_on: brev::date(k.sent),
+                deadline: brev::date(k.deadline),
+            },
+        });
+    }
+    if let Some((ground, text)) = skip {
+        let text = text.trim();
+        if text.is_empty() || text.chars().count() > 2000 {
+            return Err(ApprovalError::Invalid(
+                "Förklara varför kommunicering inte behövs (högst 2 000 tecken).".into(),
+            ));
+        }
+        return Ok(KommuniceringOutcome::Skipped {
+            ground: ground.as_str().into(),
+            text: text.to_string(),
+        });
+    }
+    if adverse(record) && rests_on_new_facts(draft, record) {
+        return Err(ApprovalError::KommuniceringNeeded);
+    }
+    Ok(KommuniceringOutcome::NotNeeded)
+}
+
+fn confirmed_assessments(
+    draft: &Draft,
+    confirmed: &[String],
+    ruling: &Ruling,
+) -> Result<Vec<ConfirmedAssessment>, ApprovalError> {
+    // An official who decides differently from the proposal states their
+    // own grounds; the proposal's assessments are then not what is decided.
+    if !matches!(ruling, Ruling::Proposal) {
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::new();
+    for a in draft.assessments() {
+        if !confirmed.iter().any(|c| c == &a.code) {
+            return Err(ApprovalError::Invalid(format!(
+                "Bekräfta bedömningen innan du godkänner: {}",
+                a.text
+            )));
+        }
+        out.push(ConfirmedAssessment {
+            code: a.code.clone(),
+            text: a.text.clone(),
+        });
+    }
+    Ok(out)
+}
+
+fn record_hash(record: &DecisionRecord) -> String {
+    use sha2::Digest;
+    format!(
+        "sha256:{}",
+        hex::encode(sha2::Sha256::digest(record.to_json().as_bytes()))
+    )
+}
+
+/// What the audit log says was decided: outcome, basis, the content hash
+/// of the record, the ruleset; amounts and texts stay in the case store.
+fn decided_payload(stage: &str, record: &DecisionRecord, four_eyes: bool) -> serde_json::Value {
+    json!({
+        "stage": stage,
+        "four_eyes": four_eyes,
+        "amended": record.departs_from_proposal(),
+        "outcome": record.outcome.as_str(),
+        "basis": match record.basis { Basis::Proposal => "proposal", Basis::Amended => "amended", Basis::Avslag => "avslag", Basis::AfterManualHandling => "after_manual_handling" },
+        "diarienummer": record.diarienummer,
+        "record_sha256": record_hash(record),
+        "assessments_confirmed": record.assessments.iter().map(|a| a.code.clone()).collect::<Vec<_>>(),
+        "kommunicering": match &record.kommunicering {
+            KommuniceringOutcome::NotNeeded => "not_needed".to_string(),
+            KommuniceringOutcome::Answered { .. } => "answered".to_string(),
+            KommuniceringOutcome::NoReply { .. } => "no_reply".to_string(),
+            KommuniceringOutcome::Skipped { ground, .. } => format!("skipped:{ground}"),
+        },
     })
 }
 
 /// The delivery channel decisions go out through (recorded on the outbox row).
 pub struct Channel<'a>(pub &'a str);
 
-/// Approves the case's draft (first or second approval).
+/// Approves the case's draft as proposed (first or second approval).
 pub async fn approve(
     store: &Store,
     settings: &ApprovalSettings,
@@ -398,31 +493,82 @@ pub async fn approve(
     case: CaseId,
     by: &Official,
 ) -> Result<ApprovalResult, ApprovalError> {
-    require(by, Role::Handlaggare, "godkänna beslut")?;
+    decide(store, settings, channel, case, by, &DecisionRequest::approve()).await
+}
+
+/// Decides differently from the draft: rows changed, or avslag, with a
+/// motivering. The result is the officials' decision and says so.
+pub async fn amend(
+    store: &Store,
+    settings: &ApprovalSettings,
+    channel: &Channel<'_>,
+    case: CaseId,
+    by: &Official,
+    amendment: &Amendment,
+) -> Result<ApprovalResult, ApprovalError> {
+    if matches!(amendment, Ruling::Proposal) {
+        return Err(ApprovalError::Invalid(
+            "En ändring ändrar rader eller avslår ansökan.".into(),
+        ));
+    }
+    let req = DecisionRequest {
+        ruling: amendment.clone(),
+        confirmed: Vec::new(),
+        skip_kommunicering: None,
+    };
+    decide(store, settings, channel, case, by, &req).await
+}
+
+/// The one way a decision is made: the first official's ruling becomes a
+/// record (pending when a second official must approve); the second
+/// official approves exactly that record. The letter is rendered from the
+/// final record, inside the transaction that records the last approval.
+pub async fn decide(
+    store: &Store,
+    settings: &ApprovalSettings,
+    channel: &Channel<'_>,
+    case: CaseId,
+    by: &Official,
+    req: &DecisionRequest,
+) -> Result<ApprovalResult, ApprovalError> {
+    require(by, Role::Handlaggare, "besluta")?;
     let mut tx = store.begin().await?;
-    let today = tx.now().date_naive();
+    let now = tx.now();
     let state = tx.state(case).await?;
     let (app, draft_id, draft) = load(&mut tx, case).await?;
     check_conflict(by, &app)?;
     let actor = by.actor();
     let result = match state.at() {
         At::AwaitingApproval(w) => {
-            let Some(amount) = draft.amount() else {
-                return Err(ApprovalError::Invalid(
-                    "Utkastet är en manuell bedömning utan belopp: ändra beslutet eller lämna ärendet till manuell handläggning."
-                        .into(),
-                ));
+            let law = settings.law.letter_law(draft.ruleset(), draft.period());
+            let input = DecisionInput {
+                draft: &draft,
+                ruling: req.ruling.clone(),
+                motivering_lagrum: law.motivering_lagrum.clone(),
+                assessments: confirmed_assessments(&draft, &req.confirmed, &req.ruling)?,
+                signatories: vec![by.signatory(SignatoryRole::Beslutsfattare)],
+                diarienummer: diarienummer(&mut tx, case).await?,
+                decided_on: brev::date(now),
+                kommunicering: KommuniceringOutcome::NotNeeded,
             };
-            let needs_second = amount >= Money::from_kronor(settings.four_eyes_from_kr).unwrap_or(Money::ZERO);
+            let mut record = DecisionRecord::build(input)?;
+            record.kommunicering =
+                kommunicering_outcome(&mut tx, case, &draft, &record, &req.skip_kommunicering).await?;
+            let four_eyes_from = Money::from_kronor(settings.four_eyes_from_kr).unwrap_or(Money::ZERO);
+            let amended = record.departs_from_proposal();
+            let needs_second = record.amount >= four_eyes_from || (amended && settings.four_eyes_on_amend);
             let decision = NewDecision {
                 case_id: case,
                 draft_id,
-                outcome: draft.outcome(),
-                amount,
-                amendment: None,
+                outcome: record.outcome,
+                amount: record.amount,
+                amendment: amended.then(|| {
+                    json!({"basis": decided_payload("first", &record, needs_second)["basis"], "rows_changed": record.rows.iter().filter(|r| r.origin != domain::RowOrigin::Proposal).count() + record.removed.len()}).to_string()
+                }),
                 needs_second,
                 by_user: by.user_id,
                 by_name: by.display_name.clone(),
+                record: record.to_json(),
             };
             let id = tx.insert_decision(&decision).await?;
             if needs_second {
@@ -431,28 +577,25 @@ pub async fn approve(
                     w.first_approval(),
                     &actor,
                     None,
-                    json!({"stage": "first", "four_eyes": true}),
+                    decided_payload("first", &record, true),
                 )
                 .await?;
                 ApprovalResult::AwaitingSecondApproval
             } else {
-                tx.step(case, w.approved(), &actor, None, json!({"stage": "only"}))
+                let step = if amended { w.amended() } else { w.approved() };
+                tx.step(case, step, &actor, None, decided_payload("only", &record, false))
                     .await?;
-                let row = tx.pending_or_final(case, id).await?;
-                let d = approved(
-                    settings,
-                    case,
-                    &app,
-                    &draft,
-                    &row,
-                    std::slice::from_ref(&by.display_name),
-                    today,
-                )?;
+                let d = approved(settings, case, &app, &record, id)?;
                 enqueue(&mut tx, &d, channel.0).await?;
                 ApprovalResult::Approved
             }
         }
         At::AwaitingSecondApproval(s) => {
+            if !matches!(req.ruling, Ruling::Proposal) {
+                return Err(ApprovalError::Invalid(
+                    "Ärendet väntar på en andra granskare: godkänn det första beslutet eller lämna ärendet till manuell handläggning.".into(),
+                ));
+            }
             let pending = tx.pending_decision(case).await?.ok_or_else(|| {
                 StoreError::Corrupt(format!(
                     "case {case} awaits a second approval but has no pending decision"
@@ -461,16 +604,23 @@ pub async fn approve(
             if pending.first_by == by.user_id {
                 return Err(ApprovalError::SameApprover);
             }
-            tx.finalize_decision(pending.id, by.user_id, &by.display_name).await?;
-            let step = if pending.amendment.is_some() {
+            let mut record = record_of(&pending)?;
+            for s in &mut record.signatories {
+                s.role = SignatoryRole::Foredragande;
+            }
+            record.signatories.push(by.signatory(SignatoryRole::Beslutsfattare));
+            record.decided_on = brev::date(now);
+            record.check()?;
+            tx.finalize_decision(pending.id, by.user_id, &by.display_name, &record.to_json())
+                .await?;
+            let step = if record.departs_from_proposal() {
                 s.amended()
             } else {
                 s.approved()
             };
-            tx.step(case, step, &actor, None, json!({"stage": "second"})).await?;
-            let row = tx.pending_or_final(case, pending.id).await?;
-            let names = [pending.first_by_name.clone(), by.display_name.clone()];
-            let d = approved(settings, case, &app, &draft, &row, &names, today)?;
+            tx.step(case, step, &actor, None, decided_payload("second", &record, true))
+                .await?;
+            let d = approved(settings, case, &app, &record, pending.id)?;
             enqueue(&mut tx, &d, channel.0).await?;
             ApprovalResult::Approved
         }
@@ -480,118 +630,212 @@ pub async fn approve(
     Ok(result)
 }
 
-fn validate(a: &Amendment) -> Result<(), ApprovalError> {
-    let j = a.justification.trim();
-    if j.is_empty() {
-        return Err(ApprovalError::Invalid("En ändring måste motiveras.".into()));
-    }
-    if j.chars().count() > 2000 {
-        return Err(ApprovalError::Invalid(
-            "Motiveringen får vara högst 2 000 tecken.".into(),
-        ));
-    }
-    if !a.amount.is_whole_kronor() || a.amount.ore() < 0 {
-        return Err(ApprovalError::Invalid(
-            "Beloppet ska vara hela kronor och inte negativt.".into(),
-        ));
-    }
-    match a.outcome {
-        Outcome::Manuell => Err(ApprovalError::Invalid(
-            "Ett beslut är bifall, delvis bifall eller avslag; lämna ärendet till manuell handläggning i stället."
-                .into(),
-        )),
-        Outcome::Avslag if !a.amount.is_zero() => Err(ApprovalError::Invalid("Ett avslag har beloppet 0 kr.".into())),
-        Outcome::Bifall | Outcome::DelvisBifall if a.amount.is_zero() => {
-            Err(ApprovalError::Invalid("Ett bifall har ett belopp över 0 kr.".into()))
-        }
-        _ => {
-            if a.rows
-                .iter()
-                .any(|r| r.label.trim().is_empty() || r.label.chars().count() > 200)
-            {
-                return Err(ApprovalError::Invalid(
-                    "Varje ändrad rad behöver en text (högst 200 tecken).".into(),
-                ));
-            }
-            Ok(())
-        }
-    }
+/// Makes the approved decision (the letter included) from a final record.
+fn approved(
+    settings: &ApprovalSettings,
+    case: CaseId,
+    app: &Application,
+    record: &DecisionRecord,
+    decision_id: i64,
+) -> Result<ApprovedDecision, ApprovalError> {
+    let law = settings.law.letter_law(&record.ruleset, record.period);
+    Ok(ApprovedDecision {
+        case_id: case,
+        decision_id,
+        letter: brev::decision_letter(settings, &law, app, record, brev::LetterState::Final)?,
+    })
 }
 
-/// Decides differently from the draft, with a justification. The result is
-/// a human decision and says so (in the letter and the audit log).
-pub async fn amend(
+// ---------------------------------------------------------------- kommunicering
+
+/// Sends the applicant a kommuniceringsbrev (FL 25 §): the facts the
+/// proposal rests on that they have not supplied, the official's own
+/// findings, and a deadline to reply. The case waits until the reply is
+/// recorded or the deadline passes.
+pub async fn send_kommunicering(
     store: &Store,
     settings: &ApprovalSettings,
     channel: &Channel<'_>,
     case: CaseId,
     by: &Official,
-    amendment: &Amendment,
-) -> Result<ApprovalResult, ApprovalError> {
-    require(by, Role::Handlaggare, "ändra beslut")?;
-    validate(amendment)?;
+    own_findings: &str,
+) -> Result<(), ApprovalError> {
+    require(by, Role::Handlaggare, "kommunicera")?;
+    let own = own_findings.trim();
+    if own.chars().count() > 4000 {
+        return Err(ApprovalError::Invalid(
+            "Dina egna uppgifter får vara högst 4 000 tecken.".into(),
+        ));
+    }
     let mut tx = store.begin().await?;
-    let today = tx.now().date_naive();
+    let now = tx.now();
     let state = tx.state(case).await?;
     let (app, draft_id, draft) = load(&mut tx, case).await?;
     check_conflict(by, &app)?;
     let At::AwaitingApproval(w) = state.at() else {
         return Err(ApprovalError::NotAwaitingApproval);
     };
-    let needs_second = settings.four_eyes_on_amend
-        || amendment.amount >= Money::from_kronor(settings.four_eyes_from_kr).unwrap_or(Money::ZERO);
-    let record = json!({
-        "justification": amendment.justification.trim(),
-        "rows": amendment.rows.iter().map(|r| json!({"label": r.label, "amount_sek": r.amount.to_json_value()})).collect::<Vec<_>>(),
-        "drafted": {"outcome": draft.outcome().as_str(), "amount_sek": draft.amount().map(Money::to_json_value)},
-    });
+    let mut facts: Vec<kommunicering::Fact> = draft
+        .kommunicering()
+        .iter()
+        .map(|k| kommunicering::Fact {
+            code: k.code.clone(),
+            text: k.text.clone(),
+        })
+        .collect();
+    if !own.is_empty() {
+        facts.push(kommunicering::Fact {
+            code: "handlaggarens_uppgifter".into(),
+            text: own.to_string(),
+        });
+    }
+    if facts.is_empty() {
+        return Err(ApprovalError::Invalid(
+            "Det finns inga uppgifter att kommunicera: skriv vilka uppgifter den sökande ska få yttra sig över.".into(),
+        ));
+    }
+    let deadline = kommunicering::deadline(now, settings.kommunicering_reply_days);
+    let sent = kommunicering::Sent {
+        facts,
+        deadline_on: brev::date(deadline),
+    };
+    let facts_json = serde_json::to_string(&sent).map_err(|e| ApprovalError::Letter(e.to_string()))?;
     let id = tx
-        .insert_decision(&NewDecision {
+        .insert_kommunicering(&NewKommunicering {
             case_id: case,
             draft_id,
-            outcome: amendment.outcome,
-            amount: amendment.amount,
-            amendment: Some(record.to_string()),
-            needs_second,
+            facts: &facts_json,
             by_user: by.user_id,
-            by_name: by.display_name.clone(),
+            by_name: &by.display_name,
+            deadline,
         })
         .await?;
-    let actor = by.actor();
-    let result = if needs_second {
-        tx.step(
-            case,
-            w.first_approval(),
-            &actor,
-            None,
-            json!({"stage": "first", "amended": true, "four_eyes": true}),
-        )
-        .await?;
-        ApprovalResult::AwaitingSecondApproval
-    } else {
-        tx.step(
-            case,
-            w.amended(),
-            &actor,
-            None,
-            json!({"stage": "only", "amended": true}),
-        )
-        .await?;
-        let row = tx.pending_or_final(case, id).await?;
-        let d = approved(
-            settings,
-            case,
-            &app,
-            &draft,
-            &row,
-            std::slice::from_ref(&by.display_name),
-            today,
-        )?;
-        enqueue(&mut tx, &d, channel.0).await?;
-        ApprovalResult::Approved
-    };
+    let dnr = diarienummer(&mut tx, case).await?;
+    let law = settings.law.letter_law(draft.ruleset(), draft.period());
+    let letter = brev::kommunicering_letter(settings, &law, &app, &draft, &dnr, &sent, by, now)?;
+    let key = format!("hrobot:case:{case}:kommunicering:{id}");
+    tx.insert_outbox(&NewOutboxItem {
+        case_id: case,
+        kind: LetterKind::Kommunicering,
+        decision_id: None,
+        kommunicering_id: Some(id),
+        channel: channel.0,
+        idempotency_key: &key,
+        recipient: None,
+        letter_html: &letter.html,
+        letter_text: &letter.text,
+        letter_pdf: &letter.pdf,
+    })
+    .await?;
+    tx.step(
+        case,
+        w.kommunicering_sent(),
+        &by.actor(),
+        None,
+        json!({"kommunicering_id": id, "facts": sent.facts.iter().map(|f| f.code.clone()).collect::<Vec<_>>(), "deadline": sent.deadline_on, "diarienummer": dnr}),
+    )
+    .await?;
     tx.commit().await?;
-    Ok(result)
+    Ok(())
+}
+
+/// Where a reply to a kommunicering came in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplyChannel {
+    Web,
+    Api,
+    Eservice,
+}
+
+impl ReplyChannel {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ReplyChannel::Web => "web",
+            ReplyChannel::Api => "api",
+            ReplyChannel::Eservice => "eservice",
+        }
+    }
+}
+
+/// Records the applicant's reply; the case goes back to the queue.
+pub async fn record_reply(
+    store: &Store,
+    case: CaseId,
+    actor: &str,
+    by: Option<&Official>,
+    channel: ReplyChannel,
+    reply: &str,
+) -> Result<(), ApprovalError> {
+    if let Some(by) = by {
+        require(by, Role::Handlaggare, "registrera svar")?;
+    }
+    let reply = reply.trim();
+    if reply.is_empty() || reply.chars().count() > 20_000 {
+        return Err(ApprovalError::Invalid("Svaret ska ha 1–20 000 tecken.".into()));
+    }
+    let mut tx = store.begin().await?;
+    let state = tx.state(case).await?;
+    if let Some(by) = by {
+        let doc = tx.document(case).await?;
+        if let Ok(app) = Application::parse(&doc) {
+            check_conflict(by, &app)?;
+        }
+    }
+    let At::Kommunicering(k) = state.at() else {
+        return Err(ApprovalError::Invalid(
+            "Ärendet väntar inte på svar på en kommunicering.".into(),
+        ));
+    };
+    let open = tx
+        .kommuniceringar(case)
+        .await?
+        .into_iter()
+        .find(|k| k.closed.is_none())
+        .ok_or_else(|| StoreError::Corrupt(format!("case {case} waits for a reply but has no open kommunicering")))?;
+    tx.close_kommunicering(open.id, "answered", Some((reply, channel.as_str(), actor)))
+        .await?;
+    tx.step(
+        case,
+        k.answered(),
+        actor,
+        None,
+        json!({"kommunicering_id": open.id, "channel": channel.as_str(), "chars": reply.chars().count()}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Moves every case whose reply deadline has passed back to the queue,
+/// marked. Returns how many.
+pub async fn expire_kommuniceringar(store: &Store) -> Result<usize, ApprovalError> {
+    let due = store.due_kommuniceringar(100).await?;
+    let mut n = 0;
+    for case in due {
+        let mut tx = store.begin().await?;
+        let state = tx.state(case).await?;
+        let At::Kommunicering(k) = state.at() else {
+            continue;
+        };
+        let Some(open) = tx.kommuniceringar(case).await?.into_iter().find(|k| k.closed.is_none()) else {
+            continue;
+        };
+        if open.deadline >= tx.now() {
+            continue;
+        }
+        tx.close_kommunicering(open.id, "expired", None).await?;
+        tx.step(
+            case,
+            k.deadline_passed(),
+            "robot:kommunicering",
+            Some("Svarstiden för kommuniceringen har gått ut utan svar."),
+            json!({"kommunicering_id": open.id}),
+        )
+        .await?;
+        tx.commit().await?;
+        n += 1;
+    }
+    Ok(n)
 }
 
 /// Sends the case to manual handling outside the robot, with a reason.
@@ -612,6 +856,12 @@ pub async fn return_to_manual(store: &Store, case: CaseId, by: &Official, reason
     let step = match state.at() {
         At::AwaitingApproval(w) => w.returned_to_manual(),
         At::AwaitingSecondApproval(s) => s.returned_to_manual(),
+        At::Kommunicering(k) => {
+            if let Some(open) = tx.kommuniceringar(case).await?.into_iter().find(|k| k.closed.is_none()) {
+                tx.close_kommunicering(open.id, "expired", None).await?;
+            }
+            k.returned_to_manual()
+        }
         _ => return Err(ApprovalError::NotAwaitingApproval),
     };
     tx.step(case, step, &by.actor(), Some(reason), json!({})).await?;
@@ -668,6 +918,9 @@ pub struct CaseView {
     pub application: Option<Application>,
     pub draft: Option<Draft>,
     pub decisions: Vec<DecisionRow>,
+    /// The pending decision's record (what a second approver approves), or the final one.
+    pub record: Option<DecisionRecord>,
+    pub kommuniceringar: Vec<KommuniceringRow>,
     pub comments: Vec<CommentRow>,
     pub outbox: Option<OutboxStatus>,
     pub assigned_to: Option<i64>,
@@ -688,17 +941,26 @@ pub async fn case_view(store: &Store, case: CaseId) -> Result<CaseView, Approval
     let detail = store.case_detail(case).await?;
     let mut tx = store.begin().await?;
     let decisions = tx.decisions(case).await?;
+    let kommuniceringar = tx.kommuniceringar(case).await?;
     let comments = tx.comments(case).await?;
-    let outbox = tx.outbox_for_case(case).await?.map(|o| OutboxStatus {
-        channel: o.channel,
-        status: o.status,
-        attempts: o.attempts,
-        last_error: o.last_error,
-        receipt: o.receipt,
-    });
+    let outbox = tx
+        .outbox_for_case(case, LetterKind::Beslut)
+        .await?
+        .map(|o| OutboxStatus {
+            channel: o.channel,
+            status: o.status,
+            attempts: o.attempts,
+            last_error: o.last_error,
+            receipt: o.receipt,
+        });
     let assigned_to = tx.assigned(case).await?;
     let earlier = tx.household_cases(case, 20).await?;
     drop(tx);
+    let record = decisions
+        .iter()
+        .rev()
+        .find(|d| d.final_ || !d.final_ && detail.summary.state == CaseState::AwaitingSecondApproval)
+        .and_then(|d| record_of(d).ok());
     let application = Application::parse(&detail.document).ok();
     let draft = detail.draft_json.as_deref().and_then(|j| Draft::from_json(j).ok());
     Ok(CaseView {
@@ -706,6 +968,8 @@ pub async fn case_view(store: &Store, case: CaseId) -> Result<CaseView, Approval
         application,
         draft,
         decisions,
+        record,
+        kommuniceringar,
         comments,
         outbox,
         assigned_to,
@@ -713,7 +977,8 @@ pub async fn case_view(store: &Store, case: CaseId) -> Result<CaseView, Approval
     })
 }
 
-/// The letter: the one in the outbox once decided, else a preview of the draft's.
+/// The letter: the one in the outbox once decided; else a preview of the
+/// pending decision (what a second approver approves), or of the proposal.
 pub async fn letter_html(store: &Store, settings: &ApprovalSettings, case: CaseId) -> Result<String, ApprovalError> {
     Ok(letter_for(store, settings, case).await?.html)
 }
@@ -722,26 +987,75 @@ pub async fn letter_pdf(store: &Store, settings: &ApprovalSettings, case: CaseId
     Ok(letter_for(store, settings, case).await?.pdf)
 }
 
+/// The case's kommuniceringsbrev as sent (the newest), if any.
+pub async fn kommunicering_letter(store: &Store, case: CaseId) -> Result<Option<letter::Rendered>, ApprovalError> {
+    let mut tx = store.begin().await?;
+    Ok(tx
+        .outbox_for_case(case, LetterKind::Kommunicering)
+        .await?
+        .map(|o| letter::Rendered {
+            html: o.letter_html,
+            text: o.letter_text,
+            pdf: o.letter_pdf,
+        }))
+}
+
 async fn letter_for(
     store: &Store,
     settings: &ApprovalSettings,
     case: CaseId,
 ) -> Result<letter::Rendered, ApprovalError> {
     let mut tx = store.begin().await?;
-    if let Some(o) = tx.outbox_for_case(case).await? {
+    if let Some(o) = tx.outbox_for_case(case, LetterKind::Beslut).await? {
         return Ok(letter::Rendered {
             html: o.letter_html,
             text: o.letter_text,
             pdf: o.letter_pdf,
         });
     }
-    let today = tx.now().date_naive();
+    let now = tx.now();
+    let state = tx.state(case).await?;
     let (app, _, draft) = load(&mut tx, case).await?;
+    let pending = if state == CaseState::AwaitingSecondApproval {
+        tx.pending_decision(case).await?
+    } else {
+        None
+    };
+    let dnr = diarienummer(&mut tx, case).await?;
     drop(tx);
-    render_letter(settings, case, &app, &draft, None, today)
+    let law = settings.law.letter_law(draft.ruleset(), draft.period());
+    let record = match pending {
+        Some(p) => record_of(&p)?,
+        None => {
+            let input = DecisionInput {
+                draft: &draft,
+                ruling: Ruling::Proposal,
+                motivering_lagrum: law.motivering_lagrum.clone(),
+                assessments: Vec::new(),
+                signatories: vec![Signatory {
+                    username: String::new(),
+                    name: "(den handläggare som beslutar)".into(),
+                    title: String::new(),
+                    delegation: None,
+                    role: SignatoryRole::Beslutsfattare,
+                }],
+                diarienummer: dnr,
+                decided_on: brev::date(now),
+                kommunicering: KommuniceringOutcome::NotNeeded,
+            };
+            match DecisionRecord::build(input) {
+                Ok(r) => r,
+                Err(_) => return brev::no_letter_yet(settings, &app, &draft),
+            }
+        }
+    };
+    brev::decision_letter(settings, &law, &app, &record, brev::LetterState::Preview)
 }
 
 /// Whether the case is in a state where nothing has been decided yet.
 pub fn undecided(state: CaseState) -> bool {
-    matches!(state, CaseState::AwaitingApproval | CaseState::AwaitingSecondApproval)
+    matches!(
+        state,
+        CaseState::AwaitingApproval | CaseState::AwaitingSecondApproval | CaseState::Kommunicering
+    )
 }

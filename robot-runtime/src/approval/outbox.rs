@@ -9,6 +9,7 @@ use crate::pipeline::Runtime;
 use crate::store::OutboxRow;
 use connectors::delivery::{Delivery, Letter, MaildirConfig, SmtpConfig};
 use connectors::{CaseWriteBack, IdempotencyKey, WriteBack};
+use domain::LetterKind;
 use serde::Deserialize;
 use std::sync::Arc;
 use std::time::Duration;
@@ -111,14 +112,18 @@ impl OutboxSettings {
 }
 
 fn letter_of(item: &OutboxRow) -> Letter {
+    let (subject, name) = match item.kind {
+        LetterKind::Beslut => ("Beslut om ekonomiskt bistånd", "beslut"),
+        LetterKind::Kommunicering => ("Kommunicering inför beslut om ekonomiskt bistånd", "kommunicering"),
+    };
     Letter {
         case_ref: format!("case:{}", item.case_id),
         to: item.recipient.clone(),
-        subject: "Beslut om ekonomiskt bistånd".into(),
+        subject: subject.into(),
         text: item.letter_text.clone(),
         html: item.letter_html.clone(),
         pdf: Some(item.letter_pdf.clone()),
-        pdf_name: format!("beslut-{}.pdf", item.case_id),
+        pdf_name: format!("{name}-{}.pdf", item.case_id),
     }
 }
 
@@ -135,20 +140,20 @@ async fn deliver(
         Outlet::Letter(d) => tokio::time::timeout(timeout, d.deliver(key, &letter_of(item)))
             .await
             .unwrap_or_else(|_| Err(timed_out())),
+        Outlet::WriteBack(_) if item.kind == LetterKind::Kommunicering => Err(connectors::ConnectorError::permanent(
+            rt.delivery.name(),
+            "the case system's write-back records decisions only: configure a letter channel (maildir or SMTP) for kommuniceringsbrev",
+        )),
         Outlet::WriteBack(w) => {
+            // The record is the only source: nothing is read back out of the letter.
             let d = rt.store.outbox_decision(item).await?;
-            let decision_text = item
-                .letter_text
-                .split("\n\n")
-                .find(|p| p.starts_with("Du beviljas") || p.starts_with("Din ansökan"))
-                .unwrap_or("Beslut om ekonomiskt bistånd")
-                .to_string();
+            let r = &d.record;
             let wb = WriteBack {
-                external_id: d.external_id,
-                period: d.period,
-                outcome: d.outcome,
-                amount: Some(d.amount),
-                decision_text,
+                external_id: r.external_id.clone(),
+                period: r.period,
+                outcome: r.outcome,
+                amount: Some(r.amount),
+                decision_text: super::brev::write_back_text(r),
                 decided_by: d.decided_by.join(", "),
             };
             tokio::time::timeout(timeout, w.write_back(key, &wb))
@@ -218,6 +223,22 @@ pub async fn outbox_loop(rt: Arc<Runtime>, mut stop: watch::Receiver<bool>) {
         }
         tokio::select! {
             () = tokio::time::sleep(poll) => {}
+            () = crate::clock::stopped(&mut stop) => return,
+        }
+    }
+}
+
+/// Returns cases whose kommunicering reply deadline has passed to the
+/// queue, marked, once a minute (and at start).
+pub async fn kommunicering_loop(rt: Arc<Runtime>, mut stop: watch::Receiver<bool>) {
+    loop {
+        match super::expire_kommuniceringar(&rt.store).await {
+            Ok(0) => {}
+            Ok(n) => info!(cases = n, "kommunicering deadlines passed; cases are back in the queue"),
+            Err(e) => warn!(error = %e, "kommunicering deadlines could not be checked"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_secs(60)) => {}
             () = crate::clock::stopped(&mut stop) => return,
         }
     }

@@ -27,7 +27,10 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use sql::{Backend, CommentRow, DecisionRow, NewDecision, NewOutboxItem, OutboxDecision, OutboxRow};
+pub use sql::{
+    Backend, CommentRow, DecisionRow, KommuniceringRow, NewDecision, NewKommunicering, NewOutboxItem, OutboxDecision,
+    OutboxRow,
+};
 pub use tx::StoreTx;
 
 pub type CaseId = i64;
@@ -139,6 +142,8 @@ pub struct CaseSummary {
     pub outcome: Option<Outcome>,
     pub amount_ore: Option<i64>,
     pub ruleset: Option<String>,
+    /// Allocated once at intake from the municipality's yearly series.
+    pub diarienummer: Option<String>,
     pub received: DateTime<Utc>,
     pub updated: DateTime<Utc>,
 }
@@ -205,6 +210,54 @@ pub struct Store {
     backend: Arc<Backend>,
     audit: Arc<AuditLog>,
     clock: Arc<dyn Clock>,
+    diarium: Arc<Diarium>,
+}
+
+/// The municipality's diarium series: every case gets the next number of
+/// its year at intake, e.g. `SN 2026/000123`, gap-free per year.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Diarium {
+    /// The series' prefix, e.g. the board's abbreviation `SN`.
+    pub series: String,
+    /// Digits of the running number (zero-padded).
+    pub digits: usize,
+}
+
+impl Default for Diarium {
+    fn default() -> Self {
+        Diarium {
+            series: "SN".into(),
+            digits: 6,
+        }
+    }
+}
+
+impl Diarium {
+    /// The year a case received at `t` is registered in (Swedish time).
+    pub fn year_of(&self, t: DateTime<Utc>) -> i32 {
+        use chrono::Datelike;
+        t.with_timezone(&chrono_tz::Europe::Stockholm).year()
+    }
+
+    pub fn format(&self, year: i32, n: i64) -> String {
+        format!("{} {year}/{n:0width$}", self.series, width = self.digits.clamp(1, 12))
+    }
+
+    /// Checks a configured series: 1–16 letters, digits, `-` or `.`.
+    pub fn check(&self) -> Result<(), String> {
+        let ok = (1..=16).contains(&self.series.len())
+            && self.series.chars().all(|c| c.is_alphanumeric() || c == '-' || c == '.')
+            && (1..=12).contains(&self.digits);
+        if ok {
+            Ok(())
+        } else {
+            Err(format!(
+                "diarium series {:?} with {} digits: use 1–16 letters, digits, '-' or '.', and 1–12 digits",
+                self.series, self.digits
+            ))
+        }
+    }
 }
 
 impl std::fmt::Debug for Store {
@@ -278,7 +331,14 @@ impl Store {
             backend: Arc::new(backend),
             audit,
             clock,
+            diarium: Arc::new(Diarium::default()),
         })
+    }
+
+    /// The same store, numbering new cases from this diarium series.
+    pub fn with_diarium(mut self, diarium: Diarium) -> Store {
+        self.diarium = Arc::new(diarium);
+        self
     }
 
     pub fn engine(&self) -> &'static str {
@@ -331,6 +391,12 @@ async fn migrate_sqlite(pool: &SqlitePool) -> Result<(), StoreError> {
 /// The audit event kind a transition records.
 pub(crate) fn event_kind(step: Step) -> audit::EventKind {
     use audit::EventKind as K;
+    match step.event() {
+        "case.kommunicering_sent" => return K::KommuniceringSent,
+        "case.kommunicering_answered" => return K::KommuniceringAnswered,
+        "case.kommunicering_expired" => return K::KommuniceringExpired,
+        _ => {}
+    }
     match step.to() {
         CaseState::Evaluated => K::Evaluated,
         CaseState::AwaitingApproval => K::Drafted,
@@ -338,6 +404,7 @@ pub(crate) fn event_kind(step: Step) -> audit::EventKind {
         CaseState::Approved => K::Approved,
         CaseState::Amended => K::Amended,
         CaseState::ReturnedToManual => K::Returned,
+        CaseState::Kommunicering => K::KommuniceringSent,
         CaseState::Sent => K::Sent,
         CaseState::Closed => K::Closed,
         CaseState::Invalid => K::Invalid,

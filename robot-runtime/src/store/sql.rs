@@ -2,7 +2,7 @@
 
 use super::*;
 use audit::event::{Actor, CaseRef, Event, RulesetHash};
-use domain::{At, CaseState};
+use domain::{At, CaseState, LetterKind};
 use serde_json::json;
 use sqlx::Row;
 
@@ -21,10 +21,10 @@ fn case_ref(id: CaseId) -> Result<CaseRef, StoreError> {
 }
 
 /// The audit event for a fetched document.
-fn fetched_event(id: CaseId, c: &NewCase, now: DateTime<Utc>) -> Result<Event, StoreError> {
+fn fetched_event(id: CaseId, c: &NewCase, diarienummer: &str, now: DateTime<Utc>) -> Result<Event, StoreError> {
     let mut e = Event::new(audit::EventKind::Fetched, actor(&format!("robot:{}", c.robot))?, now)
         .with_case(case_ref(id)?)
-        .with_payload(json!({"source": c.source, "source_ref_len": c.source_ref.len(), "period": c.period}))?;
+        .with_payload(json!({"source": c.source, "source_ref_len": c.source_ref.len(), "period": c.period, "diarienummer": diarienummer}))?;
     for (i, p) in c.subjects.iter().enumerate() {
         let role = if i == 0 { "sökande" } else { "hushållsmedlem" };
         e = e.with_personal(p, json!({"roll": role, "external_id": c.external_id}))?;
@@ -66,6 +66,7 @@ where
             (Some(n), Some(v)) => Some(format!("{n} {v}")),
             _ => None,
         },
+        diarienummer: r.try_get("diarienummer")?,
         received: from_us(r.try_get("received_us")?),
         updated: from_us(r.try_get("updated_us")?),
     })
@@ -87,6 +88,8 @@ pub struct DecisionRow {
     pub second_by: Option<i64>,
     pub second_by_name: Option<String>,
     pub final_: bool,
+    /// The decision record (JSON of `domain::DecisionRecord`).
+    pub record: Option<String>,
 }
 
 /// What the approval core asks the store to record as a decision.
@@ -101,6 +104,8 @@ pub struct NewDecision {
     pub needs_second: bool,
     pub by_user: i64,
     pub by_name: String,
+    /// The decision record as the first official made it (JSON).
+    pub record: String,
 }
 
 #[derive(Debug, Clone)]
@@ -115,7 +120,9 @@ pub struct CommentRow {
 pub struct OutboxRow {
     pub id: i64,
     pub case_id: CaseId,
-    pub decision_id: i64,
+    pub kind: LetterKind,
+    pub decision_id: Option<i64>,
+    pub kommunicering_id: Option<i64>,
     pub channel: String,
     pub idempotency_key: String,
     pub recipient: Option<String>,
@@ -140,20 +147,22 @@ impl std::fmt::Debug for OutboxRow {
     }
 }
 
-/// The decision behind an outbox item, for a case system's write-back.
+/// The decision behind an outbox item, for a case system's write-back:
+/// its record, nothing read back out of the letter.
 #[derive(Debug, Clone)]
 pub struct OutboxDecision {
-    pub external_id: String,
-    pub period: domain::Period,
-    pub outcome: domain::Outcome,
-    pub amount: domain::Money,
+    pub record: domain::DecisionRecord,
+    /// The officials' login names (a write-back never carries their names).
     pub decided_by: Vec<String>,
 }
 
-/// What goes into the outbox (built by the approval core from an `ApprovedDecision`).
+/// What goes into the outbox (built by the approval core from an
+/// `ApprovedDecision` or a sent kommunicering).
 pub struct NewOutboxItem<'a> {
     pub case_id: CaseId,
-    pub decision_id: i64,
+    pub kind: LetterKind,
+    pub decision_id: Option<i64>,
+    pub kommunicering_id: Option<i64>,
     pub channel: &'a str,
     pub idempotency_key: &'a str,
     pub recipient: Option<&'a str>,
@@ -164,13 +173,71 @@ pub struct NewOutboxItem<'a> {
 
 macro_rules! decision_columns {
     () => {
-        "id, case_id, draft_id, outcome, amount_ore, amendment, needs_second, first_by, first_by_name, first_us, second_by, second_by_name, final"
+        "id, case_id, draft_id, outcome, amount_ore, amendment, needs_second, first_by, first_by_name, first_us, second_by, second_by_name, final, record"
     };
+}
+
+/// A kommunicering as stored.
+#[derive(Debug, Clone)]
+pub struct KommuniceringRow {
+    pub id: i64,
+    pub case_id: CaseId,
+    pub draft_id: i64,
+    /// JSON: what was sent (`approval::kommunicering::Facts`).
+    pub facts: String,
+    pub sent_by: i64,
+    pub sent_by_name: String,
+    pub sent: DateTime<Utc>,
+    pub deadline: DateTime<Utc>,
+    pub reply: Option<String>,
+    pub reply_channel: Option<String>,
+    pub reply_at: Option<DateTime<Utc>>,
+    pub closed: Option<String>,
+}
+
+/// What the approval core records when an official sends a kommunicering.
+pub struct NewKommunicering<'a> {
+    pub case_id: CaseId,
+    pub draft_id: i64,
+    pub facts: &'a str,
+    pub by_user: i64,
+    pub by_name: &'a str,
+    pub deadline: DateTime<Utc>,
+}
+
+macro_rules! kommunicering_columns {
+    () => {
+        "id, case_id, draft_id, facts, sent_by, sent_by_name, sent_us, deadline_us, reply, reply_channel, reply_us, closed"
+    };
+}
+
+fn kommunicering_from<R: Row>(r: &R) -> Result<KommuniceringRow, StoreError>
+where
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> Option<i64>: sqlx::Decode<'a, R::Database>,
+    for<'a> Option<String>: sqlx::Decode<'a, R::Database>,
+{
+    Ok(KommuniceringRow {
+        id: r.try_get("id")?,
+        case_id: r.try_get("case_id")?,
+        draft_id: r.try_get("draft_id")?,
+        facts: r.try_get("facts")?,
+        sent_by: r.try_get("sent_by")?,
+        sent_by_name: r.try_get("sent_by_name")?,
+        sent: from_us(r.try_get("sent_us")?),
+        deadline: from_us(r.try_get("deadline_us")?),
+        reply: r.try_get("reply")?,
+        reply_channel: r.try_get("reply_channel")?,
+        reply_at: r.try_get::<Option<i64>, _>("reply_us")?.map(from_us),
+        closed: r.try_get("closed")?,
+    })
 }
 
 macro_rules! outbox_columns {
     () => {
-        "id, case_id, decision_id, channel, idempotency_key, recipient, status, attempts, last_error, receipt, letter_html, letter_text, letter_pdf, next_attempt_us"
+        "id, case_id, kind, decision_id, kommunicering_id, channel, idempotency_key, recipient, status, attempts, last_error, receipt, letter_html, letter_text, letter_pdf, next_attempt_us"
     };
 }
 
@@ -212,6 +279,7 @@ where
         second_by: r.try_get("second_by")?,
         second_by_name: r.try_get("second_by_name")?,
         final_: r.try_get("final")?,
+        record: r.try_get("record")?,
     })
 }
 
@@ -224,10 +292,15 @@ where
     for<'a> Vec<u8>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
     for<'a> Option<String>: sqlx::Decode<'a, R::Database>,
 {
+    let kind: String = r.try_get("kind")?;
     Ok(OutboxRow {
         id: r.try_get("id")?,
         case_id: r.try_get("case_id")?,
+        kind: kind
+            .parse()
+            .map_err(|_| StoreError::Corrupt(format!("unknown letter kind {kind:?}")))?,
         decision_id: r.try_get("decision_id")?,
+        kommunicering_id: r.try_get("kommunicering_id")?,
         channel: r.try_get("channel")?,
         idempotency_key: r.try_get("idempotency_key")?,
         recipient: r.try_get("recipient")?,
@@ -242,7 +315,7 @@ where
     })
 }
 
-const SUMMARY_COLUMNS: &str = "id, source, external_id, robot, state, state_reason, period, ruleset_name, ruleset_version, outcome, amount_ore, received_us, updated_us";
+const SUMMARY_COLUMNS: &str = "id, source, external_id, robot, state, state_reason, period, ruleset_name, ruleset_version, outcome, amount_ore, diarienummer, received_us, updated_us";
 
 macro_rules! engine {
     ($module:ident, $db:ty, $pool:ty, $begin:expr, $skip_locked:literal) => {
@@ -290,6 +363,7 @@ macro_rules! engine {
             pub async fn insert_cases(
                 pool: &$pool,
                 audit: &AuditLog,
+                diarium: &Diarium,
                 now: DateTime<Utc>,
                 cases: &[NewCase],
             ) -> Result<Vec<Inserted>, StoreError> {
@@ -320,6 +394,14 @@ macro_rules! engine {
                         out.push(Inserted::Duplicate(existing));
                         continue;
                     };
+                    let year = diarium.year_of(now);
+                    let n = next_in_series(&mut tx, &diarium.series, year).await?;
+                    let diarienummer = diarium.format(year, n);
+                    sqlx::query("UPDATE cases SET diarienummer = $1 WHERE id = $2")
+                        .bind(&diarienummer)
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
                     sqlx::query("INSERT INTO applications (case_id, document) VALUES ($1, $2)")
                         .bind(id)
                         .bind(&c.document)
@@ -338,7 +420,7 @@ macro_rules! engine {
                             .execute(&mut *tx)
                             .await?;
                     }
-                    events.push(fetched_event(id, c, now)?);
+                    events.push(fetched_event(id, c, &diarienummer, now)?);
                     out.push(Inserted::New(id));
                 }
                 if !events.is_empty() {
@@ -806,7 +888,7 @@ macro_rules! engine {
             pub(crate) async fn insert_decision(tx: &mut Tx, d: &NewDecision, now: i64) -> Result<i64, StoreError> {
                 Ok(sqlx::query_scalar(
                     "INSERT INTO decisions (case_id, draft_id, outcome, amount_ore, amended, amendment, needs_second, \
-                     first_by, first_by_name, first_us, final) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
+                     first_by, first_by_name, first_us, final, record) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
                 )
                 .bind(d.case_id)
                 .bind(d.draft_id)
@@ -819,6 +901,7 @@ macro_rules! engine {
                 .bind(&d.by_name)
                 .bind(now)
                 .bind(!d.needs_second)
+                .bind(&d.record)
                 .fetch_one(&mut **tx)
                 .await?)
             }
@@ -840,14 +923,15 @@ macro_rules! engine {
                 rows.iter().map(decision_from).collect()
             }
 
-            pub(crate) async fn finalize_decision(tx: &mut Tx, id: i64, by_user: i64, by_name: &str, now: i64) -> Result<(), StoreError> {
+            pub(crate) async fn finalize_decision(tx: &mut Tx, id: i64, by_user: i64, by_name: &str, record: &str, now: i64) -> Result<(), StoreError> {
                 let done = sqlx::query(
-                    "UPDATE decisions SET second_by = $1, second_by_name = $2, second_us = $3, final = $4 WHERE id = $5 AND final = $6",
+                    "UPDATE decisions SET second_by = $1, second_by_name = $2, second_us = $3, final = $4, record = $5 WHERE id = $6 AND final = $7",
                 )
                 .bind(by_user)
                 .bind(by_name)
                 .bind(now)
                 .bind(true)
+                .bind(record)
                 .bind(id)
                 .bind(false)
                 .execute(&mut **tx)
@@ -857,11 +941,13 @@ macro_rules! engine {
 
             pub(crate) async fn insert_outbox(tx: &mut Tx, o: &NewOutboxItem<'_>, now: i64) -> Result<i64, StoreError> {
                 Ok(sqlx::query_scalar(
-                    "INSERT INTO outbox (case_id, decision_id, channel, idempotency_key, recipient, letter_html, letter_text, letter_pdf, \
-                     status, attempts, next_attempt_us, created_us, updated_us) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', 0, $9, $9, $9) RETURNING id",
+                    "INSERT INTO outbox (case_id, kind, decision_id, kommunicering_id, channel, idempotency_key, recipient, letter_html, letter_text, letter_pdf, \
+                     status, attempts, next_attempt_us, created_us, updated_us) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending', 0, $11, $11, $11) RETURNING id",
                 )
                 .bind(o.case_id)
+                .bind(o.kind.as_str())
                 .bind(o.decision_id)
+                .bind(o.kommunicering_id)
                 .bind(o.channel)
                 .bind(o.idempotency_key)
                 .bind(o.recipient)
@@ -871,6 +957,79 @@ macro_rules! engine {
                 .bind(now)
                 .fetch_one(&mut **tx)
                 .await?)
+            }
+
+            /// The next number of a yearly diarium series (gap-free: the
+            /// counter moves in the case's own transaction).
+            pub(crate) async fn next_in_series(tx: &mut Tx, series: &str, year: i32) -> Result<i64, StoreError> {
+                Ok(sqlx::query_scalar(
+                    "INSERT INTO diarium_series (series, year, last) VALUES ($1, $2, 1) \
+                     ON CONFLICT (series, year) DO UPDATE SET last = diarium_series.last + 1 RETURNING last",
+                )
+                .bind(series)
+                .bind(year)
+                .fetch_one(&mut **tx)
+                .await?)
+            }
+
+            pub(crate) async fn insert_kommunicering(tx: &mut Tx, k: &NewKommunicering<'_>, now: i64) -> Result<i64, StoreError> {
+                Ok(sqlx::query_scalar(
+                    "INSERT INTO kommuniceringar (case_id, draft_id, facts, sent_by, sent_by_name, sent_us, deadline_us) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+                )
+                .bind(k.case_id)
+                .bind(k.draft_id)
+                .bind(k.facts)
+                .bind(k.by_user)
+                .bind(k.by_name)
+                .bind(now)
+                .bind(us(k.deadline))
+                .fetch_one(&mut **tx)
+                .await?)
+            }
+
+            pub(crate) async fn kommuniceringar(tx: &mut Tx, case: CaseId) -> Result<Vec<KommuniceringRow>, StoreError> {
+                let rows = sqlx::query(concat!("SELECT ", kommunicering_columns!(), " FROM kommuniceringar WHERE case_id = $1 ORDER BY id"))
+                    .bind(case)
+                    .fetch_all(&mut **tx)
+                    .await?;
+                rows.iter().map(kommunicering_from).collect()
+            }
+
+            pub(crate) async fn close_kommunicering(
+                tx: &mut Tx,
+                id: i64,
+                closed: &str,
+                reply: Option<(&str, &str, &str)>,
+                now: i64,
+            ) -> Result<(), StoreError> {
+                let (text, channel, by, at) = match reply {
+                    Some((t, c, b)) => (Some(t), Some(c), Some(b), Some(now)),
+                    None => (None, None, None, None),
+                };
+                let done = sqlx::query(
+                    "UPDATE kommuniceringar SET closed = $1, closed_us = $2, reply = $3, reply_channel = $4, reply_by = $5, reply_us = $6 \
+                     WHERE id = $7 AND closed IS NULL",
+                )
+                .bind(closed)
+                .bind(now)
+                .bind(text)
+                .bind(channel)
+                .bind(by)
+                .bind(at)
+                .bind(id)
+                .execute(&mut **tx)
+                .await?;
+                if done.rows_affected() == 1 { Ok(()) } else { Err(StoreError::Corrupt(format!("kommunicering {id} is not open"))) }
+            }
+
+            /// Open kommuniceringar whose reply deadline has passed.
+            pub async fn due_kommuniceringar(pool: &$pool, now: DateTime<Utc>, limit: i64) -> Result<Vec<CaseId>, StoreError> {
+                Ok(sqlx::query_scalar("SELECT case_id FROM kommuniceringar WHERE closed IS NULL AND deadline_us < $1 ORDER BY deadline_us LIMIT $2")
+                    .bind(us(now))
+                    .bind(limit)
+                    .fetch_all(pool)
+                    .await?)
             }
 
             pub(crate) async fn insert_comment(tx: &mut Tx, case: CaseId, user: i64, name: &str, body: &str, now: i64) -> Result<(), StoreError> {
@@ -911,6 +1070,14 @@ macro_rules! engine {
                 if done.rows_affected() == 1 { Ok(()) } else { Err(StoreError::NotFound(case)) }
             }
 
+            pub(crate) async fn case_diarienummer(tx: &mut Tx, case: CaseId) -> Result<Option<String>, StoreError> {
+                sqlx::query_scalar("SELECT diarienummer FROM cases WHERE id = $1")
+                    .bind(case)
+                    .fetch_optional(&mut **tx)
+                    .await?
+                    .ok_or(StoreError::NotFound(case))
+            }
+
             pub(crate) async fn assigned(tx: &mut Tx, case: CaseId) -> Result<Option<i64>, StoreError> {
                 sqlx::query_scalar("SELECT assigned_to FROM cases WHERE id = $1")
                     .bind(case)
@@ -919,9 +1086,10 @@ macro_rules! engine {
                     .ok_or(StoreError::NotFound(case))
             }
 
-            pub(crate) async fn outbox_for_case(tx: &mut Tx, case: CaseId) -> Result<Option<OutboxRow>, StoreError> {
-                let row = sqlx::query(concat!("SELECT ", outbox_columns!(), " FROM outbox WHERE case_id = $1 ORDER BY id DESC LIMIT 1"))
+            pub(crate) async fn outbox_for_case(tx: &mut Tx, case: CaseId, kind: LetterKind) -> Result<Option<OutboxRow>, StoreError> {
+                let row = sqlx::query(concat!("SELECT ", outbox_columns!(), " FROM outbox WHERE case_id = $1 AND kind = $2 ORDER BY id DESC LIMIT 1"))
                     .bind(case)
+                    .bind(kind.as_str())
                     .fetch_optional(&mut **tx)
                     .await?;
                 row.as_ref().map(outbox_from).transpose()
@@ -963,7 +1131,8 @@ macro_rules! engine {
                 Ok(out)
             }
 
-            /// Records a delivery: the item is delivered and the case sent, in one transaction.
+            /// Records a delivery: the item is delivered and, for a decision,
+            /// the case sent, in one transaction.
             pub async fn outbox_delivered(pool: &$pool, audit: &AuditLog, owner: &str, item: &OutboxRow, receipt: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
                 let t = us(now);
                 let mut tx = begin(pool).await?;
@@ -980,13 +1149,23 @@ macro_rules! engine {
                 if done.rows_affected() != 1 {
                     return Ok(false);
                 }
+                let mut events = Vec::new();
+                if item.kind == LetterKind::Kommunicering {
+                    // A kommuniceringsbrev does not move the case: it waits for the reply.
+                    events.push(
+                        Event::new(audit::EventKind::LetterSent, actor("robot:outbox")?, now)
+                            .with_case(case_ref(item.case_id)?)
+                            .with_payload(json!({"letter": "kommunicering", "kommunicering_id": item.kommunicering_id, "channel": item.channel, "attempts": item.attempts}))?,
+                    );
+                    commit(tx, audit, &events).await?;
+                    return Ok(true);
+                }
                 let s = match current_state(&mut tx, item.case_id).await?.at() {
                     At::Approved(a) => a.sent(),
                     At::Amended(a) => a.sent(),
                     _ => return Err(StoreError::StaleState { case: item.case_id, expected: CaseState::Approved }),
                 };
                 let e = event(s, "robot:outbox", item.case_id, now)?.with_payload(json!({"channel": item.channel, "attempts": item.attempts}))?;
-                let mut events = Vec::new();
                 step(&mut tx, &mut events, item.case_id, s, None, e, t).await?;
                 commit(tx, audit, &events).await?;
                 Ok(true)
@@ -1010,31 +1189,23 @@ macro_rules! engine {
                 Ok(())
             }
 
-            /// What a case system needs to record the decision of an outbox item.
+            /// What a case system needs to record the decision of an outbox
+            /// item: the decision record, and who decided by login name.
             pub async fn outbox_decision(pool: &$pool, item: &OutboxRow) -> Result<OutboxDecision, StoreError> {
-                let r = sqlx::query(
-                    "SELECT c.external_id, c.period, d.outcome, d.amount_ore, d.first_by_name, d.second_by_name \
-                     FROM decisions d JOIN cases c ON c.id = d.case_id WHERE d.id = $1 AND d.final = $2",
-                )
-                .bind(item.decision_id)
-                .bind(true)
-                .fetch_one(pool)
-                .await?;
-                let outcome: String = r.try_get("outcome")?;
-                let period: Option<String> = r.try_get("period")?;
-                let mut decided_by = vec![r.try_get::<String, _>("first_by_name")?];
-                if let Some(second) = r.try_get::<Option<String>, _>("second_by_name")? {
-                    decided_by.push(second);
-                }
-                Ok(OutboxDecision {
-                    external_id: r.try_get("external_id")?,
-                    period: period
-                        .and_then(|p| p.parse().ok())
-                        .ok_or_else(|| StoreError::Corrupt(format!("case {} has no period", item.case_id)))?,
-                    outcome: outcome.parse().map_err(|_| StoreError::Corrupt(format!("unknown outcome {outcome:?}")))?,
-                    amount: domain::Money::from_ore(r.try_get("amount_ore")?),
-                    decided_by,
-                })
+                let record: Option<String> = sqlx::query_scalar("SELECT record FROM decisions WHERE id = $1 AND case_id = $2 AND final = $3")
+                    .bind(item.decision_id)
+                    .bind(item.case_id)
+                    .bind(true)
+                    .fetch_one(pool)
+                    .await?;
+                let record = record
+                    .ok_or_else(|| StoreError::Corrupt(format!("the decision of case {} has no record", item.case_id)))
+                    .and_then(|j| {
+                        domain::DecisionRecord::from_json(&j)
+                            .map_err(|e| StoreError::Corrupt(format!("the decision of case {}: {e}", item.case_id)))
+                    })?;
+                let decided_by = record.signatories.iter().map(|s| s.username.clone()).collect();
+                Ok(OutboxDecision { record, decided_by })
             }
 
             pub async fn failing_outbox(pool: &$pool) -> Result<Vec<OutboxRow>, StoreError> {
@@ -1083,7 +1254,7 @@ impl Store {
     /// the same (source, external_id) is reported as a duplicate and left alone.
     pub async fn insert_cases(&self, cases: &[NewCase]) -> Result<Vec<Inserted>, StoreError> {
         let now = self.clock.now();
-        dispatch!(self, insert_cases(&self.audit, now, cases))
+        dispatch!(self, insert_cases(&self.audit, &self.diarium, now, cases))
     }
 
     /// Leases up to `limit` work items that are due (or whose lease expired).
@@ -1221,6 +1392,12 @@ impl Store {
     }
 
     /// Outbox items that keep failing (for administrators).
+    /// Cases whose kommunicering deadline has passed without a reply.
+    pub async fn due_kommuniceringar(&self, limit: i64) -> Result<Vec<CaseId>, StoreError> {
+        let now = self.clock.now();
+        dispatch!(self, due_kommuniceringar(now, limit))
+    }
+
     pub async fn failing_outbox(&self) -> Result<Vec<OutboxRow>, StoreError> {
         dispatch!(self, failing_outbox())
     }

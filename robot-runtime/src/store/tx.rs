@@ -2,7 +2,9 @@
 //! reads a case's state, decides, and records its decision, the state change
 //! and the audit events in one transaction.
 
-use super::sql::{self, CommentRow, DecisionRow, NewDecision, NewOutboxItem, OutboxRow};
+use super::sql::{
+    self, CommentRow, DecisionRow, KommuniceringRow, NewDecision, NewKommunicering, NewOutboxItem, OutboxRow,
+};
 use super::{CaseId, Store, StoreError, us};
 use audit::AuditLog;
 use audit::event::{Actor, CaseRef, Event};
@@ -113,9 +115,38 @@ impl StoreTx {
             .ok_or_else(|| StoreError::Corrupt(format!("decision {id} of case {case} is missing")))
     }
 
-    pub async fn finalize_decision(&mut self, id: i64, by_user: i64, by_name: &str) -> Result<(), StoreError> {
+    /// Completes a pending decision with the second approver and the final record.
+    pub async fn finalize_decision(
+        &mut self,
+        id: i64,
+        by_user: i64,
+        by_name: &str,
+        record: &str,
+    ) -> Result<(), StoreError> {
         let t = us(self.now);
-        on!(self, finalize_decision(id, by_user, by_name, t))
+        on!(self, finalize_decision(id, by_user, by_name, record, t))
+    }
+
+    pub async fn insert_kommunicering(&mut self, k: &NewKommunicering<'_>) -> Result<i64, StoreError> {
+        let t = us(self.now);
+        on!(self, insert_kommunicering(k, t))
+    }
+
+    /// The case's kommuniceringar, oldest first.
+    pub async fn kommuniceringar(&mut self, case: CaseId) -> Result<Vec<KommuniceringRow>, StoreError> {
+        on!(self, kommuniceringar(case))
+    }
+
+    /// Closes an open kommunicering: `answered` with the reply (text,
+    /// channel, who recorded it), or `expired`.
+    pub async fn close_kommunicering(
+        &mut self,
+        id: i64,
+        closed: &str,
+        reply: Option<(&str, &str, &str)>,
+    ) -> Result<(), StoreError> {
+        let t = us(self.now);
+        on!(self, close_kommunicering(id, closed, reply, t))
     }
 
     pub async fn insert_outbox(&mut self, item: &NewOutboxItem<'_>) -> Result<i64, StoreError> {
@@ -141,8 +172,18 @@ impl StoreTx {
         on!(self, assigned(case))
     }
 
-    pub async fn outbox_for_case(&mut self, case: CaseId) -> Result<Option<OutboxRow>, StoreError> {
-        on!(self, outbox_for_case(case))
+    /// The case's newest letter of this kind in the outbox.
+    pub async fn outbox_for_case(
+        &mut self,
+        case: CaseId,
+        kind: domain::LetterKind,
+    ) -> Result<Option<OutboxRow>, StoreError> {
+        on!(self, outbox_for_case(case, kind))
+    }
+
+    /// The case's diarienummer (none for a case stored before they existed).
+    pub async fn diarienummer(&mut self, case: CaseId) -> Result<Option<String>, StoreError> {
+        on!(self, case_diarienummer(case))
     }
 
     /// Other cases of the same household (sharing a member), newest first.

@@ -26,6 +26,10 @@ pub struct UserRecord {
     pub password_hash: Option<String>,
     pub personnummer_sealed: Option<Vec<u8>>,
     pub created: DateTime<Utc>,
+    /// The title letters give, e.g. "Socialsekreterare".
+    pub title: Option<String>,
+    /// The delegation the official decides under, e.g. "punkt 4.2 i socialnämndens delegationsordning".
+    pub delegation: Option<String>,
 }
 
 impl std::fmt::Debug for UserRecord {
@@ -68,8 +72,7 @@ impl From<sqlx::Error> for UserError {
     }
 }
 
-const USER_COLUMNS: &str =
-    "id, username, display_name, password_hash, personnummer_sealed, oidc_subject, disabled, created_us";
+const USER_COLUMNS: &str = "id, username, display_name, password_hash, personnummer_sealed, oidc_subject, disabled, created_us, title, delegation";
 
 fn parse_roles(text: Option<String>) -> Result<Vec<Role>, StoreError> {
     let mut roles = Vec::new();
@@ -115,6 +118,8 @@ macro_rules! engine {
                     password_hash: r.try_get("password_hash")?,
                     personnummer_sealed: r.try_get("personnummer_sealed")?,
                     created: from_us(r.try_get("created_us")?),
+                    title: r.try_get("title")?,
+                    delegation: r.try_get("delegation")?,
                 })
             }
 
@@ -250,6 +255,22 @@ macro_rules! engine {
                 Ok(())
             }
 
+            pub async fn set_signature(pool: &$pool, username: &str, title: Option<&str>, delegation: Option<&str>, now: DateTime<Utc>) -> Result<(), UserError> {
+                let mut tx = $begin(pool).await?;
+                let done = sqlx::query("UPDATE users SET title = $1, delegation = $2, updated_us = $3 WHERE username = $4")
+                    .bind(title)
+                    .bind(delegation)
+                    .bind(us(now))
+                    .bind(username)
+                    .execute(&mut *tx)
+                    .await?;
+                if done.rows_affected() != 1 {
+                    return Err(UserError::Unknown(username.to_string()));
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
             pub async fn set_personnummer(pool: &$pool, username: &str, sealed: Option<&[u8]>, now: DateTime<Utc>) -> Result<(), UserError> {
                 let mut tx = $begin(pool).await?;
                 let done = sqlx::query("UPDATE users SET personnummer_sealed = $1, updated_us = $2 WHERE username = $3")
@@ -338,6 +359,17 @@ impl Store {
     pub async fn set_roles(&self, id: UserId, roles: &[Role]) -> Result<(), StoreError> {
         let now = self.clock.now();
         dispatch!(self, set_roles(id, roles, now))
+    }
+
+    /// The title and delegation letters give for the official.
+    pub async fn set_signature(
+        &self,
+        username: &str,
+        title: Option<&str>,
+        delegation: Option<&str>,
+    ) -> Result<(), UserError> {
+        let now = self.clock.now();
+        dispatch!(self, set_signature(username, title, delegation, now))
     }
 
     pub async fn set_personnummer(&self, username: &str, sealed: Option<&[u8]>) -> Result<(), UserError> {

@@ -4,7 +4,7 @@
 //! the browser is sent back to the case (303).
 
 use super::Web;
-use super::approval_core::{self as ac, Amendment, ApprovalResult};
+use super::approval_core::{self as ac, Amendment, ApprovalResult, DecisionRequest, ReplyChannel};
 use super::error::{Failure, WebError};
 use super::pages::see_other;
 use super::session::Authed;
@@ -12,7 +12,7 @@ use crate::store::CaseId;
 use axum::extract::{Path, State};
 use axum::response::Response;
 use axum::{Extension, Form};
-use domain::{Money, Outcome, Row};
+use domain::{Money, RowChange, Ruling, SectionKind, SkipGround};
 use serde::Deserialize;
 
 /// Longest justification, reason or comment accepted.
@@ -33,12 +33,46 @@ fn back(id: CaseId, done: &str) -> Response {
     see_other(&format!("/arenden/{id}?klart={done}#innehall"))
 }
 
+/// The fields of a decision form, as posted (repeated keys kept).
+pub struct Fields(Vec<(String, String)>);
+
+impl Fields {
+    pub fn one(&self, key: &str) -> &str {
+        self.0.iter().find(|(k, _)| k == key).map_or("", |(_, v)| v.as_str())
+    }
+    pub fn all<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.0.iter().filter(move |(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+}
+
+/// The FL 25 § ground an official gives for deciding without kommunicering.
+pub fn skip_ground(ground: &str, explanation: &str) -> Result<Option<(SkipGround, String)>, Failure> {
+    let ground = ground.trim();
+    if ground.is_empty() {
+        return Ok(None);
+    }
+    let g: SkipGround = ground
+        .parse()
+        .map_err(|_| Failure::Invalid("Välj ett skäl att avstå från kommunicering.".into()))?;
+    Ok(Some((
+        g,
+        required_text(explanation, "Förklaringen till att kommunicering inte behövs")?,
+    )))
+}
+
 pub async fn approve(
     State(web): State<Web>,
     Extension(a): Extension<Authed>,
     Path(id): Path<CaseId>,
+    Form(f): Form<Vec<(String, String)>>,
 ) -> Result<Response, WebError> {
-    let r = ac::approve(&web, id, &a.official).await?;
+    let f = Fields(f);
+    let req = DecisionRequest {
+        ruling: Ruling::Proposal,
+        confirmed: f.all("bedomning").map(str::to_string).collect(),
+        skip_kommunicering: skip_ground(f.one("avsta_grund"), f.one("avsta_forklaring"))?,
+    };
+    let r = ac::decide(&web, id, &a.official, &req).await?;
     web.counts.invalidate();
     Ok(back(
         id,
@@ -49,89 +83,149 @@ pub async fn approve(
     ))
 }
 
-#[derive(Deserialize)]
-pub struct AmendForm {
-    utfall: String,
-    #[serde(default)]
-    belopp: String,
-    #[serde(default)]
-    rader: String,
-    #[serde(default)]
-    motivering: String,
-}
-
-/// Whole kronor as people write them: `4450`, `4 450`, `4450,00`.
-pub fn parse_kronor(s: &str, what: &str) -> Result<Money, Failure> {
-    let m = Money::parse_kronor_text(s)
-        .map_err(|_| Failure::Invalid(format!("{what}: skriv ett belopp i kronor, till exempel 4450.")))?;
+/// Kronor as people write them, with a sign for deductions: `4450`,
+/// `4 450`, `4450,50`, `-1 050`, `−1 050`.
+pub fn parse_signed_kronor(s: &str, what: &str) -> Result<Money, Failure> {
+    let t = s.trim().trim_end_matches("kr").trim();
+    let (neg, t) = match t.strip_prefix('-').or_else(|| t.strip_prefix('−')) {
+        Some(rest) => (true, rest.trim()),
+        None => (false, t),
+    };
+    let cleaned: String = t.chars().filter(|c| !c.is_whitespace() && *c != '\u{a0}').collect();
+    let m = Money::parse_kronor_text(&cleaned)
+        .map_err(|_| Failure::Invalid(format!("{what}: skriv ett belopp i kronor, till exempel 4 450.")))?;
     if m.ore() < 0 {
-        return Err(Failure::Invalid(format!("{what} får inte vara negativt.")));
+        return Err(Failure::Invalid(format!(
+            "{what}: skriv ett belopp i kronor, till exempel 4 450."
+        )));
     }
-    Ok(m)
+    Ok(if neg { Money::from_ore(-m.ore()) } else { m })
 }
 
-/// `text; belopp` per line.
-pub fn parse_rows(text: &str) -> Result<Vec<Row>, Failure> {
-    let mut rows = Vec::new();
-    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-        let (label, amount) = line.rsplit_once(';').ok_or_else(|| {
-            Failure::Invalid(format!(
-                "Rad {} i de ändrade raderna: skriv text; belopp (till exempel Tandvård; 1200).",
-                i + 1
-            ))
-        })?;
-        let label = label.trim();
-        if label.is_empty() || label.chars().count() > 200 {
-            return Err(Failure::Invalid(format!(
-                "Rad {}: texten saknas eller är för lång.",
-                i + 1
-            )));
+/// An amendment from the form: the proposal's rows with new amounts or
+/// marked as not counting, new rows, or avslag; always with a motivering.
+pub fn amendment(f: &Fields) -> Result<Amendment, Failure> {
+    let motivering = required_text(f.one("motivering"), "Motiveringen")?;
+    if f.one("beslut") == "avslag" {
+        return Ok(Ruling::Avslag { motivering });
+    }
+    let mut changes = Vec::new();
+    let mut keys: Vec<(SectionKind, usize)> =
+        f.0.iter()
+            .filter_map(|(k, _)| {
+                let rest = k.strip_prefix("rad.")?;
+                let mut parts = rest.split('.');
+                let section: SectionKind = parts.next()?.parse().ok()?;
+                let index: usize = parts.next()?.parse().ok()?;
+                Some((section, index))
+            })
+            .collect();
+    keys.sort();
+    keys.dedup();
+    for (section, index) in keys {
+        let key = |what: &str| format!("rad.{}.{index}.{what}", section.as_str());
+        let reason = f.one(&key("skal")).trim().to_string();
+        let label = format!("{}, rad {}", section.label(), index + 1);
+        if f.one(&key("bort")) == "1" {
+            changes.push(RowChange::Remove {
+                section,
+                index,
+                reason: required_text(&reason, &format!("Skälet för att ta bort raden ({label})"))?,
+            });
+            continue;
         }
-        let amount = Money::parse_kronor_text(amount)
-            .map_err(|_| Failure::Invalid(format!("Rad {}: beloppet är inte ett belopp i kronor.", i + 1)))?;
-        rows.push(Row {
-            label: label.to_string(),
+        let amount = f.one(&key("belopp"));
+        let proposed = f.one(&key("forslag"));
+        if amount.trim().is_empty() || amount.trim() == proposed.trim() {
+            continue;
+        }
+        let amount = parse_signed_kronor(amount, &label)?;
+        if parse_signed_kronor(proposed, &label).ok() == Some(amount) {
+            continue;
+        }
+        changes.push(RowChange::Change {
+            section,
+            index,
             amount,
+            reason: required_text(&reason, &format!("Skälet för det ändrade beloppet ({label})"))?,
         });
     }
-    if rows.len() > 50 {
-        return Err(Failure::Invalid("Högst 50 ändrade rader.".into()));
+    for n in 0..10 {
+        let key = |what: &str| format!("ny.{n}.{what}");
+        let text = f.one(&key("text")).trim();
+        if text.is_empty() {
+            continue;
+        }
+        let section: SectionKind = f
+            .one(&key("del"))
+            .parse()
+            .map_err(|_| Failure::Invalid(format!("Ny rad {}: välj del av beräkningen.", n + 1)))?;
+        changes.push(RowChange::Add {
+            section,
+            label: text.to_string(),
+            amount: parse_signed_kronor(f.one(&key("belopp")), &format!("Ny rad {}", n + 1))?,
+            reason: required_text(f.one(&key("skal")), &format!("Skälet för ny rad {}", n + 1))?,
+        });
     }
-    Ok(rows)
-}
-
-pub fn amendment(outcome: &str, amount: &str, rows: &str, justification: &str) -> Result<Amendment, Failure> {
-    let outcome: Outcome = outcome
-        .parse()
-        .map_err(|_| Failure::Invalid("Välj ett beslut.".into()))?;
-    if outcome == Outcome::Manuell {
-        return Err(Failure::Invalid(
-            "Använd Lämna till manuell handläggning för att ta över ärendet.".into(),
-        ));
-    }
-    let amount = if amount.trim().is_empty() {
-        Money::ZERO
-    } else {
-        parse_kronor(amount, "Beloppet")?
-    };
-    Ok(Amendment {
-        outcome,
-        amount,
-        rows: parse_rows(rows)?,
-        justification: required_text(justification, "Motiveringen")?,
-    })
+    Ok(Ruling::Rows { changes, motivering })
 }
 
 pub async fn amend(
     State(web): State<Web>,
     Extension(a): Extension<Authed>,
     Path(id): Path<CaseId>,
-    Form(f): Form<AmendForm>,
+    Form(f): Form<Vec<(String, String)>>,
 ) -> Result<Response, WebError> {
-    let am = amendment(&f.utfall, &f.belopp, &f.rader, &f.motivering)?;
-    ac::amend(&web, id, &a.official, &am).await?;
+    let f = Fields(f);
+    let req = DecisionRequest {
+        ruling: amendment(&f)?,
+        confirmed: Vec::new(),
+        skip_kommunicering: skip_ground(f.one("avsta_grund"), f.one("avsta_forklaring"))?,
+    };
+    let r = ac::decide(&web, id, &a.official, &req).await?;
     web.counts.invalidate();
-    Ok(back(id, "andrat"))
+    Ok(back(
+        id,
+        match r {
+            ApprovalResult::Approved => "andrat",
+            ApprovalResult::AwaitingSecondApproval => "andra-godkannare",
+        },
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct KommuniceringForm {
+    #[serde(default)]
+    uppgifter: String,
+}
+
+pub async fn kommunicera(
+    State(web): State<Web>,
+    Extension(a): Extension<Authed>,
+    Path(id): Path<CaseId>,
+    Form(f): Form<KommuniceringForm>,
+) -> Result<Response, WebError> {
+    ac::send_kommunicering(&web, id, &a.official, &f.uppgifter).await?;
+    web.counts.invalidate();
+    Ok(back(id, "kommunicerat"))
+}
+
+#[derive(Deserialize)]
+pub struct ReplyForm {
+    #[serde(default)]
+    svar: String,
+}
+
+pub async fn reply(
+    State(web): State<Web>,
+    Extension(a): Extension<Authed>,
+    Path(id): Path<CaseId>,
+    Form(f): Form<ReplyForm>,
+) -> Result<Response, WebError> {
+    let text = required_text(&f.svar, "Svaret")?;
+    ac::record_reply(&web, id, &a.official, ReplyChannel::Web, &text).await?;
+    web.counts.invalidate();
+    Ok(back(id, "svar"))
 }
 
 #[derive(Deserialize)]

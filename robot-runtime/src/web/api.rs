@@ -4,7 +4,7 @@
 
 use super::Web;
 use super::actions::required_text;
-use super::approval_core::{self as ac, Amendment, ApprovalResult};
+use super::approval_core::{self as ac, ApprovalResult, DecisionRequest, ReplyChannel};
 use super::error::{ApiError, Failure};
 use super::pages::{ClientAddr, LoginRefused, QueueQuery, client_ip};
 use super::session::Authed;
@@ -15,7 +15,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use domain::{Money, Outcome, Row};
+use domain::{Outcome, RowChange, Ruling};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -165,35 +165,68 @@ fn result_json(r: ApprovalResult) -> Json<Value> {
     }}))
 }
 
-/// `POST /api/v1/cases/{id}/approve`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SkipRequest {
+    /// `uppenbart_obehovlig`, `svarare_att_genomfora` or `kan_inte_skjutas_upp` (FL 25 § andra stycket).
+    ground: String,
+    explanation: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ApproveRequest {
+    /// Codes of the draft's assessments the official confirms.
+    #[serde(default)]
+    confirmed_assessments: Vec<String>,
+    skip_kommunicering: Option<SkipRequest>,
+}
+
+fn skip(s: Option<SkipRequest>) -> Result<Option<(domain::SkipGround, String)>, ApiError> {
+    match s {
+        None => Ok(None),
+        Some(s) => super::actions::skip_ground(&s.ground, &s.explanation).map_err(ApiError),
+    }
+}
+
+/// `POST /api/v1/cases/{id}/approve`: the proposal as drafted (or, for a
+/// second approver, the first official's decision). The body is optional.
 pub async fn approve(
     State(web): State<Web>,
     Extension(a): Extension<Authed>,
     Path(id): Path<CaseId>,
+    b: axum::body::Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let r = ac::approve(&web, id, &a.official).await?;
+    let req: ApproveRequest = if b.iter().all(u8::is_ascii_whitespace) {
+        ApproveRequest::default()
+    } else {
+        serde_json::from_slice(&b).map_err(|e| ApiError(Failure::BadRequest(format!("Ogiltig JSON-kropp: {e}"))))?
+    };
+    let req = DecisionRequest {
+        ruling: Ruling::Proposal,
+        confirmed: req.confirmed_assessments,
+        skip_kommunicering: skip(req.skip_kommunicering)?,
+    };
+    let r = ac::decide(&web, id, &a.official, &req).await?;
     web.counts.invalidate();
     Ok(result_json(r))
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RowJson {
-    label: String,
-    amount_ore: i64,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct AmendRequest {
-    outcome: Outcome,
-    amount_ore: Option<i64>,
+    /// Row changes against the draft's calculation (`add`, `change`, `remove`, each with a reason).
     #[serde(default)]
-    rows: Vec<RowJson>,
-    justification: String,
+    changes: Vec<RowChange>,
+    /// Reject the application on the official's grounds (no rows).
+    #[serde(default)]
+    avslag: bool,
+    motivering: String,
+    skip_kommunicering: Option<SkipRequest>,
 }
 
-/// `POST /api/v1/cases/{id}/amend`.
+/// `POST /api/v1/cases/{id}/amend`: decide differently from the draft.
+/// The amount follows from the rows.
 pub async fn amend(
     State(web): State<Web>,
     Extension(a): Extension<Authed>,
@@ -201,37 +234,69 @@ pub async fn amend(
     b: Result<Json<AmendRequest>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let req = body(b)?;
-    if req.outcome == Outcome::Manuell {
+    let motivering = required_text(&req.motivering, "Motiveringen").map_err(ApiError)?;
+    if req.avslag && !req.changes.is_empty() {
         return Err(ApiError(Failure::Invalid(
-            "Använd /return för att lämna ärendet till manuell handläggning.".into(),
+            "Ett avslag på egna grunder har inga ändrade rader.".into(),
         )));
     }
-    if req.rows.len() > 50
-        || req
-            .rows
-            .iter()
-            .any(|r| r.label.trim().is_empty() || r.label.len() > 200)
-    {
-        return Err(ApiError(Failure::Invalid(
-            "Raderna: högst 50, var och en med en text.".into(),
-        )));
-    }
-    let am = Amendment {
-        outcome: req.outcome,
-        amount: Money::from_ore(req.amount_ore.unwrap_or(0)),
-        rows: req
-            .rows
-            .into_iter()
-            .map(|r| Row {
-                label: r.label.trim().to_string(),
-                amount: Money::from_ore(r.amount_ore),
-            })
-            .collect(),
-        justification: required_text(&req.justification, "Motiveringen").map_err(ApiError)?,
+    let ruling = if req.avslag {
+        Ruling::Avslag { motivering }
+    } else {
+        Ruling::Rows {
+            changes: req.changes,
+            motivering,
+        }
     };
-    let r = ac::amend(&web, id, &a.official, &am).await?;
+    let req = DecisionRequest {
+        ruling,
+        confirmed: Vec::new(),
+        skip_kommunicering: skip(req.skip_kommunicering)?,
+    };
+    let r = ac::decide(&web, id, &a.official, &req).await?;
     web.counts.invalidate();
     Ok(result_json(r))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KommuniceringRequest {
+    /// The official's own findings to communicate besides the draft's.
+    #[serde(default)]
+    own_findings: String,
+}
+
+/// `POST /api/v1/cases/{id}/kommunicering`: send the kommuniceringsbrev.
+pub async fn kommunicering(
+    State(web): State<Web>,
+    Extension(a): Extension<Authed>,
+    Path(id): Path<CaseId>,
+    b: Result<Json<KommuniceringRequest>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let req = body(b)?;
+    ac::send_kommunicering(&web, id, &a.official, &req.own_findings).await?;
+    web.counts.invalidate();
+    Ok(Json(json!({"result": "kommunicering_sent"})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplyRequest {
+    reply: String,
+}
+
+/// `POST /api/v1/cases/{id}/kommunicering/reply`: record the applicant's reply.
+pub async fn kommunicering_reply(
+    State(web): State<Web>,
+    Extension(a): Extension<Authed>,
+    Path(id): Path<CaseId>,
+    b: Result<Json<ReplyRequest>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let req = body(b)?;
+    let reply = required_text(&req.reply, "Svaret").map_err(ApiError)?;
+    ac::record_reply(&web, id, &a.official, ReplyChannel::Api, &reply).await?;
+    web.counts.invalidate();
+    Ok(Json(json!({"result": "reply_recorded"})))
 }
 
 #[derive(Deserialize)]

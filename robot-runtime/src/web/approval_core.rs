@@ -6,7 +6,9 @@ use super::Web;
 use crate::approval::Channel;
 use crate::store::CaseId;
 
-pub use crate::approval::{Amendment, ApprovalError, ApprovalResult, ApprovalSettings, Official, Role};
+pub use crate::approval::{
+    Amendment, ApprovalError, ApprovalResult, ApprovalSettings, DecisionRequest, Official, ReplyChannel, Role,
+};
 
 fn channel(web: &Web) -> Channel<'static> {
     Channel(web.rt.settings.outbox.channel())
@@ -14,6 +16,30 @@ fn channel(web: &Web) -> Channel<'static> {
 
 pub async fn approve(web: &Web, case: CaseId, by: &Official) -> Result<ApprovalResult, ApprovalError> {
     crate::approval::approve(&web.rt.store, &web.rt.settings.approval, &channel(web), case, by).await
+}
+
+pub async fn decide(
+    web: &Web,
+    case: CaseId,
+    by: &Official,
+    req: &DecisionRequest,
+) -> Result<ApprovalResult, ApprovalError> {
+    crate::approval::decide(&web.rt.store, &web.rt.settings.approval, &channel(web), case, by, req).await
+}
+
+pub async fn send_kommunicering(web: &Web, case: CaseId, by: &Official, own: &str) -> Result<(), ApprovalError> {
+    crate::approval::send_kommunicering(&web.rt.store, &web.rt.settings.approval, &channel(web), case, by, own).await
+}
+
+pub async fn record_reply(
+    web: &Web,
+    case: CaseId,
+    by: &Official,
+    channel: ReplyChannel,
+    reply: &str,
+) -> Result<(), ApprovalError> {
+    let actor = format!("user:{}", by.username);
+    crate::approval::record_reply(&web.rt.store, case, &actor, Some(by), channel, reply).await
 }
 
 pub async fn amend(web: &Web, case: CaseId, by: &Official, a: &Amendment) -> Result<ApprovalResult, ApprovalError> {

@@ -103,6 +103,7 @@ impl From<ApprovalError> for Failure {
                 message: "Ärendet väntar inte på beslut (någon annan kan just ha beslutat).".into(),
             },
             ApprovalError::Invalid(m) => Failure::Invalid(m),
+            e @ ApprovalError::KommuniceringNeeded => Failure::Invalid(e.to_string()),
             ApprovalError::Letter(m) => Failure::Internal(anyhow::anyhow!("the decision letter: {m}")),
             ApprovalError::Store(e) => e.into(),
         }

@@ -141,6 +141,8 @@ pub fn official(user: &UserRecord, keys: Option<&MasterKeys>) -> Result<Official
         display_name: user.display_name.clone(),
         roles: user.roles.clone(),
         personnummer,
+        title: user.title.clone(),
+        delegation: user.delegation.clone(),
     })
 }
 

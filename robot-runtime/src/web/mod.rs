@@ -244,6 +244,9 @@ routes! {
     get "/arenden/{id}/beslutsbrev.pdf" => pages::letter_pdf, Access::Roles(CASE_READERS);
     post "/arenden/{id}/godkann" => actions::approve, Access::Roles(DECIDERS);
     post "/arenden/{id}/andra" => actions::amend, Access::Roles(DECIDERS);
+    post "/arenden/{id}/kommunicera" => actions::kommunicera, Access::Roles(DECIDERS);
+    post "/arenden/{id}/svar" => actions::reply, Access::Roles(DECIDERS);
+    get "/arenden/{id}/kommuniceringsbrev" => pages::kommunicering_letter, Access::Roles(CASE_READERS);
     post "/arenden/{id}/manuell" => actions::return_to_manual, Access::Roles(DECIDERS);
     post "/arenden/{id}/tilldela" => actions::assign, Access::Roles(DECIDERS);
     post "/arenden/{id}/kommentar" => actions::comment, Access::Roles(DECIDERS);
@@ -263,6 +266,8 @@ routes! {
     get "/api/v1/cases/{id}" => api::get_case, Access::Roles(CASE_READERS);
     post "/api/v1/cases/{id}/approve" => api::approve, Access::Roles(DECIDERS);
     post "/api/v1/cases/{id}/amend" => api::amend, Access::Roles(DECIDERS);
+    post "/api/v1/cases/{id}/kommunicering" => api::kommunicering, Access::Roles(DECIDERS);
+    post "/api/v1/cases/{id}/kommunicering/reply" => api::kommunicering_reply, Access::Roles(DECIDERS);
     post "/api/v1/cases/{id}/return" => api::return_to_manual, Access::Roles(DECIDERS);
     post "/api/v1/cases/{id}/assign" => api::assign, Access::Roles(DECIDERS);
     get "/api/v1/openapi.json" => api::openapi, Access::Public;

@@ -744,3 +744,11 @@ pub async fn letter_pdf(State(web): State<Web>, Path(id): Path<CaseId>) -> Resul
     )
         .into_response())
 }
+
+/// The kommuniceringsbrev as it was sent.
+pub async fn kommunicering_letter(State(web): State<Web>, Path(id): Path<CaseId>) -> Result<Response, WebError> {
+    match crate::approval::kommunicering_letter(&web.rt.store, id).await? {
+        Some(l) => Ok(Html(l.html).into_response()),
+        None => Err(super::error::Failure::NotFound.into()),
+    }
+}

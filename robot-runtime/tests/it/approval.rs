@@ -2,36 +2,54 @@
 //! outbox as the only way out, and the database refusing anything else.
 
 use crate::support::*;
-use domain::{CaseState, Money, Outcome, Personnummer};
+use domain::{CaseState, Money, Personnummer, RowChange, Ruling, SectionKind, SkipGround};
 use proptest::prelude::*;
 use robot_runtime::approval::outbox::deliver_once;
 use robot_runtime::approval::{
-    self, Amendment, ApprovalError, ApprovalResult, ApprovalSettings, Channel, Official, Role,
+    self, ApprovalError, ApprovalResult, ApprovalSettings, Channel, DecisionRequest, Official, ReplyChannel, Role,
 };
 use robot_runtime::pipeline::{Runtime, drain_run, run_robot};
 use robot_runtime::store::{CaseId, Trigger};
 
-fn official(id: i64, roles: &[Role], pnr: Option<&str>) -> Official {
+pub(crate) fn official(id: i64, roles: &[Role], pnr: Option<&str>) -> Official {
     Official {
         user_id: id,
         username: format!("hl{id}"),
         display_name: format!("Handläggare {id}"),
         roles: roles.to_vec(),
         personnummer: pnr.map(|p| Personnummer::parse(p, "2021-03-01".parse().unwrap()).unwrap()),
+        title: Some("Socialsekreterare".into()),
+        delegation: Some("punkt 4.1 i socialnämndens delegationsordning".into()),
     }
+}
+
+fn skip() -> Option<(SkipGround, String)> {
+    Some((
+        SkipGround::UppenbartObehovlig,
+        "Uppgiften kommer från den sökande själv.".into(),
+    ))
 }
 
 const CH: Channel<'static> = Channel("maildir");
 
 /// Cases awaiting approval for the named shipped test cases (no register lookup).
 async fn cases(env: &mut TestEnv, names: &[&str]) -> (Runtime, Vec<CaseId>) {
+    cases_with_clock(env, names, clock_at("2026-03-01T10:00:00Z")).await
+}
+
+/// The same, on a clock the test moves.
+pub(crate) async fn cases_with_clock(
+    env: &mut TestEnv,
+    names: &[&str],
+    clock: std::sync::Arc<robot_runtime::clock::ManualClock>,
+) -> (Runtime, Vec<CaseId>) {
     env.settings.robots[0].lookups.clear();
     let files: Vec<_> = names
         .iter()
         .map(|n| ruleset().join(format!("tests/{n}.json")))
         .collect();
     env.put(&files);
-    let rt = env.runtime(clock_at("2026-03-01T10:00:00Z")).await;
+    let rt = env.runtime(clock).await;
     let report = run_robot(&rt, "r1", Trigger::Manual, rt.clock.now())
         .await
         .unwrap()
@@ -56,7 +74,7 @@ async fn state(rt: &Runtime, case: CaseId) -> CaseState {
     rt.store.case_detail(case).await.unwrap().summary.state
 }
 
-fn letters(env: &TestEnv) -> Vec<String> {
+pub(crate) fn letters(env: &TestEnv) -> Vec<String> {
     let dir = env.dir.path().join("outbox/new");
     std::fs::read_dir(dir)
         .map(|rd| {
@@ -160,21 +178,38 @@ async fn large_amounts_and_amendments_need_two_different_officials() {
         );
         assert_eq!(state(&rt, ids[0]).await, CaseState::Approved);
 
-        // An amendment always needs a second official, and the letter says so.
-        let amendment = Amendment {
-            outcome: Outcome::DelvisBifall,
-            amount: Money::from_kronor(9_000).unwrap(),
-            rows: vec![domain::Row {
-                label: "Avdrag: hyresrabatt i mars".into(),
-                amount: Money::from_kronor(-750).unwrap(),
-            }],
-            justification: "Hyresvärden har lämnat rabatt i mars <b>enligt avi</b>.".into(),
+        // An amendment always needs a second official; the letter states
+        // only the officials' decision: their rows, their motivering.
+        let amendment = DecisionRequest {
+            ruling: Ruling::Rows {
+                changes: vec![RowChange::Add {
+                    section: SectionKind::Incomes,
+                    label: "Hyresrabatt i mars".into(),
+                    amount: Money::from_kronor(750).unwrap(),
+                    reason: "Hyresvärden har lämnat rabatt i mars <b>enligt avi</b>.".into(),
+                }],
+                motivering: "Hyresrabatten är en inkomst som räknas.".into(),
+            },
+            confirmed: vec![],
+            skip_kommunicering: skip(),
         };
+        assert!(
+            matches!(
+                approval::amend(&rt.store, &s, &CH, ids[1], &a, &amendment.ruling).await,
+                Err(ApprovalError::KommuniceringNeeded)
+            ),
+            "a lower amount on the official's own findings needs kommunicering or a ground"
+        );
         assert_eq!(
-            approval::amend(&rt.store, &s, &CH, ids[1], &a, &amendment)
+            approval::decide(&rt.store, &s, &CH, ids[1], &a, &amendment)
                 .await
                 .unwrap(),
             ApprovalResult::AwaitingSecondApproval
+        );
+        let preview = approval::letter_html(&rt.store, &s, ids[1]).await.unwrap();
+        assert!(
+            preview.contains("UTKAST") && preview.contains("9\u{a0}000\u{a0}kr"),
+            "the second approver previews the amended decision"
         );
         assert!(matches!(
             approval::approve(&rt.store, &s, &CH, ids[1], &a).await,
@@ -186,14 +221,16 @@ async fn large_amounts_and_amendments_need_two_different_officials() {
         );
         assert_eq!(state(&rt, ids[1]).await, CaseState::Amended);
         let html = approval::letter_html(&rt.store, &s, ids[1]).await.unwrap();
-        assert!(html.contains("skiljer sig från robotens förslag"));
-        assert!(
-            html.contains("&lt;b&gt;enligt avi"),
-            "the justification is inert markup"
-        );
+        assert!(!html.contains("robot"), "no internal words: {html}");
+        assert!(!html.contains("UTKAST"));
+        assert!(html.contains("&lt;b&gt;enligt avi"), "the reason is inert markup");
         assert!(!html.contains("<b>enligt"));
-        assert!(html.contains("9\u{a0}000\u{a0}kr"));
-        assert!(html.contains("Handläggare 1, Handläggare 2"));
+        assert!(html.contains("Du beviljas ekonomiskt bistånd (försörjningsstöd) med 9\u{a0}000\u{a0}kr"));
+        assert!(!html.contains("9\u{a0}750"), "the superseded amount appears nowhere");
+        assert!(html.contains("Hyresrabatten är en inkomst som räknas."));
+        assert!(html.contains("Handläggare 2, Socialsekreterare"));
+        assert!(html.contains("Föredragande: Handläggare 1"));
+        assert!(html.contains("med stöd av punkt 4.1 i socialnämndens delegationsordning"));
         assert_eq!(deliver_once(&rt).await.unwrap(), 2);
         rt.store.close().await;
     }
@@ -205,17 +242,32 @@ async fn the_amendment_rules() {
     let (rt, ids) = cases(&mut env, &["01-ensamstaende-utan-inkomst"]).await;
     let s = ApprovalSettings::default();
     let a = official(1, &[Role::Handlaggare], None);
-    let bad = |outcome, kr: i64, why: &str| Amendment {
-        outcome,
-        amount: Money::from_kronor(kr).unwrap(),
-        rows: vec![],
-        justification: why.into(),
+    let rows = |changes: Vec<RowChange>, why: &str| Ruling::Rows {
+        changes,
+        motivering: why.into(),
     };
     for am in [
-        bad(Outcome::Bifall, 9000, "  "),
-        bad(Outcome::Avslag, 100, "skäl"),
-        bad(Outcome::Bifall, 0, "skäl"),
-        bad(Outcome::Manuell, 0, "skäl"),
+        rows(vec![], "  "),
+        rows(vec![], "Inga rader ändrade."),
+        rows(
+            vec![RowChange::Remove {
+                section: SectionKind::Costs,
+                index: 99,
+                reason: "x".into(),
+            }],
+            "skäl",
+        ),
+        rows(
+            vec![RowChange::Change {
+                section: SectionKind::Costs,
+                index: 0,
+                amount: Money::from_kronor(-5).unwrap(),
+                reason: "x".into(),
+            }],
+            "skäl",
+        ),
+        Ruling::Avslag { motivering: " ".into() },
+        Ruling::Proposal,
     ] {
         assert!(matches!(
             approval::amend(&rt.store, &s, &CH, ids[0], &a, &am).await,
@@ -385,6 +437,8 @@ enum Action {
     Approve(usize, i64),
     Amend(usize, i64),
     Return(usize, i64),
+    Kommunicera(usize, i64),
+    Reply(usize, i64),
     Deliver,
     DeliveryDown,
     DeliveryUp,
@@ -395,6 +449,8 @@ fn action() -> impl Strategy<Value = Action> {
         (0usize..3, 1i64..4).prop_map(|(c, o)| Action::Approve(c, o)),
         (0usize..3, 1i64..4).prop_map(|(c, o)| Action::Amend(c, o)),
         (0usize..3, 1i64..4).prop_map(|(c, o)| Action::Return(c, o)),
+        (0usize..3, 1i64..4).prop_map(|(c, o)| Action::Kommunicera(c, o)),
+        (0usize..3, 1i64..4).prop_map(|(c, o)| Action::Reply(c, o)),
         Just(Action::Deliver),
         Just(Action::DeliveryDown),
         Just(Action::DeliveryUp),
@@ -420,8 +476,19 @@ proptest! {
                 match a {
                     Action::Approve(c, by) => { let _ = approval::approve(&runtime.store, &s, &CH, ids[*c], &o(*by)).await; }
                     Action::Amend(c, by) => {
-                        let am = Amendment { outcome: Outcome::Bifall, amount: Money::from_kronor(5000).unwrap(), rows: vec![], justification: "Ändrat.".into() };
-                        let _ = approval::amend(&runtime.store, &s, &CH, ids[*c], &o(*by), &am).await;
+                        let ruling = match by % 3 {
+                            0 => Ruling::Avslag { motivering: "HANDLÄGGARENS AVSLAG.".into() },
+                            1 => Ruling::Rows { changes: vec![RowChange::Add { section: SectionKind::Costs, label: "Tandvård".into(), amount: Money::from_kronor(1200).unwrap(), reason: "Akut tandvård enligt intyg.".into() }], motivering: "HANDLÄGGARENS BIFALL.".into() },
+                            _ => Ruling::Rows { changes: vec![RowChange::Add { section: SectionKind::Incomes, label: "Lön".into(), amount: Money::from_kronor(2000).unwrap(), reason: "Lönebesked.".into() }], motivering: "HANDLÄGGARENS MINSKNING.".into() },
+                        };
+                        let req = DecisionRequest { ruling, confirmed: vec![], skip_kommunicering: if *by == 2 { None } else { skip() } };
+                        let _ = approval::decide(&runtime.store, &s, &CH, ids[*c], &o(*by), &req).await;
+                    }
+                    Action::Kommunicera(c, by) => {
+                        let _ = approval::send_kommunicering(&runtime.store, &s, &CH, ids[*c], &o(*by), "Lönebesked från arbetsgivaren visar 2 000 kr.").await;
+                    }
+                    Action::Reply(c, by) => {
+                        let _ = approval::record_reply(&runtime.store, ids[*c], "user:x", Some(&o(*by)), ReplyChannel::Web, "Jag har inte fått någon lön.").await;
                     }
                     Action::Return(c, by) => { let _ = approval::return_to_manual(&runtime.store, ids[*c], &o(*by), "Manuellt.").await; }
                     Action::Deliver => { let _ = deliver_once(&runtime).await; }
@@ -447,14 +514,33 @@ proptest! {
                     prop_assert!(finals.len() <= 1);
                 }
             }
-            // Every letter in the maildir belongs to a case with a final decision.
+            // Every decision letter in the maildir belongs to a case with a
+            // final decision and states exactly that decision: its amount,
+            // rows that add up to it, and no superseded reason.
             let mut delivered = 0;
             if let Ok(rd) = std::fs::read_dir(outbox.join("new")) {
                 for e in rd.flatten() {
                     let text = std::fs::read_to_string(e.path()).unwrap();
-                    let case: i64 = text.split("hrobot:case:").nth(1).unwrap().split(':').next().unwrap().parse().unwrap();
+                    let key = text.split("hrobot:case:").nth(1).unwrap();
+                    let case: i64 = key.split(':').next().unwrap().parse().unwrap();
+                    if key.split(':').nth(1) == Some("kommunicering") {
+                        continue;
+                    }
                     let v = approval::case_view(&runtime.store, case).await.unwrap();
                     prop_assert!(v.decisions.iter().any(|d| d.final_));
+                    let record = v.record.clone().expect("a final decision has its record");
+                    prop_assert!(record.check().is_ok());
+                    let letter = approval::letter_html(&runtime.store, &s, case).await.unwrap();
+                    let amount = format!("{}\u{a0}kr", domain::kr(record.amount));
+                    prop_assert!(letter.contains(&amount), "the letter states the decided amount {}", amount);
+                    prop_assert_eq!(domain::amount_of(&record.rows).unwrap(), record.amount);
+                    if record.departs_from_proposal() {
+                        for r in v.draft.as_ref().unwrap().reasons() {
+                            prop_assert!(!letter.contains(&r.text), "a superseded reason reached the letter");
+                        }
+                        let ours = ["HANDLÄGGARENS AVSLAG.", "HANDLÄGGARENS BIFALL.", "HANDLÄGGARENS MINSKNING."];
+                        prop_assert_eq!(ours.iter().filter(|m| letter.contains(*m)).count(), 1, "exactly the final motivering");
+                    }
                     delivered += 1;
                 }
             }

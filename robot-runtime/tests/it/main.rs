@@ -7,6 +7,7 @@ mod audit_cli;
 mod cli_service;
 mod evaluate_cli;
 mod hostile_cli;
+mod letters;
 mod municipality;
 mod pipeline;
 mod privacy;

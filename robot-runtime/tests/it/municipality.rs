@@ -54,6 +54,8 @@ fn official(id: i64) -> Official {
         display_name: format!("Handläggare {id}"),
         roles: vec![Role::Handlaggare],
         personnummer: None,
+        title: None,
+        delegation: None,
     }
 }
 

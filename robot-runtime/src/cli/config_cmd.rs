@@ -12,6 +12,9 @@ pub fn run(settings: Settings, cmd: ConfigCommand) -> u8 {
     match cmd {
         ConfigCommand::Check => {
             let mut problems = settings.check();
+            if let Err(e) = settings.approval.check() {
+                problems.push(e);
+            }
             let audit = crate::keys::audit_settings(&settings);
             if let Err(e) = audit.signer() {
                 problems.push(format!(

@@ -26,6 +26,21 @@ pub enum UserCommand {
         /// No password: the user signs in only through single sign-on.
         #[arg(long)]
         sso_only: bool,
+        /// The title letters give, e.g. "Socialsekreterare".
+        #[arg(long)]
+        title: Option<String>,
+        /// The delegation the official decides under, as letters cite it,
+        /// e.g. "punkt 4.1 i socialnämndens delegationsordning".
+        #[arg(long)]
+        delegation: Option<String>,
+    },
+    /// Set the title and delegation decision letters give for an official.
+    Signature {
+        username: String,
+        #[arg(long)]
+        title: Option<String>,
+        #[arg(long)]
+        delegation: Option<String>,
     },
     /// Set a new password (read from standard input); ends the user's sessions.
     Passwd { username: String },
@@ -79,6 +94,8 @@ async fn user(rt: &Runtime, cmd: UserCommand) -> anyhow::Result<()> {
             roles,
             personnummer,
             sso_only,
+            title,
+            delegation,
         } => {
             let roles = identity::parse_roles(&roles).map_err(anyhow::Error::msg)?;
             let password = if sso_only { None } else { Some(read_password()?) };
@@ -92,7 +109,19 @@ async fn user(rt: &Runtime, cmd: UserCommand) -> anyhow::Result<()> {
             )
             .await
             .map_err(anyhow::Error::msg)?;
-            println!("user {} added (id {id})", username.trim().to_lowercase());
+            let username = username.trim().to_lowercase();
+            if title.is_some() || delegation.is_some() {
+                set_signature(store, &username, title.as_deref(), delegation.as_deref()).await?;
+            }
+            println!("user {username} added (id {id})");
+        }
+        UserCommand::Signature {
+            username,
+            title,
+            delegation,
+        } => {
+            set_signature(store, &username, title.as_deref(), delegation.as_deref()).await?;
+            println!("title and delegation set for {username}");
         }
         UserCommand::Passwd { username } => {
             let pw = read_password()?;
@@ -130,6 +159,25 @@ async fn user(rt: &Runtime, cmd: UserCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn set_signature(
+    store: &crate::store::Store,
+    username: &str,
+    title: Option<&str>,
+    delegation: Option<&str>,
+) -> anyhow::Result<()> {
+    for (what, v) in [("title", title), ("delegation", delegation)] {
+        if let Some(v) = v
+            && (v.trim().is_empty() || v.chars().count() > 200 || v.chars().any(char::is_control))
+        {
+            anyhow::bail!("the {what} must be 1–200 characters on one line");
+        }
+    }
+    store
+        .set_signature(username, title.map(str::trim), delegation.map(str::trim))
+        .await?;
+    Ok(())
+}
+
 /// The demo's officials (one of each role, two handläggare for four-eyes),
 /// each with a fresh random password, printed once. Users already in the
 /// data directory are kept as they are.
@@ -154,6 +202,15 @@ pub(crate) async fn demo_users(rt: &Runtime) -> anyhow::Result<Vec<(String, Stri
         crate::web::admin_create_user(rt, username, name, Some(&password), None, vec![role])
             .await
             .map_err(anyhow::Error::msg)?;
+        if role == Role::Handlaggare {
+            set_signature(
+                &rt.store,
+                username,
+                Some("Socialsekreterare"),
+                Some("punkt 4.1 i socialnämndens delegationsordning (beslut om försörjningsstöd)"),
+            )
+            .await?;
+        }
         out.push((username.to_string(), password));
     }
     Ok(out)

@@ -15,7 +15,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use domain::{Outcome, RowChange, Ruling};
+use domain::{Money, Outcome, RowChange, Ruling, SectionKind};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -212,12 +212,65 @@ pub async fn approve(
     Ok(result_json(r))
 }
 
+/// A row change as the API takes it (amounts in öre, like the rest of the API).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, tag = "op", rename_all = "snake_case")]
+pub enum ChangeJson {
+    Add {
+        section: SectionKind,
+        label: String,
+        amount_ore: i64,
+        reason: String,
+    },
+    Change {
+        section: SectionKind,
+        index: usize,
+        amount_ore: i64,
+        reason: String,
+    },
+    Remove {
+        section: SectionKind,
+        index: usize,
+        reason: String,
+    },
+}
+
+impl From<ChangeJson> for RowChange {
+    fn from(c: ChangeJson) -> RowChange {
+        match c {
+            ChangeJson::Add {
+                section,
+                label,
+                amount_ore,
+                reason,
+            } => RowChange::Add {
+                section,
+                label,
+                amount: Money::from_ore(amount_ore),
+                reason,
+            },
+            ChangeJson::Change {
+                section,
+                index,
+                amount_ore,
+                reason,
+            } => RowChange::Change {
+                section,
+                index,
+                amount: Money::from_ore(amount_ore),
+                reason,
+            },
+            ChangeJson::Remove { section, index, reason } => RowChange::Remove { section, index, reason },
+        }
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AmendRequest {
     /// Row changes against the draft's calculation (`add`, `change`, `remove`, each with a reason).
     #[serde(default)]
-    changes: Vec<RowChange>,
+    changes: Vec<ChangeJson>,
     /// Reject the application on the official's grounds (no rows).
     #[serde(default)]
     avslag: bool,
@@ -243,8 +296,11 @@ pub async fn amend(
     let ruling = if req.avslag {
         Ruling::Avslag { motivering }
     } else {
+        if req.changes.len() > 100 {
+            return Err(ApiError(Failure::Invalid("Högst 100 ändrade rader.".into())));
+        }
         Ruling::Rows {
-            changes: req.changes,
+            changes: req.changes.into_iter().map(RowChange::from).collect(),
             motivering,
         }
     };

@@ -19,6 +19,12 @@ pub struct CaseViewModel {
     pub earlier: Vec<(CaseId, String)>,
     /// (by, at, text)
     pub comments: Vec<(String, DateTime<Utc>, String)>,
+    /// The decision record awaiting a second approver, or the final one.
+    pub record: Option<domain::DecisionRecord>,
+    /// Kommuniceringar, one line each, in Swedish.
+    pub kommuniceringar: Vec<String>,
+    /// A kommunicering was sent and closed (answered or expired).
+    pub kommunicering_done: bool,
 }
 
 fn outbox_status(s: &str) -> &'static str {
@@ -52,13 +58,14 @@ pub async fn load(web: &Web, id: CaseId) -> Result<CaseViewModel, Failure> {
                 d.first_by_name,
                 if d.amendment.is_some() { "ändrade" } else { "godkände" }
             );
-            if let Some(j) = d
-                .amendment
+            if let Some(r) = d
+                .record
                 .as_deref()
-                .and_then(|a| serde_json::from_str::<serde_json::Value>(a).ok())
-                .and_then(|v| v["justification"].as_str().map(str::to_string))
+                .and_then(|r| domain::DecisionRecord::from_json(r).ok())
+                && r.departs_from_proposal()
+                && let Some(m) = r.reasons.first()
             {
-                line.push_str(&format!(". Motivering: {j}"));
+                line.push_str(&format!(". Motivering: {}", m.text));
             }
             match (&d.second_by_name, d.needs_second, d.final_) {
                 (Some(second), _, _) => line.push_str(&format!(". Andra godkännande: {second}")),
@@ -110,7 +117,27 @@ pub async fn load(web: &Web, id: CaseId) -> Result<CaseViewModel, Failure> {
         .iter()
         .map(|c| (c.user_name.clone(), c.at, c.body.clone()))
         .collect();
+    let kommuniceringar = cv
+        .kommuniceringar
+        .iter()
+        .map(|k| {
+            let status = match (k.closed.as_deref(), k.reply_at) {
+                (Some("answered"), Some(at)) => format!("svar registrerat {}", view::time(at)),
+                (Some(_), _) => "svarstiden gick ut utan svar".to_string(),
+                (None, _) => format!("väntar på svar senast {}", view::time(k.deadline)),
+            };
+            format!(
+                "{}: {} kommunicerade uppgifterna; {status}.",
+                view::time(k.sent),
+                k.sent_by_name
+            )
+        })
+        .collect();
+    let kommunicering_done = cv.kommuniceringar.iter().any(|k| k.closed.is_some());
     Ok(CaseViewModel {
+        record: cv.record,
+        kommuniceringar,
+        kommunicering_done,
         detail: cv.detail,
         assigned_to: cv.assigned_to,
         assigned_name,

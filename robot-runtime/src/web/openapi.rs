@@ -30,7 +30,7 @@ fn decision_op(summary: &str, op: &str, body: Option<&str>) -> Value {
         }
     });
     if let Some(schema) = body {
-        o["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}});
+        o["requestBody"] = json!({"required": op != "approveCase", "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}});
     }
     o
 }
@@ -106,8 +106,10 @@ pub fn document() -> Value {
                     }
                 }
             },
-            "/api/v1/cases/{id}/approve": {"post": decision_op("Approve the draft decision (four-eyes may ask for a second approver)", "approveCase", None)},
-            "/api/v1/cases/{id}/amend": {"post": decision_op("Amend the decision, with a justification (always needs a second approver)", "amendCase", Some("AmendRequest"))},
+            "/api/v1/cases/{id}/approve": {"post": decision_op("Approve the proposal, confirming its assessments (four-eyes may ask for a second approver). The body is optional.", "approveCase", Some("ApproveRequest"))},
+            "/api/v1/cases/{id}/amend": {"post": decision_op("Decide differently from the proposal: change, add or remove rows (each with a reason) or reject on the official's grounds, with a motivering; the amount follows from the rows", "amendCase", Some("AmendRequest"))},
+            "/api/v1/cases/{id}/kommunicering": {"post": decision_op("Send the applicant a kommuniceringsbrev (förvaltningslagen 25 §); the case waits for the reply or the deadline", "sendKommunicering", Some("KommuniceringRequest"))},
+            "/api/v1/cases/{id}/kommunicering/reply": {"post": decision_op("Record the applicant's reply to a kommunicering; the case returns to the queue", "recordKommuniceringReply", Some("ReplyRequest"))},
             "/api/v1/cases/{id}/return": {"post": decision_op("Return the case to manual handling, with a reason", "returnCase", Some("ReturnRequest"))},
             "/api/v1/cases/{id}/assign": {"post": decision_op("Assign the case to an official, or unassign it", "assignCase", Some("AssignRequest"))},
             "/api/v1/openapi.json": {
@@ -151,13 +153,29 @@ pub fn document() -> Value {
                     "deliveries": {"type": "array", "items": {"type": "string"}},
                     "comments": {"type": "array", "items": {"type": "object", "properties": {"by": {"type": "string"}, "at": {"type": "string"}, "text": {"type": "string"}}}}
                 }}]},
-                "ActionResult": {"type": "object", "required": ["result"], "properties": {"result": {"type": "string", "enum": ["approved", "awaiting_second_approval", "returned_to_manual", "assigned"]}}},
-                "AmendRequest": {"type": "object", "required": ["outcome", "justification"], "additionalProperties": false, "properties": {
-                    "outcome": {"type": "string", "enum": ["bifall", "delvis_bifall", "avslag"]},
-                    "amount_ore": {"type": ["integer", "null"], "description": "Whole kronor, in öre"},
-                    "rows": {"type": "array", "items": {"type": "object", "required": ["label", "amount_ore"], "properties": {"label": {"type": "string"}, "amount_ore": {"type": "integer"}}}},
-                    "justification": {"type": "string", "minLength": 1}
+                "ActionResult": {"type": "object", "required": ["result"], "properties": {"result": {"type": "string", "enum": ["approved", "awaiting_second_approval", "returned_to_manual", "assigned", "kommunicering_sent", "reply_recorded"]}}},
+                "SkipKommunicering": {"type": "object", "required": ["ground", "explanation"], "additionalProperties": false, "properties": {
+                    "ground": {"type": "string", "enum": ["uppenbart_obehovlig", "svarare_att_genomfora", "kan_inte_skjutas_upp"], "description": "Förvaltningslagen 25 § andra stycket 1–3"},
+                    "explanation": {"type": "string", "minLength": 1}
                 }},
+                "ApproveRequest": {"type": "object", "additionalProperties": false, "properties": {
+                    "confirmed_assessments": {"type": "array", "items": {"type": "string"}, "description": "Codes of the draft's assessments the official confirms; all must be confirmed"},
+                    "skip_kommunicering": {"$ref": "#/components/schemas/SkipKommunicering"}
+                }},
+                "RowChange": {"oneOf": [
+                    {"type": "object", "required": ["op", "section", "label", "amount_ore", "reason"], "additionalProperties": false, "properties": {"op": {"const": "add"}, "section": {"$ref": "#/components/schemas/Section"}, "label": {"type": "string", "minLength": 1, "maxLength": 200}, "amount_ore": {"type": "integer"}, "reason": {"type": "string", "minLength": 1}}},
+                    {"type": "object", "required": ["op", "section", "index", "amount_ore", "reason"], "additionalProperties": false, "properties": {"op": {"const": "change"}, "section": {"$ref": "#/components/schemas/Section"}, "index": {"type": "integer", "minimum": 0}, "amount_ore": {"type": "integer"}, "reason": {"type": "string", "minLength": 1}}},
+                    {"type": "object", "required": ["op", "section", "index", "reason"], "additionalProperties": false, "properties": {"op": {"const": "remove"}, "section": {"$ref": "#/components/schemas/Section"}, "index": {"type": "integer", "minimum": 0}, "reason": {"type": "string", "minLength": 1}}}
+                ]},
+                "Section": {"type": "string", "enum": ["norm", "costs", "incomes", "assets"]},
+                "AmendRequest": {"type": "object", "required": ["motivering"], "additionalProperties": false, "properties": {
+                    "changes": {"type": "array", "maxItems": 100, "items": {"$ref": "#/components/schemas/RowChange"}, "description": "Against the draft's calculation rows; index is 0-based within the section"},
+                    "avslag": {"type": "boolean", "description": "Reject on the official's own grounds (no changes)"},
+                    "motivering": {"type": "string", "minLength": 1, "description": "The motivering the letter gives (Swedish)"},
+                    "skip_kommunicering": {"$ref": "#/components/schemas/SkipKommunicering"}
+                }},
+                "KommuniceringRequest": {"type": "object", "additionalProperties": false, "properties": {"own_findings": {"type": "string", "maxLength": 4000}}},
+                "ReplyRequest": {"type": "object", "required": ["reply"], "additionalProperties": false, "properties": {"reply": {"type": "string", "minLength": 1}}},
                 "ReturnRequest": {"type": "object", "required": ["reason"], "additionalProperties": false, "properties": {"reason": {"type": "string", "minLength": 1}}},
                 "AssignRequest": {"type": "object", "required": ["user_id"], "additionalProperties": false, "properties": {"user_id": {"type": ["integer", "null"]}}}
             }

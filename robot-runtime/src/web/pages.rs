@@ -606,6 +606,7 @@ struct CasePageT {
     chrome: Chrome,
     id: CaseId,
     external_id: String,
+    diarienummer: String,
     notice: Option<&'static str>,
     state: &'static str,
     state_reason: Option<String>,
@@ -626,8 +627,101 @@ struct CasePageT {
     can_amend: bool,
     assigned_to_me: bool,
     proposal: String,
-    amend_outcomes: Vec<Choice>,
-    amend_amount: String,
+    /// The decision a second official approves (or the final one).
+    record: Option<RecordView>,
+    /// What the official confirms before approving the proposal: (code, text).
+    assessments: Vec<(String, String)>,
+    /// What the proposal rests on that the applicant has not supplied.
+    kommunicering_facts: Vec<String>,
+    /// Kommunicering is needed before the proposal can be decided.
+    kommunicering_needed: bool,
+    kommuniceringar: Vec<String>,
+    in_kommunicering: bool,
+    has_kommunicering_letter: bool,
+    skip_grounds: Vec<Choice>,
+    amend_rows: Vec<AmendRow>,
+    sections: Vec<Choice>,
+}
+
+struct AmendRow {
+    key: String,
+    section: &'static str,
+    label: String,
+    amount: String,
+}
+
+struct RecordView {
+    what: String,
+    basis: &'static str,
+    rows: Vec<(String, String, String)>,
+    removed: Vec<String>,
+    reasons: Vec<String>,
+    signatories: Vec<String>,
+    final_: bool,
+}
+
+fn record_view(r: &domain::DecisionRecord) -> RecordView {
+    use domain::{Basis, RowOrigin};
+    RecordView {
+        what: if r.outcome == Outcome::Avslag {
+            "Avslag".into()
+        } else {
+            format!("{}, {}", r.outcome.label(), crate::approval::brev::kr(r.amount))
+        },
+        basis: match r.basis {
+            Basis::Proposal => "Förslaget godkänt som det är",
+            Basis::Amended => "Förslaget ändrat av handläggare",
+            Basis::Avslag => "Avslag på handläggarens egna grunder",
+            Basis::AfterManualHandling => "Beslut efter manuell handläggning",
+        },
+        rows: r
+            .rows
+            .iter()
+            .map(|row| {
+                (
+                    format!("{}: {}", row.section.label(), row.label),
+                    crate::approval::brev::kr(row.amount),
+                    match &row.origin {
+                        RowOrigin::Proposal => String::new(),
+                        RowOrigin::Changed { proposed, reason } => {
+                            format!("Ändrad från {}: {reason}", crate::approval::brev::kr(*proposed))
+                        }
+                        RowOrigin::Added { reason } => format!("Tillagd: {reason}"),
+                    },
+                )
+            })
+            .collect(),
+        removed: r
+            .removed
+            .iter()
+            .map(|x| {
+                format!(
+                    "{}: {} ({}) räknas inte: {}",
+                    x.section.label(),
+                    x.label,
+                    crate::approval::brev::kr(x.proposed),
+                    x.reason
+                )
+            })
+            .collect(),
+        reasons: r.reasons.iter().map(|x| format!("{} ({})", x.text, x.lagrum)).collect(),
+        signatories: r
+            .signatories
+            .iter()
+            .map(|x| {
+                format!(
+                    "{}, {} ({})",
+                    x.name,
+                    x.title,
+                    match x.role {
+                        domain::SignatoryRole::Beslutsfattare => "beslutsfattare",
+                        domain::SignatoryRole::Foredragande => "föredragande",
+                    }
+                )
+            })
+            .collect(),
+        final_: false,
+    }
 }
 
 #[derive(Deserialize)]
@@ -643,6 +737,8 @@ fn notice(k: Option<&str>) -> Option<&'static str> {
         "manuell" => "Ärendet är lämnat till manuell handläggning.",
         "tilldelat" => "Tilldelningen är ändrad.",
         "kommentar" => "Kommentaren är sparad.",
+        "kommunicerat" => "Kommuniceringsbrevet är skickat. Ärendet väntar på svar eller på att svarstiden går ut.",
+        "svar" => "Svaret är registrerat. Ärendet är tillbaka i kön för beslut.",
         _ => return None,
     })
 }
@@ -671,6 +767,7 @@ pub async fn case_page(
         chrome: Chrome::for_user(&a, "/arenden"),
         id,
         external_id: s.external_id.clone(),
+        diarienummer: s.diarienummer.clone().unwrap_or_else(|| "–".into()),
         notice: notice(q.klart.as_deref()),
         state: s.state.label(),
         state_reason: s.state_reason.clone(),
@@ -705,19 +802,66 @@ pub async fn case_page(
         awaiting: awaiting && draft.is_some(),
         can_amend: s.state == CaseState::AwaitingApproval && draft.is_some(),
         assigned_to_me: cv.assigned_to == Some(a.official.user_id),
-        amend_outcomes: choices(
-            [Outcome::Bifall, Outcome::DelvisBifall, Outcome::Avslag]
-                .iter()
-                .map(|o| (o.as_str().to_string(), o.label().to_string()))
-                .collect(),
-            draft.as_ref().map_or("", |d| d.outcome().as_str()),
-        ),
-        amend_amount: draft
+        record: cv.record.as_ref().map(|r| {
+            let mut v = record_view(r);
+            v.final_ = !crate::approval::undecided(s.state);
+            v
+        }),
+        assessments: draft
             .as_ref()
-            .and_then(|d| d.amount())
-            .and_then(domain::Money::whole_kronor)
-            .map(|k| k.to_string())
+            .map(|d| {
+                d.assessments()
+                    .iter()
+                    .map(|x| (x.code.clone(), x.text.clone()))
+                    .collect()
+            })
             .unwrap_or_default(),
+        kommunicering_facts: draft
+            .as_ref()
+            .map(|d| d.kommunicering().iter().map(|x| x.text.clone()).collect())
+            .unwrap_or_default(),
+        kommunicering_needed: draft.as_ref().is_some_and(|d| {
+            !d.kommunicering().is_empty() && matches!(d.outcome(), Outcome::Avslag | Outcome::DelvisBifall)
+        }) && !cv.kommunicering_done,
+        kommuniceringar: cv.kommuniceringar.clone(),
+        in_kommunicering: s.state == CaseState::Kommunicering,
+        has_kommunicering_letter: !cv.kommuniceringar.is_empty(),
+        skip_grounds: choices(
+            domain::SkipGround::ALL
+                .iter()
+                .map(|g| (g.as_str().to_string(), g.label().to_string()))
+                .collect(),
+            "",
+        ),
+        amend_rows: draft
+            .as_ref()
+            .map(|d| {
+                let c = d.calculation();
+                [
+                    (domain::SectionKind::Norm, &c.norm),
+                    (domain::SectionKind::Costs, &c.costs),
+                    (domain::SectionKind::Incomes, &c.incomes),
+                    (domain::SectionKind::Assets, &c.assets),
+                ]
+                .into_iter()
+                .flat_map(|(k, sec)| {
+                    sec.rows().iter().enumerate().map(move |(i, r)| AmendRow {
+                        key: format!("rad.{}.{i}", k.as_str()),
+                        section: k.label(),
+                        label: r.label.clone(),
+                        amount: domain::kr(r.amount).replace('\u{a0}', " "),
+                    })
+                })
+                .collect()
+            })
+            .unwrap_or_default(),
+        sections: choices(
+            domain::SectionKind::ALL
+                .iter()
+                .map(|k| (k.as_str().to_string(), k.label().to_string()))
+                .collect(),
+            "costs",
+        ),
         proposal,
     };
     render(&t)

@@ -81,7 +81,7 @@ async fn text_of(rt: &Runtime, case: CaseId) -> String {
         .unwrap();
     // The same blocks the e-mail text and the PDF are made of.
     let blocks = approval::letter::blocks(&html).unwrap();
-    approval::letter::text(&blocks)
+    approval::letter::text(&blocks).replace('\u{a0}', " ")
 }
 
 #[tokio::test]
@@ -109,7 +109,7 @@ async fn letters_for_bifall_avslag_and_two_adults() {
     approval::approve(&rt.store, &s, &CH, ids[0], &a).await.unwrap();
     let t = text_of(&rt, ids[0]).await;
     assert_complete(&t, &numbers[0]);
-    assert!(t.contains("Du beviljas ekonomiskt bistånd (försörjningsstöd) med 9\u{a0}750\u{a0}kr för mars 2021."));
+    assert!(t.contains("Du beviljas ekonomiskt bistånd (försörjningsstöd) med 9 750 kr för mars 2021."));
     assert!(t.contains("Utbetalning"));
     assert!(t.contains("Så har vi räknat"));
     assert!(t.contains("Beviljat bistånd, avrundat till hela kronor"));
@@ -199,7 +199,7 @@ async fn an_amended_decision_and_one_after_manual_handling_state_only_the_offici
     assert!(t.contains("Din ansökan om ekonomiskt bistånd (försörjningsstöd) för mars 2021 avslås."));
     assert!(t.contains("står inte till arbetsmarknadens förfogande"));
     assert!(!t.contains("beviljas"), "nothing of the superseded bifall:\n{t}");
-    assert!(!t.contains("9\u{a0}750"));
+    assert!(!t.contains("9 750"));
     for r in &robot_reasons {
         assert!(!t.contains(r.as_str()), "a superseded reason reached the letter: {r}");
     }
@@ -234,7 +234,7 @@ async fn an_amended_decision_and_one_after_manual_handling_state_only_the_offici
     let t = text_of(&rt, ids[1]).await;
     assert_complete(&t, &dnr(&rt, ids[1]).await);
     assert!(t.contains("Vid besöket har hushållets behov utretts."));
-    assert!(t.contains("Hemförsäkring (150\u{a0}kr): Styrkt med försäkringsbrev vid besöket."));
+    assert!(t.contains("Hemförsäkring (150 kr): Styrkt med försäkringsbrev vid besöket."));
     assert!(
         !t.contains("nyansökan"),
         "the routing reason is not the citizen's motivering:\n{t}"
@@ -242,7 +242,7 @@ async fn an_amended_decision_and_one_after_manual_handling_state_only_the_offici
     let v = approval::case_view(&rt.store, ids[1]).await.unwrap();
     let record = v.record.unwrap();
     assert_eq!(domain::amount_of(&record.rows).unwrap(), record.amount);
-    assert!(t.contains(&format!("med {}\u{a0}kr", domain::kr(record.amount))));
+    assert!(t.contains(&format!("med {} kr", domain::kr(record.amount).replace('\u{a0}', " "))));
     rt.store.close().await;
 }
 
@@ -302,7 +302,7 @@ async fn kommunicering_before_a_delvis_bifall_then_the_decision() {
         CaseState::Kommunicering
     );
     let k = approval::kommunicering_letter(&rt.store, case).await.unwrap().unwrap();
-    let t = k.text;
+    let t = k.text.replace('\u{a0}', " ");
     assert_citizen_text(&t);
     for needle in [
         "Du får yttra dig innan vi beslutar",

@@ -886,7 +886,7 @@ macro_rules! engine {
             }
 
             pub(crate) async fn insert_decision(tx: &mut Tx, d: &NewDecision, now: i64) -> Result<i64, StoreError> {
-                Ok(sqlx::query_scalar(
+                let id: i64 = sqlx::query_scalar(
                     "INSERT INTO decisions (case_id, draft_id, outcome, amount_ore, amended, amendment, needs_second, \
                      first_by, first_by_name, first_us, final, record) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
                 )
@@ -903,7 +903,16 @@ macro_rules! engine {
                 .bind(!d.needs_second)
                 .bind(&d.record)
                 .fetch_one(&mut **tx)
-                .await?)
+                .await?;
+                // The queue shows the decision being made (what a second
+                // approver approves), not the superseded proposal.
+                sqlx::query("UPDATE cases SET outcome = $1, amount_ore = $2 WHERE id = $3")
+                    .bind(d.outcome.as_str())
+                    .bind(d.amount.ore())
+                    .bind(d.case_id)
+                    .execute(&mut **tx)
+                    .await?;
+                Ok(id)
             }
 
             pub(crate) async fn pending_decision(tx: &mut Tx, case: CaseId) -> Result<Option<DecisionRow>, StoreError> {

@@ -206,6 +206,11 @@ async fn large_amounts_and_amendments_need_two_different_officials() {
                 .unwrap(),
             ApprovalResult::AwaitingSecondApproval
         );
+        assert_eq!(
+            rt.store.case_detail(ids[1]).await.unwrap().summary.amount_ore,
+            Some(900_000),
+            "the queue shows the amendment being approved"
+        );
         let preview = approval::letter_html(&rt.store, &s, ids[1]).await.unwrap();
         assert!(
             preview.contains("UTKAST") && preview.contains("9\u{a0}000\u{a0}kr"),

@@ -137,6 +137,11 @@ pub struct Child {
     pub lunch_at_preschool: bool,
     /// 1..=100
     pub residence_share_percent: u8,
+    /// Attends upper secondary school (gymnasium); matters from age 19.
+    pub in_school: bool,
+    /// The child's own wage received in earlier months of the same calendar
+    /// year (for the yearly disregard of one prisbasbelopp).
+    pub wage_earlier_this_year: Money,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -230,6 +235,9 @@ pub struct OtherNeed {
 pub struct History {
     pub consecutive_months_with_bistand: u32,
     pub jobbstimulans_months_used: u32,
+    /// The first month the jobbstimulans rule was applied (never after the
+    /// period).
+    pub jobbstimulans_start: Option<Period>,
     pub rent_notice_period: Option<Period>,
 }
 
@@ -741,6 +749,17 @@ impl Validator {
             None => Some(History::default()),
             Some(raw) => self.history(raw, &r.key("history")),
         };
+        // Jobbstimulans cannot have started after the month applied for.
+        let history = match (history, period) {
+            (Some(h), Some(p)) if h.jobbstimulans_start.is_some_and(|s| s > p) => {
+                self.err(
+                    &r.key("history").key("jobbstimulans_start"),
+                    format!("jobbstimulans kan inte ha börjat efter perioden {p}"),
+                );
+                None
+            }
+            (h, _) => h,
+        };
 
         let register = match Self::field(&obj, "register") {
             None => Some(None),
@@ -985,11 +1004,21 @@ impl Validator {
                 .integer(x, &p.key("residence_share_percent"), 1, 100)
                 .map(|v| v as u8),
         };
+        let in_school = match Self::field(&o, "in_school") {
+            None => Some(false),
+            Some(x) => self.boolean(x, &p.key("in_school")),
+        };
+        let wage_earlier_this_year = match Self::field(&o, "wage_earlier_this_year") {
+            None => Some(Money::ZERO),
+            Some(x) => self.amount(x, &p.key("wage_earlier_this_year")),
+        };
         Some(Child {
             personnummer: personnummer?,
             name: name?,
             lunch_at_preschool: lunch_at_preschool?,
             residence_share_percent: residence_share_percent?,
+            in_school: in_school?,
+            wage_earlier_this_year: wage_earlier_this_year?,
         })
     }
 
@@ -1020,9 +1049,14 @@ impl Validator {
             None => Some(None),
             Some(x) => self.period(x, &p.key("rent_notice_period")).map(Some),
         };
+        let start = match Self::field(&obj, "jobbstimulans_start") {
+            None => Some(None),
+            Some(x) => self.period(x, &p.key("jobbstimulans_start")).map(Some),
+        };
         Some(History {
             consecutive_months_with_bistand: consecutive?,
             jobbstimulans_months_used: used?,
+            jobbstimulans_start: start?,
             rent_notice_period: notice?,
         })
     }

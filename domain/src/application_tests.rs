@@ -229,6 +229,30 @@ fn every_field_is_validated_with_its_pointer() {
             "/history/rent_notice_period",
         ),
         (
+            with("/history/jobbstimulans_start", json!("2021-3")),
+            "/history/jobbstimulans_start",
+        ),
+        (
+            with("/history/jobbstimulans_start", json!("2021-04")),
+            "/history/jobbstimulans_start",
+        ),
+        (
+            with("/household/children/0/in_school", json!("ja")),
+            "/household/children/0/in_school",
+        ),
+        (
+            with("/household/children/1/wage_earlier_this_year", json!(-1)),
+            "/household/children/1/wage_earlier_this_year",
+        ),
+        (
+            with("/household/children/1/wage_earlier_this_year", json!(100.001)),
+            "/household/children/1/wage_earlier_this_year",
+        ),
+        (
+            with("/household/children/1/wage_earlier_this_year", json!("100")),
+            "/household/children/1/wage_earlier_this_year",
+        ),
+        (
             with("/register/job_seekers/0", json!("19850403-9821")),
             "/register/job_seekers/0",
         ),
@@ -241,6 +265,32 @@ fn every_field_is_validated_with_its_pointer() {
     for (v, pointer) in cases {
         check_invalid(v, pointer);
     }
+}
+
+#[test]
+fn contract_v2_fields_parse_and_default() {
+    // v1 shape: the new fields take their defaults.
+    let app = parse(&base()).unwrap();
+    let c = &app.household().children[1];
+    assert!(!c.in_school);
+    assert_eq!(c.wage_earlier_this_year, Money::ZERO);
+    assert_eq!(app.history().jobbstimulans_start, None);
+
+    let mut v = base();
+    v["household"]["children"][1]["in_school"] = json!(true);
+    v["household"]["children"][1]["wage_earlier_this_year"] = json!(38000.07);
+    v["history"]["jobbstimulans_start"] = json!("2019-06");
+    let app = parse(&v).unwrap();
+    let c = &app.household().children[1];
+    assert!(c.in_school);
+    assert_eq!(c.wage_earlier_this_year, Money::from_ore(3_800_007));
+    assert_eq!(app.history().jobbstimulans_start.unwrap().to_string(), "2019-06");
+
+    // A start in the period itself is valid; the month after is not.
+    v["history"]["jobbstimulans_start"] = json!("2021-03");
+    assert!(parse(&v).is_ok());
+    v["history"]["jobbstimulans_start"] = json!("2021-04");
+    check_invalid(v, "/history/jobbstimulans_start");
 }
 
 #[test]

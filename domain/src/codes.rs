@@ -69,10 +69,11 @@ impl Outcome {
 }
 
 string_enum! {
-    /// The stable codes of ruleset contract v1: why a case goes to a person,
+    /// The stable codes of ruleset contract v2: why a case goes to a person,
     /// which cap was applied, why the application is rejected.
     ReasonCode, "kod" {
         Nyansokan => "nyansokan",
+        Ungdom19_20 => "ungdom_19_20",
         Under18 => "under_18",
         Hushallssammansattning => "hushallssammansattning",
         LivsforingIOvrigt => "livsforing_i_ovrigt",
@@ -90,6 +91,7 @@ impl ReasonCode {
         matches!(
             self,
             ReasonCode::Nyansokan
+                | ReasonCode::Ungdom19_20
                 | ReasonCode::Under18
                 | ReasonCode::Hushallssammansattning
                 | ReasonCode::LivsforingIOvrigt
@@ -107,6 +109,7 @@ impl ReasonCode {
     pub const fn label(self) -> &'static str {
         match self {
             ReasonCode::Nyansokan => "Nyansökan kräver personligt besök",
+            ReasonCode::Ungdom19_20 => "Ungdom 19–20 år som inte går i gymnasiet",
             ReasonCode::Under18 => "En vuxen i hushållet är under 18 år",
             ReasonCode::Hushallssammansattning => "Hushållets sammansättning kräver bedömning",
             ReasonCode::LivsforingIOvrigt => "Ansökan om livsföring i övrigt",

@@ -42,6 +42,33 @@ impl Period {
         i64::from(self.year) * 12 + i64::from(self.month) - 1
     }
 
+    /// The month as a decision letter writes it: `mars 2021`.
+    pub fn swedish(self) -> String {
+        const MONTHS: [&str; 12] = [
+            "januari",
+            "februari",
+            "mars",
+            "april",
+            "maj",
+            "juni",
+            "juli",
+            "augusti",
+            "september",
+            "oktober",
+            "november",
+            "december",
+        ];
+        let name = MONTHS.get((self.month as usize).wrapping_sub(1)).copied().unwrap_or("");
+        format!("{name} {}", self.year)
+    }
+
+    /// The period of a month index ([`Period::index`]).
+    pub fn from_index(index: i64) -> Option<Period> {
+        let year = i32::try_from(index.div_euclid(12)).ok()?;
+        let month = u32::try_from(index.rem_euclid(12) + 1).ok()?;
+        Period::new(year, month).ok()
+    }
+
     pub fn plus_months(self, months: i64) -> Option<Period> {
         let i = self.index().checked_add(months)?;
         let year = i32::try_from(i.div_euclid(12)).ok()?;
@@ -116,6 +143,9 @@ mod tests {
         let p: Period = "2020-11".parse().unwrap();
         assert_eq!(p.plus_months(3).unwrap().to_string(), "2021-02");
         assert_eq!(p.plus_months(-11).unwrap().to_string(), "2019-12");
+        assert_eq!(p.swedish(), "november 2020");
+        assert_eq!("2026-05".parse::<Period>().unwrap().swedish(), "maj 2026");
+        assert_eq!(Period::from_index(p.index()), Some(p));
         let q: Period = "2021-04".parse().unwrap();
         assert_eq!(q.index() - "2021-01".parse::<Period>().unwrap().index(), 3);
     }

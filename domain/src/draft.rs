@@ -1,5 +1,11 @@
-//! The draft decision, schema `ekonomiskt-bistand/beslutsutkast/v1`: what a
+//! The draft decision, schema `ekonomiskt-bistand/beslutsutkast/v2`: what a
 //! ruleset proposes, for an official to approve, amend or take over.
+//!
+//! v2 adds `assessments` (judgments the official confirms before approving)
+//! and `kommunicering` (facts an adverse proposal rests on that the
+//! applicant has not supplied: the applicant must be heard first, FL 25 §).
+//! Both are always written, possibly empty. A stored v1 draft is still read
+//! (both lists empty) and written back as v2.
 
 use crate::codes::{Outcome, ReasonCode};
 use crate::money::Money;
@@ -7,6 +13,10 @@ use crate::period::Period;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+/// The schema every draft is written with.
+pub const DRAFT_SCHEMA: &str = DRAFT_SCHEMA_V2;
+pub const DRAFT_SCHEMA_V2: &str = "ekonomiskt-bistand/beslutsutkast/v2";
+/// Still read (drafts stored before contract v2).
 pub const DRAFT_SCHEMA_V1: &str = "ekonomiskt-bistand/beslutsutkast/v1";
 
 /// One line of the calculation.
@@ -97,6 +107,25 @@ pub struct Reason {
     pub code: String,
     pub text: String,
     pub lagrum: String,
+}
+
+/// A judgment the law leaves to a person that the proposal rests on: the
+/// official confirms it before approving (or amends).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Assessment {
+    pub code: String,
+    /// Swedish: what the official confirms.
+    pub text: String,
+}
+
+/// A fact an adverse proposal rests on that the applicant has not supplied
+/// or commented on: the applicant is to be heard before the decision
+/// (kommunicering, 25 § förvaltningslagen).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Kommunicering {
+    pub code: String,
+    /// Swedish: which information, and why it must be communicated.
+    pub text: String,
 }
 
 /// One rule that fired: what it looked at (`inputs`) and what it produced
@@ -221,7 +250,7 @@ pub enum DraftError {
     ManualWithoutCode,
     #[error("the sums overflow")]
     Overflow,
-    #[error("the schema must be {DRAFT_SCHEMA_V1}")]
+    #[error("the schema must be {DRAFT_SCHEMA_V2} (or {DRAFT_SCHEMA_V1})")]
     Schema,
     #[error("a trace entry's inputs and result must be JSON objects")]
     TraceNotObject,
@@ -238,6 +267,8 @@ pub struct DraftParts {
     pub calculation: Calculation,
     pub reasons: Vec<Reason>,
     pub warnings: Vec<String>,
+    pub assessments: Vec<Assessment>,
+    pub kommunicering: Vec<Kommunicering>,
     pub ruleset: RulesetRef,
     pub trace: Vec<TraceEntry>,
 }
@@ -309,6 +340,15 @@ impl Draft {
     pub fn warnings(&self) -> &[String] {
         &self.0.warnings
     }
+    /// What the official confirms before approving.
+    pub fn assessments(&self) -> &[Assessment] {
+        &self.0.assessments
+    }
+    /// What the applicant must be told, with a chance to reply, before an
+    /// adverse decision.
+    pub fn kommunicering(&self) -> &[Kommunicering] {
+        &self.0.kommunicering
+    }
     pub fn ruleset(&self) -> &RulesetRef {
         &self.0.ruleset
     }
@@ -316,7 +356,7 @@ impl Draft {
         &self.0.trace
     }
 
-    /// The draft as its v1 JSON document (compact, deterministic).
+    /// The draft as its v2 JSON document (compact, deterministic).
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
     }
@@ -337,6 +377,11 @@ struct DraftJson {
     calculation: Calculation,
     reasons: Vec<Reason>,
     warnings: Vec<String>,
+    /// Absent in a v1 draft.
+    #[serde(default)]
+    assessments: Vec<Assessment>,
+    #[serde(default)]
+    kommunicering: Vec<Kommunicering>,
     ruleset: RulesetRef,
     trace: Vec<TraceEntry>,
 }
@@ -354,6 +399,8 @@ struct DraftJsonRef<'a> {
     calculation: &'a Calculation,
     reasons: &'a [Reason],
     warnings: &'a [String],
+    assessments: &'a [Assessment],
+    kommunicering: &'a [Kommunicering],
     ruleset: &'a RulesetRef,
     trace: &'a [TraceEntry],
 }
@@ -362,7 +409,7 @@ impl Serialize for Draft {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let p = &self.0;
         DraftJsonRef {
-            schema: DRAFT_SCHEMA_V1,
+            schema: DRAFT_SCHEMA,
             external_id: &p.external_id,
             period: p.period,
             outcome: p.outcome,
@@ -371,6 +418,8 @@ impl Serialize for Draft {
             calculation: &p.calculation,
             reasons: &p.reasons,
             warnings: &p.warnings,
+            assessments: &p.assessments,
+            kommunicering: &p.kommunicering,
             ruleset: &p.ruleset,
             trace: &p.trace,
         }
@@ -381,8 +430,14 @@ impl Serialize for Draft {
 impl<'de> Deserialize<'de> for Draft {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let j = DraftJson::deserialize(d)?;
-        if j.schema != DRAFT_SCHEMA_V1 {
+        let v2 = j.schema == DRAFT_SCHEMA_V2;
+        if !v2 && j.schema != DRAFT_SCHEMA_V1 {
             return Err(serde::de::Error::custom(DraftError::Schema));
+        }
+        if !v2 && (!j.assessments.is_empty() || !j.kommunicering.is_empty()) {
+            return Err(serde::de::Error::custom(
+                "a v1 draft has no assessments or kommunicering",
+            ));
         }
         Draft::new(DraftParts {
             external_id: j.external_id,
@@ -393,6 +448,8 @@ impl<'de> Deserialize<'de> for Draft {
             calculation: j.calculation,
             reasons: j.reasons,
             warnings: j.warnings,
+            assessments: j.assessments,
+            kommunicering: j.kommunicering,
             ruleset: j.ruleset,
             trace: j.trace,
         })
@@ -432,6 +489,8 @@ mod tests {
             },
             reasons: vec![],
             warnings: vec![],
+            assessments: vec![],
+            kommunicering: vec![],
             ruleset: RulesetRef {
                 name: "r".into(),
                 version: "1".into(),
@@ -487,6 +546,61 @@ mod tests {
         // A tampered total is refused.
         let bad = json.replace(r#""total_sek":5450.5"#, r#""total_sek":5450"#);
         assert!(Draft::from_json(&bad).is_err());
+    }
+
+    #[test]
+    fn assessments_and_kommunicering_are_always_written_and_round_trip() {
+        let empty = Draft::new(parts(Outcome::Bifall, Some(975_000), vec![])).unwrap();
+        let json = empty.to_json();
+        assert!(
+            json.starts_with(r#"{"schema":"ekonomiskt-bistand/beslutsutkast/v2","#),
+            "{json}"
+        );
+        assert!(
+            json.contains(r#""warnings":[],"assessments":[],"kommunicering":[],"ruleset":"#),
+            "{json}"
+        );
+        assert_eq!(Draft::from_json(&json).unwrap(), empty);
+
+        let mut p = parts(
+            Outcome::DelvisBifall,
+            Some(975_000),
+            vec![ReasonCode::HyraOverRiktvarde],
+        );
+        p.assessments = vec![Assessment {
+            code: "boendekostnad_skalighet".into(),
+            text: "Bekräfta …".into(),
+        }];
+        p.kommunicering = vec![Kommunicering {
+            code: "hyra_over_riktvarde".into(),
+            text: "Uppgiften …".into(),
+        }];
+        let d = Draft::new(p).unwrap();
+        let json = d.to_json();
+        assert!(json.contains(
+            r#""assessments":[{"code":"boendekostnad_skalighet","text":"Bekräfta …"}],"kommunicering":[{"code":"hyra_over_riktvarde","text":"Uppgiften …"}]"#
+        ), "{json}");
+        let back = Draft::from_json(&json).unwrap();
+        assert_eq!(back, d);
+        assert_eq!(back.assessments()[0].code, "boendekostnad_skalighet");
+        assert_eq!(back.kommunicering()[0].code, "hyra_over_riktvarde");
+
+        // A stored v1 draft (without the lists) is still read, and written as v2.
+        let v1 = empty
+            .to_json()
+            .replace("beslutsutkast/v2", "beslutsutkast/v1")
+            .replace(r#""assessments":[],"kommunicering":[],"#, "");
+        let read = Draft::from_json(&v1).unwrap();
+        assert_eq!(read, empty);
+        assert!(read.assessments().is_empty() && read.kommunicering().is_empty());
+        // … but a v1 draft cannot carry them, and other schemas are refused.
+        let bad = json.replace("beslutsutkast/v2", "beslutsutkast/v1");
+        assert!(Draft::from_json(&bad).is_err());
+        let bad = json.replace("beslutsutkast/v2", "beslutsutkast/v3");
+        assert!(Draft::from_json(&bad).is_err());
+        // Missing in a v2 draft means empty (the fields are optional on read).
+        let v2_without = empty.to_json().replace(r#""assessments":[],"kommunicering":[],"#, "");
+        assert_eq!(Draft::from_json(&v2_without).unwrap(), empty);
     }
 
     #[test]

@@ -21,7 +21,8 @@ pub use application::{
 pub use case::{At, CaseState, In, Marker, Step, states};
 pub use codes::{Outcome, ReasonCode, UnknownName};
 pub use draft::{
-    Calculation, DRAFT_SCHEMA_V1, Draft, DraftError, DraftParts, Reason, Row, RulesetRef, Section, TraceEntry,
+    Assessment, Calculation, DRAFT_SCHEMA, DRAFT_SCHEMA_V1, DRAFT_SCHEMA_V2, Draft, DraftError, DraftParts,
+    Kommunicering, Reason, Row, RulesetRef, Section, TraceEntry,
 };
 pub use money::{MAX_INPUT_ORE, Money, MoneyError};
 pub use period::{Period, PeriodError};

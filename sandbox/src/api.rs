@@ -5,14 +5,16 @@
 //!   their ages on the first day of the period, costs, incomes, assets,
 //!   history and register data. Money is integer öre.
 //! * `params.get(name)` — the parameter valid for the period.
-//! * money helpers: `kr`, `round_kr`, `share_kr`, `floor_div`, `fmt_kr`.
-//! * `draft` — the builder; every row, reason, warning and code is recorded
-//!   in the trace under the rule that produced it.
+//! * money helpers: `kr`, `round_kr`, `share_kr`, `floor_div`, `fmt_kr`;
+//!   `fmt_period` writes a month as a letter does (`maj 2026`).
+//! * `draft` — the builder; every row, reason, warning, code, assessment
+//!   and kommunicering item is recorded in the trace under the rule that
+//!   produced it.
 
 use crate::params::{ParamValue, ResolvedParams};
 use domain::{
-    Application, ApplicationKind, AssetKind, Calculation, IncomeKind, Member, Money, Outcome, Reason, ReasonCode,
-    Relation, Row, Section, TraceEntry,
+    Application, ApplicationKind, Assessment, AssetKind, Calculation, IncomeKind, Kommunicering, Member, Money,
+    Outcome, Reason, ReasonCode, Relation, Row, Section, TraceEntry,
 };
 use rhai::{Array, Dynamic, Engine, EvalAltResult, ImmutableString, Map, Position};
 use serde::ser::{Serialize, SerializeMap, Serializer};
@@ -189,6 +191,8 @@ pub fn facts(app: &Application) -> Dynamic {
                     "residence_share_percent",
                     Dynamic::from_int(i64::from(c.residence_share_percent)),
                 ),
+                ("in_school", Dynamic::from_bool(c.in_school)),
+                ("wage_earlier_this_year", ore(c.wage_earlier_this_year)),
             ])
         })
         .collect();
@@ -242,6 +246,16 @@ pub fn facts(app: &Application) -> Dynamic {
         (
             "jobbstimulans_months_used",
             Dynamic::from_int(i64::from(hist.jobbstimulans_months_used)),
+        ),
+        (
+            "jobbstimulans_start",
+            hist.jobbstimulans_start
+                .map_or(Dynamic::UNIT, |p| Dynamic::from(p.to_string())),
+        ),
+        (
+            "jobbstimulans_start_index",
+            hist.jobbstimulans_start
+                .map_or(Dynamic::UNIT, |p| Dynamic::from_int(p.index())),
         ),
         (
             "rent_notice_period",
@@ -510,6 +524,8 @@ pub struct DraftState {
     pub rows: [Vec<Row>; 4],
     pub reasons: Vec<Reason>,
     pub warnings: Vec<String>,
+    pub assessments: Vec<Assessment>,
+    pub kommunicering: Vec<Kommunicering>,
     trace: Vec<Record>,
 }
 
@@ -761,6 +777,16 @@ pub fn register(e: &mut Engine) {
         }
         out
     });
+    e.register_fn("fmt_period", |p: ImmutableString| -> RResult<String> {
+        p.parse::<domain::Period>()
+            .map(domain::Period::swedish)
+            .map_err(|_| rt_err(format!("fmt_period: {p:?} är inte ÅÅÅÅ-MM")))
+    });
+    e.register_fn("fmt_period", |index: i64| -> RResult<String> {
+        domain::Period::from_index(index)
+            .map(domain::Period::swedish)
+            .ok_or_else(|| rt_err(format!("fmt_period: {index} är inget månadsindex")))
+    });
     e.register_fn("period_index", |p: ImmutableString| -> RResult<i64> {
         p.parse::<domain::Period>()
             .map(domain::Period::index)
@@ -814,6 +840,36 @@ pub fn register(e: &mut Engine) {
                     text: txt,
                     lagrum,
                 });
+                Ok(())
+            })
+        },
+    );
+    e.register_fn(
+        "assessment",
+        |d: &mut DraftBuilder, code: ImmutableString, txt: ImmutableString| -> RResult<()> {
+            let code = text(&code, "bedömningens kod")?;
+            let txt = text(&txt, "bedömningens text")?;
+            d.with(|s| {
+                if s.assessments.len() >= MAX_TEXTS {
+                    return Err(rt_err("för många bedömningar"));
+                }
+                s.record("assessments", Val::Text(code.clone()))?;
+                s.assessments.push(Assessment { code, text: txt });
+                Ok(())
+            })
+        },
+    );
+    e.register_fn(
+        "kommunicering",
+        |d: &mut DraftBuilder, code: ImmutableString, txt: ImmutableString| -> RResult<()> {
+            let code = text(&code, "kommuniceringens kod")?;
+            let txt = text(&txt, "kommuniceringens text")?;
+            d.with(|s| {
+                if s.kommunicering.len() >= MAX_TEXTS {
+                    return Err(rt_err("för många uppgifter att kommunicera"));
+                }
+                s.record("kommunicering", Val::Text(code.clone()))?;
+                s.kommunicering.push(Kommunicering { code, text: txt });
                 Ok(())
             })
         },

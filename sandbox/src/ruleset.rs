@@ -269,6 +269,8 @@ impl Ruleset {
             calculation,
             reasons: state.reasons,
             warnings,
+            assessments: state.assessments,
+            kommunicering: state.kommunicering,
             ruleset: self.reference(),
             trace,
         })

@@ -8,7 +8,10 @@
 //! ```
 //!
 //! Optional checks on a draft: `"warnings_contain": ["text", …]` (each a
-//! substring of some warning), `"reasons_contain": ["code", …]`.
+//! substring of some warning), `"reasons_contain": ["code", …]`,
+//! `"reason_texts_contain": ["text", …]` (each a substring of some reason's
+//! text), `"assessments": ["code", …]` and `"kommunicering": ["code", …]`
+//! (exactly these codes, order free; `[]` for none).
 
 use crate::ruleset::Ruleset;
 use domain::{Application, ApplicationError};
@@ -30,6 +33,13 @@ struct Expected {
     warnings_contain: Vec<String>,
     #[serde(default)]
     reasons_contain: Vec<String>,
+    /// The codes of the draft's assessments, exactly (order free).
+    assessments: Option<Vec<String>>,
+    /// The codes of the draft's kommunicering items, exactly (order free).
+    kommunicering: Option<Vec<String>>,
+    /// Substrings that some reason's text must contain.
+    #[serde(default)]
+    reason_texts_contain: Vec<String>,
     #[serde(default, rename = "comment")]
     _comment: Option<String>,
 }
@@ -170,4 +180,31 @@ fn compare(want: &Expected, draft: &domain::Draft, diffs: &mut Vec<String>) {
             diffs.push(format!("reasons: want {code:?}, got {got:?}"));
         }
     }
+    for needle in &want.reason_texts_contain {
+        if !draft.reasons().iter().any(|r| r.text.contains(needle.as_str())) {
+            let got: Vec<&str> = draft.reasons().iter().map(|r| r.text.as_str()).collect();
+            diffs.push(format!("reasons: want a text containing {needle:?}, got {got:?}"));
+        }
+    }
+    let exact = |what: &str, want: &Option<Vec<String>>, got: Vec<&str>, diffs: &mut Vec<String>| {
+        if let Some(w) = want {
+            let w: BTreeSet<&str> = w.iter().map(String::as_str).collect();
+            let g: BTreeSet<&str> = got.into_iter().collect();
+            if w != g {
+                diffs.push(format!("{what}: want {w:?}, got {g:?}"));
+            }
+        }
+    };
+    exact(
+        "assessments",
+        &want.assessments,
+        draft.assessments().iter().map(|a| a.code.as_str()).collect(),
+        diffs,
+    );
+    exact(
+        "kommunicering",
+        &want.kommunicering,
+        draft.kommunicering().iter().map(|k| k.code.as_str()).collect(),
+        diffs,
+    );
 }

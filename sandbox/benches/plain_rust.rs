@@ -1,4 +1,4 @@
-//! The ekonomiskt-bistånd ruleset (contract v1) written directly in Rust,
+//! The ekonomiskt-bistånd ruleset (contract v2) written directly in Rust,
 //! for the benchmark only: the "physical limit" the Rhai ruleset is
 //! measured against.
 //!
@@ -15,8 +15,8 @@
 //! must follow, or the benchmark refuses to run.
 
 use domain::{
-    Application, ApplicationKind, Calculation, Draft, DraftParts, IncomeKind, Member, Money, Outcome, Period, Reason,
-    ReasonCode, Relation, Row, RulesetRef, Section, TraceEntry,
+    Application, ApplicationKind, Assessment, Calculation, Draft, DraftParts, IncomeKind, Kommunicering, Member, Money,
+    Outcome, Period, Reason, ReasonCode, Relation, Row, RulesetRef, Section, TraceEntry,
 };
 use sandbox::{ParamValue, ResolvedParams, Ruleset};
 use serde::ser::{Serialize, SerializeMap, Serializer};
@@ -322,6 +322,8 @@ struct Builder {
     rows: [Vec<Row>; 4],
     reasons: Vec<Reason>,
     warnings: Vec<String>,
+    assessments: Vec<Assessment>,
+    kommunicering: Vec<Kommunicering>,
     trace: Vec<Record>,
     outcome: Option<Outcome>,
     amount: Option<Money>,
@@ -403,6 +405,22 @@ impl Builder {
             code: code.to_string(),
             text,
             lagrum,
+        });
+    }
+
+    fn assessment(&mut self, code: &str, text: String) {
+        self.record("assessments", Val::Text(code.to_string()));
+        self.assessments.push(Assessment {
+            code: code.to_string(),
+            text,
+        });
+    }
+
+    fn kommunicering(&mut self, code: &str, text: String) {
+        self.record("kommunicering", Val::Text(code.to_string()));
+        self.kommunicering.push(Kommunicering {
+            code: code.to_string(),
+            text,
         });
     }
 
@@ -552,6 +570,7 @@ impl PlainRules {
             .collect();
         let register = app.register();
         let lag_bistand = p.text(P::LagBistand);
+        let manad = period.swedish();
 
         // 1. Manual routes.
         d.rule("manuell.nyansokan", obj! {"ansokningstyp" => app.kind().as_str()});
@@ -560,6 +579,28 @@ impl PlainRules {
             d.reason(
                 "nyansokan",
                 "Ansökan är en nyansökan. En första ansökan utreds av en handläggare, med ett personligt besök.".into(),
+                lag_bistand.clone(),
+            );
+        }
+
+        let mut youth: Vec<String> = Vec::new();
+        let mut barn_aldrar: Vec<V> = Vec::new();
+        for (i, c) in children.iter().enumerate() {
+            barn_aldrar
+                .push(obj! {"barn" => id(Member::Child(i)), "alder" => child_ages[i], "gymnasiet" => c.in_school});
+            if child_ages[i] >= 19 && !c.in_school {
+                youth.push(format!("{} ({} år)", person(Member::Child(i)), child_ages[i]));
+            }
+        }
+        d.rule("manuell.ungdom_19_20", obj! {"barn" => V::List(barn_aldrar)});
+        if !youth.is_empty() {
+            d.code(ReasonCode::Ungdom19_20);
+            d.reason(
+                "ungdom_19_20",
+                format!(
+                    "En ungdom i hushållet är 19 eller 20 år och det framgår inte att hen går i gymnasiet ({}). En ungdom som har lämnat skolan ingår inte i föräldrarnas hushåll för riksnormen utan ansöker själv. Hushållets sammansättning måste bedömas av en handläggare.",
+                    youth.join(", ")
+                ),
                 lag_bistand.clone(),
             );
         }
@@ -821,14 +862,40 @@ impl PlainRules {
                         riktvarde,
                     );
                     d.code(ReasonCode::HyraOverRiktvarde);
+                    let hushall = match antal_barn {
+                        0 => "ett hushåll utan barn".to_string(),
+                        1 => "ett hushåll med 1 barn".to_string(),
+                        n => format!("ett hushåll med {n} barn"),
+                    };
+                    let uppmaning = notice.swedish();
                     d.reason(
                         "hyra_over_riktvarde",
                         format!(
-                            "Hyran {} är högre än kommunens riktvärde {} för ett hushåll med {antal_barn} barn. Du uppmanades {notice} att sänka boendekostnaden och rådrummet på {radrum} månader har gått ut. Boendekostnaden räknas därför med riktvärdet.",
+                            "Hyran {} är högre än kommunens riktvärde {} för {hushall}. Du uppmanades i {uppmaning} att sänka din boendekostnad och har haft {radrum} månader på dig att ordna en billigare bostad. Boendekostnaden räknas därför med riktvärdet.",
                             kr(rent),
                             kr(riktvarde)
                         ),
                         lag_kostnader.clone(),
+                    );
+                    let barnets_basta = if antal_barn > 0 {
+                        ", och att barnets bästa inte talar för att godta den högre boendekostnaden"
+                    } else {
+                        ""
+                    };
+                    d.assessment(
+                        "boendekostnad_skalighet",
+                        format!(
+                            "Bekräfta att den sökande i {uppmaning} fick veta att hyran {} är för hög och hade {radrum} månader på sig att sänka boendekostnaden, att den sökande inte har visat att hen försökt skaffa en billigare bostad{barnets_basta}. Annars ska hela hyran godtas.",
+                            kr(rent)
+                        ),
+                    );
+                    d.kommunicering(
+                        "hyra_over_riktvarde",
+                        format!(
+                            "Boendekostnaden begränsas till riktvärdet {} (hyran är {}) med stöd av uppgiften i verksamhetssystemet att den sökande uppmanades i {uppmaning} att sänka boendekostnaden. Uppgiften kommer inte från ansökan: den sökande ska få ta del av den och yttra sig innan beslutet fattas.",
+                            kr(riktvarde),
+                            kr(rent)
+                        ),
                     );
                 }
                 Some(notice) => {
@@ -905,13 +972,20 @@ impl PlainRules {
         // 4. Inkomster.
         let months = i64::from(history.consecutive_months_with_bistand);
         let used = i64::from(history.jobbstimulans_months_used);
-        let jobbstimulans = months >= p.int(P::StimManader) && used < p.int(P::StimMax);
+        let max_manader = p.int(P::StimMax);
+        let start = history.jobbstimulans_start;
+        let jobbstimulans = match start {
+            Some(s) => period.index() - s.index() < max_manader,
+            None => months >= p.int(P::StimManader) && used < max_manader,
+        };
+        let forsta_manaden = jobbstimulans && start.is_none() && used == 0;
         d.rule(
             "inkomster",
             obj! {
                 "antal" => app.incomes().len(),
                 "manader_med_bistand" => months,
                 "jobbstimulans_manader_anvanda" => used,
+                "jobbstimulans_start" => start.map(|s| s.to_string()),
                 "jobbstimulans" => jobbstimulans,
             },
         );
@@ -957,42 +1031,88 @@ impl PlainRules {
                 }
             }
             if fria > 0 {
+                let month = |i: i64| Period::from_index(i).map(Period::swedish).unwrap_or_default();
+                let varfor = match start {
+                    Some(s) => format!(
+                        "jobbstimulansen gäller i två år från {} till och med {}",
+                        s.swedish(),
+                        month(s.index() + max_manader - 1)
+                    ),
+                    None => format!(
+                        "hushållet har haft försörjningsstöd i minst {} månader i följd",
+                        p.int(P::StimManader)
+                    ),
+                };
+                let tillagg = if forsta_manaden {
+                    format!(
+                        " Jobbstimulansen gäller i två år, från och med {manad} till och med {}.",
+                        month(period.index() + max_manader - 1)
+                    )
+                } else {
+                    String::new()
+                };
                 let text = format!(
-                    "{} % av lönen ({}) räknas inte som inkomst, eftersom hushållet har haft försörjningsstöd i minst {} månader i följd (jobbstimulans).",
-                    p.int(P::StimProcent),
-                    kr(fria),
-                    p.int(P::StimManader)
+                    "{procent} % av lönen ({}) räknas inte som inkomst, eftersom {varfor} (jobbstimulans).{tillagg}",
+                    kr(fria)
                 );
                 let lagrum = p.text(P::LagJobbstimulans);
                 d.reason("jobbstimulans", text, lagrum);
+                if forsta_manaden {
+                    d.rule(
+                        "inkomster.jobbstimulans_start",
+                        obj! {"jobbstimulans_manader_anvanda" => used},
+                    );
+                    d.note("jobbstimulans_start", V::S(period.to_string()));
+                }
             }
         }
 
         for (i, wage) in child_wage.iter().enumerate() {
             let Some(wage) = *wage else { continue };
-            let fribelopp = p.int(P::Prisbasbelopp).div_euclid(12);
-            let fritt = wage.min(fribelopp);
+            let pbb = p.int(P::Prisbasbelopp);
+            let tidigare = children[i].wage_earlier_this_year.ore();
+            let kvar = (pbb - tidigare).max(0);
+            let fritt = wage.min(kvar);
             d.rule(
                 "inkomster.barns_lon",
-                obj! {"barn" => id(Member::Child(i)), "lon" => wage, "fribelopp_per_manad" => fribelopp},
+                obj! {
+                    "barn" => id(Member::Child(i)),
+                    "lon" => wage,
+                    "prisbasbelopp" => pbb,
+                    "lon_tidigare_i_ar" => tidigare,
+                    "kvar_av_prisbasbeloppet" => kvar,
+                },
             );
-            d.row(
-                INCOMES,
-                format!(
-                    "Barns arbetsinkomst upp till en tolftedel av prisbasbeloppet räknas inte, {}",
-                    person(Member::Child(i))
-                ),
-                -fritt,
-            );
-            let lagrum = p.text(P::LagBarnsArbetsinkomst);
-            d.reason(
-                "barns_arbetsinkomst",
-                format!(
-                    "Ett barns egen arbetsinkomst räknas inte upp till en tolftedel av prisbasbeloppet ({}) per månad.",
-                    kr(fribelopp)
-                ),
-                lagrum,
-            );
+            if fritt > 0 {
+                d.row(
+                    INCOMES,
+                    format!(
+                        "Barns arbetsinkomst upp till ett prisbasbelopp per år räknas inte, {}",
+                        person(Member::Child(i))
+                    ),
+                    -fritt,
+                );
+                let tidigare_text = if tidigare > 0 {
+                    format!(" Barnet har tidigare i år haft {} i lön.", kr(tidigare))
+                } else {
+                    String::new()
+                };
+                let text = format!(
+                    "Ett barns egen arbetsinkomst räknas inte som inkomst upp till ett prisbasbelopp ({}) per kalenderår.{tidigare_text} Därför räknas {} av barnets lön för {manad} inte.",
+                    kr(pbb),
+                    kr(fritt)
+                );
+                let lagrum = p.text(P::LagBarnsArbetsinkomst);
+                d.reason("barns_arbetsinkomst", text, lagrum);
+            } else if kvar == 0 {
+                let text = format!(
+                    "Ett barns egen arbetsinkomst räknas inte som inkomst upp till ett prisbasbelopp ({}) per kalenderår. Barnet har redan i år haft {} i lön, så barnets lön för {manad} räknas i sin helhet.",
+                    kr(pbb),
+                    kr(tidigare)
+                );
+                let lagrum = p.text(P::LagBarnsArbetsinkomst);
+                d.reason("barns_arbetsinkomst", text, lagrum);
+            }
         }
 
         // 5. Tillgångar.
@@ -1032,7 +1152,7 @@ impl PlainRules {
                 d.reason(
                     "inkomster_tacker_behov",
                     format!(
-                        "Hushållets behov för {period} är {}. Inkomster och tillgångar som räknas ({}) täcker behovet, och ansökan avslås.",
+                        "Hushållets behov för {manad} är {}. Inkomster och tillgångar som räknas ({}) täcker behovet, och ansökan avslås.",
                         kr(norm + kostnader),
                         kr(inkomster + tillgangar_raknas)
                     ),
@@ -1043,7 +1163,7 @@ impl PlainRules {
                 d.reason(
                     "bistand",
                     format!(
-                        "Hushållets behov för {period} är {}. Efter avdrag för inkomster och tillgångar som räknas ({}) beviljas {} i försörjningsstöd.",
+                        "Hushållets behov för {manad} är {}. Efter avdrag för inkomster och tillgångar som räknas ({}) beviljas {} i försörjningsstöd.",
                         kr(norm + kostnader),
                         kr(inkomster + tillgangar_raknas),
                         kr(belopp)
@@ -1080,6 +1200,8 @@ impl PlainRules {
             },
             reasons: d.reasons,
             warnings,
+            assessments: d.assessments,
+            kommunicering: d.kommunicering,
             ruleset: self.ruleset.clone(),
             trace,
         })

@@ -47,7 +47,7 @@ python3 "$here/difftest.py" --only-generate --invalid-share 0 --n "$n" --seed "$
 python3 "$here/bistand.py" --drafts --ruleset "$ruleset" "$dir/apps" >"$dir/python.jsonl"
 python3 - "$dir/hrobot.jsonl" "$dir/python.jsonl" <<'EOF'
 import json, sys
-KEYS = ("outcome", "amount_sek", "codes", "calculation", "reasons", "warnings")
+KEYS = ("outcome", "amount_sek", "codes", "calculation", "reasons", "warnings", "assessments", "kommunicering")
 def load(path):
     out = {}
     for line in open(path, encoding="utf-8"):

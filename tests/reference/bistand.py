@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Reference implementation of the ekonomiskt-bistånd ruleset contract v1.
+"""Reference implementation of the ekonomiskt-bistånd ruleset contract v2.
 
 Written from ../shared/domain/ekonomiskt-bistand.md (the guide), not from the
 Rhai scripts: it is an independent second implementation used by
@@ -373,6 +373,8 @@ def validate(doc) -> dict:
         lunch = c.boolean(ch.get("lunch_at_preschool"), p + "/lunch_at_preschool", False)
         share = c.integer(ch.get("residence_share_percent"), p + "/residence_share_percent",
                           lo=1, hi=100, required=False, default=100)
+        in_school = c.boolean(ch.get("in_school"), p + "/in_school", False)
+        earlier = c.amount(ch.get("wage_earlier_this_year"), p + "/wage_earlier_this_year", required=False)
         if pnr:
             age = age_on(pnr[1], first_day) if first_day else 0
             if age >= 21:
@@ -382,7 +384,8 @@ def validate(doc) -> dict:
                 # counted twice in the household.
                 c.bad(p + "/personnummer", "personen finns redan i hushållet")
             members[pnr[0]] = "child"
-            children.append({"pnr": pnr[0], "age": age, "lunch": lunch, "share": share})
+            children.append({"pnr": pnr[0], "age": age, "lunch": lunch, "share": share,
+                             "in_school": in_school, "wage_earlier": earlier})
     app["adults"] = adults
     app["children"] = children
     size = len(raw_adults) + len(raw_children)
@@ -456,6 +459,9 @@ def validate(doc) -> dict:
     app["rent_notice"] = c.period(hist.get("rent_notice_period"),
                                   "/history/rent_notice_period", required=False)
     app["rent_notice_text"] = hist.get("rent_notice_period")
+    app["stim_start"] = c.period(hist.get("jobbstimulans_start"), "/history/jobbstimulans_start", required=False)
+    if app["stim_start"] is not None and period is not None and app["stim_start"] > period:
+        c.bad("/history/jobbstimulans_start", "jobbstimulans kan inte ha börjat efter perioden")
 
     reg = c.obj(root.get("register"), "/register", required=False)
     if reg is None:
@@ -521,6 +527,17 @@ def child_norm_key(age: int, lunch: bool) -> str:
     return key + "_ej_lunch" if lunch else key
 
 
+def stimulus_applies(app: dict, stim: dict) -> bool:
+    """Jobbstimulans (guide 3.4): two years from the start month when the
+    case system knows it, whatever the consecutive months; otherwise by the
+    months counted."""
+    start = app.get("stim_start")
+    if start is not None:
+        period = (app["first_day"].year, app["first_day"].month)
+        return months_between(start, period) < stim["max_manader"]
+    return app["months"] >= stim["manader_med_bistand"] and app["jobbstimulans_used"] < stim["max_manader"]
+
+
 def decide(app: dict, parameters: Parameters, notes: dict | None = None) -> dict:
     """The draft's outcome, amount and codes. `notes`, when given, receives
     the intermediate figures (used by difftest.py to steer and count cases)."""
@@ -534,6 +551,8 @@ def decide(app: dict, parameters: Parameters, notes: dict | None = None) -> dict
     manual = set()
     if app["kind"] == "nyansokan":
         manual.add("nyansokan")
+    if any(ch["age"] >= 19 and not ch["in_school"] for ch in children):
+        manual.add("ungdom_19_20")
     if any(a["age"] < 18 for a in adults):
         manual.add("under_18")
     if len(adults) > 2 or (len(adults) == 2 and adults[1]["relation"] not in COUPLE):
@@ -590,6 +609,7 @@ def decide(app: dict, parameters: Parameters, notes: dict | None = None) -> dict
     if rent > ceiling and notice is not None and months_between(notice, period) >= kommun["radrum_manader"]:
         total_costs -= rent - ceiling
         caps.add("hyra_over_riktvarde")
+        notes["rent_capped"] = True
     travel_cap = money(kommun["arbetsresor_tak"])
     notes["travel_minus_cap"] = costs["work_travel"] - travel_cap
     if costs["work_travel"] > travel_cap:
@@ -598,22 +618,23 @@ def decide(app: dict, parameters: Parameters, notes: dict | None = None) -> dict
 
     # 3.4 Incomes
     adult_ids = {a["pnr"] for a in adults}
-    child_ids = {ch["pnr"] for ch in children}
     total_incomes = sum((inc["amount"] for inc in app["incomes"]), Decimal(0))
     wages = {}
     for inc in app["incomes"]:
         if inc["kind"] == "lon":
             wages[inc["person"]] = wages.get(inc["person"], Decimal(0)) + inc["amount"]
-    if app["months"] >= stim["manader_med_bistand"] and app["jobbstimulans_used"] < stim["max_manader"]:
+    if stimulus_applies(app, stim):
         for person, wage in wages.items():
             if person in adult_ids:
                 notes["jobbstimulans_fraction"] = (wage * stim["procent"] / 100) % 1
                 total_incomes -= round_kr(wage * stim["procent"] / 100)
-    child_free = (money(pbb["belopp"]) / 12).quantize(ONE_ORE, rounding=ROUND_DOWN)
-    for person, wage in wages.items():
-        if person in child_ids:
-            notes["child_wage_minus_free"] = wage - child_free
-            total_incomes -= min(wage, child_free)
+    for ch in children:
+        if ch["pnr"] in wages:
+            wage = wages[ch["pnr"]]
+            remaining = max(money(pbb["belopp"]) - ch["wage_earlier"], Decimal(0))
+            notes["child_wage_minus_free"] = wage - remaining
+            notes["child_earlier_minus_pbb"] = ch["wage_earlier"] - money(pbb["belopp"])
+            total_incomes -= min(wage, remaining)
 
     # 3.5 Assets
     allowance = money(kommun["tillgangar_fribelopp"])
@@ -655,8 +676,20 @@ ASSET_LABELS = {"bankmedel": "Bankmedel", "kontanter": "Kontanter", "vardepapper
 AGE_GROUP_TEXT = {"barn_0": "0 år", "barn_1_2": "1–2 år", "barn_3": "3 år", "barn_4_6": "4–6 år",
                   "barn_7_10": "7–10 år", "barn_11_14": "11–14 år", "barn_15_18": "15–18 år",
                   "barn_19_20": "19–20 år"}
-DRAFT_SCHEMA = "ekonomiskt-bistand/beslutsutkast/v1"
-MANUAL_CODES = {"nyansokan", "under_18", "hushallssammansattning", "livsforing_i_ovrigt",
+DRAFT_SCHEMA = "ekonomiskt-bistand/beslutsutkast/v2"
+MONTHS = ["januari", "februari", "mars", "april", "maj", "juni", "juli", "augusti", "september", "oktober",
+          "november", "december"]
+
+
+def month_text(year: int, month: int) -> str:
+    """A month as the decision letter writes it: "maj 2026"."""
+    return f"{MONTHS[month - 1]} {year}"
+
+
+def month_plus(p: tuple[int, int], n: int) -> tuple[int, int]:
+    i = p[0] * 12 + p[1] - 1 + n
+    return i // 12, i % 12 + 1
+MANUAL_CODES = {"nyansokan", "ungdom_19_20", "under_18", "hushallssammansattning", "livsforing_i_ovrigt",
                 "ej_arbetssokande", "register_avvikelse"}
 
 
@@ -723,6 +756,9 @@ def build_draft(app: dict, parameters: Parameters) -> dict:
         label[ch["pnr"]], ident[ch["pnr"]] = f"barn {i + 1}", f"barn{i + 1}"
     rows = {"norm": [], "costs": [], "incomes": [], "assets": []}
     codes, reasons, warnings, trace = [], [], [], []
+    assessments, kommunicering = [], []
+    this_month = (app["first_day"].year, app["first_day"].month)
+    manad = month_text(*this_month)
 
     def rule(name, **inputs):
         trace.append({"rule": name, "inputs": inputs})
@@ -752,6 +788,15 @@ def build_draft(app: dict, parameters: Parameters) -> dict:
         code("nyansokan")
         reason("nyansokan", "Ansökan är en nyansökan. En första ansökan utreds av en handläggare, med ett "
                "personligt besök.", lag_bistand)
+    rule("manuell.ungdom_19_20", barn=[{"alder": ch["age"], "barn": ident[ch["pnr"]], "gymnasiet": ch["in_school"]}
+                                      for ch in children])
+    youth = [f"{label[ch['pnr']]} ({ch['age']} år)" for ch in children if ch["age"] >= 19 and not ch["in_school"]]
+    if youth:
+        code("ungdom_19_20")
+        reason("ungdom_19_20", "En ungdom i hushållet är 19 eller 20 år och det framgår inte att hen går i gymnasiet "
+               f"({', '.join(youth)}). En ungdom som har lämnat skolan ingår inte i föräldrarnas hushåll för "
+               "riksnormen utan ansöker själv. Hushållets sammansättning måste bedömas av en handläggare.",
+               lag_bistand)
     rule("manuell.under_18", vuxnas_aldrar=[a["age"] for a in adults])
     if any(a["age"] < 18 for a in adults):
         code("under_18")
@@ -870,10 +915,25 @@ def build_draft(app: dict, parameters: Parameters) -> dict:
             capped = True
             row("costs", f"Boendekostnad, begränsad till riktvärdet (hyran är {fmt_kr(rent)})", ceiling)
             code("hyra_over_riktvarde")
+            household = ("ett hushåll utan barn" if not children else
+                         f"ett hushåll med {len(children)} barn")
+            told = month_text(*notice)
             reason("hyra_over_riktvarde", f"Hyran {fmt_kr(rent)} är högre än kommunens riktvärde {fmt_kr(ceiling)} "
-                   f"för ett hushåll med {len(children)} barn. Du uppmanades {app['rent_notice_text']} att sänka "
-                   f"boendekostnaden och rådrummet på {grace} månader har gått ut. Boendekostnaden räknas därför "
-                   "med riktvärdet.", lag_costs)
+                   f"för {household}. Du uppmanades i {told} att sänka din boendekostnad och har haft {grace} "
+                   "månader på dig att ordna en billigare bostad. Boendekostnaden räknas därför med riktvärdet.",
+                   lag_costs)
+            best = (", och att barnets bästa inte talar för att godta den högre boendekostnaden"
+                    if children else "")
+            assessments.append({"code": "boendekostnad_skalighet", "text":
+                                f"Bekräfta att den sökande i {told} fick veta att hyran {fmt_kr(rent)} är för hög "
+                                f"och hade {grace} månader på sig att sänka boendekostnaden, att den sökande inte "
+                                f"har visat att hen försökt skaffa en billigare bostad{best}. Annars ska hela hyran "
+                                "godtas."})
+            kommunicering.append({"code": "hyra_over_riktvarde", "text":
+                                  f"Boendekostnaden begränsas till riktvärdet {fmt_kr(ceiling)} (hyran är "
+                                  f"{fmt_kr(rent)}) med stöd av uppgiften i verksamhetssystemet att den sökande "
+                                  f"uppmanades i {told} att sänka boendekostnaden. Uppgiften kommer inte från "
+                                  "ansökan: den sökande ska få ta del av den och yttra sig innan beslutet fattas."})
         else:
             row("costs", "Boendekostnad (hyra)", rent)
             if notice is not None:
@@ -907,10 +967,17 @@ def build_draft(app: dict, parameters: Parameters) -> dict:
         row("costs", "Arbetsresor", travel)
 
     # 3.4 Incomes
-    stimulus = (app["months"] >= p.get("jobbstimulans.manader_med_bistand")
-                and app["jobbstimulans_used"] < p.get("jobbstimulans.max_manader"))
+    max_months = p.get("jobbstimulans.max_manader")
+    start = app["stim_start"]
+    if start is not None:
+        stimulus = months_between(start, this_month) < max_months
+    else:
+        stimulus = (app["months"] >= p.get("jobbstimulans.manader_med_bistand")
+                    and app["jobbstimulans_used"] < max_months)
+    first_month = stimulus and start is None and app["jobbstimulans_used"] == 0
     rule("inkomster", antal=len(app["incomes"]), manader_med_bistand=app["months"],
-         jobbstimulans_manader_anvanda=app["jobbstimulans_used"], jobbstimulans=stimulus)
+         jobbstimulans_manader_anvanda=app["jobbstimulans_used"],
+         jobbstimulans_start=None if start is None else f"{start[0]:04d}-{start[1]:02d}", jobbstimulans=stimulus)
     wages = {}
     for inc in app["incomes"]:
         row("incomes", f"{INCOME_LABELS[inc['kind']]}, {label[inc['person']]}", inc["amount"])
@@ -928,21 +995,39 @@ def build_draft(app: dict, parameters: Parameters) -> dict:
                     row("incomes", f"Jobbstimulans: {percent} % av lönen räknas inte, {label[a['pnr']]}", -free)
                     free_total += free
         if free_total > 0:
-            reason("jobbstimulans", f"{p.get('jobbstimulans.procent')} % av lönen ({fmt_kr(free_total)}) räknas "
-                   "inte som inkomst, eftersom hushållet har haft försörjningsstöd i minst "
-                   f"{p.get('jobbstimulans.manader_med_bistand')} månader i följd (jobbstimulans).",
-                   p.get("lagrum.jobbstimulans"))
+            if start is not None:
+                why = (f"jobbstimulansen gäller i två år från {month_text(*start)} till och med "
+                       f"{month_text(*month_plus(start, max_months - 1))}")
+            else:
+                why = (f"hushållet har haft försörjningsstöd i minst {p.get('jobbstimulans.manader_med_bistand')} "
+                       "månader i följd")
+            more = (f" Jobbstimulansen gäller i två år, från och med {manad} till och med "
+                    f"{month_text(*month_plus(this_month, max_months - 1))}." if first_month else "")
+            reason("jobbstimulans", f"{percent} % av lönen ({fmt_kr(free_total)}) räknas inte som inkomst, "
+                   f"eftersom {why} (jobbstimulans).{more}", p.get("lagrum.jobbstimulans"))
+            if first_month:
+                rule("inkomster.jobbstimulans_start", jobbstimulans_manader_anvanda=app["jobbstimulans_used"])
     for ch in children:
         if ch["pnr"] in wages:
-            child_free = (money(p.get("prisbasbelopp.belopp")) / 12).quantize(ONE_ORE, rounding=ROUND_DOWN)
-            free = min(wages[ch["pnr"]], child_free)
+            pbb = money(p.get("prisbasbelopp.belopp"))
+            earlier = ch["wage_earlier"]
+            left = max(pbb - earlier, Decimal(0))
+            free = min(wages[ch["pnr"]], left)
             rule("inkomster.barns_lon", barn=ident[ch["pnr"]], lon=int(wages[ch["pnr"]] * 100),
-                 fribelopp_per_manad=int(child_free * 100))
-            row("incomes", "Barns arbetsinkomst upp till en tolftedel av prisbasbeloppet räknas inte, "
-                f"{label[ch['pnr']]}", -free)
-            reason("barns_arbetsinkomst", "Ett barns egen arbetsinkomst räknas inte upp till en tolftedel av "
-                   f"prisbasbeloppet ({fmt_kr(child_free)}) per månad.",
-                   p.get("lagrum_tillagg.barns_arbetsinkomst"))
+                 prisbasbelopp=int(pbb * 100), lon_tidigare_i_ar=int(earlier * 100),
+                 kvar_av_prisbasbeloppet=int(left * 100))
+            if free > 0:
+                row("incomes", f"Barns arbetsinkomst upp till ett prisbasbelopp per år räknas inte, "
+                    f"{label[ch['pnr']]}", -free)
+                before = f" Barnet har tidigare i år haft {fmt_kr(earlier)} i lön." if earlier > 0 else ""
+                reason("barns_arbetsinkomst", "Ett barns egen arbetsinkomst räknas inte som inkomst upp till ett "
+                       f"prisbasbelopp ({fmt_kr(pbb)}) per kalenderår.{before} Därför räknas {fmt_kr(free)} av "
+                       f"barnets lön för {manad} inte.", p.get("lagrum_tillagg.barns_arbetsinkomst"))
+            elif left == 0:
+                reason("barns_arbetsinkomst", "Ett barns egen arbetsinkomst räknas inte som inkomst upp till ett "
+                       f"prisbasbelopp ({fmt_kr(pbb)}) per kalenderår. Barnet har redan i år haft "
+                       f"{fmt_kr(earlier)} i lön, så barnets lön för {manad} räknas i sin helhet.",
+                       p.get("lagrum_tillagg.barns_arbetsinkomst"))
 
     # 3.5 Assets
     allowance = money(p.get("kommun.tillgangar_fribelopp"))
@@ -963,12 +1048,12 @@ def build_draft(app: dict, parameters: Parameters) -> dict:
         outcome, amount_sek = "manuell", None
     elif amount == 0:
         code("inkomster_tacker_behov")
-        reason("inkomster_tacker_behov", f"Hushållets behov för {app['period']} är {fmt_kr(norm + cost)}. "
+        reason("inkomster_tacker_behov", f"Hushållets behov för {manad} är {fmt_kr(norm + cost)}. "
                f"Inkomster och tillgångar som räknas ({fmt_kr(income + asset)}) täcker behovet, och ansökan "
                "avslås.", lag_bistand)
         outcome, amount_sek = "avslag", 0
     else:
-        reason("bistand", f"Hushållets behov för {app['period']} är {fmt_kr(norm + cost)}. Efter avdrag för "
+        reason("bistand", f"Hushållets behov för {manad} är {fmt_kr(norm + cost)}. Efter avdrag för "
                f"inkomster och tillgångar som räknas ({fmt_kr(income + asset)}) beviljas {fmt_kr(amount)} i "
                "försörjningsstöd.", lag_bistand)
         outcome, amount_sek = ("delvis_bifall" if capped else "bifall"), int(amount)
@@ -987,6 +1072,8 @@ def build_draft(app: dict, parameters: Parameters) -> dict:
         "calculation": {k: section(k) for k in ("norm", "costs", "incomes", "assets")},
         "reasons": reasons,
         "warnings": warnings + p.warnings(),
+        "assessments": assessments,
+        "kommunicering": kommunicering,
         "ruleset": {"name": parameters.manifest["name"], "version": parameters.manifest["version"]},
         "trace": trace,
     }

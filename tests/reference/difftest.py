@@ -2,7 +2,7 @@
 """Differential test: hrobot against the Python reference (bistand.py).
 
 Generates N random but realistic applications (and a share of invalid ones)
-for the ekonomiskt-bistånd contract v1, writes them to a folder, runs
+for the ekonomiskt-bistånd contract v2, writes them to a folder, runs
 `hrobot evaluate --ruleset DIR FOLDER` once and the reference over the same
 files, and compares outcome, amount_sek, codes (as sets) and exit codes. For
 invalid input it also checks that some pointer hrobot names is one the
@@ -224,6 +224,16 @@ class Gen:
                 ch["lunch_at_preschool"] = False
             if self.chance(0.2):
                 ch["residence_share_percent"] = self.pick([1, 25, 33, 50, 50, 67, 75, 99, 100, r.randint(1, 100)])
+            # Contract v2: 19–20-year-olds count only while in upper
+            # secondary school (otherwise manual); younger ones may say so too.
+            if age >= 18:
+                school = r.random()
+                if school < 0.7:
+                    ch["in_school"] = True
+                elif school < 0.85:
+                    ch["in_school"] = False
+            elif self.chance(0.05):
+                ch["in_school"] = self.chance(0.5)
             children.append(ch)
 
         size = n_adults + n_children
@@ -259,6 +269,10 @@ class Gen:
                 back = self.pick([-1, 0, 1, 2, 2, 3, 3, 4, 12, 30])
                 m = year * 12 + (month - 1) - back
                 history["rent_notice_period"] = f"{m // 12:04d}-{m % 12 + 1:02d}"
+            if self.chance(0.3):  # contract v2: the case system knows the start month
+                back = self.pick([0, 1, 6, 12, 22, 23, 23, 24, 24, 25, 40])
+                m = year * 12 + (month - 1) - back
+                history["jobbstimulans_start"] = f"{m // 12:04d}-{m % 12 + 1:02d}"
 
         # incomes
         members = [a["personnummer"] for a in adults] + [c["personnummer"] for c in children]
@@ -279,6 +293,21 @@ class Gen:
         if self.chance(0.05) and incomes:  # a second row of the same kind for the same person
             first_inc = self.pick(incomes)
             incomes.append({"person": first_inc["person"], "kind": first_inc["kind"], "amount": self.amount(1, 3000)})
+
+        # Contract v2: a child's wage is free up to one prisbasbelopp per
+        # calendar year; put the year's total at and around that boundary.
+        pbb = Decimal(pars["prisbasbelopp"]["belopp"])
+        for ch in children:
+            wage = sum((inc["amount"] for inc in incomes
+                        if inc["kind"] == "lon" and twelve(inc["person"], first) == twelve(ch["personnummer"], first)),
+                       Decimal(0))
+            if wage > 0 and self.chance(0.8):
+                earlier = self.pick([pbb - wage, pbb - wage + Decimal("0.01"), pbb - wage - Decimal("0.01"),
+                                     pbb, pbb + self.amount(1, 5000), Decimal(0), self.amount(0, int(pbb)),
+                                     pbb - wage + Decimal("0.5")])
+                ch["wage_earlier_this_year"] = max(earlier, Decimal(0))
+            elif self.chance(0.05):
+                ch["wage_earlier_this_year"] = self.amount(0, 60000)
 
         assets = []
         if self.chance(0.3):
@@ -388,11 +417,23 @@ class Gen:
         options.append(("notice_period", lambda: app.setdefault("history", {
             "consecutive_months_with_bistand": 1, "jobbstimulans_months_used": 0}).__setitem__(
             "rent_notice_period", "2021-14")))
+        options.append(("stim_start_after_period", lambda: app.setdefault("history", {
+            "consecutive_months_with_bistand": 6, "jobbstimulans_months_used": 0}).__setitem__(
+            "jobbstimulans_start", self._later_period(app["period"]))))
+        options.append(("earlier_wage_negative", lambda: hh["children"].append(
+            {"personnummer": self.pnr(self.birth(first, 16)), "name": self.name(),
+             "wage_earlier_this_year": self.pick([Decimal("-0.01"), Raw("100.001"), "100"])})))
+        options.append(("in_school_string", lambda: hh["children"].append(
+            {"personnummer": self.pnr(self.birth(first, 19)), "name": self.name(), "in_school": "ja"})))
         options.append(("not_json", lambda: None))
         options.append(("cost_negative_small", lambda: app["costs"].__setitem__("work_travel", Decimal("-0.01"))))
         name, mutate = self.pick(options)
         mutate()
         return name
+
+    def _later_period(self, period: str) -> str:
+        m = int(period[:4]) * 12 + int(period[5:]) - 1 + self.pick([1, 1, 2, 13])
+        return f"{m // 12:04d}-{m % 12 + 1:02d}"
 
     def _set_applicant(self, app, pnr):
         old = app["applicant"]
@@ -484,9 +525,11 @@ class Coverage:
     def __init__(self):
         self.hits = {k: 0 for k in [
             "need=0", "0<need<0.5", "need=0.5", "need<0", "jobbstimulans_x.5", "stim_months=5", "stim_months=6",
-            "stim_used=23", "stim_used=24", "child_wage=free-0.01", "child_wage=free", "child_wage=free+0.01",
+            "stim_used=23", "stim_used=24", "child_year=pbb-0.01",
             "rent_notice+2", "rent_notice+3", "rent_no_notice", "travel=cap", "travel=cap+0.01",
             "assets=allowance", "assets=allowance+0.01", "register_diff=100", "register_diff=100.01",
+            "stim_start+23", "stim_start+24", "stim_start_interrupted", "child_year=pbb", "child_year=pbb+0.01",
+            "child_earlier>=pbb", "youth_in_school", "youth_not_in_school(manual)", "rent_cap_applied",
             "child_share_x.5", "dwelling_x.5", "members>7", "dwelling>7", "child_age_0", "child_age_19_20",
             "birthday_on_1st",
         ]}
@@ -502,8 +545,21 @@ class Coverage:
         if notes["register_diffs"] if "register_diffs" in notes else False:
             h["register_diff=100"] += Decimal(100) in notes["register_diffs"]
             h["register_diff=100.01"] += Decimal("100.01") in notes["register_diffs"]
+        h["youth_not_in_school(manual)"] += "ungdom_19_20" in notes["manual"]
         if notes["manual"]:
             return
+        h["youth_in_school"] += any(c["age"] >= 19 and c["in_school"] for c in app["children"])
+        h["rent_cap_applied"] += notes.get("rent_capped", False)
+        if app.get("stim_start") is not None and any(i["kind"] == "lon" for i in app["incomes"]):
+            first = app["first_day"]
+            since = bistand.months_between(app["stim_start"], (first.year, first.month))
+            h["stim_start+23"] += since == 23
+            h["stim_start+24"] += since == 24
+            h["stim_start_interrupted"] += since < 24 and app["months"] < 6
+        cw = notes.get("child_wage_minus_free")
+        h["child_year=pbb"] += cw == 0
+        h["child_year=pbb+0.01"] += cw == Decimal("0.01")
+        h["child_earlier>=pbb"] += (notes.get("child_earlier_minus_pbb") or Decimal(-1)) >= 0
         need = notes["need"]
         h["need=0"] += need == 0
         h["0<need<0.5"] += 0 < need < Decimal("0.5")
@@ -515,10 +571,7 @@ class Coverage:
         h["stim_months=6"] += wages and app["months"] == 6
         h["stim_used=23"] += wages and app["months"] >= 6 and app["jobbstimulans_used"] == 23
         h["stim_used=24"] += wages and app["months"] >= 6 and app["jobbstimulans_used"] == 24
-        cw = notes.get("child_wage_minus_free")
-        h["child_wage=free-0.01"] += cw == Decimal("-0.01")
-        h["child_wage=free"] += cw == 0
-        h["child_wage=free+0.01"] += cw == Decimal("0.01")
+        h["child_year=pbb-0.01"] += cw == Decimal("-0.01")
         months = notes.get("rent_over_ceiling_months", "absent")
         h["rent_notice+2"] += months == 2
         h["rent_notice+3"] += months == 3

@@ -308,6 +308,18 @@ pub fn text_report(d: &Draft) -> String {
             let _ = writeln!(s, "  ! {w}");
         }
     }
+    if !d.assessments().is_empty() {
+        let _ = writeln!(s, "\nBedömningar att bekräfta:");
+        for a in d.assessments() {
+            let _ = writeln!(s, "  ? {} ({})", a.text, a.code);
+        }
+    }
+    if !d.kommunicering().is_empty() {
+        let _ = writeln!(s, "\nKommunicering före beslut (25 § förvaltningslagen):");
+        for k in d.kommunicering() {
+            let _ = writeln!(s, "  > {} ({})", k.text, k.code);
+        }
+    }
     let r = d.ruleset();
     let _ = write!(s, "\nRegeluppsättning: {} {} ({})", r.name, r.version, r.hash);
     s

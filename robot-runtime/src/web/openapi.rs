@@ -148,7 +148,7 @@ pub fn document() -> Value {
                 "Case": {"allOf": [{"$ref": "#/components/schemas/CaseSummary"}, {"type": "object", "properties": {
                     "application": {"type": ["object", "null"], "description": "ekonomiskt-bistand/ansokan/v1 as received"},
                     "register": {"type": ["object", "null"]},
-                    "draft": {"type": ["object", "null"], "description": "ekonomiskt-bistand/beslutsutkast/v1"},
+                    "draft": {"type": ["object", "null"], "description": "ekonomiskt-bistand/beslutsutkast/v2"},
                     "decisions": {"type": "array", "items": {"type": "string"}},
                     "deliveries": {"type": "array", "items": {"type": "string"}},
                     "comments": {"type": "array", "items": {"type": "object", "properties": {"by": {"type": "string"}, "at": {"type": "string"}, "text": {"type": "string"}}}}

@@ -56,7 +56,7 @@ fn every_shared_example_gives_its_expected_draft_or_error() {
             assert_eq!(got["outcome"], want["outcome"], "{name}");
             assert_eq!(got["amount_sek"], want["amount_sek"], "{name}");
             assert_eq!(codes(&got["codes"]), codes(&want["codes"]), "{name}");
-            assert_eq!(got["schema"], "ekonomiskt-bistand/beslutsutkast/v1");
+            assert_eq!(got["schema"], "ekonomiskt-bistand/beslutsutkast/v2");
         }
     }
 }

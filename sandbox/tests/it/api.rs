@@ -53,6 +53,48 @@ draft
 }
 
 #[test]
+fn assessments_and_kommunicering_are_recorded_under_their_rule() {
+    let script = r#"
+draft.rule("kostnader.boende");
+draft.row("costs", "Hyra", kr(50));
+draft.assessment("boendekostnad_skalighet", "Bekräfta att …");
+draft.kommunicering("hyra_over_riktvarde", "Uppgiften om …");
+draft.rule("resultat");
+draft.note("manad", fmt_period("2026-05"));
+draft.note("manad_index", fmt_period(period_index("2021-01")));
+draft.outcome("bifall", kr(50));
+draft
+"#;
+    let dir = ruleset_with(script, None);
+    let d = Ruleset::load(dir.path()).unwrap().evaluate(&application()).unwrap();
+    assert_eq!(d.assessments().len(), 1);
+    assert_eq!(d.assessments()[0].code, "boendekostnad_skalighet");
+    assert_eq!(d.assessments()[0].text, "Bekräfta att …");
+    assert_eq!(d.kommunicering()[0].code, "hyra_over_riktvarde");
+    let r = d.trace()[0].result();
+    assert_eq!(r["assessments"][0], "boendekostnad_skalighet");
+    assert_eq!(r["kommunicering"][0], "hyra_over_riktvarde");
+    let r = d.trace()[1].result();
+    assert_eq!(r["manad"], "maj 2026");
+    assert_eq!(r["manad_index"], "januari 2021");
+    assert_eq!(domain::Draft::from_json(&d.to_json()).unwrap(), d);
+
+    // Outside a rule, or with an empty text, they are errors.
+    for bad in [
+        r#"draft.assessment("a", "b"); draft"#,
+        r#"draft.rule("r"); draft.kommunicering("a", " "); draft"#,
+        r#"draft.rule("r"); draft.assessment("", "b"); draft"#,
+        r#"draft.rule("r"); draft.note("x", fmt_period("2021-13")); draft"#,
+    ] {
+        let dir = ruleset_with(bad, None);
+        assert!(
+            Ruleset::load(dir.path()).unwrap().evaluate(&application()).is_err(),
+            "{bad}"
+        );
+    }
+}
+
+#[test]
 fn money_helpers_round_half_up() {
     let script = r#"
 draft.rule("r");
@@ -98,6 +140,34 @@ draft
     assert_eq!(facts["costs"]["rent"], 520_000);
     assert_eq!(facts["period_index"], 2021 * 12 + 2);
     assert_eq!(facts["register"]["job_seekers"][0], "vuxen1");
+    // Contract v2 fields, with their defaults for a v1-shaped application.
+    assert_eq!(facts["history"]["jobbstimulans_start"], serde_json::Value::Null);
+    assert_eq!(facts["history"]["jobbstimulans_start_index"], serde_json::Value::Null);
+}
+
+#[test]
+fn facts_show_the_contract_v2_fields() {
+    let script = r#"
+draft.rule("r", #{ facts: facts });
+draft.row("norm", "x", kr(1));
+draft.outcome("bifall", kr(1));
+draft
+"#;
+    let path = repo().join("rulesets/ekonomiskt-bistand/tests/01-ensamstaende-utan-inkomst.json");
+    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    v["household"]["children"] = serde_json::json!([
+        {"personnummer": "200407199918", "name": "Tolvan Sommarjobb", "in_school": true, "wage_earlier_this_year": 38000.5}
+    ]);
+    v["history"] = serde_json::json!({"jobbstimulans_start": "2020-01"});
+    let app = domain::Application::parse(v.to_string().as_bytes()).unwrap();
+    let dir = ruleset_with(script, None);
+    let d = Ruleset::load(dir.path()).unwrap().evaluate(&app).unwrap();
+    assert!(!d.to_json().contains("200407199918"));
+    let facts = &d.trace()[0].inputs()["facts"];
+    assert_eq!(facts["children"][0]["in_school"], true);
+    assert_eq!(facts["children"][0]["wage_earlier_this_year"], 3_800_050);
+    assert_eq!(facts["history"]["jobbstimulans_start"], "2020-01");
+    assert_eq!(facts["history"]["jobbstimulans_start_index"], 2020 * 12);
 }
 
 #[test]

@@ -181,12 +181,14 @@ impl Month {
                     shown[i] = format!("{name} = \u{201d}{t}\u{201d}");
                 }
             }
-            if !p.verified {
+            if p.needs_check() {
                 unverified |= 1 << i;
             }
             group[i] = format!(
                 "{} (värdena som gäller från {}; källa: {})",
-                p.file, p.valid_from, p.source
+                p.file,
+                p.valid_from,
+                p.provenance()
             );
         }
         let mut by_name: Vec<usize> = (0..NAMES.len()).collect();

@@ -364,10 +364,12 @@ impl ScriptParams {
                     ParamValue::Integer(i) => Dynamic::from_int(*i),
                     ParamValue::Text(t) => Dynamic::from(ImmutableString::from(t.as_str())),
                 },
-                verified: p.verified,
+                verified: !p.needs_check(),
                 group: format!(
                     "{} (värdena som gäller från {}; källa: {})",
-                    p.file, p.valid_from, p.source
+                    p.file,
+                    p.valid_from,
+                    p.provenance()
                 ),
                 shown: match &p.value {
                     ParamValue::Money(m) => format!("{name} = {m}"),

@@ -17,6 +17,21 @@
 //! [set.values]
 //! ensamstaende = 3160
 //! ```
+//!
+//! `verified = true` means every value was read in the source named (the
+//! SFS text, or Socialstyrelsen's or the government's own pages). Two
+//! optional keys refine that, per set:
+//!
+//! - `unverified = ["key", …]`: in a set with `verified = true`, the values
+//!   that were *not* read in the source (the source text says why). They
+//!   count as unverified, so a draft that reads them carries the warning.
+//! - `decision = "…"`: the values are the municipality's own decision (for
+//!   example `"Socialnämnden 2025-03-12 § 45, dnr SN 2025/123"`), not facts
+//!   read in a law. A decided value needs no check against a law text, so it
+//!   gives no warning; the decision is part of its provenance
+//!   ([`ResolvedParam::decision`]). Such a set has `verified = false`:
+//!   `verified` is kept for what was read in a law or an authority's text.
+//!   Invented example values have neither `verified = true` nor `decision`.
 
 use crate::error::{Problem, line_col};
 use chrono::{Datelike, NaiveDate};
@@ -43,7 +58,19 @@ pub struct ValueSet {
     pub valid_from: NaiveDate,
     pub source: String,
     pub verified: bool,
+    /// With `verified`: the keys of this set that were not read in the source.
+    pub unverified: Vec<String>,
+    /// The municipality's own decision the values rest on, with its reference.
+    pub decision: Option<String>,
     pub values: BTreeMap<String, ParamValue>,
+}
+
+impl ValueSet {
+    /// Was this value read in the source named? (`verified` and not listed
+    /// in `unverified`.)
+    pub fn is_verified(&self, key: &str) -> bool {
+        self.verified && !self.unverified.iter().any(|k| k == key)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -60,10 +87,30 @@ pub struct ParamFile {
 #[derive(Debug, Clone)]
 pub struct ResolvedParam {
     pub value: ParamValue,
+    /// Read in the source named (the SFS text or an authority's own page).
     pub verified: bool,
+    /// The municipality's own decision the value rests on, if it is one.
+    pub decision: Option<String>,
     pub source: String,
     pub valid_from: NaiveDate,
     pub file: String,
+}
+
+impl ResolvedParam {
+    /// Must an official check this value before approving? Not when it was
+    /// read in its source, nor when it is the municipality's own decision.
+    pub fn needs_check(&self) -> bool {
+        !self.verified && self.decision.is_none()
+    }
+
+    /// Where the value comes from, for warnings and provenance:
+    /// the source, and the decision when there is one.
+    pub fn provenance(&self) -> String {
+        match &self.decision {
+            Some(d) => format!("{}; beslut: {d}", self.source),
+            None => self.source.clone(),
+        }
+    }
 }
 
 /// All parameters valid on one date, by full name (`riksnorm.ensamstaende`).
@@ -108,7 +155,8 @@ impl ParamTable {
                     format!("{}.{k}", f.name),
                     ResolvedParam {
                         value: v.clone(),
-                        verified: set.verified,
+                        verified: set.is_verified(k),
+                        decision: set.decision.clone(),
                         source: set.source.clone(),
                         valid_from: set.valid_from,
                         file: f.path.clone(),
@@ -139,7 +187,7 @@ impl ParamTable {
 }
 
 const TOP_KEYS: &[&str] = &["name", "description", "cadence", "types", "set"];
-const SET_KEYS: &[&str] = &["valid_from", "source", "verified", "values"];
+const SET_KEYS: &[&str] = &["valid_from", "source", "verified", "unverified", "decision", "values"];
 
 struct Checker<'a> {
     path: &'a str,
@@ -343,6 +391,48 @@ fn check_set(
             "verified ska vara true eller false: är värdena kontrollerade mot källan?",
         );
     }
+    let mut unverified = Vec::new();
+    if let Some(item) = table.get("unverified") {
+        match item.as_array() {
+            Some(a) if a.iter().all(|v| v.as_str().is_some()) => {
+                for v in a.iter().filter_map(toml_edit::Value::as_str) {
+                    if !types.contains_key(v) {
+                        c.at(item.span(), format!("unverified: {v:?} finns inte i [types]"));
+                    }
+                    unverified.push(v.to_string());
+                }
+            }
+            _ => c.at(
+                item.span().or_else(|| key_span(table, "unverified")),
+                "unverified ska vara en lista med nycklar, till exempel unverified = [\"motivering\"]",
+            ),
+        }
+        if verified == Some(false) && !unverified.is_empty() {
+            c.at(
+                key_span(table, "unverified"),
+                "unverified används bara med verified = true (med verified = false är alla värden ej verifierade)",
+            );
+        }
+    }
+    let decision = match table.get("decision") {
+        None => None,
+        Some(item) => match item.as_str().map(str::trim) {
+            Some(d) if !d.is_empty() => Some(d.to_string()),
+            _ => {
+                c.at(
+                    item.span().or_else(|| key_span(table, "decision")),
+                    "decision ska vara en text som anger beslutet, till exempel \"Socialnämnden 2025-03-12 § 45\"",
+                );
+                None
+            }
+        },
+    };
+    if decision.is_some() && verified == Some(true) {
+        c.at(
+            key_span(table, "decision"),
+            "ett kommunalt beslut (decision) har verified = false: verified gäller värden lästa i författningstext",
+        );
+    }
     let mut values = BTreeMap::new();
     match table.get("values").and_then(Item::as_table_like) {
         None => c.at(key_span(table, "values").or(span.clone()), "[set.values] saknas"),
@@ -402,6 +492,8 @@ fn check_set(
         valid_from: valid_from?,
         source: source.to_string(),
         verified: verified?,
+        unverified,
+        decision,
         values,
     })
 }
@@ -501,6 +593,75 @@ t = "x"
             problem(&GOOD.replace(from, to), *line, needle);
         }
         problem("name = \"x\"\n[types\n", 2, "ogiltig TOML");
+    }
+
+    #[test]
+    fn unverified_keys_of_a_verified_set_count_as_unverified() {
+        let text = GOOD.replace("source = \"SFS 1\"\n", "source = \"SFS 1\"\nunverified = [\"t\"]\n");
+        let (f, problems) = load("p.toml", &text);
+        assert!(problems.is_empty(), "{problems:?}");
+        let table = ParamTable {
+            files: vec![f.unwrap()],
+        };
+        let r = table.resolve(d("2020-06-01")).unwrap();
+        assert!(r.get("norm.a").unwrap().verified);
+        assert!(!r.get("norm.t").unwrap().verified);
+        assert!(r.get("norm.t").unwrap().needs_check());
+        assert!(!r.get("norm.a").unwrap().needs_check());
+    }
+
+    #[test]
+    fn a_decided_set_needs_no_check_and_names_the_decision() {
+        let text = GOOD.replace(
+            "source = \"SFS 2\"\n",
+            "source = \"Riktlinjer\"\ndecision = \"Socialnämnden 2025-03-12 § 45\"\n",
+        );
+        let (f, problems) = load("p.toml", &text);
+        assert!(problems.is_empty(), "{problems:?}");
+        let table = ParamTable {
+            files: vec![f.unwrap()],
+        };
+        let p = table.resolve(d("2021-06-01")).unwrap().get("norm.a").unwrap().clone();
+        assert!(!p.verified);
+        assert!(!p.needs_check());
+        assert_eq!(p.decision.as_deref(), Some("Socialnämnden 2025-03-12 § 45"));
+        assert!(p.provenance().contains("beslut: Socialnämnden 2025-03-12 § 45"), "{}", p.provenance());
+        // Without a decision an unverified value must be checked.
+        let (f, _) = load("p.toml", GOOD);
+        let table = ParamTable {
+            files: vec![f.unwrap()],
+        };
+        assert!(table.resolve(d("2021-06-01")).unwrap().get("norm.a").unwrap().needs_check());
+    }
+
+    #[test]
+    fn decision_and_unverified_are_checked() {
+        // The inserted key is line 12 in the first set, line 21 in the second.
+        problem(
+            &GOOD.replace("source = \"SFS 1\"\n", "source = \"SFS 1\"\ndecision = \"Nämnden § 1\"\n"),
+            12,
+            "verified = false",
+        );
+        problem(
+            &GOOD.replace("source = \"SFS 2\"\n", "source = \"SFS 2\"\nunverified = [\"a\"]\n"),
+            21,
+            "bara med verified = true",
+        );
+        problem(
+            &GOOD.replace("source = \"SFS 1\"\n", "source = \"SFS 1\"\nunverified = [\"z\"]\n"),
+            12,
+            "\"z\" finns inte i [types]",
+        );
+        problem(
+            &GOOD.replace("source = \"SFS 1\"\n", "source = \"SFS 1\"\nunverified = \"a\"\n"),
+            12,
+            "en lista",
+        );
+        problem(
+            &GOOD.replace("source = \"SFS 2\"\n", "source = \"SFS 2\"\ndecision = \" \"\n"),
+            21,
+            "decision ska vara en text",
+        );
     }
 
     #[test]

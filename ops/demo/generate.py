@@ -302,11 +302,13 @@ def scenarios_v2():
     registered(a)
     p = adult(33, "F", "Josefin Wallin")
     app(18, "register-avvikelse", (MANUELL, ["register_avvikelse"]), [p], incomes=[inc(p, "a_kassa", 3000)],
-        note="declares 3 000 a-kassa, the register says 6 200")
+        note="declares 3 000 a-kassa, the register says 6 200 (from the register answers: "
+             "`hrobot evaluate` on the file alone drafts bifall)")
     answer(p, True, [reg_inc("AKASSA", "a_kassa", 6200)])
     p = adult(44, "M", "Henrik Sundström")
     app(19, "ej-inskriven-arbetsformedlingen", (MANUELL, ["ej_arbetssokande"]), [p],
-        note="says job seeking, the register does not list him")
+        note="says job seeking, the register does not list him (from the register answers: "
+             "`hrobot evaluate` on the file alone drafts bifall)")
     answer(p, False)
     a = app(20, "tandvard", (MANUELL, ["livsforing_i_ovrigt"]), [adult(31, "F", "Yasmin Eriksson")],
             other_needs=[{"kind": "tandvard", "amount": 3400, "description": "Akut tandvård enligt kostnadsförslag"}])
@@ -361,7 +363,7 @@ def scenarios_v2():
     registered(a)
 
     # 29-30: invalid applications (they become invalid cases with the reasons)
-    bad = app(29, "ogiltigt-personnummer", (INVALID, ["/applicant"]), [adult(35, "F", "Sanna Lehto")])
+    bad = app(29, "ogiltigt-personnummer", (INVALID, ["/household/adults/0/personnummer", "/applicant"]), [adult(35, "F", "Sanna Lehto")])
     good = bad["applicant"]
     wrong = good[:-1] + str((int(good[-1]) + 1) % 10)
     apps[-1] = (29, json.loads(json.dumps(bad).replace(good, wrong)))

@@ -5,6 +5,7 @@
 mod approval;
 mod audit_cli;
 mod cli_service;
+mod demo_data;
 mod evaluate_cli;
 mod hostile_cli;
 mod letters;

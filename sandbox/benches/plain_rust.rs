@@ -393,11 +393,15 @@ impl Builder {
     }
 
     fn row(&mut self, section: usize, label: String, amount: i64) {
+        self.row_applied(section, label, amount, None);
+    }
+
+    fn row_applied(&mut self, section: usize, label: String, amount: i64, applied: Option<i64>) {
         self.record("rows", Val::Row(section, self.rows[section].len()));
         self.rows[section].push(Row {
             label,
             amount: Money::from_ore(amount),
-            applied: None,
+            applied: applied.map(Money::from_ore),
         });
     }
 
@@ -858,10 +862,11 @@ impl PlainRules {
             match notice {
                 Some(notice) if period.index() >= notice.index() + radrum => {
                     tak_tillampat = true;
-                    d.row(
+                    d.row_applied(
                         COSTS,
                         format!("Boendekostnad, begränsad till riktvärdet (hyran är {})", kr(rent)),
                         riktvarde,
+                        Some(rent),
                     );
                     d.code(ReasonCode::HyraOverRiktvarde);
                     let hushall = match antal_barn {
@@ -951,10 +956,11 @@ impl PlainRules {
         );
         if travel > resetak {
             tak_tillampat = true;
-            d.row(
+            d.row_applied(
                 COSTS,
                 format!("Arbetsresor, begränsade till taket (ansökt {})", kr(travel)),
                 resetak,
+                Some(travel),
             );
             d.code(ReasonCode::ArbetsresorOverTak);
             d.reason(

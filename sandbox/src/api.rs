@@ -827,6 +827,35 @@ pub fn register(e: &mut Engine) {
             })
         },
     );
+    // A row granted at less than applied for (a cap): `applied` is what the
+    // applicant asked for, so the decision letter can say what was not granted.
+    e.register_fn(
+        "row",
+        |d: &mut DraftBuilder,
+         section: ImmutableString,
+         label: ImmutableString,
+         amount: i64,
+         applied: i64|
+         -> RResult<()> {
+            let idx = section_index(&section)?;
+            let label = text(&label, "raden")?;
+            if applied < amount {
+                return Err(rt_err("det sökta beloppet är mindre än det som räknas med"));
+            }
+            d.with(|s| {
+                if s.rows[idx].len() >= MAX_ROWS {
+                    return Err(rt_err("för många rader i beräkningen"));
+                }
+                s.record("rows", Val::Row(idx, s.rows[idx].len()))?;
+                s.rows[idx].push(Row {
+                    label,
+                    amount: Money::from_ore(amount),
+                    applied: Some(Money::from_ore(applied)),
+                });
+                Ok(())
+            })
+        },
+    );
     e.register_fn(
         "reason",
         |d: &mut DraftBuilder, code: ImmutableString, txt: ImmutableString, lagrum: ImmutableString| -> RResult<()> {

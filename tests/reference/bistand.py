@@ -763,8 +763,11 @@ def build_draft(app: dict, parameters: Parameters) -> dict:
     def rule(name, **inputs):
         trace.append({"rule": name, "inputs": inputs})
 
-    def row(section, text, amount):
-        rows[section].append({"label": text, "amount_sek": amount})
+    def row(section, text, amount, applied=None):
+        r = {"label": text, "amount_sek": amount}
+        if applied is not None:
+            r["applied_sek"] = applied
+        rows[section].append(r)
 
     def total(section):
         return sum((r["amount_sek"] for r in rows[section]), Decimal(0))
@@ -913,7 +916,7 @@ def build_draft(app: dict, parameters: Parameters) -> dict:
     if rent > ceiling:
         if notice is not None and months_between(notice, period) >= grace:
             capped = True
-            row("costs", f"Boendekostnad, begränsad till riktvärdet (hyran är {fmt_kr(rent)})", ceiling)
+            row("costs", f"Boendekostnad, begränsad till riktvärdet (hyran är {fmt_kr(rent)})", ceiling, rent)
             code("hyra_over_riktvarde")
             household = ("ett hushåll utan barn" if not children else
                          f"ett hushåll med {len(children)} barn")
@@ -959,7 +962,7 @@ def build_draft(app: dict, parameters: Parameters) -> dict:
     rule("kostnader.arbetsresor", arbetsresor=int(travel * 100), tak=int(travel_cap * 100))
     if travel > travel_cap:
         capped = True
-        row("costs", f"Arbetsresor, begränsade till taket (ansökt {fmt_kr(travel)})", travel_cap)
+        row("costs", f"Arbetsresor, begränsade till taket (ansökt {fmt_kr(travel)})", travel_cap, travel)
         code("arbetsresor_over_tak")
         reason("arbetsresor_over_tak", f"Kostnaden för arbetsresor {fmt_kr(travel)} är högre än kommunens tak "
                f"{fmt_kr(travel_cap)} per månad. Arbetsresor räknas med {fmt_kr(travel_cap)}.", lag_costs)
@@ -1060,7 +1063,9 @@ def build_draft(app: dict, parameters: Parameters) -> dict:
 
     def section(name):
         return {"total_sek": sek(total(name)),
-                "rows": [{"label": r["label"], "amount_sek": sek(r["amount_sek"])} for r in rows[name]]}
+                "rows": [dict({"label": r["label"], "amount_sek": sek(r["amount_sek"])},
+                              **({"applied_sek": sek(r["applied_sek"])} if "applied_sek" in r else {}))
+                         for r in rows[name]]}
 
     return {
         "schema": DRAFT_SCHEMA,

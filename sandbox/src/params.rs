@@ -625,20 +625,34 @@ t = "x"
         assert!(!p.verified);
         assert!(!p.needs_check());
         assert_eq!(p.decision.as_deref(), Some("Socialnämnden 2025-03-12 § 45"));
-        assert!(p.provenance().contains("beslut: Socialnämnden 2025-03-12 § 45"), "{}", p.provenance());
+        assert!(
+            p.provenance().contains("beslut: Socialnämnden 2025-03-12 § 45"),
+            "{}",
+            p.provenance()
+        );
         // Without a decision an unverified value must be checked.
         let (f, _) = load("p.toml", GOOD);
         let table = ParamTable {
             files: vec![f.unwrap()],
         };
-        assert!(table.resolve(d("2021-06-01")).unwrap().get("norm.a").unwrap().needs_check());
+        assert!(
+            table
+                .resolve(d("2021-06-01"))
+                .unwrap()
+                .get("norm.a")
+                .unwrap()
+                .needs_check()
+        );
     }
 
     #[test]
     fn decision_and_unverified_are_checked() {
         // The inserted key is line 12 in the first set, line 21 in the second.
         problem(
-            &GOOD.replace("source = \"SFS 1\"\n", "source = \"SFS 1\"\ndecision = \"Nämnden § 1\"\n"),
+            &GOOD.replace(
+                "source = \"SFS 1\"\n",
+                "source = \"SFS 1\"\ndecision = \"Nämnden § 1\"\n",
+            ),
             12,
             "verified = false",
         );

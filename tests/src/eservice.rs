@@ -105,6 +105,8 @@ pub fn errand_of(app: &Value) -> Value {
                         "namn": pick(x, "name"),
                         "lunch_i_forskola": ja_nej(&x["lunch_at_preschool"]),
                         "boende_procent": pick(x, "residence_share_percent"),
+                        "gar_i_gymnasiet": ja_nej(&x["in_school"]),
+                        "lon_tidigare_i_ar": belopp(&x["wage_earlier_this_year"]),
                     })
                 })
                 .collect()
@@ -142,6 +144,7 @@ pub fn errand_of(app: &Value) -> Value {
                 "manader_i_folj": h["consecutive_months_with_bistand"],
                 "jobbstimulans_manader": h["jobbstimulans_months_used"],
                 "hyresuppmaning": h["rent_notice_period"],
+                "jobbstimulans_start": h["jobbstimulans_start"],
             })).unwrap_or(Value::Null),
         }
     })

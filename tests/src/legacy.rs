@@ -933,12 +933,21 @@ async fn case_screen(State(s): State<AppState>, headers: HeaderMap, Query(q): Qu
                         t(text(c.get("name"))),
                         t(text(c.get("lunch_at_preschool"))),
                         t(text(c.get("residence_share_percent"))),
+                        t(text(c.get("in_school"))),
+                        t(text(c.get("wage_earlier_this_year"))),
                     ]
                 })
                 .collect();
             body.push_str(&list_table(
                 "Barn",
-                &[pnr, "Namn", "Lunch i förskolan", "Boende (%)"],
+                &[
+                    pnr,
+                    "Namn",
+                    "Lunch i förskolan",
+                    "Boende (%)",
+                    "Gymnasiestudier",
+                    "Lön tidigare i år",
+                ],
                 &children,
             ));
             body.push_str(&fields(&s, &[("Personer i bostaden", text(h.get("dwelling_persons")))]));
@@ -1008,6 +1017,7 @@ async fn case_screen(State(s): State<AppState>, headers: HeaderMap, Query(q): Qu
                         text(h.get("jobbstimulans_months_used")),
                     ),
                     ("Uppmaning att sänka hyran", text(h.get("rent_notice_period"))),
+                    ("Jobbstimulans från", text(h.get("jobbstimulans_start"))),
                 ],
             ));
             let reg = app.get("register");

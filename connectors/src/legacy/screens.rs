@@ -273,7 +273,17 @@ pub fn expectations(screen: &Screen) -> Vec<Missing> {
                     "Vuxna",
                     &["Personnummer", "Namn", "Relation", "Arbetssökande", "Undantag"],
                 ),
-                ("Barn", &["Personnummer", "Namn", "Lunch i förskolan", "Boende (%)"]),
+                (
+                    "Barn",
+                    &[
+                        "Personnummer",
+                        "Namn",
+                        "Lunch i förskolan",
+                        "Boende (%)",
+                        "Gymnasiestudier",
+                        "Lön tidigare i år",
+                    ],
+                ),
             ],
         ),
         TITLE_EKONOMI => (
@@ -299,6 +309,7 @@ pub fn expectations(screen: &Screen) -> Vec<Missing> {
                 "Månader i följd med bistånd",
                 "Använda månader med jobbstimulans",
                 "Uppmaning att sänka hyran",
+                "Jobbstimulans från",
                 "Registerkontroll (SSBTEK)",
             ],
             &[
@@ -384,7 +395,17 @@ pub fn application(s: &CaseScreens) -> Result<Value, Missing> {
         adults.push(Value::Object(m));
     }
     let mut children = Vec::new();
-    let t = h.table("Barn", &["Personnummer", "Namn", "Lunch i förskolan", "Boende (%)"])?;
+    let t = h.table(
+        "Barn",
+        &[
+            "Personnummer",
+            "Namn",
+            "Lunch i förskolan",
+            "Boende (%)",
+            "Gymnasiestudier",
+            "Lön tidigare i år",
+        ],
+    )?;
     for (r, _) in t.rows() {
         let mut m = Map::new();
         m.insert("personnummer".into(), Value::String(r[0].to_string()));
@@ -394,6 +415,12 @@ pub fn application(s: &CaseScreens) -> Result<Value, Missing> {
             &mut m,
             "residence_share_percent",
             (!r[3].is_empty()).then(|| integer(r[3])),
+        );
+        put(&mut m, "in_school", yes_no(r[4]));
+        put(
+            &mut m,
+            "wage_earlier_this_year",
+            (!r[5].is_empty()).then(|| amount(r[5])),
         );
         children.push(Value::Object(m));
     }
@@ -459,7 +486,8 @@ pub fn application(s: &CaseScreens) -> Result<Value, Missing> {
     let months = hi.field("Månader i följd med bistånd")?;
     let jobb = hi.field("Använda månader med jobbstimulans")?;
     let notice = hi.field("Uppmaning att sänka hyran")?;
-    if !(months.is_empty() && jobb.is_empty() && notice.is_empty()) {
+    let stim_start = hi.field("Jobbstimulans från")?;
+    if !(months.is_empty() && jobb.is_empty() && notice.is_empty() && stim_start.is_empty()) {
         let mut m = Map::new();
         put(
             &mut m,
@@ -472,6 +500,7 @@ pub fn application(s: &CaseScreens) -> Result<Value, Missing> {
             (!jobb.is_empty()).then(|| integer(jobb)),
         );
         put(&mut m, "rent_notice_period", non_empty(notice));
+        put(&mut m, "jobbstimulans_start", non_empty(stim_start));
         app.insert("history".into(), Value::Object(m));
     }
     if hi.field("Registerkontroll (SSBTEK)")? == "Ja" {

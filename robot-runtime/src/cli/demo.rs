@@ -123,7 +123,10 @@ fn demo(args: Args, data_dir: Option<PathBuf>) -> anyhow::Result<()> {
         }
         println!("  Prova ett beslut med kommunicering (25 § förvaltningslagen):");
         println!("    1. Logga in som handlaggare1 och öppna ett ärende med hyra över riktvärdet (delvis bifall).");
-        println!("    2. Skicka kommuniceringsbrev; brevet hamnar i {}.", data_dir.join("outbox/new").display());
+        println!(
+            "    2. Skicka kommuniceringsbrev; brevet hamnar i {}.",
+            data_dir.join("outbox/new").display()
+        );
         println!("    3. Registrera den sökandes svar; ärendet kommer tillbaka till kön.");
         println!("    4. Bekräfta bedömningen och godkänn: beslutsbrevet säger att den sökande har fått yttra sig.");
         println!("Avsluta med Ctrl-C.");

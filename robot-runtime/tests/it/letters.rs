@@ -55,11 +55,11 @@ fn assert_complete(letter: &str, dnr: &str) {
         "med stöd av punkt 4.1 i socialnämndens delegationsordning",
         "automatiserat stöd",
         "fattats av en handläggare",
-        "skyldig att genast berätta",
+        "att genast berätta för oss",
         "överklaga det till förvaltningsrätten",
         "inom tre veckor från den dag",
         "kan det inte prövas",
-        "hjälp av din handläggare",
+        "handläggare att skriva överklagandet",
         "32 § förvaltningslagen (2017:900)",
     ] {
         assert!(letter.contains(needle), "{needle:?} missing in the letter:\n{letter}");

@@ -186,7 +186,7 @@ async fn a_test_can_make_the_registers_disagree_with_the_application() {
     );
     // Another period of the same person is not overridden.
     let april = reg
-        .lookup(&pnr("198112189876"), "2021-04".parse().unwrap())
+        .lookup(&pnr("198112189876"), "2031-04".parse().unwrap())
         .await
         .unwrap();
     assert_eq!(april, PersonAnswer::default());

@@ -135,6 +135,9 @@ fn setup() -> Result<()> {
     ensure_packages(&[("python3", "python3"), ("prlimit", "util-linux")])?;
     ensure_packages(&[("chromium", "chromium"), ("chromedriver", "chromium-driver")])?;
     ensure_packages(&[("node", "nodejs"), ("npm", "npm")])?;
+    // pdftotext: the letter tests read the PDF's text as a reader would
+    // (they fall back to lopdf's extraction without it).
+    ensure_packages(&[("pdftotext", "poppler-utils")])?;
     // A real SMTP server for the delivery tests: Debian's aiosmtpd, for
     // Debian's own Python (other Pythons on PATH do not see it).
     if !succeeds("/usr/bin/python3", &["-c", "import aiosmtpd"]) {

@@ -18,6 +18,8 @@ use domain::{
 use serde::Serialize;
 
 pub const DECISION_TEMPLATE: &str = include_str!("../../templates/beslut.html.j2");
+/// The built-in decision-letter template (the same as [`DECISION_TEMPLATE`]).
+pub const DEFAULT_TEMPLATE: &str = DECISION_TEMPLATE;
 pub const KOMMUNICERING_TEMPLATE: &str = include_str!("../../templates/kommunicering.html.j2");
 
 /// A date as letters write it: `4 december 2026` (Swedish time).
@@ -357,11 +359,17 @@ pub fn decision_letter(
         appeal_lagrum: law.overklagande.clone(),
     };
     let template = settings.template(&settings.letter_template, DECISION_TEMPLATE)?;
+    let date = chrono::NaiveDate::parse_from_str(&record.decided_on, "%Y-%m-%d")
+        .map_err(|_| ApprovalError::Letter(format!("the decision date {:?} is not a date", record.decided_on)))?;
     letter::render_with(
         &template,
         &data,
-        &format!("Beslut om ekonomiskt bistånd – {period}"),
-        &format!("{} – {}", record.diarienummer, settings.board),
+        &letter::LetterInfo {
+            title: &format!("Beslut om ekonomiskt bistånd – {period}"),
+            footer: &format!("{} – {}", record.diarienummer, settings.board),
+            author: &settings.board,
+            date,
+        },
     )
     .map_err(|e| ApprovalError::Letter(e.to_string()))
 }
@@ -449,15 +457,24 @@ pub fn kommunicering_letter(
     letter::render_with(
         &template,
         &data,
-        &format!("Kommunicering inför beslut om ekonomiskt bistånd – {period}"),
-        &format!("{diarienummer} – {}", settings.board),
+        &letter::LetterInfo {
+            title: &format!("Kommunicering inför beslut om ekonomiskt bistånd – {period}"),
+            footer: &format!("{diarienummer} – {}", settings.board),
+            author: &settings.board,
+            date: now.with_timezone(&chrono_tz::Europe::Stockholm).date_naive(),
+        },
     )
     .map_err(|e| ApprovalError::Letter(e.to_string()))
 }
 
 /// The preview for a case the robot routed to a person: there is no
 /// proposal to show as a letter until an official decides.
-pub fn no_letter_yet(settings: &ApprovalSettings, app: &Application, draft: &Draft) -> Result<Rendered, ApprovalError> {
+pub fn no_letter_yet(
+    settings: &ApprovalSettings,
+    app: &Application,
+    draft: &Draft,
+    now: DateTime<Utc>,
+) -> Result<Rendered, ApprovalError> {
     let t = r#"<html lang="sv" xmlns="http://www.w3.org/1999/xhtml"><head><title>Inget beslutsbrev ännu</title></head><body>
 <p class="utkast">UTKAST – inget beslut är fattat ännu.</p>
 <h1>Inget beslutsbrev ännu</h1>
@@ -467,8 +484,12 @@ pub fn no_letter_yet(settings: &ApprovalSettings, app: &Application, draft: &Dra
     letter::render_with(
         t,
         &serde_json::json!({"period": letter::period_label(draft.period())}),
-        "Inget beslutsbrev ännu",
-        &settings.board,
+        &letter::LetterInfo {
+            title: "Inget beslutsbrev ännu",
+            footer: &settings.board,
+            author: &settings.board,
+            date: now.with_timezone(&chrono_tz::Europe::Stockholm).date_naive(),
+        },
     )
     .map_err(|e| ApprovalError::Letter(e.to_string()))
 }

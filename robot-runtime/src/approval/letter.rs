@@ -6,7 +6,6 @@
 use quick_xml::events::Event as X;
 use serde::Serialize;
 
-
 #[derive(Debug, thiserror::Error)]
 pub enum LetterError {
     #[error("the letter template: {0}")]
@@ -967,48 +966,46 @@ mod tests {
         )
     }
 
-#[derive(Debug, Clone, Serialize)]
-struct Section {
-    title: String,
-    rows: Vec<SectionRow>,
-    total: String,
-}
+    #[derive(Debug, Clone, Serialize)]
+    struct Section {
+        title: String,
+        rows: Vec<SectionRow>,
+        total: String,
+    }
 
-#[derive(Debug, Clone, Serialize)]
-struct SectionRow {
-    label: String,
-    amount: String,
-}
+    #[derive(Debug, Clone, Serialize)]
+    struct SectionRow {
+        label: String,
+        amount: String,
+    }
 
-#[derive(Debug, Clone, Serialize)]
-struct ReasonLine {
-    text: String,
-    lagrum: String,
-}
+    #[derive(Debug, Clone, Serialize)]
+    struct ReasonLine {
+        text: String,
+        lagrum: String,
+    }
 
-/// Everything a letter says.
-#[derive(Debug, Clone, Serialize)]
-struct LetterData {
-    municipality: String,
-    board: String,
-    date: String,
-    case_ref: String,
-    external_id: String,
-    recipient_name: String,
-    recipient_personnummer: String,
-    period_label: String,
-    decision_text: String,
-    amount: String,
-    amended: bool,
-    amended_justification: String,
-    reasons: Vec<ReasonLine>,
-    sections: Vec<Section>,
-    lagrum: Vec<String>,
-    decided_by: Vec<String>,
-    preview: bool,
-}
-
-
+    /// Everything a letter says.
+    #[derive(Debug, Clone, Serialize)]
+    struct LetterData {
+        municipality: String,
+        board: String,
+        date: String,
+        case_ref: String,
+        external_id: String,
+        recipient_name: String,
+        recipient_personnummer: String,
+        period_label: String,
+        decision_text: String,
+        amount: String,
+        amended: bool,
+        amended_justification: String,
+        reasons: Vec<ReasonLine>,
+        sections: Vec<Section>,
+        lagrum: Vec<String>,
+        decided_by: Vec<String>,
+        preview: bool,
+    }
 
     fn data() -> LetterData {
         LetterData {

@@ -1045,7 +1045,7 @@ async fn letter_for(
             };
             match DecisionRecord::build(input) {
                 Ok(r) => r,
-                Err(_) => return brev::no_letter_yet(settings, &app, &draft),
+                Err(_) => return brev::no_letter_yet(settings, &app, &draft, now),
             }
         }
     };

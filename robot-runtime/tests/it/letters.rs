@@ -316,7 +316,7 @@ async fn kommunicering_before_a_delvis_bifall_then_the_decision() {
     ] {
         assert!(t.contains(needle), "{needle:?} missing in the kommuniceringsbrev:\n{t}");
     }
-    assert!(letters(&env)[0].contains("Kommunicering inför beslut"));
+    assert!(letters(&env)[0].contains(&format!("hrobot:case:{case}:kommunicering:")));
     // No decision while the case waits.
     assert!(matches!(
         approval::decide(&rt.store, &s, &CH, case, &a, &approve).await,

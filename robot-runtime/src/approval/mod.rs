@@ -959,7 +959,7 @@ pub async fn case_view(store: &Store, case: CaseId) -> Result<CaseView, Approval
     let record = decisions
         .iter()
         .rev()
-        .find(|d| d.final_ || !d.final_ && detail.summary.state == CaseState::AwaitingSecondApproval)
+        .find(|d| d.final_ || detail.summary.state == CaseState::AwaitingSecondApproval)
         .and_then(|d| record_of(d).ok());
     let application = Application::parse(&detail.document).ok();
     let draft = detail.draft_json.as_deref().and_then(|j| Draft::from_json(j).ok());

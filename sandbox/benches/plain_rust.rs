@@ -899,9 +899,10 @@ impl PlainRules {
                     d.kommunicering(
                         "hyra_over_riktvarde",
                         format!(
-                            "Boendekostnaden begränsas till riktvärdet {} (hyran är {}) med stöd av uppgiften i verksamhetssystemet att den sökande uppmanades i {uppmaning} att sänka boendekostnaden. Uppgiften kommer inte från ansökan: den sökande ska få ta del av den och yttra sig innan beslutet fattas.",
+                            "Enligt våra uppgifter fick du i {uppmaning} veta att din hyra på {} är högre än kommunens riktvärde på {} och att du behövde sänka din boendekostnad. Om det stämmer räknas boendekostnaden med riktvärdet {}.",
+                            kr(rent),
                             kr(riktvarde),
-                            kr(rent)
+                            kr(riktvarde)
                         ),
                     );
                 }

@@ -933,10 +933,9 @@ def build_draft(app: dict, parameters: Parameters) -> dict:
                                 f"har visat att hen försökt skaffa en billigare bostad{best}. Annars ska hela hyran "
                                 "godtas."})
             kommunicering.append({"code": "hyra_over_riktvarde", "text":
-                                  f"Boendekostnaden begränsas till riktvärdet {fmt_kr(ceiling)} (hyran är "
-                                  f"{fmt_kr(rent)}) med stöd av uppgiften i verksamhetssystemet att den sökande "
-                                  f"uppmanades i {told} att sänka boendekostnaden. Uppgiften kommer inte från "
-                                  "ansökan: den sökande ska få ta del av den och yttra sig innan beslutet fattas."})
+                                  f"Enligt våra uppgifter fick du i {told} veta att din hyra på {fmt_kr(rent)} är "
+                                  f"högre än kommunens riktvärde på {fmt_kr(ceiling)} och att du behövde sänka din "
+                                  f"boendekostnad. Om det stämmer räknas boendekostnaden med riktvärdet {fmt_kr(ceiling)}."})
         else:
             row("costs", "Boendekostnad (hyra)", rent)
             if notice is not None:

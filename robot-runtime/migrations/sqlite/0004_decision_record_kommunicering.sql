@@ -10,6 +10,8 @@ UPDATE sqlite_schema
    SET sql = replace(sql, '''returned_to_manual'', ''sent''', '''returned_to_manual'', ''kommunicering'', ''sent''')
  WHERE type = 'table' AND name = 'cases';
 PRAGMA writable_schema = OFF;
+-- The DDL below bumps the schema cookie, so every open connection reads the
+-- edited table definition again (an edit of sqlite_schema alone does not).
 
 -- The decision record (domain::DecisionRecord as JSON): built at the first
 -- approval, completed at the last; the only source of letters and write-backs.

@@ -1,7 +1,7 @@
 //! The JSON API: bearer tokens, one error shape, and an OpenAPI document
 //! that matches the routes.
 
-use crate::support::Engine;
+use crate::support::{Engine, ruleset};
 use crate::web_support::{WebApp, client};
 use robot_runtime::web::ROUTES;
 use serde_json::{Value, json};
@@ -233,5 +233,53 @@ async fn cases_are_listed_filtered_and_read_through_the_api() {
         .await
         .unwrap();
     assert_eq!(r.status(), 401);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_amended_decision_through_the_api_sends_a_letter_with_only_the_officials_decision() {
+    let app = WebApp::start(Engine::Sqlite).await;
+    let f = ruleset().join("tests/01-ensamstaende-utan-inkomst.json");
+    app.seed(&[f]).await;
+    let case = app.awaiting().await[0];
+    let (anna, bo) = (app.token("anna").await, app.token("bo").await);
+    let c = client();
+    let post = |path: String, token: String, body: Value| {
+        let c = c.clone();
+        let url = app.url(&path);
+        async move { c.post(url).bearer_auth(token).json(&body).send().await.unwrap() }
+    };
+    // A lower amount on the official's own findings needs kommunicering or a ground.
+    let amend = json!({
+        "changes": [{"op": "change", "section": "costs", "index": 0, "amount_ore": 450_000, "reason": "Hyresavin visar 4 500 kr."}],
+        "motivering": "Hyran är lägre än ansökan angav."
+    });
+    let r = post(format!("/api/v1/cases/{case}/amend"), anna.clone(), amend.clone()).await;
+    assert_eq!(r.status(), 422);
+    let mut with_ground = amend.clone();
+    with_ground["skip_kommunicering"] =
+        json!({"ground": "uppenbart_obehovlig", "explanation": "Avin kommer från den sökande."});
+    let r = post(format!("/api/v1/cases/{case}/amend"), anna.clone(), with_ground).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["result"], "awaiting_second_approval");
+    let r = post(format!("/api/v1/cases/{case}/approve"), bo.clone(), json!({})).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["result"], "approved");
+    let html = robot_runtime::approval::letter_html(&app.runtime.store, &app.runtime.settings.approval, case)
+        .await
+        .unwrap();
+    let text = robot_runtime::approval::letter::text(&robot_runtime::approval::letter::blocks(&html).unwrap())
+        .replace('\u{a0}', " ");
+    assert!(text.contains("Hyran är lägre än ansökan angav."));
+    assert!(text.contains("4 500 kr i stället för"));
+    assert!(!text.contains("robot"));
+    let v = robot_runtime::approval::case_view(&app.runtime.store, case)
+        .await
+        .unwrap();
+    let record = v.record.unwrap();
+    assert!(text.contains(&format!("med {} kr", domain::kr(record.amount).replace('\u{a0}', " "))));
+    for r in v.draft.unwrap().reasons() {
+        assert!(!text.contains(&r.text), "a superseded reason: {}", r.text);
+    }
     app.stop().await;
 }

@@ -294,7 +294,7 @@ impl Store {
                 .foreign_keys(true);
             let pool = SqlitePoolOptions::new()
                 .max_connections(max_connections.max(1))
-                .connect_with(opts)
+                .connect_with(opts.clone())
                 .await?;
             // SQLite has no migration lock: two processes starting at once
             // race, and the loser's transaction rolls back. Try again then.
@@ -310,6 +310,14 @@ impl Store {
                     Err(e) => return Err(e),
                 }
             }
+            // Some migrations widen a CHECK list by editing the stored
+            // schema; the connection that ran them keeps the definition it
+            // had parsed. Fresh connections read the schema as it now is.
+            pool.close().await;
+            let pool = SqlitePoolOptions::new()
+                .max_connections(max_connections.max(1))
+                .connect_with(opts)
+                .await?;
             Backend::Sqlite(pool)
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let pool = PgPoolOptions::new()

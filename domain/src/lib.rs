@@ -31,7 +31,7 @@ pub use draft::{
     Kommunicering, Reason, Row, RulesetRef, Section, TraceEntry,
 };
 pub use money::{MAX_INPUT_ORE, Money, MoneyError};
-pub use period::{Period, PeriodError};
+pub use period::{MONTHS_SV, Period, PeriodError};
 pub use personnummer::{Personnummer, PersonnummerError, luhn_check_digit};
 
 #[cfg(test)]

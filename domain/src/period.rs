@@ -4,6 +4,22 @@ use chrono::NaiveDate;
 use std::fmt;
 use std::str::FromStr;
 
+/// The months in Swedish, as letters write them.
+pub const MONTHS_SV: [&str; 12] = [
+    "januari",
+    "februari",
+    "mars",
+    "april",
+    "maj",
+    "juni",
+    "juli",
+    "augusti",
+    "september",
+    "oktober",
+    "november",
+    "december",
+];
+
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Period {
     year: i32,
@@ -44,21 +60,10 @@ impl Period {
 
     /// The month as a decision letter writes it: `mars 2021`.
     pub fn swedish(self) -> String {
-        const MONTHS: [&str; 12] = [
-            "januari",
-            "februari",
-            "mars",
-            "april",
-            "maj",
-            "juni",
-            "juli",
-            "augusti",
-            "september",
-            "oktober",
-            "november",
-            "december",
-        ];
-        let name = MONTHS.get((self.month as usize).wrapping_sub(1)).copied().unwrap_or("");
+        let name = MONTHS_SV
+            .get((self.month as usize).wrapping_sub(1))
+            .copied()
+            .unwrap_or("");
         format!("{name} {}", self.year)
     }
 

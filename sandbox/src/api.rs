@@ -704,6 +704,24 @@ fn text(s: &str, what: &str) -> RResult<String> {
     Ok(s.to_string())
 }
 
+/// Records one calculation row under the current rule.
+fn push_row(d: &mut DraftBuilder, section: &str, label: &str, amount: i64, applied: Option<i64>) -> RResult<()> {
+    let idx = section_index(section)?;
+    let label = text(label, "raden")?;
+    d.with(|s| {
+        if s.rows[idx].len() >= MAX_ROWS {
+            return Err(rt_err("för många rader i beräkningen"));
+        }
+        s.record("rows", Val::Row(idx, s.rows[idx].len()))?;
+        s.rows[idx].push(Row {
+            label,
+            amount: Money::from_ore(amount),
+            applied: applied.map(Money::from_ore),
+        });
+        Ok(())
+    })
+}
+
 fn section_index(section: &str) -> RResult<usize> {
     SECTIONS.iter().position(|s| *s == section).ok_or_else(|| {
         rt_err(format!(
@@ -811,20 +829,7 @@ pub fn register(e: &mut Engine) {
     e.register_fn(
         "row",
         |d: &mut DraftBuilder, section: ImmutableString, label: ImmutableString, amount: i64| -> RResult<()> {
-            let idx = section_index(&section)?;
-            let label = text(&label, "raden")?;
-            d.with(|s| {
-                if s.rows[idx].len() >= MAX_ROWS {
-                    return Err(rt_err("för många rader i beräkningen"));
-                }
-                s.record("rows", Val::Row(idx, s.rows[idx].len()))?;
-                s.rows[idx].push(Row {
-                    label,
-                    amount: Money::from_ore(amount),
-                    applied: None,
-                });
-                Ok(())
-            })
+            push_row(d, &section, &label, amount, None)
         },
     );
     // A row granted at less than applied for (a cap): `applied` is what the
@@ -837,23 +842,10 @@ pub fn register(e: &mut Engine) {
          amount: i64,
          applied: i64|
          -> RResult<()> {
-            let idx = section_index(&section)?;
-            let label = text(&label, "raden")?;
             if applied < amount {
                 return Err(rt_err("det sökta beloppet är mindre än det som räknas med"));
             }
-            d.with(|s| {
-                if s.rows[idx].len() >= MAX_ROWS {
-                    return Err(rt_err("för många rader i beräkningen"));
-                }
-                s.record("rows", Val::Row(idx, s.rows[idx].len()))?;
-                s.rows[idx].push(Row {
-                    label,
-                    amount: Money::from_ore(amount),
-                    applied: Some(Money::from_ore(applied)),
-                });
-                Ok(())
-            })
+            push_row(d, &section, &label, amount, Some(applied))
         },
     );
     e.register_fn(

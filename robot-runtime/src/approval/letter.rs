@@ -912,7 +912,7 @@ pub fn parse_date_label(s: &str) -> Option<chrono::NaiveDate> {
 
 /// "december 2026"
 pub fn period_label(p: domain::Period) -> String {
-    format!("{} {}", MONTHS[(p.month() as usize).saturating_sub(1) % 12], p.year())
+    p.swedish()
 }
 
 /// "25 november 2026"
@@ -926,20 +926,7 @@ pub fn date_label(d: chrono::NaiveDate) -> String {
     )
 }
 
-const MONTHS: [&str; 12] = [
-    "januari",
-    "februari",
-    "mars",
-    "april",
-    "maj",
-    "juni",
-    "juli",
-    "augusti",
-    "september",
-    "oktober",
-    "november",
-    "december",
-];
+use domain::MONTHS_SV as MONTHS;
 
 #[cfg(test)]
 mod tests {

@@ -113,6 +113,18 @@ kinds! {
     KommuniceringAnswered => "kommunicering_answered", "The applicant's reply to a kommunicering was recorded.";
     KommuniceringExpired => "kommunicering_expired", "A kommunicering's reply deadline passed without a reply.";
     LetterSent => "letter_sent", "A letter that is not a decision (a kommuniceringsbrev) was delivered.";
+    CaseRead => "case_read", "An official read a case (page, API, letter or export): the access log.";
+    Login => "login", "An official signed in (password or single sign-on).";
+    LoginFailed => "login_failed", "A sign-in failed (wrong password, unknown or disabled user).";
+    LoginThrottled => "login_throttled", "Sign-ins were refused for a while after repeated failures (per account and address, or per address).";
+    UserAdded => "user_added", "An administrator (or the CLI) added a user.";
+    UserChanged => "user_changed", "A user's status, name, title, delegation or identity was changed.";
+    RoleRequested => "role_requested", "An administrator asked for a role to be given; a deciding or administering role waits for a second administrator.";
+    RoleGranted => "role_granted", "A role was given to a user (by a second administrator, or from the identity provider's groups).";
+    RoleRefused => "role_refused", "A requested role was refused or withdrawn.";
+    RoleRemoved => "role_removed", "A role was taken from a user.";
+    RobotChanged => "robot_changed", "An administrator paused or resumed a robot.";
+    Resubmitted => "resubmitted", "An application came again under a known external id with different content: a new version for a person.";
     Erased => "erased", "A data subject's key was deleted (gallring); only `erase` makes this one.";
 }
 

@@ -340,6 +340,11 @@ impl Event {
     pub fn time(&self) -> DateTime<Utc> {
         micros_to_time(self.time_us)
     }
+
+    /// The public payload.
+    pub fn payload(&self) -> &Value {
+        &self.payload
+    }
 }
 
 /// The subject id, key id and ciphertext of one subject's personal data.

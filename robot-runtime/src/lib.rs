@@ -1,6 +1,7 @@
 //! The Handläggarrobot service: command line, and (as later parts land)
 //! configuration, store, scheduler, pipeline, approval UI, outbox.
 
+pub mod accounts;
 pub mod approval;
 pub mod cli;
 pub mod clock;

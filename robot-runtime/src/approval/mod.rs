@@ -21,7 +21,8 @@ use crate::store::{
 use domain::Draft;
 use domain::{
     Application, At, Basis, CaseState, ConfirmedAssessment, DecisionError, DecisionInput, DecisionRecord,
-    KommuniceringOutcome, LetterKind, Money, Outcome, Personnummer, Ruling, Signatory, SignatoryRole, SkipGround,
+    KommuniceringOutcome, LetterKind, Money, Outcome, Personnummer, RowChange, Ruling, Signatory, SignatoryRole,
+    SkipGround,
 };
 use serde::Deserialize;
 use serde_json::json;
@@ -142,6 +143,12 @@ pub struct ApprovalSettings {
     pub four_eyes_from_kr: i64,
     /// Amended decisions always need a second approver.
     pub four_eyes_on_amend: bool,
+    /// The largest amount a decision may have, per month: a plausibility
+    /// bound against typing errors and abuse (the ruleset's realistic
+    /// maximum is far below it).
+    pub max_amount_kr: i64,
+    /// The most rows a decision's calculation may have.
+    pub max_rows: usize,
     pub municipality: String,
     /// The board that decides and takes appeals, e.g. "Socialnämnden".
     pub board: String,
@@ -172,6 +179,8 @@ impl Default for ApprovalSettings {
         ApprovalSettings {
             four_eyes_from_kr: 15_000,
             four_eyes_on_amend: true,
+            max_amount_kr: 1_000_000,
+            max_rows: 60,
             municipality: "Exempelkommun".into(),
             board: "Socialnämnden".into(),
             postal_address: vec!["Box 100".into(), "123 45 Exempelstad".into()],
@@ -208,6 +217,15 @@ impl ApprovalSettings {
                 "approval.kommunicering_reply_days = {}: use 1–60 days",
                 self.kommunicering_reply_days
             ));
+        }
+        if !(1..=100_000_000).contains(&self.max_amount_kr) {
+            return Err(format!(
+                "approval.max_amount_kr = {}: use 1–100 000 000 kronor",
+                self.max_amount_kr
+            ));
+        }
+        if !(1..=1000).contains(&self.max_rows) {
+            return Err(format!("approval.max_rows = {}: use 1–1000", self.max_rows));
         }
         if self.board.trim().is_empty() || self.municipality.trim().is_empty() {
             return Err("approval.board and approval.municipality must be set".into());
@@ -319,6 +337,127 @@ fn check_conflict(by: &Official, app: &Application) -> Result<(), ApprovalError>
         Some(p) if app.subjects().any(|s| s == p) => Err(ApprovalError::ConflictOfInterest),
         _ => Ok(()),
     }
+}
+
+/// Whether the official is part of the case's household (jäv): they may not
+/// decide, comment, be assigned or even open it. A document that does not
+/// parse as an application names no one.
+pub async fn is_conflicted(store: &Store, official: &Official, case: CaseId) -> Result<bool, ApprovalError> {
+    let Some(p) = &official.personnummer else {
+        return Ok(false);
+    };
+    let mut tx = store.begin().await?;
+    let doc = tx.document(case).await?;
+    drop(tx);
+    Ok(Application::parse(&doc).is_ok_and(|app| app.subjects().any(|s| s == p)))
+}
+
+/// Refuses the official's reading of a case they are part of (jäv).
+pub async fn check_may_read(store: &Store, official: &Official, case: CaseId) -> Result<(), ApprovalError> {
+    if is_conflicted(store, official, case).await? {
+        return Err(ApprovalError::ConflictOfInterest);
+    }
+    Ok(())
+}
+
+/// Who may act on a case: a handläggare with their personnummer on the
+/// account (the identity of four eyes and the key of the jäv rule) who is
+/// not an administratör, on this account or on another of theirs.
+pub async fn may_decide(store: &Store, by: &Official, what: &str) -> Result<(), ApprovalError> {
+    require(by, Role::Handlaggare, what)?;
+    if by.has(Role::Administrator) {
+        return Err(ApprovalError::Forbidden(
+            "en administratör kan inte besluta i ärenden (den som ger behörigheter ska inte själv kunna besluta)".into(),
+        ));
+    }
+    let Some(me) = &by.personnummer else {
+        return Err(ApprovalError::Forbidden(
+            "ditt konto saknar personnummer, som behövs för jävskontrollen och för att två godkännanden ska vara två personers; be en administratör lägga in det".into(),
+        ));
+    };
+    for u in store.list_users().await? {
+        if u.id == by.user_id || u.disabled || !u.roles.contains(&Role::Administrator) {
+            continue;
+        }
+        let Some(sealed) = &u.personnummer_sealed else { continue };
+        if crate::web::identity::open_personnummer(store.audit().keys(), &u.username, sealed).is_ok_and(|p| &p == me) {
+            return Err(ApprovalError::Forbidden(
+                "du är administratör på ett annat konto och kan därför inte besluta i ärenden".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The longest text an official writes in one field (motivering, reason,
+/// comment, reply, row text).
+pub const MAX_TEXT_CHARS: usize = 2000;
+
+/// A text an official writes: trimmed, 1–[`MAX_TEXT_CHARS`] characters, no
+/// control characters but line breaks and tabs (a NUL or an escape sequence
+/// has no place in a letter or a log).
+pub fn check_text<'a>(text: &'a str, what: &str) -> Result<&'a str, ApprovalError> {
+    let t = text.trim();
+    if t.is_empty() || t.chars().count() > MAX_TEXT_CHARS {
+        return Err(ApprovalError::Invalid(format!(
+            "{what} måste fyllas i (högst {} tecken).",
+            MAX_TEXT_CHARS
+        )));
+    }
+    if t.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
+        return Err(ApprovalError::Invalid(format!("{what} innehåller otillåtna styrtecken.")));
+    }
+    Ok(t)
+}
+
+/// Refuses control characters but line breaks and tabs.
+fn no_control_chars(t: &str, what: &str) -> Result<(), ApprovalError> {
+    if t.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
+        return Err(ApprovalError::Invalid(format!("{what} innehåller otillåtna styrtecken.")));
+    }
+    Ok(())
+}
+
+/// The texts of an official's own ruling: motivering, row texts and reasons.
+fn check_ruling_texts(ruling: &Ruling) -> Result<(), ApprovalError> {
+    match ruling {
+        Ruling::Proposal => Ok(()),
+        Ruling::Avslag { motivering } => check_text(motivering, "Motiveringen").map(|_| ()),
+        Ruling::Rows { changes, motivering } => {
+            check_text(motivering, "Motiveringen")?;
+            for c in changes {
+                match c {
+                    RowChange::Add { label, reason, .. } => {
+                        check_text(label, "Radens text")?;
+                        check_text(reason, "Skälet för raden")?;
+                    }
+                    RowChange::Change { reason, .. } | RowChange::Remove { reason, .. } => {
+                        check_text(reason, "Skälet för ändringen")?;
+                    }
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Holds a decision to the plausibility bounds of the settings.
+fn check_bounds(settings: &ApprovalSettings, record: &DecisionRecord) -> Result<(), ApprovalError> {
+    let max = Money::from_kronor(settings.max_amount_kr).unwrap_or(Money::ZERO);
+    let too_big = |m: Money| m.ore().unsigned_abs() > max.ore().unsigned_abs();
+    if too_big(record.amount) || record.rows.iter().any(|r| too_big(r.amount)) {
+        return Err(ApprovalError::Invalid(format!(
+            "Beloppet är orimligt stort: högst {} kr per månad och rad. Kontrollera beloppet.",
+            settings.max_amount_kr
+        )));
+    }
+    if record.rows.len() > settings.max_rows {
+        return Err(ApprovalError::Invalid(format!(
+            "Beslutet har för många rader (högst {}).",
+            settings.max_rows
+        )));
+    }
+    Ok(())
 }
 
 async fn load(tx: &mut StoreTx, case: CaseId) -> Result<(Application, i64, Draft), ApprovalError> {
@@ -463,8 +602,9 @@ fn record_hash(record: &DecisionRecord) -> String {
 
 /// What the audit log says was decided: outcome, basis, the content hash
 /// of the record, the ruleset; amounts and texts stay in the case store.
-fn decided_payload(stage: &str, record: &DecisionRecord, four_eyes: bool) -> serde_json::Value {
+fn decided_payload(stage: &str, record: &DecisionRecord, four_eyes: bool, application_sha256: &str) -> serde_json::Value {
     json!({
+        "application_sha256": application_sha256,
         "stage": stage,
         "four_eyes": four_eyes,
         "amended": record.departs_from_proposal(),
@@ -531,13 +671,18 @@ pub async fn decide(
     by: &Official,
     req: &DecisionRequest,
 ) -> Result<ApprovalResult, ApprovalError> {
-    require(by, Role::Handlaggare, "besluta")?;
+    may_decide(store, by, "besluta").await?;
+    check_ruling_texts(&req.ruling)?;
     let mut tx = store.begin().await?;
     let now = tx.now();
     let state = tx.state(case).await?;
     let (app, draft_id, draft) = load(&mut tx, case).await?;
     check_conflict(by, &app)?;
+    let doc_hash = crate::store::sha256(&tx.document(case).await?);
     let actor = by.actor();
+    // What was decided, sealed for the applicant: readable by an auditor
+    // with the key, gone when the subject's key is erased.
+    let sealed = |record: &DecisionRecord| (app.applicant(), json!({"record": record.to_json()}));
     let result = match state.at() {
         At::AwaitingApproval(w) => {
             let law = settings.law.letter_law(draft.ruleset(), draft.period());
@@ -554,6 +699,7 @@ pub async fn decide(
             let mut record = DecisionRecord::build(input)?;
             record.kommunicering =
                 kommunicering_outcome(&mut tx, case, &draft, &record, &req.skip_kommunicering).await?;
+            check_bounds(settings, &record)?;
             let four_eyes_from = Money::from_kronor(settings.four_eyes_from_kr).unwrap_or(Money::ZERO);
             let amended = record.departs_from_proposal();
             let needs_second = record.amount >= four_eyes_from || (amended && settings.four_eyes_on_amend);
@@ -563,7 +709,7 @@ pub async fn decide(
                 outcome: record.outcome,
                 amount: record.amount,
                 amendment: amended.then(|| {
-                    json!({"basis": decided_payload("first", &record, needs_second)["basis"], "rows_changed": record.rows.iter().filter(|r| r.origin != domain::RowOrigin::Proposal).count() + record.removed.len()}).to_string()
+                    json!({"basis": decided_payload("first", &record, needs_second, &doc_hash)["basis"], "rows_changed": record.rows.iter().filter(|r| r.origin != domain::RowOrigin::Proposal).count() + record.removed.len()}).to_string()
                 }),
                 needs_second,
                 by_user: by.user_id,
@@ -571,20 +717,38 @@ pub async fn decide(
                 record: record.to_json(),
             };
             let id = tx.insert_decision(&decision).await?;
+            // The event is named for what this official did: `amended` when
+            // they decided differently from the proposal, `approved` when
+            // they approved it.
+            let kind = if amended {
+                audit::EventKind::Amended
+            } else {
+                audit::EventKind::Approved
+            };
             if needs_second {
-                tx.step(
+                tx.step_with(
                     case,
                     w.first_approval(),
+                    Some(kind),
                     &actor,
                     None,
-                    decided_payload("first", &record, true),
+                    decided_payload("first", &record, true, &doc_hash),
+                    Some(sealed(&record)),
                 )
                 .await?;
                 ApprovalResult::AwaitingSecondApproval
             } else {
                 let step = if amended { w.amended() } else { w.approved() };
-                tx.step(case, step, &actor, None, decided_payload("only", &record, false))
-                    .await?;
+                tx.step_with(
+                    case,
+                    step,
+                    Some(kind),
+                    &actor,
+                    None,
+                    decided_payload("only", &record, false, &doc_hash),
+                    Some(sealed(&record)),
+                )
+                .await?;
                 let d = approved(settings, case, &app, &record, id)?;
                 enqueue(&mut tx, &d, channel.0).await?;
                 ApprovalResult::Approved
@@ -604,6 +768,16 @@ pub async fn decide(
             if pending.first_by == by.user_id {
                 return Err(ApprovalError::SameApprover);
             }
+            // Four eyes are two persons, not two accounts.
+            if let (Some(first), Some(me)) = (store.user_by_id(pending.first_by).await?, &by.personnummer) {
+                let theirs = first
+                    .personnummer_sealed
+                    .as_deref()
+                    .and_then(|s| crate::web::identity::open_personnummer(store.audit().keys(), &first.username, s).ok());
+                if theirs.as_ref() == Some(me) {
+                    return Err(ApprovalError::SameApprover);
+                }
+            }
             let mut record = record_of(&pending)?;
             for s in &mut record.signatories {
                 s.role = SignatoryRole::Foredragande;
@@ -618,8 +792,18 @@ pub async fn decide(
             } else {
                 s.approved()
             };
-            tx.step(case, step, &actor, None, decided_payload("second", &record, true))
-                .await?;
+            // The second official approves the first one's record, whether
+            // it amends the proposal or not.
+            tx.step_with(
+                case,
+                step,
+                Some(audit::EventKind::Approved),
+                &actor,
+                None,
+                decided_payload("second", &record, true, &doc_hash),
+                Some(sealed(&record)),
+            )
+            .await?;
             let d = approved(settings, case, &app, &record, pending.id)?;
             enqueue(&mut tx, &d, channel.0).await?;
             ApprovalResult::Approved
@@ -660,13 +844,14 @@ pub async fn send_kommunicering(
     by: &Official,
     own_findings: &str,
 ) -> Result<(), ApprovalError> {
-    require(by, Role::Handlaggare, "kommunicera")?;
+    may_decide(store, by, "kommunicera").await?;
     let own = own_findings.trim();
     if own.chars().count() > 4000 {
         return Err(ApprovalError::Invalid(
             "Dina egna uppgifter får vara högst 4 000 tecken.".into(),
         ));
     }
+    no_control_chars(own, "Dina egna uppgifter")?;
     let mut tx = store.begin().await?;
     let now = tx.now();
     let state = tx.state(case).await?;
@@ -767,12 +952,13 @@ pub async fn record_reply(
     reply: &str,
 ) -> Result<(), ApprovalError> {
     if let Some(by) = by {
-        require(by, Role::Handlaggare, "registrera svar")?;
+        may_decide(store, by, "registrera svar").await?;
     }
     let reply = reply.trim();
     if reply.is_empty() || reply.chars().count() > 20_000 {
         return Err(ApprovalError::Invalid("Svaret ska ha 1–20 000 tecken.".into()));
     }
+    no_control_chars(reply, "Svaret")?;
     let mut tx = store.begin().await?;
     let state = tx.state(case).await?;
     if let Some(by) = by {
@@ -799,7 +985,7 @@ pub async fn record_reply(
         k.answered(),
         actor,
         None,
-        json!({"kommunicering_id": open.id, "channel": channel.as_str(), "chars": reply.chars().count()}),
+        json!({"kommunicering_id": open.id, "channel": channel.as_str(), "chars": reply.chars().count(), "reply_sha256": crate::store::sha256(reply.as_bytes())}),
     )
     .await?;
     tx.commit().await?;
@@ -840,13 +1026,8 @@ pub async fn expire_kommuniceringar(store: &Store) -> Result<usize, ApprovalErro
 
 /// Sends the case to manual handling outside the robot, with a reason.
 pub async fn return_to_manual(store: &Store, case: CaseId, by: &Official, reason: &str) -> Result<(), ApprovalError> {
-    require(by, Role::Handlaggare, "lämna ärenden till manuell handläggning")?;
-    let reason = reason.trim();
-    if reason.is_empty() || reason.chars().count() > 2000 {
-        return Err(ApprovalError::Invalid(
-            "Ange varför ärendet lämnas till manuell handläggning (högst 2 000 tecken).".into(),
-        ));
-    }
+    may_decide(store, by, "lämna ärenden till manuell handläggning").await?;
+    let reason = check_text(reason, "Skälet till manuell handläggning")?;
     let mut tx = store.begin().await?;
     let state = tx.state(case).await?;
     let doc = tx.document(case).await?;
@@ -864,14 +1045,39 @@ pub async fn return_to_manual(store: &Store, case: CaseId, by: &Official, reason
         }
         _ => return Err(ApprovalError::NotAwaitingApproval),
     };
-    tx.step(case, step, &by.actor(), Some(reason), json!({})).await?;
+    tx.step(
+        case,
+        step,
+        &by.actor(),
+        Some(reason),
+        json!({"reason_sha256": crate::store::sha256(reason.as_bytes())}),
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }
 
 /// Assigns the case to an official (or unassigns it with `None`).
 pub async fn assign(store: &Store, case: CaseId, by: &Official, to: Option<i64>) -> Result<(), ApprovalError> {
-    require(by, Role::Handlaggare, "fördela ärenden")?;
+    may_decide(store, by, "fördela ärenden").await?;
+    check_may_read(store, by, case).await?;
+    let state = store.case_detail(case).await?.summary.state;
+    if !undecided(state) {
+        return Err(ApprovalError::Invalid("Bara ärenden som inte är beslutade kan fördelas.".into()));
+    }
+    if let Some(id) = to {
+        let refused = || ApprovalError::Invalid("Ärendet kan bara fördelas till en aktiv handläggare som får besluta i det.".into());
+        let user = store.user_by_id(id).await?.ok_or_else(refused)?;
+        let official = crate::web::identity::official(&user, store.audit().keys()).map_err(|_| refused())?;
+        if user.disabled || may_decide(store, &official, "besluta").await.is_err() {
+            return Err(refused());
+        }
+        if is_conflicted(store, &official, case).await? {
+            return Err(ApprovalError::Invalid(
+                "Ärendet kan inte fördelas till den handläggaren: hen ingår i hushållet (jäv).".into(),
+            ));
+        }
+    }
     let mut tx = store.begin().await?;
     tx.set_assigned(case, to).await?;
     let e = audit::Event::new(
@@ -890,11 +1096,9 @@ pub async fn assign(store: &Store, case: CaseId, by: &Official, to: Option<i64>)
 /// A comment on the case, for colleagues (audited; the text is kept in the
 /// case store, not in the log's public part).
 pub async fn comment(store: &Store, case: CaseId, by: &Official, text: &str) -> Result<(), ApprovalError> {
-    require(by, Role::Handlaggare, "kommentera ärenden")?;
-    let text = text.trim();
-    if text.is_empty() || text.chars().count() > 4000 {
-        return Err(ApprovalError::Invalid("En kommentar har 1–4 000 tecken.".into()));
-    }
+    may_decide(store, by, "kommentera ärenden").await?;
+    let text = check_text(text, "Kommentaren")?;
+    check_may_read(store, by, case).await?;
     let mut tx = store.begin().await?;
     tx.state(case).await?;
     tx.insert_comment(case, by.user_id, &by.display_name, text).await?;
@@ -904,7 +1108,7 @@ pub async fn comment(store: &Store, case: CaseId, by: &Official, text: &str) -> 
         tx.now(),
     )
     .with_case(audit::CaseRef::parse(&format!("case:{case}")).map_err(StoreError::from)?)
-    .with_payload(json!({"chars": text.chars().count()}))
+    .with_payload(json!({"chars": text.chars().count(), "text_sha256": crate::store::sha256(text.as_bytes())}))
     .map_err(StoreError::from)?;
     tx.record(e);
     tx.commit().await?;

@@ -11,7 +11,9 @@ use std::sync::Arc;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum UserCommand {
-    /// Add a user; the password is read from standard input.
+    /// Add a user; the password is read from standard input. Handläggare
+    /// and administratör wait for a second administratör's approval in the
+    /// web UI (except the first administratör of an empty installation).
     Add {
         username: String,
         /// The name shown in the UI and on decision letters.
@@ -20,7 +22,8 @@ pub enum UserCommand {
         /// handlaggare, regelforfattare, administrator or revisor (repeat for several).
         #[arg(long = "role", required = true)]
         roles: Vec<String>,
-        /// The user's own personnummer, for the conflict-of-interest rule (stored encrypted).
+        /// The user's own personnummer (stored encrypted): required for
+        /// handläggare (conflict of interest; four eyes by person).
         #[arg(long, env = "HROBOT_USER_PERSONNUMMER", hide_env_values = true)]
         personnummer: Option<String>,
         /// No password: the user signs in only through single sign-on.
@@ -44,6 +47,14 @@ pub enum UserCommand {
     },
     /// Set a new password (read from standard input); ends the user's sessions.
     Passwd { username: String },
+    /// Set an official's personnummer (from HROBOT_USER_PERSONNUMMER or standard input).
+    Personnummer {
+        username: String,
+        #[arg(long, env = "HROBOT_USER_PERSONNUMMER", hide_env_values = true)]
+        personnummer: Option<String>,
+    },
+    /// List the roles waiting for a second administratör.
+    Requests,
     /// Disable a user; ends the user's sessions.
     Disable { username: String },
     /// Enable a disabled user.
@@ -99,43 +110,83 @@ async fn user(rt: &Runtime, cmd: UserCommand) -> anyhow::Result<()> {
         } => {
             let roles = identity::parse_roles(&roles).map_err(anyhow::Error::msg)?;
             let password = if sso_only { None } else { Some(read_password()?) };
-            let id = crate::web::admin_create_user(
+            let by = crate::accounts::By::cli();
+            let added = crate::accounts::add(
                 rt,
-                &username,
-                &name,
-                password.as_deref(),
-                personnummer.as_deref(),
-                roles,
+                &by,
+                &crate::accounts::NewAccount {
+                    username: &username,
+                    display_name: &name,
+                    password: password.as_deref(),
+                    personnummer: personnummer.as_deref(),
+                    roles,
+                    oidc_subject: None,
+                },
             )
             .await
             .map_err(anyhow::Error::msg)?;
             let username = username.trim().to_lowercase();
             if title.is_some() || delegation.is_some() {
-                set_signature(store, &username, title.as_deref(), delegation.as_deref()).await?;
+                set_signature(rt, &username, title.as_deref(), delegation.as_deref()).await?;
             }
-            println!("user {username} added (id {id})");
+            println!("user {username} added (id {})", added.id);
+            if !added.pending.is_empty() {
+                println!(
+                    "the role(s) {} wait for a second administratör: Användare in the web UI",
+                    added.pending.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ")
+                );
+            }
         }
         UserCommand::Signature {
             username,
             title,
             delegation,
         } => {
-            set_signature(store, &username, title.as_deref(), delegation.as_deref()).await?;
+            set_signature(rt, &username, title.as_deref(), delegation.as_deref()).await?;
             println!("title and delegation set for {username}");
         }
         UserCommand::Passwd { username } => {
             let pw = read_password()?;
             let hash = tokio::task::spawn_blocking(move || identity::hash_password(&pw)).await??;
             store.set_password(&username, &hash).await?;
+            if let Some(u) = store.user_by_name(&username).await? {
+                crate::accounts::record_change(rt, &crate::accounts::By::cli(), &u, "password")
+                    .await
+                    .map_err(anyhow::Error::msg)?;
+            }
             println!("password changed for {username}; the user's sessions have ended");
         }
         UserCommand::Disable { username } => {
-            store.set_disabled(&username, true).await?;
+            let u = store.user_by_name(&username).await?.ok_or_else(|| anyhow::anyhow!("no user named {username:?}"))?;
+            crate::accounts::set_status(rt, &crate::accounts::By::cli(), u.id, true)
+                .await
+                .map_err(anyhow::Error::msg)?;
             println!("{username} is disabled; the user's sessions have ended");
         }
         UserCommand::Enable { username } => {
-            store.set_disabled(&username, false).await?;
+            let u = store.user_by_name(&username).await?.ok_or_else(|| anyhow::anyhow!("no user named {username:?}"))?;
+            crate::accounts::set_status(rt, &crate::accounts::By::cli(), u.id, false)
+                .await
+                .map_err(anyhow::Error::msg)?;
             println!("{username} is enabled");
+        }
+        UserCommand::Personnummer { username, personnummer } => {
+            let pnr = match personnummer {
+                Some(p) => p,
+                None => read_password()?,
+            };
+            let u = store.user_by_name(&username).await?.ok_or_else(|| anyhow::anyhow!("no user named {username:?}"))?;
+            crate::accounts::set_personnummer(rt, &crate::accounts::By::cli(), u.id, &pnr)
+                .await
+                .map_err(anyhow::Error::msg)?;
+            println!("personnummer set for {username}");
+        }
+        UserCommand::Requests => {
+            let users = store.list_users().await?;
+            for q in store.role_requests(true).await? {
+                let name = users.iter().find(|u| u.id == q.user_id).map_or("?", |u| u.username.as_str());
+                println!("{:>5}  {:<24}  {:<16}  asked by {}", q.id, name, q.role.as_str(), q.requested_by);
+            }
         }
         UserCommand::List => {
             for u in store.list_users().await? {
@@ -160,7 +211,7 @@ async fn user(rt: &Runtime, cmd: UserCommand) -> anyhow::Result<()> {
 }
 
 async fn set_signature(
-    store: &crate::store::Store,
+    rt: &Runtime,
     username: &str,
     title: Option<&str>,
     delegation: Option<&str>,
@@ -172,9 +223,14 @@ async fn set_signature(
             anyhow::bail!("the {what} must be 1–200 characters on one line");
         }
     }
-    store
+    rt.store
         .set_signature(username, title.map(str::trim), delegation.map(str::trim))
         .await?;
+    if let Some(u) = rt.store.user_by_name(username).await? {
+        crate::accounts::record_change(rt, &crate::accounts::By::cli(), &u, "signature")
+            .await
+            .map_err(anyhow::Error::msg)?;
+    }
     Ok(())
 }
 
@@ -183,15 +239,18 @@ async fn set_signature(
 /// data directory are kept as they are.
 pub(crate) async fn demo_users(rt: &Runtime) -> anyhow::Result<Vec<(String, String)>> {
     use crate::approval::Role;
-    let wanted: [(&str, &str, Role); 5] = [
-        ("handlaggare1", "Hanna Handläggare", Role::Handlaggare),
-        ("handlaggare2", "Hugo Handläggare", Role::Handlaggare),
-        ("regel", "Regina Regelförfattare", Role::Regelforfattare),
-        ("admin", "Adam Administratör", Role::Administrator),
-        ("revisor", "Rut Revisor", Role::Revisor),
+    // The officials' personnummer are Skatteverket's test numbers
+    // (ops/demo/testpersonnummer.txt), none of them in a demo application.
+    let wanted: [(&str, &str, Role, Option<&str>); 6] = [
+        ("handlaggare1", "Hanna Handläggare", Role::Handlaggare, Some("198107249289")),
+        ("handlaggare2", "Hugo Handläggare", Role::Handlaggare, Some("198503209895")),
+        ("regel", "Regina Regelförfattare", Role::Regelforfattare, None),
+        ("admin", "Adam Administratör", Role::Administrator, Some("198611239883")),
+        ("admin2", "Alva Administratör", Role::Administrator, Some("199104292389")),
+        ("revisor", "Rut Revisor", Role::Revisor, None),
     ];
     let mut out = Vec::new();
-    for (username, name, role) in wanted {
+    for (username, name, role, pnr) in wanted {
         if rt.store.user_by_name(username).await?.is_some() {
             out.push((username.to_string(), "(finns redan)".to_string()));
             continue;
@@ -199,12 +258,12 @@ pub(crate) async fn demo_users(rt: &Runtime) -> anyhow::Result<Vec<(String, Stri
         let mut raw = [0u8; 9];
         rand::Rng::fill_bytes(&mut rand::rng(), &mut raw);
         let password = format!("demo-{}", hex::encode(raw));
-        crate::web::admin_create_user(rt, username, name, Some(&password), None, vec![role])
+        crate::web::admin_create_user(rt, username, name, Some(&password), pnr, vec![role])
             .await
             .map_err(anyhow::Error::msg)?;
         if role == Role::Handlaggare {
             set_signature(
-                &rt.store,
+                rt,
                 username,
                 Some("Socialsekreterare"),
                 Some("punkt 4.1 i socialnämndens delegationsordning (beslut om försörjningsstöd)"),

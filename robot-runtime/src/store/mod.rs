@@ -396,6 +396,13 @@ async fn migrate_sqlite(pool: &SqlitePool) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// `sha256:<hex>` of some bytes: how the audit log names content it does
+/// not hold (an application document, a draft, a decision record).
+pub fn sha256(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)))
+}
+
 /// The audit event kind a transition records.
 pub(crate) fn event_kind(step: Step) -> audit::EventKind {
     use audit::EventKind as K;

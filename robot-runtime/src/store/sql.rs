@@ -24,7 +24,7 @@ fn case_ref(id: CaseId) -> Result<CaseRef, StoreError> {
 fn fetched_event(id: CaseId, c: &NewCase, diarienummer: &str, now: DateTime<Utc>) -> Result<Event, StoreError> {
     let mut e = Event::new(audit::EventKind::Fetched, actor(&format!("robot:{}", c.robot))?, now)
         .with_case(case_ref(id)?)
-        .with_payload(json!({"source": c.source, "source_ref_len": c.source_ref.len(), "period": c.period, "diarienummer": diarienummer}))?;
+        .with_payload(json!({"source": c.source, "source_ref_len": c.source_ref.len(), "period": c.period, "diarienummer": diarienummer, "state": "received", "application_sha256": super::sha256(&c.document)}))?;
     for (i, p) in c.subjects.iter().enumerate() {
         let role = if i == 0 { "sökande" } else { "hushållsmedlem" };
         e = e.with_personal(p, json!({"roll": role, "external_id": c.external_id}))?;
@@ -351,7 +351,14 @@ macro_rules! engine {
                 if done.rows_affected() != 1 {
                     return Err(StoreError::StaleState { case, expected: step.from() });
                 }
-                events.push(event);
+                // Every state change says which states it went between, so
+                // `audit verify --cases` can hold the case store to the log.
+                let mut payload = event.payload().clone();
+                if let Some(o) = payload.as_object_mut() {
+                    o.insert("from".into(), step.from().as_str().into());
+                    o.insert("state".into(), step.to().as_str().into());
+                }
+                events.push(event.with_payload(payload)?);
                 Ok(())
             }
 
@@ -566,7 +573,7 @@ macro_rules! engine {
                             };
                             let drafted = ev.awaiting_approval();
                             let e = event(drafted, &who, item.case_id, now)?
-                                .with_payload(json!({"outcome": draft.outcome().as_str()}))?;
+                                .with_payload(json!({"outcome": draft.outcome().as_str(), "draft_sha256": super::sha256(json.as_bytes())}))?;
                             step(&mut tx, &mut events, item.case_id, drafted, None, e, t).await?;
                             true
                         }

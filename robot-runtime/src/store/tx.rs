@@ -50,6 +50,18 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Appends audit events that go with no case change (sign-ins, user
+    /// and role administration, reading a case) in a transaction of their own.
+    pub async fn log(&self, events: Vec<Event>) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        for e in events {
+            tx.record(e);
+        }
+        tx.commit().await
+    }
+}
+
 impl StoreTx {
     /// The time this unit of work happens at (read once from the clock).
     pub fn now(&self) -> DateTime<Utc> {
@@ -70,9 +82,31 @@ impl StoreTx {
         reason: Option<&str>,
         payload: serde_json::Value,
     ) -> Result<(), StoreError> {
-        let event = Event::new(super::event_kind(step), Actor::parse(actor)?, self.now)
+        self.step_with(case, step, None, actor, reason, payload, None).await
+    }
+
+    /// [`StoreTx::step`] with the event kind chosen by the caller (a first
+    /// approval that amends is `amended`, by the official who amended) and
+    /// personal data sealed for one data subject. The public payload gets
+    /// the states the step goes between (`from`, `state`), which
+    /// `audit verify --cases` holds the case store to.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn step_with(
+        &mut self,
+        case: CaseId,
+        step: Step,
+        kind: Option<audit::EventKind>,
+        actor: &str,
+        reason: Option<&str>,
+        payload: serde_json::Value,
+        personal: Option<(&domain::Personnummer, serde_json::Value)>,
+    ) -> Result<(), StoreError> {
+        let mut event = Event::new(kind.unwrap_or_else(|| super::event_kind(step)), Actor::parse(actor)?, self.now)
             .with_case(CaseRef::parse(&format!("case:{case}"))?)
             .with_payload(payload)?;
+        if let Some((subject, data)) = personal {
+            event = event.with_personal(subject, data)?;
+        }
         let t = us(self.now);
         match &mut self.inner {
             Inner::Sqlite(tx) => sql::sqlite::step(tx, &mut self.events, case, step, reason, event, t).await,

@@ -56,6 +56,20 @@ pub struct NewUser {
     pub oidc_subject: Option<String>,
 }
 
+/// A role asked for, waiting for (or decided by) a second administrator.
+#[derive(Debug, Clone)]
+pub struct RoleRequest {
+    pub id: i64,
+    pub user_id: UserId,
+    pub role: Role,
+    /// The audit actor who asked (`user:NAME`, `cli:NAME`).
+    pub requested_by: String,
+    pub requested_by_user: Option<UserId>,
+    pub requested: DateTime<Utc>,
+    /// `pending`, `granted` or `refused`.
+    pub state: String,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum UserError {
     #[error("the username {0:?} is taken")]
@@ -285,6 +299,87 @@ macro_rules! engine {
                 tx.commit().await?;
                 Ok(())
             }
+
+            pub async fn add_role_request(pool: &$pool, user: UserId, role: Role, by: &str, by_user: Option<UserId>, now: DateTime<Utc>) -> Result<i64, StoreError> {
+                let id: i64 = sqlx::query_scalar(
+                    "INSERT INTO role_requests (user_id, role, requested_by, requested_by_user, requested_us) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                )
+                .bind(user)
+                .bind(role.as_str())
+                .bind(by)
+                .bind(by_user)
+                .bind(us(now))
+                .fetch_one(pool)
+                .await?;
+                Ok(id)
+            }
+
+            pub async fn role_requests(pool: &$pool, pending_only: bool) -> Result<Vec<RoleRequest>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT id, user_id, role, requested_by, requested_by_user, requested_us, state FROM role_requests \
+                     WHERE ($1 = 0 OR state = 'pending') ORDER BY id",
+                )
+                .bind(i64::from(pending_only))
+                .fetch_all(pool)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        let role: String = r.try_get("role")?;
+                        Ok(RoleRequest {
+                            id: r.try_get("id")?,
+                            user_id: r.try_get("user_id")?,
+                            role: role_from_str(&role).ok_or_else(|| StoreError::Corrupt(format!("unknown role {role:?}")))?,
+                            requested_by: r.try_get("requested_by")?,
+                            requested_by_user: r.try_get("requested_by_user")?,
+                            requested: from_us(r.try_get("requested_us")?),
+                            state: r.try_get("state")?,
+                        })
+                    })
+                    .collect()
+            }
+
+            /// Closes a pending request; on `granted` the role is given in
+            /// the same transaction. False when it was not pending.
+            pub async fn decide_role_request(pool: &$pool, id: i64, granted: bool, by_user: UserId, now: DateTime<Utc>) -> Result<bool, StoreError> {
+                let mut tx = $begin(pool).await?;
+                let row: Option<(i64, String)> = sqlx::query_as(
+                    "UPDATE role_requests SET state = $1, decided_by_user = $2, decided_us = $3 \
+                     WHERE id = $4 AND state = 'pending' RETURNING user_id, role",
+                )
+                .bind(if granted { "granted" } else { "refused" })
+                .bind(by_user)
+                .bind(us(now))
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some((user, role)) = row else {
+                    return Ok(false);
+                };
+                if granted {
+                    sqlx::query("INSERT INTO user_roles (user_id, role) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                        .bind(user)
+                        .bind(&role)
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query("UPDATE users SET updated_us = $1 WHERE id = $2")
+                        .bind(us(now))
+                        .bind(user)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            pub async fn set_display_name(pool: &$pool, id: UserId, name: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+                sqlx::query("UPDATE users SET display_name = $1, updated_us = $2 WHERE id = $3")
+                    .bind(name)
+                    .bind(us(now))
+                    .bind(id)
+                    .execute(pool)
+                    .await?;
+                Ok(())
+            }
         }
     };
 }
@@ -375,5 +470,33 @@ impl Store {
     pub async fn set_personnummer(&self, username: &str, sealed: Option<&[u8]>) -> Result<(), UserError> {
         let now = self.clock.now();
         dispatch!(self, set_personnummer(username, sealed, now))
+    }
+
+    /// Records that `by` asked for `role` to be given to `user`.
+    pub async fn add_role_request(
+        &self,
+        user: UserId,
+        role: Role,
+        by: &str,
+        by_user: Option<UserId>,
+    ) -> Result<i64, StoreError> {
+        let now = self.clock.now();
+        dispatch!(self, add_role_request(user, role, by, by_user, now))
+    }
+
+    /// Role requests, oldest first (only the pending ones, or all).
+    pub async fn role_requests(&self, pending_only: bool) -> Result<Vec<RoleRequest>, StoreError> {
+        dispatch!(self, role_requests(pending_only))
+    }
+
+    /// Grants or refuses a pending request (false when it was not pending).
+    pub async fn decide_role_request(&self, id: i64, granted: bool, by_user: UserId) -> Result<bool, StoreError> {
+        let now = self.clock.now();
+        dispatch!(self, decide_role_request(id, granted, by_user, now))
+    }
+
+    pub async fn set_display_name(&self, id: UserId, name: &str) -> Result<(), StoreError> {
+        let now = self.clock.now();
+        dispatch!(self, set_display_name(id, name, now))
     }
 }

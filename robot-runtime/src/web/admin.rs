@@ -5,8 +5,8 @@
 use super::error::{Failure, WebError};
 use super::pages::{Chrome, render, see_other};
 use super::session::Authed;
-use super::{Web, identity, role_label, view};
-use crate::store::users::{ALL_ROLES, NewUser, UserError};
+use super::{Web, role_label, view};
+use crate::store::users::ALL_ROLES;
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
@@ -73,6 +73,16 @@ pub struct UserLine {
     pub login: &'static str,
     pub disabled: bool,
     pub created: String,
+    pub has_personnummer: bool,
+}
+
+pub struct RequestLine {
+    pub id: i64,
+    pub username: String,
+    pub name: String,
+    pub role: &'static str,
+    pub requested_by: String,
+    pub requested: String,
 }
 
 pub struct RoleChoice {
@@ -85,6 +95,7 @@ pub struct RoleChoice {
 struct UsersPage {
     chrome: Chrome,
     users: Vec<UserLine>,
+    requests: Vec<RequestLine>,
     roles: Vec<RoleChoice>,
     notice: Option<String>,
     error: Option<String>,
@@ -102,7 +113,26 @@ async fn users_page(
     error: Option<String>,
 ) -> Result<Response, WebError> {
     let users = web.rt.store.list_users().await?;
+    let requests = web
+        .rt
+        .store
+        .role_requests(true)
+        .await?
+        .into_iter()
+        .filter_map(|q| {
+            let u = users.iter().find(|u| u.id == q.user_id)?;
+            Some(RequestLine {
+                id: q.id,
+                username: u.username.clone(),
+                name: u.display_name.clone(),
+                role: role_label(q.role),
+                requested_by: q.requested_by.trim_start_matches("user:").replace("cli:", "kommandoraden, "),
+                requested: view::time(q.requested),
+            })
+        })
+        .collect();
     render(&UsersPage {
+        requests,
         chrome: Chrome::for_user(a, "/admin/anvandare"),
         users: users
             .iter()
@@ -119,6 +149,7 @@ async fn users_page(
                 },
                 disabled: u.disabled,
                 created: view::date(u.created),
+                has_personnummer: u.personnummer_sealed.is_some(),
             })
             .collect(),
         roles: ALL_ROLES
@@ -141,6 +172,11 @@ pub async fn users(
     let notice = match n.klart.as_deref() {
         Some("skapad") => Some("Användaren är skapad.".to_string()),
         Some("andrad") => Some("Användaren är ändrad.".to_string()),
+        Some("begard") => Some(
+            "Användaren är skapad. Rollen handläggare eller administratör väntar på att en andra administratör godkänner den.".to_string(),
+        ),
+        Some("beviljad") => Some("Rollen är godkänd.".to_string()),
+        Some("avslagen") => Some("Begäran om rollen är avslagen.".to_string()),
         _ => None,
     };
     users_page(&web, &a, notice, None).await
@@ -163,7 +199,10 @@ pub struct AddUserForm {
     revisor: Option<String>,
 }
 
-/// Checks and stores a new local user (the command line and this page).
+/// Sets up a local user with its roles given at once, audited as `setup`:
+/// for the demo and test fixtures, never reachable from the web or the
+/// command line (they go through [`crate::accounts::add`], where deciding
+/// and administering roles wait for a second administratör).
 pub async fn create_user(
     web_rt: &crate::pipeline::Runtime,
     username: &str,
@@ -172,67 +211,20 @@ pub async fn create_user(
     personnummer: Option<&str>,
     roles: Vec<super::approval_core::Role>,
 ) -> Result<i64, String> {
-    let username = username.trim().to_lowercase();
-    if !identity::valid_username(&username) {
-        return Err(
-            "Användarnamnet får bestå av a–z, 0–9, punkt, bindestreck, understreck och @ (högst 64 tecken).".into(),
-        );
-    }
-    let display_name = display_name.trim();
-    if display_name.is_empty() || display_name.chars().count() > 100 {
-        return Err("Namnet måste fyllas i (högst 100 tecken).".into());
-    }
-    if roles.is_empty() {
-        return Err("Välj minst en roll.".into());
-    }
-    let password_hash = match password {
-        Some(p) => {
-            let p = p.to_string();
-            Some(
-                tokio::task::spawn_blocking(move || identity::hash_password(&p))
-                    .await
-                    .map_err(|_| "Lösenordet kunde inte sparas.".to_string())?
-                    .map_err(|e| match e {
-                        identity::IdentityError::TooShort => {
-                            format!("Lösenordet måste ha minst {} tecken.", identity::MIN_PASSWORD_CHARS)
-                        }
-                        _ => "Lösenordet kunde inte sparas.".to_string(),
-                    })?,
-            )
-        }
-        None => None,
-    };
-    let personnummer_sealed = match personnummer.map(str::trim).filter(|p| !p.is_empty()) {
-        Some(p) => {
-            let today = web_rt.clock.now().date_naive();
-            let pnr = domain::Personnummer::parse(p, today).map_err(|_| "Personnumret är inte giltigt.".to_string())?;
-            Some(
-                identity::seal_personnummer(web_rt.store.audit().keys(), &username, &pnr)
-                    .map_err(|_| "Personnumret kunde inte krypteras (huvudnyckeln saknas).".to_string())?,
-            )
-        }
-        None => None,
-    };
-    let id = web_rt
-        .store
-        .add_user(&NewUser {
-            username: username.clone(),
-            display_name: display_name.to_string(),
+    crate::accounts::add(
+        web_rt,
+        &crate::accounts::By::Setup,
+        &crate::accounts::NewAccount {
+            username,
+            display_name,
+            password,
+            personnummer,
             roles,
-            password_hash,
-            personnummer_sealed,
             oidc_subject: None,
-        })
-        .await
-        .map_err(|e| match e {
-            UserError::Taken(_) => "Användarnamnet är upptaget.".to_string(),
-            other => {
-                tracing::error!(error = %other, "adding a user failed");
-                "Användaren kunde inte sparas.".to_string()
-            }
-        })?;
-    tracing::info!(user_id = id, "user added");
-    Ok(id)
+        },
+    )
+    .await
+    .map(|a| a.id)
 }
 
 pub async fn add_user(
@@ -251,17 +243,23 @@ pub async fn add_user(
             roles.push(r);
         }
     }
-    match create_user(
+    let by = crate::accounts::By::Official(a.official.clone());
+    let added = crate::accounts::add(
         &web.rt,
-        &f.anvandarnamn,
-        &f.namn,
-        Some(&f.losenord),
-        Some(&f.personnummer),
-        roles,
+        &by,
+        &crate::accounts::NewAccount {
+            username: &f.anvandarnamn,
+            display_name: &f.namn,
+            password: Some(&f.losenord),
+            personnummer: Some(&f.personnummer),
+            roles,
+            oidc_subject: None,
+        },
     )
-    .await
-    {
-        Ok(_) => Ok(see_other("/admin/anvandare?klart=skapad")),
+    .await;
+    match added {
+        Ok(added) if added.pending.is_empty() => Ok(see_other("/admin/anvandare?klart=skapad")),
+        Ok(_) => Ok(see_other("/admin/anvandare?klart=begard")),
         Err(msg) => {
             let mut r = users_page(&web, &a, None, Some(msg)).await?;
             *r.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
@@ -289,19 +287,106 @@ pub async fn user_status(
     if disable && id == a.official.user_id {
         return Err(Failure::Invalid("Du kan inte inaktivera dig själv.".into()).into());
     }
-    let user = web.rt.store.user_by_id(id).await?.ok_or(Failure::NotFound)?;
-    web.rt
-        .store
-        .set_disabled(&user.username, disable)
+    web.rt.store.user_by_id(id).await?.ok_or(Failure::NotFound)?;
+    crate::accounts::set_status(&web.rt, &crate::accounts::By::Official(a.official.clone()), id, disable)
         .await
-        .map_err(|e| Failure::Internal(e.into()))?;
-    tracing::info!(
-        user_id = id,
-        disabled = disable,
-        by = a.official.user_id,
-        "user status changed"
-    );
+        .map_err(Failure::Invalid)?;
     Ok(see_other("/admin/anvandare?klart=andrad"))
+}
+
+#[derive(Deserialize)]
+pub struct RoleRequestForm {
+    atgard: String,
+}
+
+/// A second administratör grants or refuses a requested role.
+pub async fn role_request(
+    State(web): State<Web>,
+    Extension(a): Extension<Authed>,
+    Path(id): Path<i64>,
+    Form(f): Form<RoleRequestForm>,
+) -> Result<Response, WebError> {
+    let grant = match f.atgard.as_str() {
+        "godkann" => true,
+        "avsla" => false,
+        _ => return Err(Failure::Invalid("Okänd åtgärd.".into()).into()),
+    };
+    match crate::accounts::decide_request(&web.rt, &a.official, id, grant).await {
+        Ok(()) => Ok(see_other(if grant {
+            "/admin/anvandare?klart=beviljad"
+        } else {
+            "/admin/anvandare?klart=avslagen"
+        })),
+        Err(msg) => {
+            let mut r = users_page(&web, &a, None, Some(msg)).await?;
+            *r.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
+            Ok(r)
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct IdentityForm {
+    personnummer: String,
+}
+
+/// An administratör sets an official's personnummer (audited).
+pub async fn user_identity(
+    State(web): State<Web>,
+    Extension(a): Extension<Authed>,
+    Path(id): Path<i64>,
+    Form(f): Form<IdentityForm>,
+) -> Result<Response, WebError> {
+    web.rt.store.user_by_id(id).await?.ok_or(Failure::NotFound)?;
+    match crate::accounts::set_personnummer(&web.rt, &crate::accounts::By::Official(a.official.clone()), id, &f.personnummer)
+        .await
+    {
+        Ok(()) => Ok(see_other("/admin/anvandare?klart=andrad")),
+        Err(msg) => {
+            let mut r = users_page(&web, &a, None, Some(msg)).await?;
+            *r.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
+            Ok(r)
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct RoleForm {
+    roll: String,
+    atgard: String,
+}
+
+/// An administratör asks for a role (given at once when it needs no second
+/// administratör) or takes one away.
+pub async fn user_role(
+    State(web): State<Web>,
+    Extension(a): Extension<Authed>,
+    Path(id): Path<i64>,
+    Form(f): Form<RoleForm>,
+) -> Result<Response, WebError> {
+    let role = crate::store::users::role_from_str(&f.roll).ok_or_else(|| Failure::Invalid("Okänd roll.".into()))?;
+    let by = crate::accounts::By::Official(a.official.clone());
+    let done = match f.atgard.as_str() {
+        "ge" => crate::accounts::request_role(&web.rt, &by, id, role)
+            .await
+            .map(|given| if given { "andrad" } else { "begard" }),
+        "ta-bort" => {
+            if id == a.official.user_id {
+                Err("Du kan inte ta bort dina egna roller.".to_string())
+            } else {
+                crate::accounts::remove_role(&web.rt, &by, id, role).await.map(|()| "andrad")
+            }
+        }
+        _ => return Err(Failure::Invalid("Okänd åtgärd.".into()).into()),
+    };
+    match done {
+        Ok(k) => Ok(see_other(&format!("/admin/anvandare?klart={k}"))),
+        Err(msg) => {
+            let mut r = users_page(&web, &a, None, Some(msg)).await?;
+            *r.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
+            Ok(r)
+        }
+    }
 }
 
 // ------------------------------------------------------------- robots
@@ -378,6 +463,14 @@ pub async fn robot_status(
         .store
         .set_paused(&name, paused, paused.then_some(reason.as_str()))
         .await?;
+    let event = audit::Event::new(
+        audit::EventKind::RobotChanged,
+        audit::Actor::parse(&format!("user:{}", a.official.username)).map_err(|e| Failure::Internal(e.into()))?,
+        web.now(),
+    )
+    .with_payload(serde_json::json!({"robot": name, "change": if paused { "paused" } else { "resumed" }}))
+    .map_err(|e| Failure::Internal(e.into()))?;
+    web.rt.store.log(vec![event]).await?;
     tracing::info!(robot = %name, paused, by = a.official.user_id, "robot paused or resumed");
     Ok(see_other("/admin/robotar"))
 }

@@ -110,6 +110,12 @@ pub struct OidcSettings {
     /// The claim used as username.
     #[serde(default = "default_username_claim")]
     pub username_claim: String,
+    /// The claim that carries the official's personnummer (for example
+    /// `personalIdentityNumber` from an e-legitimation). A deciding role
+    /// works only for an official whose personnummer is known: from this
+    /// claim, or set by an administratör.
+    #[serde(default)]
+    pub personnummer_claim: Option<String>,
     /// The label of the login button.
     #[serde(default = "default_sso_label")]
     pub button_label: String,
@@ -254,6 +260,9 @@ routes! {
     get "/admin/anvandare" => admin::users, Access::Roles(ADMINS);
     post "/admin/anvandare" => admin::add_user, Access::Roles(ADMINS);
     post "/admin/anvandare/{id}/status" => admin::user_status, Access::Roles(ADMINS);
+    post "/admin/anvandare/{id}/personnummer" => admin::user_identity, Access::Roles(ADMINS);
+    post "/admin/anvandare/{id}/roll" => admin::user_role, Access::Roles(ADMINS);
+    post "/admin/rollbegaran/{id}" => admin::role_request, Access::Roles(ADMINS);
     get "/admin/robotar" => admin::robots, Access::Roles(ADMINS);
     post "/admin/robotar/{name}/status" => admin::robot_status, Access::Roles(ADMINS);
     get "/admin/konfiguration" => admin::configuration, Access::Roles(ADMINS);

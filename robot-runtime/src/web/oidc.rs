@@ -18,7 +18,7 @@ use super::pages::{NextQuery, see_other};
 use super::session::{self, token_hash};
 use super::{OidcSettings, Web};
 use crate::store::sessions::{AuthMethod, SessionKind};
-use crate::store::users::{NewUser, UserRecord};
+use crate::store::users::UserRecord;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{Html, IntoResponse, Response};
@@ -316,7 +316,13 @@ pub async fn callback(
         .and_then(Value::as_str)
         .map(str::to_string)
         .unwrap_or_else(|| username.clone());
-    let user = find_or_create(&web, &subject, &username, &display, &roles).await?;
+    let pnr = s
+        .personnummer_claim
+        .as_ref()
+        .and_then(|c| raw.get(c))
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let user = find_or_create(&web, &subject, &username, &display, &roles, pnr.as_deref()).await?;
     let token = web.start_session(&user, SessionKind::Browser, AuthMethod::Oidc).await?;
     // A page, not a redirect: a Strict cookie set while answering a
     // cross-site navigation is not sent on a redirect in the same chain.
@@ -342,37 +348,44 @@ async fn find_or_create(
     username: &str,
     display: &str,
     roles: &[super::approval_core::Role],
+    personnummer: Option<&str>,
 ) -> Result<UserRecord, WebError> {
     let store = &web.rt.store;
+    let by = crate::accounts::By::Idp;
     if let Some(u) = store.user_by_oidc(subject).await? {
         if u.disabled {
             return Err(refused("Ditt konto är inaktiverat."));
         }
-        if u.roles != roles {
-            store.set_roles(u.id, roles).await?;
-            tracing::info!(user_id = u.id, "roles updated from the identity provider");
+        crate::accounts::sync_idp_roles(&web.rt, &u, roles)
+            .await
+            .map_err(|m| WebError(Failure::Internal(anyhow::anyhow!(m))))?;
+        if u.personnummer_sealed.is_none()
+            && let Some(p) = personnummer
+            && let Err(m) = crate::accounts::set_personnummer(&web.rt, &by, u.id, p).await
+        {
+            tracing::warn!(user_id = u.id, "the identity provider's personnummer was not taken: {m}");
         }
         return Ok(store.user_by_id(u.id).await?.ok_or(Failure::NotFound)?);
     }
-    if !super::identity::valid_username(username) {
-        return Err(refused("Inloggningstjänsten skickade inget giltigt användarnamn."));
-    }
-    let id = store
-        .add_user(&NewUser {
-            username: username.to_string(),
-            display_name: display.chars().take(100).collect(),
+    let username = crate::accounts::check_username(username)
+        .map_err(|_| refused("Inloggningstjänsten skickade inget giltigt användarnamn."))?;
+    let display: String = display.chars().take(100).collect();
+    let added = crate::accounts::add(
+        &web.rt,
+        &by,
+        &crate::accounts::NewAccount {
+            username: &username,
+            display_name: &display,
+            password: None,
+            personnummer,
             roles: roles.to_vec(),
-            password_hash: None,
-            personnummer_sealed: None,
             oidc_subject: Some(subject.to_string()),
-        })
-        .await
-        .map_err(|e| match e {
-            crate::store::users::UserError::Taken(_) => refused(
-                "Det finns redan ett lokalt konto med ditt användarnamn. En administratör behöver koppla ihop kontona.",
-            ),
-            other => WebError(Failure::Internal(other.into())),
-        })?;
-    tracing::info!(user_id = id, "user created from the identity provider");
-    Ok(store.user_by_id(id).await?.ok_or(Failure::NotFound)?)
+        },
+    )
+    .await
+    .map_err(|m| {
+        tracing::info!("an account from the identity provider was not made: {m}");
+        refused(&format!("Ditt konto kunde inte skapas: {m} Kontakta din administratör."))
+    })?;
+    Ok(store.user_by_id(added.id).await?.ok_or(Failure::NotFound)?)
 }

@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod approval;
+pub mod audit_cases;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -846,10 +846,10 @@ pub async fn send_kommunicering(
 ) -> Result<(), ApprovalError> {
     may_decide(store, by, "kommunicera").await?;
     let own = own_findings.trim();
-    if own.chars().count() > 4000 {
-        return Err(ApprovalError::Invalid(
-            "Dina egna uppgifter får vara högst 4 000 tecken.".into(),
-        ));
+    if own.chars().count() > MAX_TEXT_CHARS {
+        return Err(ApprovalError::Invalid(format!(
+            "Dina egna uppgifter får vara högst {MAX_TEXT_CHARS} tecken."
+        )));
     }
     no_control_chars(own, "Dina egna uppgifter")?;
     let mut tx = store.begin().await?;

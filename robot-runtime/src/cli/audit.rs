@@ -83,6 +83,10 @@ enum AuditCommand {
         /// Problems to list (the first is the one that matters).
         #[arg(long, default_value_t = 20)]
         show: usize,
+        /// Also hold the case store (applications, drafts, decisions,
+        /// states, comments, assignments) to what the log recorded.
+        #[arg(long)]
+        cases: bool,
     },
     /// Write a C2SP tlog-proof that one event is in the log.
     Prove {
@@ -183,7 +187,14 @@ pub fn run(args: Args, base: Option<AuditSettings>) -> ExitCode {
 async fn dispatch(args: Args, base: Option<AuditSettings>) -> u8 {
     let settings = args.settings.settings_over(base);
     match args.command {
-        AuditCommand::Verify { keys, show } => verify(&settings, &keys, show).await,
+        AuditCommand::Verify { keys, show, cases } => {
+            let code = verify(&settings, &keys, show).await;
+            if cases && code != 2 {
+                code.max(verify_cases(&settings, show).await)
+            } else {
+                code
+            }
+        }
         AuditCommand::VerifyProof { file, keys } => verify_proof(&file, &keys),
         other => match run_command(&settings, other).await {
             Ok(()) => 0,
@@ -414,6 +425,40 @@ async fn verify(settings: &AuditSettings, keys: &[String], show: usize) -> u8 {
         report.nodes,
         report.checkpoints
     );
+    1
+}
+
+/// `verify --cases`: 0 when the case store agrees with the log, 1 when it
+/// does not (each difference named by case), 2 when it could not be read.
+async fn verify_cases(settings: &AuditSettings, show: usize) -> u8 {
+    let report = match open(settings).await {
+        Ok(db) => crate::audit_cases::check(&db).await,
+        Err(e) => Err(e),
+    };
+    let report = match report {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: checking the case store: {e:#}");
+            return 2;
+        }
+    };
+    if report.findings.is_empty() {
+        println!(
+            "ok: {} cases agree with the {} events of the audit log",
+            report.cases, report.events
+        );
+        return 0;
+    }
+    println!(
+        "CASE STORE CHANGED: {} difference(s) between the case store and the audit log",
+        report.findings.len()
+    );
+    for f in report.findings.iter().take(show) {
+        println!("  case {}: {}", f.case, f.what);
+    }
+    if report.findings.len() > show {
+        println!("  … and {} more", report.findings.len() - show);
+    }
     1
 }
 

@@ -10,6 +10,7 @@
 //! database by a macro); only the SQL that differs between the engines is
 //! given per backend.
 
+mod access;
 pub mod queue;
 pub mod sessions;
 mod sql;

@@ -16,7 +16,7 @@ use domain::{Money, RowChange, Ruling, SectionKind, SkipGround};
 use serde::Deserialize;
 
 /// Longest justification, reason or comment accepted.
-pub const MAX_TEXT: usize = 4000;
+pub const MAX_TEXT: usize = crate::approval::MAX_TEXT_CHARS;
 
 pub fn required_text(s: &str, what: &str) -> Result<String, Failure> {
     let t = s.trim();
@@ -25,6 +25,9 @@ pub fn required_text(s: &str, what: &str) -> Result<String, Failure> {
     }
     if t.chars().count() > MAX_TEXT {
         return Err(Failure::Invalid(format!("{what} får vara högst {MAX_TEXT} tecken.")));
+    }
+    if t.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
+        return Err(Failure::Invalid(format!("{what} innehåller otillåtna styrtecken.")));
     }
     Ok(t.to_string())
 }

@@ -130,12 +130,17 @@ pub async fn list_cases(
 }
 
 /// `GET /api/v1/cases/{id}`.
-pub async fn get_case(State(web): State<Web>, Path(id): Path<CaseId>) -> Result<Json<Value>, ApiError> {
+pub async fn get_case(
+    State(web): State<Web>,
+    Extension(a): Extension<Authed>,
+    Path(id): Path<CaseId>,
+) -> Result<Json<Value>, ApiError> {
+    let pseudo = super::access::read_case(&web, &a, id, "api").await.map_err(ApiError)?;
     let cv = super::core_view::load(&web, id).await?;
     let d = &cv.detail;
     let s = &d.summary;
     let parse = |t: Option<&str>| t.and_then(|t| serde_json::from_str::<Value>(t).ok());
-    Ok(Json(json!({
+    let mut body = json!({
         "id": s.id,
         "external_id": s.external_id,
         "source": s.source,
@@ -155,7 +160,15 @@ pub async fn get_case(State(web): State<Web>, Path(id): Path<CaseId>) -> Result<
         "decisions": cv.decisions,
         "deliveries": cv.outbox,
         "comments": cv.comments.iter().map(|(by, at, text)| json!({"by": by, "at": at.to_rfc3339(), "text": text})).collect::<Vec<_>>(),
-    })))
+    });
+    if pseudo {
+        // A rule author sees the case without personal data: names,
+        // personnummer and addresses replaced, no free-text comments.
+        super::access::pseudonymise(&mut body);
+        body["comments"] = json!([]);
+        body["pseudonymised"] = json!(true);
+    }
+    Ok(Json(body))
 }
 
 fn result_json(r: ApprovalResult) -> Json<Value> {

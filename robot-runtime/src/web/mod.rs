@@ -13,6 +13,7 @@
 //! request ─▶ guard (session/bearer → Official, role, CSRF) ─▶ handler ─▶ approval core / store ─▶ askama template | JSON
 //! ```
 
+mod access;
 mod actions;
 mod admin;
 pub mod api;
@@ -269,6 +270,7 @@ routes! {
     get "/admin/utkorg" => admin::outbox, Access::Roles(ADMINS);
     get "/granskning" => admin::audit_status, Access::Roles(AUDITORS);
     post "/granskning/verifiera" => admin::audit_verify, Access::Roles(AUDITORS);
+    get "/granskning/lasningar" => access::reads_page, Access::Roles(AUDITORS);
     post "/api/v1/session" => api::create_session, Access::Public;
     delete "/api/v1/session" => api::delete_session, Access::SignedIn;
     get "/api/v1/cases" => api::list_cases, Access::Roles(CASE_READERS);

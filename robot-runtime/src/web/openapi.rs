@@ -174,7 +174,7 @@ pub fn document() -> Value {
                     "motivering": {"type": "string", "minLength": 1, "description": "The motivering the letter gives (Swedish)"},
                     "skip_kommunicering": {"$ref": "#/components/schemas/SkipKommunicering"}
                 }},
-                "KommuniceringRequest": {"type": "object", "additionalProperties": false, "properties": {"own_findings": {"type": "string", "maxLength": 4000}}},
+                "KommuniceringRequest": {"type": "object", "additionalProperties": false, "properties": {"own_findings": {"type": "string", "maxLength": 2000}}},
                 "ReplyRequest": {"type": "object", "required": ["reply"], "additionalProperties": false, "properties": {"reply": {"type": "string", "minLength": 1}}},
                 "ReturnRequest": {"type": "object", "required": ["reason"], "additionalProperties": false, "properties": {"reason": {"type": "string", "minLength": 1}}},
                 "AssignRequest": {"type": "object", "required": ["user_id"], "additionalProperties": false, "properties": {"user_id": {"type": ["integer", "null"]}}}

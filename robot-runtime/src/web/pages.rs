@@ -604,6 +604,8 @@ pub struct EarlierLine {
 #[template(path = "case.html")]
 struct CasePageT {
     chrome: Chrome,
+    /// The reader is a regelförfattare: no personal data on the page.
+    pseudonymised: bool,
     id: CaseId,
     external_id: String,
     diarienummer: String,
@@ -749,6 +751,7 @@ pub async fn case_page(
     Path(id): Path<CaseId>,
     Query(q): Query<CaseQuery>,
 ) -> Result<Response, WebError> {
+    let pseudo = super::access::read_case(&web, &a, id, "page").await?;
     let cv = super::core_view::load(&web, id).await?;
     let d = &cv.detail;
     let s = &d.summary;
@@ -776,9 +779,14 @@ pub async fn case_page(
         assigned: cv.assigned_name.clone().unwrap_or_else(|| "–".into()),
         ruleset: s.ruleset.clone(),
         draft: draft.as_ref().map(view::draft_view),
-        application: app.as_ref().ok().map(view::application_view),
+        application: if pseudo { None } else { app.as_ref().ok().map(view::application_view) },
+        pseudonymised: pseudo,
         invalid_reason: app.as_ref().err().map(ToString::to_string).unwrap_or_default(),
-        register: view::register_view(app.as_ref().ok(), d.register_json.as_deref()),
+        register: if pseudo {
+            view::register_view(None, None)
+        } else {
+            view::register_view(app.as_ref().ok(), d.register_json.as_deref())
+        },
         decisions: cv.decisions.clone(),
         outbox: cv.outbox.clone(),
         earlier: cv
@@ -792,6 +800,7 @@ pub async fn case_page(
         comments: cv
             .comments
             .iter()
+            .filter(|_| !pseudo)
             .map(|(by, at, text)| CommentLine {
                 by: by.clone(),
                 at: view::time(*at),
@@ -868,12 +877,22 @@ pub async fn case_page(
 }
 
 /// The decision letter as HTML (the draft's preview until approved).
-pub async fn letter(State(web): State<Web>, Path(id): Path<CaseId>) -> Result<Response, WebError> {
+pub async fn letter(
+    State(web): State<Web>,
+    Extension(a): Extension<Authed>,
+    Path(id): Path<CaseId>,
+) -> Result<Response, WebError> {
+    super::access::no_letters(super::access::read_case(&web, &a, id, "letter").await?)?;
     let html = ac::letter_html(&web, id).await?;
     Ok(Html(html).into_response())
 }
 
-pub async fn letter_pdf(State(web): State<Web>, Path(id): Path<CaseId>) -> Result<Response, WebError> {
+pub async fn letter_pdf(
+    State(web): State<Web>,
+    Extension(a): Extension<Authed>,
+    Path(id): Path<CaseId>,
+) -> Result<Response, WebError> {
+    super::access::no_letters(super::access::read_case(&web, &a, id, "letter_pdf").await?)?;
     let pdf = ac::letter_pdf(&web, id).await?;
     let disposition = format!("inline; filename=\"beslut-{id}.pdf\"");
     Ok((
@@ -890,7 +909,12 @@ pub async fn letter_pdf(State(web): State<Web>, Path(id): Path<CaseId>) -> Resul
 }
 
 /// The kommuniceringsbrev as it was sent.
-pub async fn kommunicering_letter(State(web): State<Web>, Path(id): Path<CaseId>) -> Result<Response, WebError> {
+pub async fn kommunicering_letter(
+    State(web): State<Web>,
+    Extension(a): Extension<Authed>,
+    Path(id): Path<CaseId>,
+) -> Result<Response, WebError> {
+    super::access::no_letters(super::access::read_case(&web, &a, id, "kommunicering_letter").await?)?;
     match crate::approval::kommunicering_letter(&web.rt.store, id).await? {
         Some(l) => Ok(Html(l.html).into_response()),
         None => Err(super::error::Failure::NotFound.into()),

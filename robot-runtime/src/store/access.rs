@@ -1,0 +1,55 @@
+//! What the access log and the revisor's search need from the store: the
+//! cases a person is part of, and the reads of a case.
+
+use super::{Backend, CaseId, Store, StoreError};
+use audit::event::LeafEvent;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+macro_rules! reads {
+    ($pool:expr, $case:expr) => {{
+        let rows: Vec<Vec<u8>> = sqlx::query_scalar(
+            "SELECT leaf FROM audit_events WHERE case_ref = $1 AND kind = 'case_read' ORDER BY seq",
+        )
+        .bind(format!("case:{}", $case))
+        .fetch_all($pool)
+        .await?;
+        rows
+    }};
+}
+
+impl Store {
+    /// The cases whose household includes this person (by the keyed
+    /// subject id intake recorded, never by searching documents).
+    pub async fn cases_of_person(&self, pnr: &domain::Personnummer) -> Result<Vec<CaseId>, StoreError> {
+        let sql = "SELECT case_id FROM case_subjects WHERE subject = $1 ORDER BY case_id";
+        Ok(match &*self.backend {
+            Backend::Sqlite(p) => {
+                let mut c = p.acquire().await?;
+                let subject = self.audit().subject_id(&mut *c, pnr).await?;
+                sqlx::query_scalar(sql).bind(subject.0.to_vec()).fetch_all(&mut *c).await?
+            }
+            Backend::Postgres(p) => {
+                let mut c = p.acquire().await?;
+                let subject = self.audit().subject_id(&mut *c, pnr).await?;
+                sqlx::query_scalar(sql).bind(subject.0.to_vec()).fetch_all(&mut *c).await?
+            }
+        })
+    }
+
+    /// Every logged read of the case: when, by whom (the audit actor), and
+    /// the event's public payload (`via`).
+    pub async fn case_reads(&self, case: CaseId) -> Result<Vec<(DateTime<Utc>, String, Value)>, StoreError> {
+        let leaves = match &*self.backend {
+            Backend::Sqlite(p) => reads!(p, case),
+            Backend::Postgres(p) => reads!(p, case),
+        };
+        leaves
+            .iter()
+            .map(|l| {
+                let e = LeafEvent::decode(l).map_err(|e| StoreError::Corrupt(format!("audit event of case {case}: {e}")))?;
+                Ok((e.time(), e.actor.to_string(), e.payload))
+            })
+            .collect()
+    }
+}

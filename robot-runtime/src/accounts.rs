@@ -24,8 +24,8 @@ use crate::approval::{Official, Role};
 use crate::pipeline::Runtime;
 use crate::store::users::{NewUser, UserError, UserRecord};
 use crate::web::identity;
-use audit::event::{Actor, Event};
 use audit::EventKind;
+use audit::event::{Actor, Event};
 use domain::Personnummer;
 use serde_json::json;
 
@@ -215,7 +215,10 @@ async fn check_roles_for_person(
     except: Option<i64>,
 ) -> Result<(), String> {
     if roles.contains(&Role::Handlaggare) && roles.contains(&Role::Administrator) {
-        return Err("En administratör kan inte också vara handläggare: ingen ska kunna både ge behörigheter och besluta.".into());
+        return Err(
+            "En administratör kan inte också vara handläggare: ingen ska kunna både ge behörigheter och besluta."
+                .into(),
+        );
     }
     if roles.contains(&Role::Handlaggare) && pnr.is_none() {
         return Err("En handläggare måste ha sitt personnummer inlagt (för jävskontrollen och för att två godkännanden ska vara två personers).".into());
@@ -523,7 +526,10 @@ pub async fn set_status(rt: &Runtime, by: &By, user_id: i64, disabled: bool) -> 
     if !disabled {
         check_roles_for_person(rt, &user.roles, personnummer_of(rt, &user).as_ref(), Some(user.id)).await?;
     }
-    rt.store.set_disabled(&user.username, disabled).await.map_err(internal)?;
+    rt.store
+        .set_disabled(&user.username, disabled)
+        .await
+        .map_err(internal)?;
     log(
         rt,
         vec![event(

@@ -81,13 +81,19 @@ macro_rules! load_cases {
                 },
             );
         }
-        for r in sqlx::query("SELECT case_id, document FROM applications").fetch_all(pool).await? {
+        for r in sqlx::query("SELECT case_id, document FROM applications")
+            .fetch_all(pool)
+            .await?
+        {
             let id: i64 = r.try_get("case_id")?;
             if let Some(c) = out.get_mut(&id) {
                 c.document = Some(r.try_get("document")?);
             }
         }
-        for r in sqlx::query("SELECT case_id, draft FROM drafts ORDER BY id").fetch_all(pool).await? {
+        for r in sqlx::query("SELECT case_id, draft FROM drafts ORDER BY id")
+            .fetch_all(pool)
+            .await?
+        {
             let id: i64 = r.try_get("case_id")?;
             if let Some(c) = out.get_mut(&id) {
                 c.drafts.push(r.try_get("draft")?);
@@ -99,10 +105,14 @@ macro_rules! load_cases {
         {
             let id: i64 = r.try_get("case_id")?;
             if let Some(c) = out.get_mut(&id) {
-                c.decisions.push((r.try_get("id")?, r.try_get("amount_ore")?, r.try_get("record")?));
+                c.decisions
+                    .push((r.try_get("id")?, r.try_get("amount_ore")?, r.try_get("record")?));
             }
         }
-        for r in sqlx::query("SELECT case_id, body FROM comments ORDER BY id").fetch_all(pool).await? {
+        for r in sqlx::query("SELECT case_id, body FROM comments ORDER BY id")
+            .fetch_all(pool)
+            .await?
+        {
             let id: i64 = r.try_get("case_id")?;
             if let Some(c) = out.get_mut(&id) {
                 c.comments.push(r.try_get("body")?);
@@ -163,7 +173,10 @@ pub async fn check(db: &Db) -> anyhow::Result<CasesReport> {
                 *id,
                 format!("the application document differs from the one fetched (event {seq} recorded {h})"),
             ),
-            (Some((seq, Some(_))), None) => say(*id, format!("the application document is missing (fetched in event {seq})")),
+            (Some((seq, Some(_))), None) => say(
+                *id,
+                format!("the application document is missing (fetched in event {seq})"),
+            ),
             _ => {}
         }
         if let Some((seq, s)) = &l.state
@@ -171,13 +184,19 @@ pub async fn check(db: &Db) -> anyhow::Result<CasesReport> {
         {
             say(
                 *id,
-                format!("the state is {} in the case store, but the log's last state change (event {seq}) left it {s}", c.state),
+                format!(
+                    "the state is {} in the case store, but the log's last state change (event {seq}) left it {s}",
+                    c.state
+                ),
             );
         }
         for (i, d) in c.drafts.iter().enumerate() {
             let h = sha256(d.as_bytes());
             if !l.drafts.is_empty() && !l.drafts.contains(&h) {
-                say(*id, format!("draft {} differs from every draft the log recorded", i + 1));
+                say(
+                    *id,
+                    format!("draft {} differs from every draft the log recorded", i + 1),
+                );
             }
         }
         for (did, amount, record) in &c.decisions {
@@ -185,7 +204,9 @@ pub async fn check(db: &Db) -> anyhow::Result<CasesReport> {
             if !l.records.contains(&sha256(record.as_bytes())) {
                 say(
                     *id,
-                    format!("decision {did}: its record (outcome, amount, rows or motivering) differs from what the officials approved according to the log"),
+                    format!(
+                        "decision {did}: its record (outcome, amount, rows or motivering) differs from what the officials approved according to the log"
+                    ),
                 );
             }
             match domain::DecisionRecord::from_json(record) {
@@ -244,7 +265,10 @@ pub async fn check(db: &Db) -> anyhow::Result<CasesReport> {
         if !stored.contains_key(id)
             && let Some((seq, _)) = l.fetched
         {
-            say(*id, format!("the log fetched the case in event {seq}, but the case store has no such case"));
+            say(
+                *id,
+                format!("the log fetched the case in event {seq}, but the case store has no such case"),
+            );
         }
     }
     Ok(CasesReport {

@@ -66,6 +66,8 @@ pub struct Identity {
     pub name: String,
     /// The value of the roles claim (e.g. group names).
     pub groups: Vec<String>,
+    /// The `personnummer` claim, as an e-legitimation gives it.
+    pub personnummer: Option<String>,
 }
 
 /// Ways the provider misbehaves.
@@ -344,6 +346,9 @@ async fn token(State(s): State<St>, headers: HeaderMap, Form(f): Form<TokenForm>
         "name": p.identity.name,
     });
     claims[g.roles_claim.as_str()] = json!(p.identity.groups);
+    if let Some(pnr) = &p.identity.personnummer {
+        claims["personnummer"] = json!(pnr);
+    }
     if let Some(n) = p.nonce {
         claims["nonce"] = json!(if g.fault == Some(OidcFault::WrongNonce) {
             "not-the-nonce".to_string()

@@ -367,7 +367,8 @@ pub async fn may_decide(store: &Store, by: &Official, what: &str) -> Result<(), 
     require(by, Role::Handlaggare, what)?;
     if by.has(Role::Administrator) {
         return Err(ApprovalError::Forbidden(
-            "en administratör kan inte besluta i ärenden (den som ger behörigheter ska inte själv kunna besluta)".into(),
+            "en administratör kan inte besluta i ärenden (den som ger behörigheter ska inte själv kunna besluta)"
+                .into(),
         ));
     }
     let Some(me) = &by.personnummer else {
@@ -405,7 +406,9 @@ pub fn check_text<'a>(text: &'a str, what: &str) -> Result<&'a str, ApprovalErro
         )));
     }
     if t.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
-        return Err(ApprovalError::Invalid(format!("{what} innehåller otillåtna styrtecken.")));
+        return Err(ApprovalError::Invalid(format!(
+            "{what} innehåller otillåtna styrtecken."
+        )));
     }
     Ok(t)
 }
@@ -413,7 +416,9 @@ pub fn check_text<'a>(text: &'a str, what: &str) -> Result<&'a str, ApprovalErro
 /// Refuses control characters but line breaks and tabs.
 fn no_control_chars(t: &str, what: &str) -> Result<(), ApprovalError> {
     if t.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
-        return Err(ApprovalError::Invalid(format!("{what} innehåller otillåtna styrtecken.")));
+        return Err(ApprovalError::Invalid(format!(
+            "{what} innehåller otillåtna styrtecken."
+        )));
     }
     Ok(())
 }
@@ -602,7 +607,12 @@ fn record_hash(record: &DecisionRecord) -> String {
 
 /// What the audit log says was decided: outcome, basis, the content hash
 /// of the record, the ruleset; amounts and texts stay in the case store.
-fn decided_payload(stage: &str, record: &DecisionRecord, four_eyes: bool, application_sha256: &str) -> serde_json::Value {
+fn decided_payload(
+    stage: &str,
+    record: &DecisionRecord,
+    four_eyes: bool,
+    application_sha256: &str,
+) -> serde_json::Value {
     json!({
         "application_sha256": application_sha256,
         "stage": stage,
@@ -770,10 +780,9 @@ pub async fn decide(
             }
             // Four eyes are two persons, not two accounts.
             if let (Some(first), Some(me)) = (store.user_by_id(pending.first_by).await?, &by.personnummer) {
-                let theirs = first
-                    .personnummer_sealed
-                    .as_deref()
-                    .and_then(|s| crate::web::identity::open_personnummer(store.audit().keys(), &first.username, s).ok());
+                let theirs = first.personnummer_sealed.as_deref().and_then(|s| {
+                    crate::web::identity::open_personnummer(store.audit().keys(), &first.username, s).ok()
+                });
                 if theirs.as_ref() == Some(me) {
                     return Err(ApprovalError::SameApprover);
                 }
@@ -1062,11 +1071,15 @@ pub async fn assign(store: &Store, case: CaseId, by: &Official, to: Option<i64>)
     may_decide(store, by, "fördela ärenden").await?;
     check_may_read(store, by, case).await?;
     let state = store.case_detail(case).await?.summary.state;
-    if !undecided(state) {
-        return Err(ApprovalError::Invalid("Bara ärenden som inte är beslutade kan fördelas.".into()));
+    if !(undecided(state) || state == CaseState::ReturnedToManual) {
+        return Err(ApprovalError::Invalid(
+            "Bara ärenden som inte är beslutade kan fördelas.".into(),
+        ));
     }
     if let Some(id) = to {
-        let refused = || ApprovalError::Invalid("Ärendet kan bara fördelas till en aktiv handläggare som får besluta i det.".into());
+        let refused = || {
+            ApprovalError::Invalid("Ärendet kan bara fördelas till en aktiv handläggare som får besluta i det.".into())
+        };
         let user = store.user_by_id(id).await?.ok_or_else(refused)?;
         let official = crate::web::identity::official(&user, store.audit().keys()).map_err(|_| refused())?;
         if user.disabled || may_decide(store, &official, "besluta").await.is_err() {

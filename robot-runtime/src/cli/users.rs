@@ -157,14 +157,20 @@ async fn user(rt: &Runtime, cmd: UserCommand) -> anyhow::Result<()> {
             println!("password changed for {username}; the user's sessions have ended");
         }
         UserCommand::Disable { username } => {
-            let u = store.user_by_name(&username).await?.ok_or_else(|| anyhow::anyhow!("no user named {username:?}"))?;
+            let u = store
+                .user_by_name(&username)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no user named {username:?}"))?;
             crate::accounts::set_status(rt, &crate::accounts::By::cli(), u.id, true)
                 .await
                 .map_err(anyhow::Error::msg)?;
             println!("{username} is disabled; the user's sessions have ended");
         }
         UserCommand::Enable { username } => {
-            let u = store.user_by_name(&username).await?.ok_or_else(|| anyhow::anyhow!("no user named {username:?}"))?;
+            let u = store
+                .user_by_name(&username)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no user named {username:?}"))?;
             crate::accounts::set_status(rt, &crate::accounts::By::cli(), u.id, false)
                 .await
                 .map_err(anyhow::Error::msg)?;
@@ -175,7 +181,10 @@ async fn user(rt: &Runtime, cmd: UserCommand) -> anyhow::Result<()> {
                 Some(p) => p,
                 None => read_password()?,
             };
-            let u = store.user_by_name(&username).await?.ok_or_else(|| anyhow::anyhow!("no user named {username:?}"))?;
+            let u = store
+                .user_by_name(&username)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no user named {username:?}"))?;
             crate::accounts::set_personnummer(rt, &crate::accounts::By::cli(), u.id, &pnr)
                 .await
                 .map_err(anyhow::Error::msg)?;
@@ -184,8 +193,17 @@ async fn user(rt: &Runtime, cmd: UserCommand) -> anyhow::Result<()> {
         UserCommand::Requests => {
             let users = store.list_users().await?;
             for q in store.role_requests(true).await? {
-                let name = users.iter().find(|u| u.id == q.user_id).map_or("?", |u| u.username.as_str());
-                println!("{:>5}  {:<24}  {:<16}  asked by {}", q.id, name, q.role.as_str(), q.requested_by);
+                let name = users
+                    .iter()
+                    .find(|u| u.id == q.user_id)
+                    .map_or("?", |u| u.username.as_str());
+                println!(
+                    "{:>5}  {:<24}  {:<16}  asked by {}",
+                    q.id,
+                    name,
+                    q.role.as_str(),
+                    q.requested_by
+                );
             }
         }
         UserCommand::List => {
@@ -242,11 +260,26 @@ pub(crate) async fn demo_users(rt: &Runtime) -> anyhow::Result<Vec<(String, Stri
     // The officials' personnummer are Skatteverket's test numbers
     // (ops/demo/testpersonnummer.txt), none of them in a demo application.
     let wanted: [(&str, &str, Role, Option<&str>); 6] = [
-        ("handlaggare1", "Hanna Handläggare", Role::Handlaggare, Some("198107249289")),
-        ("handlaggare2", "Hugo Handläggare", Role::Handlaggare, Some("198503209895")),
+        (
+            "handlaggare1",
+            "Hanna Handläggare",
+            Role::Handlaggare,
+            Some("198107249289"),
+        ),
+        (
+            "handlaggare2",
+            "Hugo Handläggare",
+            Role::Handlaggare,
+            Some("198503209895"),
+        ),
         ("regel", "Regina Regelförfattare", Role::Regelforfattare, None),
         ("admin", "Adam Administratör", Role::Administrator, Some("198611239883")),
-        ("admin2", "Alva Administratör", Role::Administrator, Some("199104292389")),
+        (
+            "admin2",
+            "Alva Administratör",
+            Role::Administrator,
+            Some("199104292389"),
+        ),
         ("revisor", "Rut Revisor", Role::Revisor, None),
     ];
     let mut out = Vec::new();

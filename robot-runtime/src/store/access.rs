@@ -8,12 +8,11 @@ use serde_json::Value;
 
 macro_rules! reads {
     ($pool:expr, $case:expr) => {{
-        let rows: Vec<Vec<u8>> = sqlx::query_scalar(
-            "SELECT leaf FROM audit_events WHERE case_ref = $1 AND kind = 'case_read' ORDER BY seq",
-        )
-        .bind(format!("case:{}", $case))
-        .fetch_all($pool)
-        .await?;
+        let rows: Vec<Vec<u8>> =
+            sqlx::query_scalar("SELECT leaf FROM audit_events WHERE case_ref = $1 AND kind = 'case_read' ORDER BY seq")
+                .bind(format!("case:{}", $case))
+                .fetch_all($pool)
+                .await?;
         rows
     }};
 }
@@ -27,12 +26,18 @@ impl Store {
             Backend::Sqlite(p) => {
                 let mut c = p.acquire().await?;
                 let subject = self.audit().subject_id(&mut *c, pnr).await?;
-                sqlx::query_scalar(sql).bind(subject.0.to_vec()).fetch_all(&mut *c).await?
+                sqlx::query_scalar(sql)
+                    .bind(subject.0.to_vec())
+                    .fetch_all(&mut *c)
+                    .await?
             }
             Backend::Postgres(p) => {
                 let mut c = p.acquire().await?;
                 let subject = self.audit().subject_id(&mut *c, pnr).await?;
-                sqlx::query_scalar(sql).bind(subject.0.to_vec()).fetch_all(&mut *c).await?
+                sqlx::query_scalar(sql)
+                    .bind(subject.0.to_vec())
+                    .fetch_all(&mut *c)
+                    .await?
             }
         })
     }
@@ -47,7 +52,8 @@ impl Store {
         leaves
             .iter()
             .map(|l| {
-                let e = LeafEvent::decode(l).map_err(|e| StoreError::Corrupt(format!("audit event of case {case}: {e}")))?;
+                let e = LeafEvent::decode(l)
+                    .map_err(|e| StoreError::Corrupt(format!("audit event of case {case}: {e}")))?;
                 Ok((e.time(), e.actor.to_string(), e.payload))
             })
             .collect()

@@ -101,9 +101,13 @@ impl StoreTx {
         payload: serde_json::Value,
         personal: Option<(&domain::Personnummer, serde_json::Value)>,
     ) -> Result<(), StoreError> {
-        let mut event = Event::new(kind.unwrap_or_else(|| super::event_kind(step)), Actor::parse(actor)?, self.now)
-            .with_case(CaseRef::parse(&format!("case:{case}"))?)
-            .with_payload(payload)?;
+        let mut event = Event::new(
+            kind.unwrap_or_else(|| super::event_kind(step)),
+            Actor::parse(actor)?,
+            self.now,
+        )
+        .with_case(CaseRef::parse(&format!("case:{case}"))?)
+        .with_payload(payload)?;
         if let Some((subject, data)) = personal {
             event = event.with_personal(subject, data)?;
         }

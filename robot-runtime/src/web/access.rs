@@ -38,7 +38,11 @@ pub async fn read_case(web: &Web, a: &Authed, case: CaseId, via: &str) -> Result
         .await
         .map_err(Failure::from)?
     {
-        tracing::info!(case, user_id = a.official.user_id, "a conflicted official was refused a case");
+        tracing::info!(
+            case,
+            user_id = a.official.user_id,
+            "a conflicted official was refused a case"
+        );
         return Err(Failure::from(crate::approval::ApprovalError::ConflictOfInterest));
     }
     let pseudo = pseudonymised(a);
@@ -59,15 +63,28 @@ pub fn no_letters(pseudo: bool) -> Result<(), Failure> {
     if pseudo {
         return Err(Failure::Forbidden {
             code: "pseudonymised",
-            message: "Som regelförfattare ser du ärenden utan personuppgifter; breven innehåller personuppgifter.".into(),
+            message: "Som regelförfattare ser du ärenden utan personuppgifter; breven innehåller personuppgifter."
+                .into(),
         });
     }
     Ok(())
 }
 
 const NAME_KEYS: &[&str] = &[
-    "name", "namn", "first_name", "last_name", "fornamn", "efternamn", "address", "adress", "email", "epost",
-    "phone", "telefon", "bank_account", "konto",
+    "name",
+    "namn",
+    "first_name",
+    "last_name",
+    "fornamn",
+    "efternamn",
+    "address",
+    "adress",
+    "email",
+    "epost",
+    "phone",
+    "telefon",
+    "bank_account",
+    "konto",
 ];
 
 /// Replaces names, addresses and personnummer in a JSON document with

@@ -126,7 +126,10 @@ async fn users_page(
                 username: u.username.clone(),
                 name: u.display_name.clone(),
                 role: role_label(q.role),
-                requested_by: q.requested_by.trim_start_matches("user:").replace("cli:", "kommandoraden, "),
+                requested_by: q
+                    .requested_by
+                    .trim_start_matches("user:")
+                    .replace("cli:", "kommandoraden, "),
                 requested: view::time(q.requested),
             })
         })
@@ -338,8 +341,13 @@ pub async fn user_identity(
     Form(f): Form<IdentityForm>,
 ) -> Result<Response, WebError> {
     web.rt.store.user_by_id(id).await?.ok_or(Failure::NotFound)?;
-    match crate::accounts::set_personnummer(&web.rt, &crate::accounts::By::Official(a.official.clone()), id, &f.personnummer)
-        .await
+    match crate::accounts::set_personnummer(
+        &web.rt,
+        &crate::accounts::By::Official(a.official.clone()),
+        id,
+        &f.personnummer,
+    )
+    .await
     {
         Ok(()) => Ok(see_other("/admin/anvandare?klart=andrad")),
         Err(msg) => {
@@ -374,7 +382,9 @@ pub async fn user_role(
             if id == a.official.user_id {
                 Err("Du kan inte ta bort dina egna roller.".to_string())
             } else {
-                crate::accounts::remove_role(&web.rt, &by, id, role).await.map(|()| "andrad")
+                crate::accounts::remove_role(&web.rt, &by, id, role)
+                    .await
+                    .map(|()| "andrad")
             }
         }
         _ => return Err(Failure::Invalid("Okänd åtgärd.".into()).into()),

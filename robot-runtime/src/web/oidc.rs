@@ -363,7 +363,10 @@ async fn find_or_create(
             && let Some(p) = personnummer
             && let Err(m) = crate::accounts::set_personnummer(&web.rt, &by, u.id, p).await
         {
-            tracing::warn!(user_id = u.id, "the identity provider's personnummer was not taken: {m}");
+            tracing::warn!(
+                user_id = u.id,
+                "the identity provider's personnummer was not taken: {m}"
+            );
         }
         return Ok(store.user_by_id(u.id).await?.ok_or(Failure::NotFound)?);
     }
@@ -385,7 +388,9 @@ async fn find_or_create(
     .await
     .map_err(|m| {
         tracing::info!("an account from the identity provider was not made: {m}");
-        refused(&format!("Ditt konto kunde inte skapas: {m} Kontakta din administratör."))
+        refused(&format!(
+            "Ditt konto kunde inte skapas: {m} Kontakta din administratör."
+        ))
     })?;
     Ok(store.user_by_id(added.id).await?.ok_or(Failure::NotFound)?)
 }

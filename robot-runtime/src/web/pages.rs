@@ -779,7 +779,11 @@ pub async fn case_page(
         assigned: cv.assigned_name.clone().unwrap_or_else(|| "–".into()),
         ruleset: s.ruleset.clone(),
         draft: draft.as_ref().map(view::draft_view),
-        application: if pseudo { None } else { app.as_ref().ok().map(view::application_view) },
+        application: if pseudo {
+            None
+        } else {
+            app.as_ref().ok().map(view::application_view)
+        },
         pseudonymised: pseudo,
         invalid_reason: app.as_ref().err().map(ToString::to_string).unwrap_or_default(),
         register: if pseudo {

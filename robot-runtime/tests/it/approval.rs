@@ -17,7 +17,15 @@ pub(crate) fn official(id: i64, roles: &[Role], pnr: Option<&str>) -> Official {
         username: format!("hl{id}"),
         display_name: format!("Handläggare {id}"),
         roles: roles.to_vec(),
-        personnummer: pnr.map(|p| Personnummer::parse(p, "2021-03-01".parse().unwrap()).unwrap()),
+        // Every official deciding has their personnummer on the account;
+        // officials 1, 2, … are different persons.
+        personnummer: Some(
+            Personnummer::parse(
+                pnr.unwrap_or(crate::web_support::OFFICIAL_PERSONNUMMER[usize::try_from(id).unwrap() % 8]),
+                "2021-03-01".parse().unwrap(),
+            )
+            .unwrap(),
+        ),
         title: Some("Socialsekreterare".into()),
         delegation: Some("punkt 4.1 i socialnämndens delegationsordning".into()),
     }
@@ -326,14 +334,26 @@ async fn roles_and_conflicts_of_interest_are_enforced() {
         Err(ApprovalError::Invalid(_))
     ));
     approval::comment(&rt.store, ids[1], &a, "Bokar besök.").await.unwrap();
-    approval::assign(&rt.store, ids[1], &a, Some(1)).await.unwrap();
+    // Only to an active official who may decide: not to someone unknown.
+    assert!(approval::assign(&rt.store, ids[1], &a, Some(99)).await.is_err());
+    let colleague = robot_runtime::web::admin_create_user(
+        &rt,
+        "kollega",
+        "Kollega Ett",
+        Some("korrekt-häst-batteri"),
+        Some(crate::web_support::OFFICIAL_PERSONNUMMER[3]),
+        vec![Role::Handlaggare],
+    )
+    .await
+    .unwrap();
+    approval::assign(&rt.store, ids[1], &a, Some(colleague)).await.unwrap();
     approval::return_to_manual(&rt.store, ids[1], &a, "Nyansökan: personligt besök krävs.")
         .await
         .unwrap();
     let v = approval::case_view(&rt.store, ids[1]).await.unwrap();
     assert_eq!(v.detail.summary.state, CaseState::ReturnedToManual);
     assert_eq!(v.comments.len(), 1);
-    assert_eq!(v.assigned_to, Some(1));
+    assert_eq!(v.assigned_to, Some(colleague));
     assert!(matches!(
         approval::approve(&rt.store, &s, &CH, ids[1], &a).await,
         Err(ApprovalError::NotAwaitingApproval)

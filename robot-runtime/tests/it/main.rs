@@ -13,6 +13,7 @@ mod municipality;
 mod pipeline;
 mod privacy;
 mod schedule;
+mod security;
 mod service_e2e;
 mod store;
 mod support;

@@ -53,7 +53,13 @@ fn official(id: i64) -> Official {
         username: format!("hl{id}"),
         display_name: format!("Handläggare {id}"),
         roles: vec![Role::Handlaggare],
-        personnummer: None,
+        personnummer: Some(
+            domain::Personnummer::parse(
+                crate::web_support::OFFICIAL_PERSONNUMMER[usize::try_from(id).unwrap() % 8],
+                "2021-03-01".parse().unwrap(),
+            )
+            .unwrap(),
+        ),
         title: None,
         delegation: None,
     }

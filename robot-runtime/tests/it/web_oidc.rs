@@ -27,6 +27,7 @@ async fn app_with_sso() -> (WebApp, OidcProvider) {
         roles_claim: "groups".into(),
         role_map,
         username_claim: "preferred_username".into(),
+        personnummer_claim: Some("personnummer".into()),
         button_label: "Logga in med kommunens inloggning".into(),
         ca_file: None,
     });
@@ -65,6 +66,7 @@ fn identity(user: &str, groups: &[&str]) -> Identity {
         username: user.into(),
         name: format!("{user} Sso"),
         groups: groups.iter().map(|g| g.to_string()).collect(),
+        personnummer: (user == "sara").then(|| "199307242389".to_string()),
     }
 }
 
@@ -99,12 +101,24 @@ async fn single_sign_on_with_code_and_pkce_maps_roles_from_a_claim() {
         Some(format!("{}|sub-sara", idp.issuer()).as_str())
     );
     assert!(u.password_hash.is_none(), "an SSO user has no password");
+    assert!(
+        u.personnummer_sealed.is_some(),
+        "the identity provider's personnummer claim is kept (sealed) for jäv and four eyes"
+    );
+    let ev = crate::security::events(&app).await;
+    assert!(
+        ev.iter()
+            .any(|e| e.kind == "role_granted" && e.actor == "idp" && e.payload["role"] == "handlaggare"),
+        "roles from the identity provider are audited"
+    );
 
     // Next time the roles follow the provider's groups.
     idp.sign_in_as(identity("sara", &["SOC-Revision"]));
     assert_eq!(sso(&app).await.status(), 200);
     let u = app.runtime.store.user_by_name("sara").await.unwrap().unwrap();
     assert_eq!(u.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>(), ["revisor"]);
+    let ev = crate::security::events(&app).await;
+    assert!(ev.iter().any(|e| e.kind == "role_removed" && e.actor == "idp"));
     assert_eq!(idp.tokens_issued(), 2);
     app.stop().await;
 }

@@ -12,6 +12,29 @@ use tokio::sync::oneshot;
 
 pub const PASSWORD: &str = "korrekt-häst-batteri";
 
+/// Skatteverket's test personnummer for officials (in no test case).
+pub const OFFICIAL_PERSONNUMMER: &[&str] = &[
+    "198107249289",
+    "198503209895",
+    "196211262834",
+    "199107062391",
+    "199307242389",
+    "199703242397",
+    "196207142842",
+    "198411279287",
+];
+
+/// An official's own test personnummer: anna and bo always get the same
+/// ones; others one by the name, so two officials are two persons.
+pub fn official_personnummer(name: &str) -> String {
+    let i = match name {
+        "anna" => 0,
+        "bo" => 1,
+        other => 2 + other.bytes().map(usize::from).sum::<usize>() % (OFFICIAL_PERSONNUMMER.len() - 2),
+    };
+    OFFICIAL_PERSONNUMMER[i].to_string()
+}
+
 /// The officials every web test has: (username, roles).
 pub const OFFICIALS: &[(&str, &[&str])] = &[
     ("anna", &["handlaggare"]),
@@ -87,6 +110,16 @@ impl WebApp {
     }
 
     pub async fn add_user(&self, name: &str, roles: &[&str], personnummer: Option<&str>) -> i64 {
+        // A handläggare needs a personnummer (jäv, four eyes by person):
+        // each gets one of Skatteverket's test numbers of their own.
+        let own;
+        let personnummer = match personnummer {
+            None if roles.contains(&"handlaggare") => {
+                own = official_personnummer(name);
+                Some(own.as_str())
+            }
+            p => p,
+        };
         let roles = robot_runtime::web::identity::parse_roles(&roles.iter().map(|r| r.to_string()).collect::<Vec<_>>())
             .unwrap();
         robot_runtime::web::admin_create_user(

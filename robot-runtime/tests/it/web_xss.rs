@@ -82,6 +82,7 @@ async fn markup_in_applications_comments_and_names_renders_inert() {
                 ("anvandarnamn", "xss"),
                 ("namn", MARKUP[1]),
                 ("losenord", "ett-langt-losenord"),
+                ("personnummer", "199703242397"),
                 ("handlaggare", "1"),
             ],
         )

@@ -445,12 +445,11 @@ pub async fn decide_request(rt: &Runtime, by: &Official, request: i64, grant: bo
         if req.requested_by == format!("user:{}", me.username) {
             return Err("En annan administratör än den som begärde rollen måste godkänna den.".into());
         }
-        if let Some(asker) = req.requested_by_user {
-            if let Some(asker) = rt.store.user_by_id(asker).await.map_err(internal)? {
-                if same_person(rt, &asker, &me) {
-                    return Err("En annan person än den som begärde rollen måste godkänna den.".into());
-                }
-            }
+        if let Some(asker) = req.requested_by_user
+            && let Some(asker) = rt.store.user_by_id(asker).await.map_err(internal)?
+            && same_person(rt, &asker, &me)
+        {
+            return Err("En annan person än den som begärde rollen måste godkänna den.".into());
         }
         let mut roles = target.roles.clone();
         roles.push(req.role);
@@ -617,4 +616,18 @@ pub async fn sync_idp_roles(rt: &Runtime, user: &UserRecord, roles: &[Role]) -> 
     log(rt, events).await?;
     tracing::info!(user_id = user.id, "roles updated from the identity provider");
     Ok(())
+}
+
+/// Records that a robot was paused or resumed.
+pub async fn robot_changed(rt: &Runtime, by: &By, robot: &str, paused: bool) -> Result<(), String> {
+    log(
+        rt,
+        vec![event(
+            EventKind::RobotChanged,
+            by,
+            rt,
+            json!({"robot": robot, "change": if paused { "paused" } else { "resumed" }}),
+        )?],
+    )
+    .await
 }

@@ -42,10 +42,16 @@ pub fn run(settings: Settings, cmd: RobotsCommand) -> u8 {
             }
             RobotsCommand::Pause { name, reason } => {
                 store.set_paused(&name, true, Some(&reason)).await?;
+                crate::accounts::robot_changed(&runtime, &crate::accounts::By::cli(), &name, true)
+                    .await
+                    .map_err(anyhow::Error::msg)?;
                 println!("{name} is paused");
             }
             RobotsCommand::Resume { name } => {
                 store.set_paused(&name, false, None).await?;
+                crate::accounts::robot_changed(&runtime, &crate::accounts::By::cli(), &name, false)
+                    .await
+                    .map_err(anyhow::Error::msg)?;
                 println!("{name} runs again");
             }
             RobotsCommand::Runs { robot, limit } => {

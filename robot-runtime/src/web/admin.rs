@@ -473,14 +473,9 @@ pub async fn robot_status(
         .store
         .set_paused(&name, paused, paused.then_some(reason.as_str()))
         .await?;
-    let event = audit::Event::new(
-        audit::EventKind::RobotChanged,
-        audit::Actor::parse(&format!("user:{}", a.official.username)).map_err(|e| Failure::Internal(e.into()))?,
-        web.now(),
-    )
-    .with_payload(serde_json::json!({"robot": name, "change": if paused { "paused" } else { "resumed" }}))
-    .map_err(|e| Failure::Internal(e.into()))?;
-    web.rt.store.log(vec![event]).await?;
+    crate::accounts::robot_changed(&web.rt, &crate::accounts::By::Official(a.official.clone()), &name, paused)
+        .await
+        .map_err(Failure::Invalid)?;
     tracing::info!(robot = %name, paused, by = a.official.user_id, "robot paused or resumed");
     Ok(see_other("/admin/robotar"))
 }

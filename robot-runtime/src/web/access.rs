@@ -190,6 +190,7 @@ pub async fn reads_page(
                     "letter_pdf" => "beslutsbrevet (PDF)",
                     "kommunicering_letter" => "kommuniceringsbrevet",
                     "access_log" => "läsloggen",
+                    "cli" => "kommandoraden",
                     _ => "annat",
                 }
                 .to_string(),

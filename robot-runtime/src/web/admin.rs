@@ -473,9 +473,14 @@ pub async fn robot_status(
         .store
         .set_paused(&name, paused, paused.then_some(reason.as_str()))
         .await?;
-    crate::accounts::robot_changed(&web.rt, &crate::accounts::By::Official(a.official.clone()), &name, paused)
-        .await
-        .map_err(Failure::Invalid)?;
+    crate::accounts::robot_changed(
+        &web.rt,
+        &crate::accounts::By::Official(a.official.clone()),
+        &name,
+        paused,
+    )
+    .await
+    .map_err(Failure::Invalid)?;
     tracing::info!(robot = %name, paused, by = a.official.user_id, "robot paused or resumed");
     Ok(see_other("/admin/robotar"))
 }

@@ -10,6 +10,7 @@ pub mod keys;
 pub mod metrics;
 pub mod pipeline;
 pub mod scheduler;
+pub mod server;
 pub mod service;
 pub mod store;
 pub mod telemetry;

@@ -9,6 +9,7 @@ pub mod http;
 pub mod keys;
 pub mod metrics;
 pub mod pipeline;
+pub mod private;
 pub mod scheduler;
 pub mod server;
 pub mod service;

@@ -13,13 +13,13 @@
 //!   `request_timeout_secs` is answered 408 and its connection closed (a
 //!   body sent a byte at a time is cut off here).
 //! * **Connections.** At most `max_connections` at once. When a new
-//!   connection arrives at the limit, the oldest connection that has no
-//!   request in flight — one still waiting for its head, or an idle
-//!   keep-alive — is closed to make room; only when every connection is busy
-//!   with a request does the new one wait (at most `request_timeout_secs`).
-//!   So connections that send nothing or trickle their head can delay
-//!   `/healthz` by no more than the time to accept it, and never longer than
-//!   the head timeout.
+//!   connection arrives at the limit, one is closed to make room: the oldest
+//!   with no request in flight (still waiting for its head, or an idle
+//!   keep-alive), else the oldest whose request body is still arriving.
+//!   Only when every connection has a whole request being handled does the
+//!   new one wait (at most `request_timeout_secs`). So connections that send
+//!   nothing, trickle their head or trickle a body cannot keep `/healthz`
+//!   from being accepted at once.
 //! * **Shutdown.** When `shutdown` resolves, no more connections are taken;
 //!   idle ones close at once, those with a request in flight finish it (up
 //!   to `request_timeout_secs`), then the loop returns.
@@ -67,6 +67,8 @@ impl Limits {
 struct Conn {
     /// Requests being handled on it now (0 or 1 for HTTP/1).
     in_flight: AtomicUsize,
+    /// The request in flight has a body that has not all arrived yet.
+    body_pending: AtomicBool,
     /// When the last request finished (or the connection opened).
     idle_since: Mutex<Instant>,
     /// Whether a request has been answered on it (only then is it a
@@ -119,11 +121,16 @@ impl Registry {
         self.ended.notify_waiters();
     }
 
-    /// Closes the oldest connection without a request in flight. False if
-    /// every connection is busy.
+    /// Closes the oldest connection that has no request in flight or whose
+    /// request body is still arriving. False if every connection has a
+    /// whole request being handled. The oldest, so that a new connection
+    /// (a load balancer's probe) outlives those that came before it.
     fn evict_one(&self) -> bool {
         let Ok(m) = self.conns.lock() else { return false };
-        match m.values().find(|c| c.is_idle()) {
+        let victim = m
+            .values()
+            .find(|c| c.is_idle() || c.body_pending.load(Ordering::SeqCst));
+        match victim {
             Some(c) => {
                 c.close.notify_one();
                 true
@@ -142,8 +149,18 @@ pub async fn serve(listener: TcpListener, app: Router, limits: Limits, shutdown:
     let mut next_id: u64 = 0;
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
-        // At the limit: make room by closing an idle connection; if all are
-        // busy, wait until one ends (or for shutdown).
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    accept_error(e).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => return drain(stop_tx, &registry, limits).await,
+        };
+        // At the limit: make room for this one by closing an older idle
+        // connection; if all are busy, wait until one ends (or for shutdown).
         while registry.len() >= limits.max_connections {
             let ended = registry.ended.notified();
             if registry.evict_one() {
@@ -160,21 +177,12 @@ pub async fn serve(listener: TcpListener, app: Router, limits: Limits, shutdown:
                 () = &mut shutdown => return drain(stop_tx, &registry, limits).await,
             }
         }
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    accept_error(e).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => return drain(stop_tx, &registry, limits).await,
-        };
         let _ = stream.set_nodelay(true);
         next_id = next_id.wrapping_add(1);
         let id = next_id;
         let conn = Arc::new(Conn {
             in_flight: AtomicUsize::new(0),
+            body_pending: AtomicBool::new(false),
             idle_since: Mutex::new(Instant::now()),
             served: AtomicBool::new(false),
             close: Notify::new(),
@@ -236,9 +244,18 @@ async fn serve_connection(
     let state = conn.clone();
     let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
         req.extensions_mut().insert(ConnectInfo(peer));
-        let fut = hyper::service::Service::call(&tower, req.map(Body::new));
         let state = state.clone();
         state.in_flight.fetch_add(1, Ordering::SeqCst);
+        state
+            .body_pending
+            .store(!hyper::body::Body::is_end_stream(req.body()), Ordering::SeqCst);
+        let req = req.map(|inner| {
+            Body::new(Tracked {
+                inner,
+                conn: state.clone(),
+            })
+        });
+        let fut = hyper::service::Service::call(&tower, req);
         async move {
             let res = match tokio::time::timeout(limits.request_timeout, fut).await {
                 Ok(r) => r,
@@ -247,6 +264,7 @@ async fn serve_connection(
                     Ok(request_timeout())
                 }
             };
+            state.body_pending.store(false, Ordering::SeqCst);
             state.set_idle_since(Instant::now());
             state.served.store(true, Ordering::SeqCst);
             state.in_flight.fetch_sub(1, Ordering::SeqCst);
@@ -308,6 +326,36 @@ async fn serve_connection(
                 }
             }
         }
+    }
+}
+
+/// A request body that tells its connection when it has all arrived.
+struct Tracked {
+    inner: Incoming,
+    conn: Arc<Conn>,
+}
+
+impl hyper::body::Body for Tracked {
+    type Data = hyper::body::Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        let polled = std::pin::Pin::new(&mut self.inner).poll_frame(cx);
+        if matches!(polled, std::task::Poll::Ready(None | Some(Err(_)))) || self.inner.is_end_stream() {
+            self.conn.body_pending.store(false, Ordering::SeqCst);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
     }
 }
 

@@ -120,6 +120,49 @@ async fn slow_and_silent_connections_are_closed_and_healthz_still_answers() {
     app.stop().await;
 }
 
+/// A request whose head is complete and whose body comes a byte at a time.
+async fn slow_body(addr: String, every: Duration, give_up: Duration) -> Option<Duration> {
+    let started = Instant::now();
+    let mut s = TcpStream::connect(&addr).await.ok()?;
+    s.write_all(b"POST /api/v1/session HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{")
+        .await
+        .ok()?;
+    loop {
+        if s.write_all(b" ").await.is_err() {
+            return Some(started.elapsed());
+        }
+        let wait = every.min(give_up.checked_sub(started.elapsed())?);
+        if closed_after(&mut s, Instant::now(), wait).await.is_some() {
+            return Some(started.elapsed());
+        }
+    }
+}
+
+#[tokio::test]
+async fn slow_bodies_give_way_to_new_connections_at_the_limit() {
+    // A request timeout far beyond the test: only eviction frees the slots.
+    let app = start(2, 5, 120, 20).await;
+    let mut attackers = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        attackers.spawn(slow_body(
+            addr(&app),
+            Duration::from_millis(300),
+            Duration::from_secs(8),
+        ));
+    }
+    // Let them all get their heads in and start on the bodies.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    for _ in 0..3 {
+        let t = healthz_time(&app).await;
+        assert!(
+            t < Duration::from_secs(1),
+            "/healthz took {t:?} with every slot in a slow body"
+        );
+    }
+    attackers.abort_all();
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn idle_keep_alive_and_slow_bodies_are_cut_off() {
     // A long head timeout, so what closes the connections below is the

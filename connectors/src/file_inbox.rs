@@ -52,10 +52,15 @@ impl FileInbox {
             .await
             .map_err(|e| ConnectorError::from_io(NAME, "create folder", &e))?;
         match tokio::fs::rename(&from, to_dir.join(&item.id)).await {
-            // The application keeps the mode it was dropped with: make it ours alone.
-            Ok(()) => crate::private::restrict(&to_dir.join(&item.id))
-                .await
-                .map_err(|e| ConnectorError::from_io(NAME, "restrict file", &e)),
+            // The application keeps the mode it was dropped with: make it
+            // ours alone. A file another account owns cannot be changed;
+            // the 0700 folder it is now in keeps others out all the same.
+            Ok(()) => match crate::private::restrict(&to_dir.join(&item.id)).await {
+                Err(e) if e.kind() != std::io::ErrorKind::PermissionDenied => {
+                    Err(ConnectorError::from_io(NAME, "restrict file", &e))
+                }
+                _ => Ok(()),
+            },
             // Already moved by an earlier acknowledgement: idempotent.
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && to_dir.join(&item.id).exists() => Ok(()),
             Err(e) => Err(ConnectorError::from_io(NAME, "move file", &e)),

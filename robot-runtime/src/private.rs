@@ -27,17 +27,64 @@ pub struct Tightened {
     pub files: usize,
 }
 
-/// Creates the data directory (0700) if it is missing; otherwise takes group
-/// and world access away from it and from everything in it (folders 0700,
-/// files 0600), and logs how many it changed — counts only, no paths, as
-/// file names may carry personal data. Symbolic links are left alone.
+/// What hrobot keeps at the top of its data directory. A directory with
+/// none of them is not recognised as ours and is not changed (a data
+/// directory set to `/var/lib` or `/tmp` by mistake must not be closed).
+const OURS: &[&str] = &["hrobot.sqlite", "master.key", "audit-signing.key", "outbox"];
+/// Top-level files that are tightened.
+const FILES: &[&str] = &[
+    "hrobot.sqlite",
+    "hrobot.sqlite-wal",
+    "hrobot.sqlite-shm",
+    "hrobot.sqlite-journal",
+    "master.key",
+    "audit-signing.key",
+];
+/// Folders whose whole contents are ours. Not `inbox` itself: another
+/// account may drop applications there; what hrobot has filed away is ours.
+const TREES: &[&str] = &["outbox", "inbox/processed", "inbox/failed"];
+
+/// Creates the data directory (0700) if it is missing. If it exists and is
+/// recognised as hrobot's, takes group and world access away from it, from
+/// the database and key files, and from everything in `outbox/`,
+/// `inbox/processed/` and `inbox/failed/` (folders 0700, files 0600), and
+/// logs how many it changed — counts only, no paths, as file names may
+/// carry personal data. A directory with the sticky bit (`/tmp`), one not
+/// recognised as ours, and symbolic links are left as they are (with a
+/// warning if the directory is open).
 pub fn secure_data_dir(dir: &Path) -> io::Result<Tightened> {
     let mut t = Tightened::default();
     #[cfg(unix)]
     {
-        use std::os::unix::fs::DirBuilderExt;
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
         std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
-        tighten(dir, &mut t, 0)?;
+        let mode = std::fs::symlink_metadata(dir)?.permissions().mode();
+        let ours = OURS.iter().any(|n| dir.join(n).exists());
+        let shared = mode & 0o1000 != 0;
+        if mode & 0o077 != 0 {
+            if ours && !shared {
+                std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+                t.dirs += 1;
+            } else if !ours && dir.read_dir()?.next().is_some() {
+                tracing::warn!(
+                    "the data directory is readable by others and not recognised as hrobot's: left as it is"
+                );
+            } else if shared {
+                tracing::warn!("the data directory is a shared folder (sticky bit): left as it is");
+            } else {
+                // Empty: ours from now on.
+                std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+                t.dirs += 1;
+            }
+        }
+        if ours && !shared {
+            for f in FILES {
+                tighten_file(&dir.join(f), &mut t)?;
+            }
+            for sub in TREES {
+                tighten(&dir.join(sub), &mut t, 0)?;
+            }
+        }
         if t != Tightened::default() {
             tracing::warn!(
                 dirs = t.dirs,
@@ -51,16 +98,36 @@ pub fn secure_data_dir(dir: &Path) -> io::Result<Tightened> {
     Ok(t)
 }
 
+/// A regular file (not a link) loses group and world access.
+#[cfg(unix)]
+fn tighten_file(path: &Path, t: &mut Tightened) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return Ok(());
+    };
+    let mode = meta.permissions().mode();
+    if meta.is_file() && mode & 0o077 != 0 {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & 0o700))?;
+        t.files += 1;
+    }
+    Ok(())
+}
+
 #[cfg(unix)]
 fn tighten(dir: &Path, t: &mut Tightened, depth: usize) -> io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
-    let meta = std::fs::symlink_metadata(dir)?;
+    let Ok(meta) = std::fs::symlink_metadata(dir) else {
+        return Ok(());
+    };
+    if !meta.is_dir() {
+        return Ok(());
+    }
     if meta.permissions().mode() & 0o077 != 0 {
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
         t.dirs += 1;
     }
-    // Deep enough for inbox/processed and outbox/new; no runaway on odd trees.
-    if depth >= 8 {
+    // Deep enough for outbox/new; no runaway on odd trees.
+    if depth >= 4 {
         return Ok(());
     }
     for entry in std::fs::read_dir(dir)? {
@@ -70,11 +137,7 @@ fn tighten(dir: &Path, t: &mut Tightened, depth: usize) -> io::Result<()> {
         if ft.is_dir() {
             tighten(&path, t, depth + 1)?;
         } else if ft.is_file() {
-            let mode = entry.metadata()?.permissions().mode();
-            if mode & 0o077 != 0 {
-                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode & 0o700))?;
-                t.files += 1;
-            }
+            tighten_file(&path, t)?;
         }
     }
     Ok(())
@@ -127,27 +190,55 @@ mod tests {
     #[test]
     fn an_open_data_directory_is_tightened() {
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let set = |p: &Path, m: u32| std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap();
         let t = tempfile::tempdir().unwrap();
         let d = t.path().join("data");
         std::fs::create_dir_all(d.join("outbox/new")).unwrap();
+        std::fs::create_dir_all(d.join("inbox/processed")).unwrap();
         std::fs::write(d.join("hrobot.sqlite"), "x").unwrap();
         std::fs::write(d.join("outbox/new/1.eml"), "x").unwrap();
-        for p in [&d, &d.join("outbox"), &d.join("outbox/new")] {
-            std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::write(d.join("inbox/processed/a.json"), "x").unwrap();
+        std::fs::write(d.join("inbox/ny.json"), "x").unwrap();
+        for p in [
+            &d,
+            &d.join("outbox"),
+            &d.join("outbox/new"),
+            &d.join("inbox"),
+            &d.join("inbox/processed"),
+        ] {
+            set(p, 0o755);
         }
-        for p in [d.join("hrobot.sqlite"), d.join("outbox/new/1.eml")] {
-            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
+        for p in [
+            "hrobot.sqlite",
+            "outbox/new/1.eml",
+            "inbox/processed/a.json",
+            "inbox/ny.json",
+        ] {
+            set(&d.join(p), 0o644);
         }
         let changed = secure_data_dir(&d).unwrap();
-        assert_eq!(changed, Tightened { dirs: 3, files: 2 });
+        assert_eq!(changed, Tightened { dirs: 4, files: 3 });
         assert_eq!(mode(&d), 0o700);
         assert_eq!(mode(&d.join("outbox/new")), 0o700);
         assert_eq!(mode(&d.join("hrobot.sqlite")), 0o600);
         assert_eq!(mode(&d.join("outbox/new/1.eml")), 0o600);
+        assert_eq!(mode(&d.join("inbox/processed/a.json")), 0o600);
+        // The inbox itself may be another account's drop folder.
+        assert_eq!(mode(&d.join("inbox")), 0o755);
+        assert_eq!(mode(&d.join("inbox/ny.json")), 0o644);
         assert_eq!(secure_data_dir(&d).unwrap(), Tightened::default(), "nothing left to do");
         let fresh = t.path().join("new/data");
         secure_data_dir(&fresh).unwrap();
         assert_eq!(mode(&fresh), 0o700);
+        // A folder that is not ours (a mistaken data_dir) is not closed.
+        let other = t.path().join("other");
+        std::fs::create_dir_all(&other).unwrap();
+        std::fs::write(other.join("their.txt"), "x").unwrap();
+        set(&other, 0o755);
+        set(&other.join("their.txt"), 0o644);
+        assert_eq!(secure_data_dir(&other).unwrap(), Tightened::default());
+        assert_eq!(mode(&other), 0o755);
+        assert_eq!(mode(&other.join("their.txt")), 0o644);
     }
 
     #[test]

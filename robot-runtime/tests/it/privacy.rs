@@ -149,14 +149,19 @@ fn the_demo_keeps_its_data_directory_to_itself() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    // A directory left open by an earlier version: tightened at start.
-    std::fs::create_dir_all(data.join("gammalt")).unwrap();
-    std::fs::write(data.join("gammalt/anteckning.txt"), "x").unwrap();
-    for (p, m) in [(&data, 0o755), (&data.join("gammalt"), 0o775)] {
+    // A data directory left open by an earlier version, with a letter in
+    // it: tightened at start.
+    std::fs::create_dir_all(data.join("outbox/new")).unwrap();
+    std::fs::write(data.join("outbox/new/gammalt-brev.eml"), "x").unwrap();
+    for (p, m) in [
+        (&data, 0o755),
+        (&data.join("outbox"), 0o775),
+        (&data.join("outbox/new"), 0o755),
+    ] {
         std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap();
     }
     std::fs::set_permissions(
-        data.join("gammalt/anteckning.txt"),
+        data.join("outbox/new/gammalt-brev.eml"),
         std::fs::Permissions::from_mode(0o644),
     )
     .unwrap();
@@ -213,5 +218,5 @@ fn the_demo_keeps_its_data_directory_to_itself() {
         log.contains("group and world access removed"),
         "the tightening is logged:\n{log}"
     );
-    assert!(!log.contains("anteckning"), "no file names in the log");
+    assert!(!log.contains("gammalt"), "no file names in the log");
 }

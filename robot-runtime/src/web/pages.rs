@@ -329,7 +329,7 @@ impl Web {
             let secs = session::seconds_until(now, l.retry_after);
             tracing::warn!(
                 username = known.as_deref(),
-                client = ?ip,
+                client = ip.map(tracing::field::display),
                 reason = l.reason.as_str(),
                 retry_after_secs = secs,
                 "login refused: throttled after failed logins"
@@ -373,7 +373,12 @@ impl Web {
                     Some(u) if u.password_hash.is_none() => "no_password",
                     Some(_) => "wrong_password",
                 };
-                tracing::info!(username = known.as_deref(), client = ?ip, reason, "login failed");
+                tracing::info!(
+                    username = known.as_deref(),
+                    client = ip.map(tracing::field::display),
+                    reason,
+                    "login failed"
+                );
                 if let Err(f) = self
                     .audit_sign_in(
                         audit::EventKind::LoginFailed,

@@ -224,7 +224,7 @@ impl Web {
         tracing::info!(
             user_id = user.id,
             username = %user.username,
-            client = ?ip,
+            client = ip.map(tracing::field::display),
             kind = kind.as_str(),
             method = method.as_str(),
             "session started"

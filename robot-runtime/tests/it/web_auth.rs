@@ -148,6 +148,24 @@ async fn logins_are_rate_limited_per_user_and_per_address() {
     // Now even the right password is refused from this address, without
     // being checked (a back-off of 1 s; the clock stands still).
     assert_eq!(app.try_login("anna", PASSWORD).await.err(), Some(429));
+    let c = client();
+    let page = c.get(app.url("/logga-in")).send().await.unwrap();
+    let lc = set_cookie(&page, "hrobot-login").unwrap();
+    let token = field(&page.text().await.unwrap(), "_login").unwrap();
+    let r = c
+        .post(app.url("/logga-in"))
+        .header("cookie", format!("hrobot-login={lc}"))
+        .form(&[
+            ("_login", token.as_str()),
+            ("anvandarnamn", "anna"),
+            ("losenord", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429);
+    assert_eq!(r.headers()["retry-after"], "1", "the form's 429 says when to try again");
+    assert!(r.text().await.unwrap().contains("Försök igen om 1 sekund."));
     let r = client()
         .post(app.url("/api/v1/session"))
         .json(&serde_json::json!({"username": "anna", "password": PASSWORD}))

@@ -285,13 +285,14 @@ impl Delivery for MaildirDelivery {
         };
         let bytes = message(&self.from, &to, &self.domain, key, letter)?.formatted();
         for sub in ["tmp", "new", "cur"] {
-            tokio::fs::create_dir_all(self.dir.join(sub))
+            crate::private::create_dir_all(&self.dir.join(sub))
                 .await
                 .map_err(|e| ConnectorError::from_io(MAILDIR, "create the maildir", &e))?;
         }
         // Write to tmp/, then rename into new/: readers never see half a letter.
         let tmp = self.dir.join("tmp").join(path.file_name().unwrap_or_default());
-        tokio::fs::write(&tmp, &bytes)
+        // 0600: a letter carries the applicant's name and personnummer.
+        crate::private::write(&tmp, &bytes)
             .await
             .map_err(|e| ConnectorError::from_io(MAILDIR, "write the letter", &e))?;
         tokio::fs::rename(&tmp, &path)
@@ -304,7 +305,7 @@ impl Delivery for MaildirDelivery {
     }
 
     async fn health(&self) -> Result<(), ConnectorError> {
-        tokio::fs::create_dir_all(self.dir.join("new"))
+        crate::private::create_dir_all(&self.dir.join("new"))
             .await
             .map_err(|e| ConnectorError::from_io(MAILDIR, "the maildir", &e))
     }
@@ -350,5 +351,18 @@ mod tests {
         );
         assert!(text.contains("application/pdf"));
         assert!(std::fs::read_dir(dir.path().join("tmp")).unwrap().next().is_none());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+            assert_eq!(
+                mode(&files[0].as_ref().unwrap().path()),
+                0o600,
+                "a letter is the service's alone"
+            );
+            for sub in ["tmp", "new", "cur"] {
+                assert_eq!(mode(&dir.path().join(sub)), 0o700);
+            }
+        }
     }
 }

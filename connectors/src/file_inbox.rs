@@ -48,11 +48,19 @@ impl FileInbox {
     async fn move_to(&self, item: &ItemRef, folder: &str) -> Result<(), ConnectorError> {
         let from = self.path(item)?;
         let to_dir = self.dir.join(folder);
-        tokio::fs::create_dir_all(&to_dir)
+        crate::private::create_dir_all(&to_dir)
             .await
             .map_err(|e| ConnectorError::from_io(NAME, "create folder", &e))?;
         match tokio::fs::rename(&from, to_dir.join(&item.id)).await {
-            Ok(()) => Ok(()),
+            // The application keeps the mode it was dropped with: make it
+            // ours alone. A file another account owns cannot be changed;
+            // the 0700 folder it is now in keeps others out all the same.
+            Ok(()) => match crate::private::restrict(&to_dir.join(&item.id)).await {
+                Err(e) if e.kind() != std::io::ErrorKind::PermissionDenied => {
+                    Err(ConnectorError::from_io(NAME, "restrict file", &e))
+                }
+                _ => Ok(()),
+            },
             // Already moved by an earlier acknowledgement: idempotent.
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && to_dir.join(&item.id).exists() => Ok(()),
             Err(e) => Err(ConnectorError::from_io(NAME, "move file", &e)),
@@ -116,10 +124,10 @@ impl ApplicationSource for FileInbox {
             Ack::Accepted => self.move_to(item, "processed").await,
             Ack::Rejected { reason } => {
                 let note = self.dir.join("failed").join(format!("{}.error.txt", item.id));
-                tokio::fs::create_dir_all(self.dir.join("failed"))
+                crate::private::create_dir_all(&self.dir.join("failed"))
                     .await
                     .map_err(|e| ConnectorError::from_io(NAME, "create folder", &e))?;
-                tokio::fs::write(&note, format!("{reason}\n"))
+                crate::private::write(&note, format!("{reason}\n").as_bytes())
                     .await
                     .map_err(|e| ConnectorError::from_io(NAME, "write error note", &e))?;
                 self.move_to(item, "failed").await

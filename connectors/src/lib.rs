@@ -24,6 +24,7 @@ pub mod file_inbox;
 pub mod file_register;
 pub mod http;
 pub mod legacy;
+pub mod private;
 pub mod sql_source;
 pub mod ssbtek;
 

@@ -50,6 +50,17 @@ pub struct DatabaseSettings {
 #[serde(deny_unknown_fields, default)]
 pub struct HttpSettings {
     pub listen: SocketAddr,
+    /// A connection must send a complete request head within this many
+    /// seconds of opening (and of its previous response), or it is closed.
+    pub header_read_timeout_secs: u64,
+    /// A kept-alive connection with no request is closed after this many
+    /// seconds (0 = one request per connection).
+    pub keep_alive_idle_secs: u64,
+    /// A request whose body and handling take longer is answered 408.
+    pub request_timeout_secs: u64,
+    /// Open connections at most; at the limit an idle one is closed to make
+    /// room for a new one (see server.rs). Keep well below `LimitNOFILE`.
+    pub max_connections: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -207,6 +218,10 @@ impl Default for HttpSettings {
     fn default() -> HttpSettings {
         HttpSettings {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            header_read_timeout_secs: 10,
+            keep_alive_idle_secs: 5,
+            request_timeout_secs: 60,
+            max_connections: 1024,
         }
     }
 }
@@ -475,6 +490,12 @@ impl Settings {
         }
         if self.workers.concurrency == 0 {
             problems.push("workers.concurrency must be at least 1".into());
+        }
+        if self.http.header_read_timeout_secs == 0 || self.http.request_timeout_secs == 0 {
+            problems.push("http.header_read_timeout_secs and http.request_timeout_secs must be at least 1".into());
+        }
+        if self.http.max_connections == 0 {
+            problems.push("http.max_connections must be at least 1".into());
         }
         if self.workers.batch < 1 {
             problems.push("workers.batch must be at least 1".into());

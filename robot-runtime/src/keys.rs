@@ -41,6 +41,12 @@ pub fn audit_log(s: &Settings, clock: Arc<dyn crate::clock::Clock>) -> anyhow::R
 
 fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
     if let Some(dir) = path.parent() {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+        }
+        #[cfg(not(unix))]
         std::fs::create_dir_all(dir)?;
     }
     std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;

@@ -127,6 +127,9 @@ impl Runtime {
         // Letters cite the legal references of the rulesets the robots use.
         settings.approval.law = crate::approval::law::LawBook::new(settings.robots.iter().map(|r| r.ruleset.clone()));
         let settings = Arc::new(settings);
+        // Personal data lives here: the owner's alone (see private.rs).
+        crate::private::secure_data_dir(&settings.data_dir).context("the data directory")?;
+        crate::private::precreate_sqlite(settings.database_url().expose()).context("the database file")?;
         let audit = crate::keys::audit_log(&settings, clock.clone()).context("audit log")?;
         let store = Store::open(
             settings.database_url().expose(),

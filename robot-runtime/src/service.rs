@@ -42,18 +42,12 @@ impl Service {
         let mut http_stop = stop_rx.clone();
         let app = router(state);
         let addr = listener.local_addr()?;
+        let limits = crate::server::Limits::from_settings(&rt.settings.http);
         tasks.spawn(async move {
-            let served = axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-            )
-            .with_graceful_shutdown(async move {
+            crate::server::serve(listener, app, limits, async move {
                 crate::clock::stopped(&mut http_stop).await;
             })
             .await;
-            if let Err(e) = served {
-                error!(error = %e, "HTTP server stopped");
-            }
         });
 
         for _ in 0..rt.settings.workers.concurrency.max(1) {

@@ -27,6 +27,28 @@ pub fn run(settings: Settings, cmd: ConfigCommand) -> u8 {
             }
             if problems.is_empty() {
                 println!("ok: {} robot(s), database {}", settings.robots.len(), engine(&settings));
+                let h = &settings.http;
+                println!(
+                    "  http: {}, request head within {} s, keep-alive {} s, request {} s, at most {} connections",
+                    h.listen,
+                    h.header_read_timeout_secs,
+                    h.keep_alive_idle_secs,
+                    h.request_timeout_secs,
+                    h.max_connections
+                );
+                let w = &settings.web;
+                println!(
+                    "  web: X-Forwarded-For {}, API tokens at most {} h, browser sessions at most {} h",
+                    match w.proxies() {
+                        0 => "ignored".to_string(),
+                        n => format!("read {n} from the right"),
+                    },
+                    w.api_token_max_hours,
+                    w.session_max_hours
+                );
+                if w.trust_forwarded_for {
+                    println!("  note: web.trust_forwarded_for is deprecated; write web.trusted_proxies = 1");
+                }
                 for r in &settings.robots {
                     println!(
                         "  {}: {} ({}), {}",

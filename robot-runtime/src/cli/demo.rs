@@ -36,14 +36,20 @@ fn repo_path(rel: &str) -> PathBuf {
 }
 
 fn copy_inbox(from: &Path, to: &Path) -> std::io::Result<usize> {
-    std::fs::create_dir_all(to)?;
+    crate::private::secure_data_dir(to)?;
     let mut n = 0;
     for e in std::fs::read_dir(from)? {
         let p = e?.path();
         if p.extension().is_some_and(|x| x == "json")
             && let Some(name) = p.file_name()
         {
+            // copy keeps the source's mode: the copy holds personal data.
             std::fs::copy(&p, to.join(name))?;
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(to.join(name), std::fs::Permissions::from_mode(0o600))?;
+            }
             n += 1;
         }
     }
@@ -70,7 +76,7 @@ fn demo(args: Args, data_dir: Option<PathBuf>) -> anyhow::Result<()> {
             (t.path().to_path_buf(), Some(t))
         }
     };
-    std::fs::create_dir_all(&data_dir)?;
+    crate::private::secure_data_dir(&data_dir)?;
     let demo = args.demo.unwrap_or_else(|| repo_path("ops/demo"));
     let ruleset = args.ruleset.unwrap_or_else(|| repo_path("rulesets/ekonomiskt-bistand"));
     let inbox = data_dir.join("inbox");

@@ -79,6 +79,9 @@ pub fn run(cli: Cli) -> ExitCode {
         data_dir,
         command,
     } = cli;
+    // Before anything is written: files of ours are for us alone (the
+    // database, letters, keys, exports all hold personal data).
+    crate::private::restrict_umask();
     let quiet = || crate::telemetry::init(log_format.unwrap_or_default(), verbose, None);
     match command {
         Command::Evaluate(args) => {

@@ -520,12 +520,26 @@ pub async fn configuration(State(web): State<Web>, Extension(a): Extension<Authe
         ),
         kv("Inaktivitetsgräns", format!("{} minuter", w.idle_timeout_minutes)),
         kv("Längsta session", format!("{} timmar", w.session_max_hours)),
+        kv("Längsta API-token", format!("{} timmar", w.api_token_max_hours)),
         kv(
-            "Inloggningsspärr",
+            "Inloggningsbroms",
             format!(
-                "{} misslyckade försök per användare, {} per adress, under {} minuter",
-                w.login_max_failures_per_user, w.login_max_failures_per_ip, w.login_window_minutes
+                "väntetid efter {} misslyckade försök per användare och adress ({} från alla adresser; \
+                 från {} även för nya adresser), högst {} minuter; högst {} försök per adress under {} minuter",
+                w.login_backoff_after,
+                w.login_account_backoff_after,
+                w.login_account_lock_after,
+                w.login_backoff_max_minutes,
+                w.login_max_failures_per_ip,
+                w.login_window_minutes
             ),
+        ),
+        kv(
+            "Proxyer framför tjänsten",
+            match w.proxies() {
+                0 => "inga (X-Forwarded-For används inte)".into(),
+                n => format!("{n} (klientadressen läses från höger i X-Forwarded-For)"),
+            },
         ),
         kv(
             "Enkel inloggning (OIDC)",

@@ -54,13 +54,16 @@ pub async fn create_session(
         }
         Err(LoginRefused::Failed(f)) => return Err(ApiError(f)),
     };
-    let token = web.start_session(&user, SessionKind::Api, AuthMethod::Password).await?;
+    let token = web
+        .start_session(&user, SessionKind::Api, AuthMethod::Password, ip)
+        .await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({
             "token": token,
             "token_type": "Bearer",
             "idle_timeout_minutes": web.settings.api_token_idle_minutes,
+            "max_hours": web.settings.api_token_max_hours,
             "user": {"id": user.id, "username": user.username, "roles": user.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>()},
         })),
     )

@@ -55,6 +55,10 @@ impl Failure {
             Failure::Unauthenticated => "Du är inte inloggad, eller inloggningen har gått ut.".into(),
             Failure::Forbidden { message, .. } | Failure::Conflict { message, .. } => message.clone(),
             Failure::NotFound => "Sidan eller ärendet finns inte.".into(),
+            Failure::TooManyRequests { retry_after_secs } if *retry_after_secs < 60 => format!(
+                "För många misslyckade inloggningar. Försök igen om {} sekunder.",
+                retry_after_secs.max(&1)
+            ),
             Failure::TooManyRequests { retry_after_secs } => format!(
                 "För många misslyckade inloggningar. Försök igen om {} minuter.",
                 (retry_after_secs + 59) / 60

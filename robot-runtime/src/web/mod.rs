@@ -55,19 +55,66 @@ pub struct WebSettings {
     pub idle_timeout_minutes: u64,
     /// ... and after this long in any case.
     pub session_max_hours: u64,
-    /// An API token ends after this long without a request.
+    /// An API token ends after this long without a request ...
     pub api_token_idle_minutes: u64,
-    /// Failed logins are counted over this window ...
+    /// ... and after this long in any case.
+    pub api_token_max_hours: u64,
+    /// A streak of failed logins is forgotten this long after its last
+    /// failure; the per-address limit counts over this window.
     pub login_window_minutes: u64,
-    /// ... and at most this many per username ...
-    pub login_max_failures_per_user: u32,
-    /// ... and per client address are allowed in it.
+    /// After this many failures for one account from one address, each
+    /// further try from there waits 1 s, 2 s, 4 s … (see ratelimit.rs).
+    /// `login_max_failures_per_user`, its old name, is still read.
+    #[serde(alias = "login_max_failures_per_user")]
+    pub login_backoff_after: u32,
+    /// After this many failures for one account from all addresses, the
+    /// back-off applies to the account from every address that has failed
+    /// for it (an address without failures still gets in) ...
+    pub login_account_backoff_after: u32,
+    /// ... and from this many, from every address.
+    pub login_account_lock_after: u32,
+    /// The longest back-off.
+    pub login_backoff_max_minutes: u64,
+    /// At most this many failed logins per client address in the window.
     pub login_max_failures_per_ip: u32,
-    /// Take the client address from `X-Forwarded-For` (only behind a proxy
-    /// that sets it; otherwise anyone could choose their address).
+    /// Proxies in front of the service that append to `X-Forwarded-For`.
+    /// The client address is the entry this many places from the right
+    /// (the one the outermost trusted proxy appended); 0 = the header is
+    /// ignored and the peer's address is used.
+    pub trusted_proxies: u32,
+    /// Deprecated: `true` means `trusted_proxies = 1`.
     pub trust_forwarded_for: bool,
     /// Single sign-on (OpenID Connect), when the municipality has it.
     pub oidc: Option<OidcSettings>,
+}
+
+impl WebSettings {
+    /// How many proxies' `X-Forwarded-For` entries to trust.
+    pub fn proxies(&self) -> usize {
+        match self.trusted_proxies {
+            0 if self.trust_forwarded_for => 1,
+            n => usize::try_from(n).unwrap_or(usize::MAX),
+        }
+    }
+
+    fn minutes(m: u64, default: i64) -> chrono::Duration {
+        chrono::Duration::minutes(i64::try_from(m.max(1)).unwrap_or(default))
+    }
+
+    /// The login limiter's policy.
+    pub fn login_policy(&self) -> ratelimit::Policy {
+        ratelimit::Policy {
+            window: Self::minutes(self.login_window_minutes, 15),
+            backoff_after: self.login_backoff_after.max(1),
+            account_backoff_after: self.login_account_backoff_after.max(1),
+            account_lock_after: self
+                .login_account_lock_after
+                .max(self.login_account_backoff_after)
+                .max(1),
+            backoff_cap: Self::minutes(self.login_backoff_max_minutes, 15),
+            per_ip: self.login_max_failures_per_ip.max(1),
+        }
+    }
 }
 
 impl Default for WebSettings {
@@ -77,9 +124,14 @@ impl Default for WebSettings {
             idle_timeout_minutes: 30,
             session_max_hours: 12,
             api_token_idle_minutes: 8 * 60,
+            api_token_max_hours: 24,
             login_window_minutes: 15,
-            login_max_failures_per_user: 5,
+            login_backoff_after: 5,
+            login_account_backoff_after: 20,
+            login_account_lock_after: 100,
+            login_backoff_max_minutes: 15,
             login_max_failures_per_ip: 30,
+            trusted_proxies: 0,
             trust_forwarded_for: false,
             oidc: None,
         }
@@ -162,11 +214,7 @@ impl Web {
     pub fn new(rt: Arc<Runtime>) -> Web {
         let settings = Arc::new(rt.settings.web.clone());
         Web {
-            limiter: Arc::new(ratelimit::LoginLimiter::new(
-                chrono::Duration::minutes(i64::try_from(settings.login_window_minutes.max(1)).unwrap_or(15)),
-                settings.login_max_failures_per_user.max(1),
-                settings.login_max_failures_per_ip.max(1),
-            )),
+            limiter: Arc::new(ratelimit::LoginLimiter::new(settings.login_policy())),
             oidc: Arc::new(oidc::Oidc::default()),
             counts: Arc::new(view::CountsCache::default()),
             settings,

@@ -14,7 +14,7 @@
 //! claims type.
 
 use super::error::{Failure, WebError};
-use super::pages::{NextQuery, see_other};
+use super::pages::{ClientAddr, NextQuery, client_ip, see_other};
 use super::session::{self, token_hash};
 use super::{OidcSettings, Web};
 use crate::store::sessions::{AuthMethod, SessionKind};
@@ -239,6 +239,7 @@ pub fn mapped_roles(s: &OidcSettings, claims: &serde_json::Map<String, Value>) -
 /// `GET /logga-in/sso/klar`: back from the identity provider.
 pub async fn callback(
     State(web): State<Web>,
+    ClientAddr(peer): ClientAddr,
     headers: HeaderMap,
     Query(q): Query<CallbackQuery>,
 ) -> Result<Response, WebError> {
@@ -323,7 +324,10 @@ pub async fn callback(
         .and_then(Value::as_str)
         .map(str::to_string);
     let user = find_or_create(&web, &subject, &username, &display, &roles, pnr.as_deref()).await?;
-    let token = web.start_session(&user, SessionKind::Browser, AuthMethod::Oidc).await?;
+    let ip = client_ip(&web, &headers, peer);
+    let token = web
+        .start_session(&user, SessionKind::Browser, AuthMethod::Oidc, ip)
+        .await?;
     // A page, not a redirect: a Strict cookie set while answering a
     // cross-site navigation is not sent on a redirect in the same chain.
     let html = "<!DOCTYPE html><html lang=\"sv\"><head><meta charset=\"utf-8\"><title>Inloggad – Handläggarrobot</title>\

@@ -136,7 +136,7 @@ pub fn document() -> Value {
                 },
                 "SessionRequest": {"type": "object", "required": ["username", "password"], "additionalProperties": false, "properties": {"username": {"type": "string"}, "password": {"type": "string"}}},
                 "Session": {"type": "object", "required": ["token", "token_type"], "properties": {
-                    "token": {"type": "string"}, "token_type": {"const": "Bearer"}, "idle_timeout_minutes": {"type": "integer"},
+                    "token": {"type": "string"}, "token_type": {"const": "Bearer"}, "idle_timeout_minutes": {"type": "integer"}, "max_hours": {"type": "integer"},
                     "user": {"type": "object", "properties": {"id": {"type": "integer"}, "username": {"type": "string"}, "roles": {"type": "array", "items": {"type": "string"}}}}
                 }},
                 "CaseSummary": {"type": "object", "properties": {

@@ -185,8 +185,6 @@ pub struct LoginForm {
     nasta: String,
 }
 
-/// The client's address: the peer, or (behind a trusted proxy) the first
-/// `X-Forwarded-For` entry.
 /// The peer's address, when the server was started with connect info.
 pub struct ClientAddr(pub Option<SocketAddr>);
 
@@ -200,17 +198,28 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientAddr {
     }
 }
 
+/// The client's address: the peer's, or behind `trusted_proxies` = N
+/// proxies the `X-Forwarded-For` entry N places from the right — the one
+/// the outermost trusted proxy appended. Entries left of it are whatever
+/// the client sent, so they are never read. A header with fewer entries, or
+/// an entry that is not an address, gives the peer's address.
 pub fn client_ip(web: &Web, headers: &HeaderMap, peer: Option<SocketAddr>) -> Option<IpAddr> {
-    if web.settings.trust_forwarded_for
-        && let Some(ip) = headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .and_then(|v| v.trim().parse().ok())
-    {
-        return Some(ip);
+    forwarded_client(web.settings.proxies(), headers).or(peer.map(|p| p.ip()))
+}
+
+fn forwarded_client(proxies: usize, headers: &HeaderMap) -> Option<IpAddr> {
+    if proxies == 0 {
+        return None;
     }
-    peer.map(|p| p.ip())
+    let mut entries = Vec::new();
+    for v in headers.get_all("x-forwarded-for") {
+        entries.extend(v.to_str().ok()?.split(',').map(str::trim));
+    }
+    let entry = entries.len().checked_sub(proxies).map(|i| entries[i])?;
+    entry
+        .parse::<IpAddr>()
+        .ok()
+        .or_else(|| entry.parse::<SocketAddr>().ok().map(|s| s.ip()))
 }
 
 pub async fn login(
@@ -233,7 +242,7 @@ pub async fn login(
     let ip = client_ip(&web, &headers, peer);
     match web.password_login(&username, &f.losenord, ip).await {
         Ok(user) => match web
-            .start_session(&user, SessionKind::Browser, AuthMethod::Password)
+            .start_session(&user, SessionKind::Browser, AuthMethod::Password, ip)
             .await
         {
             Ok(token) => {
@@ -256,16 +265,21 @@ pub async fn login(
             }
             Err(f) => WebError(f).into_response(),
         },
-        Err(LoginRefused::Limited(secs)) => login_page_response(
-            &web,
-            Some(format!(
-                "För många misslyckade inloggningar. Försök igen om {} minuter.",
-                (secs + 59) / 60
-            )),
-            &f.nasta,
-            &username,
-            StatusCode::TOO_MANY_REQUESTS,
-        ),
+        Err(LoginRefused::Limited(secs)) => {
+            let mut r = login_page_response(
+                &web,
+                Some(format!(
+                    "För många misslyckade inloggningar. Försök igen om {}.",
+                    wait_text(secs)
+                )),
+                &f.nasta,
+                &username,
+                StatusCode::TOO_MANY_REQUESTS,
+            );
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+            r
+        }
         Err(LoginRefused::Wrong) => login_page_response(
             &web,
             Some("Fel användarnamn eller lösenord.".into()),
@@ -277,14 +291,26 @@ pub async fn login(
     }
 }
 
+/// "12 sekunder", "3 minuter".
+fn wait_text(secs: i64) -> String {
+    match secs {
+        ..=1 => "1 sekund".into(),
+        2..=59 => format!("{secs} sekunder"),
+        _ => format!("{} minuter", (secs + 59) / 60),
+    }
+}
+
 pub enum LoginRefused {
     Wrong,
+    /// Throttled: try again in this many seconds.
     Limited(i64),
     Failed(Failure),
 }
 
 impl Web {
-    /// Checks a username and password under the rate limits.
+    /// Checks a username and password under the login throttling, and
+    /// writes what happened to the audit and text logs (the username only
+    /// when it is a user's: a mistyped one may be anything).
     pub async fn password_login(
         &self,
         username: &str,
@@ -292,16 +318,39 @@ impl Web {
         ip: Option<IpAddr>,
     ) -> Result<crate::store::users::UserRecord, LoginRefused> {
         let now = self.now();
-        if let Err(l) = self.limiter.check(username, ip, now) {
-            tracing::warn!("login refused: too many failures");
-            return Err(LoginRefused::Limited(session::seconds_until(now, l.retry_after)));
-        }
         let user = self
             .rt
             .store
             .user_by_name(username)
             .await
             .map_err(|e| LoginRefused::Failed(e.into()))?;
+        let known = user.as_ref().map(|u| u.username.clone());
+        if let Err(l) = self.limiter.check(username, ip, now) {
+            let secs = session::seconds_until(now, l.retry_after);
+            tracing::warn!(
+                username = known.as_deref(),
+                client = ip.map(tracing::field::display),
+                reason = l.reason.as_str(),
+                retry_after_secs = secs,
+                "login refused: throttled after failed logins"
+            );
+            // Once per throttling, not per refused try: a flood of tries
+            // must not flood the audit log.
+            if l.first
+                && let Err(f) = self
+                    .audit_sign_in(
+                        audit::EventKind::LoginThrottled,
+                        user.as_ref(),
+                        AuthMethod::Password,
+                        ip,
+                        serde_json::json!({"reason": l.reason.as_str(), "retry_after_secs": secs}),
+                    )
+                    .await
+            {
+                tracing::error!(error = ?f, "could not audit a login throttling");
+            }
+            return Err(LoginRefused::Limited(secs));
+        }
         let hash = user
             .as_ref()
             .filter(|u| !u.disabled)
@@ -313,12 +362,35 @@ impl Web {
             .unwrap_or(false);
         match user {
             Some(u) if ok => {
-                self.limiter.succeeded(username);
+                self.limiter.succeeded(username, ip);
                 Ok(u)
             }
-            _ => {
+            user => {
                 self.limiter.failed(username, ip, now);
-                tracing::info!("login failed");
+                let reason = match &user {
+                    None => "unknown_user",
+                    Some(u) if u.disabled => "disabled_user",
+                    Some(u) if u.password_hash.is_none() => "no_password",
+                    Some(_) => "wrong_password",
+                };
+                tracing::info!(
+                    username = known.as_deref(),
+                    client = ip.map(tracing::field::display),
+                    reason,
+                    "login failed"
+                );
+                if let Err(f) = self
+                    .audit_sign_in(
+                        audit::EventKind::LoginFailed,
+                        user.as_ref(),
+                        AuthMethod::Password,
+                        ip,
+                        serde_json::json!({"reason": reason}),
+                    )
+                    .await
+                {
+                    tracing::error!(error = ?f, "could not audit a failed login");
+                }
                 Err(LoginRefused::Wrong)
             }
         }

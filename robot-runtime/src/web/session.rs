@@ -5,8 +5,13 @@
 //!   `SameSite=Strict`, `Secure` and the `__Host-` prefix unless turned off
 //!   for plain-HTTP localhost); integrations in `Authorization: Bearer`.
 //! * A browser session ends after `idle_timeout_minutes` without a request
-//!   and after `session_max_hours` in any case; activity pushes the idle
-//!   deadline (written at most once a minute).
+//!   and after `session_max_hours` in any case; an API token after
+//!   `api_token_idle_minutes` and `api_token_max_hours`. Activity pushes the
+//!   idle deadline (written at most once a minute), never past the end.
+//! * Every sign-in, failed sign-in and throttling is an audit event
+//!   (`login`, `login_failed`, `login_throttled`) by `user:<username>` for
+//!   a known user, else by `web:anonym`: a username typed at the login form
+//!   may be anything, a personnummer too, so it is never written down.
 //! * CSRF: each browser session has its own random token (synchroniser
 //!   token pattern), put into every form as `_csrf`; the guard refuses a
 //!   state-changing request of the UI whose token does not match. The API
@@ -15,6 +20,7 @@
 
 use super::error::{ApiError, Failure, WebError};
 use super::{Access, Web, identity};
+use crate::store::StoreError;
 use crate::store::sessions::{AuthMethod, NewSession, SessionKind};
 use crate::store::users::UserRecord;
 use crate::web::approval_core::Official;
@@ -26,6 +32,10 @@ use axum::response::{IntoResponse, Redirect, Response};
 use base64::Engine as _;
 use chrono::{DateTime, Duration, Utc};
 use sha2::{Digest, Sha256};
+use std::net::IpAddr;
+
+/// The audit actor of a sign-in event whose username is not a user's.
+pub const ANONYMOUS: &str = "web:anonym";
 
 /// Largest form body the guard reads to find the CSRF token.
 const FORM_LIMIT: usize = 256 * 1024;
@@ -122,16 +132,58 @@ impl Web {
         Duration::minutes(i64::try_from(minutes.max(1)).unwrap_or(30))
     }
 
-    fn max_age(&self) -> Duration {
-        Duration::hours(i64::try_from(self.settings.session_max_hours.max(1)).unwrap_or(12))
+    /// The longest a session or token lives, however active.
+    fn max_age(&self, kind: SessionKind) -> Duration {
+        let (hours, default) = match kind {
+            SessionKind::Browser => (self.settings.session_max_hours, 12),
+            SessionKind::Api => (self.settings.api_token_max_hours, 24),
+        };
+        Duration::hours(i64::try_from(hours.max(1)).unwrap_or(default))
     }
 
-    /// Starts a session for a user who just proved who they are. Returns the token.
+    /// Writes a sign-in event to the audit log: by `user:<username>` when
+    /// the user is known, else by [`ANONYMOUS`]; the payload holds the
+    /// method, the client address and what is given in `extra`.
+    pub async fn audit_sign_in(
+        &self,
+        kind: audit::EventKind,
+        user: Option<&UserRecord>,
+        method: AuthMethod,
+        ip: Option<IpAddr>,
+        extra: serde_json::Value,
+    ) -> Result<(), Failure> {
+        let actor = user
+            .and_then(|u| {
+                audit::Actor::parse(&format!("user:{}", u.username))
+                    .or_else(|_| audit::Actor::parse(&format!("user-id:{}", u.id)))
+                    .ok()
+            })
+            .map_or_else(|| audit::Actor::parse(ANONYMOUS), Ok)
+            .map_err(StoreError::from)?;
+        let mut payload = serde_json::json!({
+            "method": method.as_str(),
+            "client": ip.map(|i| i.to_string()),
+        });
+        if let (Some(p), serde_json::Value::Object(extra)) = (payload.as_object_mut(), extra) {
+            p.extend(extra);
+        }
+        let mut tx = self.rt.store.begin().await?;
+        let event = audit::Event::new(kind, actor, tx.now())
+            .with_payload(payload)
+            .map_err(StoreError::from)?;
+        tx.record(event);
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Starts a session for a user who just proved who they are, and audits
+    /// the sign-in. Returns the token.
     pub async fn start_session(
         &self,
         user: &UserRecord,
         kind: SessionKind,
         method: AuthMethod,
+        ip: Option<IpAddr>,
     ) -> Result<String, Failure> {
         let token = new_token();
         let csrf = match kind {
@@ -148,15 +200,31 @@ impl Web {
                 kind,
                 method,
                 csrf_token: &csrf,
-                expires: now + self.idle(kind),
+                expires: now + self.idle(kind).min(self.max_age(kind)),
             })
             .await?;
         // Expired sessions and stale login flows go now and then: at logins.
         if let Err(e) = self.rt.store.purge_sessions(Duration::minutes(10)).await {
             tracing::warn!(error = %e, "could not purge expired sessions");
         }
+        // Fail closed: no session whose sign-in is not in the audit log.
+        if let Err(f) = self
+            .audit_sign_in(
+                audit::EventKind::Login,
+                Some(user),
+                method,
+                ip,
+                serde_json::json!({"session": kind.as_str()}),
+            )
+            .await
+        {
+            let _ = self.rt.store.delete_session(&hash).await;
+            return Err(f);
+        }
         tracing::info!(
             user_id = user.id,
+            username = %user.username,
+            client = ip.map(tracing::field::display),
             kind = kind.as_str(),
             method = method.as_str(),
             "session started"
@@ -177,7 +245,7 @@ impl Web {
             return Ok(None);
         }
         let now = self.now();
-        if kind == SessionKind::Browser && now >= s.created + self.max_age() {
+        if now >= s.created + self.max_age(kind) {
             self.rt.store.delete_session(&hash).await?;
             return Ok(None);
         }
@@ -190,10 +258,7 @@ impl Web {
         }
         // Push the idle deadline, writing at most once a minute.
         if now - s.last_seen >= Duration::minutes(1) || s.expires < now + self.idle(kind) - Duration::minutes(1) {
-            let mut expires = now + self.idle(kind);
-            if kind == SessionKind::Browser {
-                expires = expires.min(s.created + self.max_age());
-            }
+            let expires = (now + self.idle(kind)).min(s.created + self.max_age(kind));
             self.rt.store.touch_session(&hash, expires).await?;
         }
         let official = identity::official(&user, self.rt.store.audit().keys())

@@ -8,6 +8,7 @@ mod cli_service;
 mod demo_data;
 mod evaluate_cli;
 mod hostile_cli;
+mod http_limits;
 mod letters;
 mod municipality;
 mod pipeline;

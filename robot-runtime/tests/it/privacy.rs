@@ -114,3 +114,109 @@ fn a_full_demo_run_logs_no_personal_data() {
         }
     }
 }
+
+/// Every entry under `dir` whose mode is not 0700 (folders) or 0600 (files).
+fn open_entries(dir: &std::path::Path) -> Vec<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut bad = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        let mode = std::fs::symlink_metadata(&d).unwrap().permissions().mode() & 0o777;
+        if mode != 0o700 {
+            bad.push(format!("{} {mode:o}", d.display()));
+        }
+        for e in std::fs::read_dir(&d).unwrap() {
+            let e = e.unwrap();
+            let p = e.path();
+            let Ok(meta) = std::fs::symlink_metadata(&p) else {
+                continue;
+            };
+            if meta.is_dir() {
+                todo.push(p);
+            } else {
+                let mode = meta.permissions().mode() & 0o777;
+                if mode != 0o600 {
+                    bad.push(format!("{} {mode:o}", p.display()));
+                }
+            }
+        }
+    }
+    bad
+}
+
+#[test]
+fn the_demo_keeps_its_data_directory_to_itself() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // A data directory left open by an earlier version, with a letter in
+    // it: tightened at start.
+    std::fs::create_dir_all(data.join("outbox/new")).unwrap();
+    std::fs::write(data.join("outbox/new/gammalt-brev.eml"), "x").unwrap();
+    for (p, m) in [
+        (&data, 0o755),
+        (&data.join("outbox"), 0o775),
+        (&data.join("outbox/new"), 0o755),
+    ] {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap();
+    }
+    std::fs::set_permissions(
+        data.join("outbox/new/gammalt-brev.eml"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hrobot"))
+        .args(["demo", "--port", "0", "--data-dir"])
+        .arg(&data)
+        .current_dir(repo())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut { stderr }, &mut s).unwrap();
+        s
+    });
+    // Wait until the robot has filed applications away (processed and failed).
+    let started = Instant::now();
+    let filed = |sub: &str| std::fs::read_dir(data.join("inbox").join(sub)).map_or(0, |d| d.count());
+    while started.elapsed() < Duration::from_secs(60) && (filed("processed") == 0 || filed("failed") == 0) {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let while_running = open_entries(&data);
+    let names: Vec<String> = std::fs::read_dir(&data)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+    let status = child.wait().unwrap();
+    let log = reader.join().unwrap();
+    assert!(status.success(), "{status:?}\n{log}");
+    assert!(filed("processed") > 0 && filed("failed") > 0, "{log}");
+    for f in [
+        "hrobot.sqlite",
+        "hrobot.sqlite-wal",
+        "hrobot.sqlite-shm",
+        "master.key",
+        "audit-signing.key",
+    ] {
+        assert!(names.iter().any(|n| n == f), "{f} missing from {names:?}");
+    }
+    assert!(
+        while_running.is_empty(),
+        "open to others while running: {while_running:?}"
+    );
+    assert!(
+        open_entries(&data).is_empty(),
+        "open to others after: {:?}",
+        open_entries(&data)
+    );
+    assert!(
+        log.contains("group and world access removed"),
+        "the tightening is logged:\n{log}"
+    );
+    assert!(!log.contains("gammalt"), "no file names in the log");
+}

@@ -8,6 +8,7 @@ mod cli_service;
 mod demo_data;
 mod evaluate_cli;
 mod hostile_cli;
+mod inbox;
 mod letters;
 mod municipality;
 mod pipeline;

@@ -394,3 +394,78 @@ async fn locks_and_leases_of_a_dead_local_instance_are_taken_over_at_start() {
         "not a local instance"
     );
 }
+
+/// A source whose listing waits until the test lets it go: a long run.
+struct Slow {
+    inner: std::sync::Arc<dyn connectors::ApplicationSource>,
+    go: std::sync::Arc<tokio::sync::Notify>,
+}
+
+#[async_trait::async_trait]
+impl connectors::ApplicationSource for Slow {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    async fn list_new(&self, limit: usize) -> Result<Vec<connectors::ItemRef>, connectors::ConnectorError> {
+        self.go.notified().await;
+        self.inner.list_new(limit).await
+    }
+    async fn fetch(&self, item: &connectors::ItemRef) -> Result<Vec<u8>, connectors::ConnectorError> {
+        self.inner.fetch(item).await
+    }
+    async fn acknowledge(
+        &self,
+        item: &connectors::ItemRef,
+        ack: &connectors::Ack,
+    ) -> Result<(), connectors::ConnectorError> {
+        self.inner.acknowledge(item, ack).await
+    }
+    async fn health(&self) -> Result<(), connectors::ConnectorError> {
+        self.inner.health().await
+    }
+}
+
+/// A live run keeps its short lock by renewing it: another instance cannot
+/// take it even after the lock's first length has passed.
+#[tokio::test]
+async fn a_long_run_renews_its_robot_lock() {
+    let mut env = TestEnv::new(Engine::Sqlite).await;
+    env.settings.robots[0].schedule = "* * * * *".into();
+    let clock = clock_at("2026-03-01T10:00:30Z");
+    let mut rt = env.runtime(clock.clone()).await;
+    let go = std::sync::Arc::new(tokio::sync::Notify::new());
+    let robot = rt.robots.get_mut("r1").unwrap();
+    robot.source = std::sync::Arc::new(Slow {
+        inner: robot.source.clone(),
+        go: go.clone(),
+    });
+    let ttl = scheduler::lock_ttl(&rt.robots["r1"].schedule, rt.settings.lease(), clock.now());
+    assert_eq!(ttl, std::time::Duration::from_secs(30));
+    let rt = std::sync::Arc::new(rt);
+    let run = tokio::spawn({
+        let rt = rt.clone();
+        let fire = clock.now();
+        async move { run_robot(&rt, "r1", Trigger::Schedule, fire).await.unwrap() }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let other = "andra-maskinen-4242-0badf00d";
+    assert!(
+        !rt.store.try_lock_robot("r1", other, ttl).await.unwrap(),
+        "the run holds the lock"
+    );
+    // 25 s pass on the store's clock; the run renews (every 10 s of real time).
+    clock.advance(chrono::Duration::seconds(25));
+    tokio::time::sleep(std::time::Duration::from_millis(10_500)).await;
+    clock.advance(chrono::Duration::seconds(25));
+    // 50 s after the start: without a renewal the 30 s lock would be gone.
+    assert!(
+        !rt.store.try_lock_robot("r1", other, ttl).await.unwrap(),
+        "renewed while the run lasts"
+    );
+    go.notify_one();
+    assert!(run.await.unwrap().is_some());
+    assert!(
+        rt.store.try_lock_robot("r1", other, ttl).await.unwrap(),
+        "released when the run ends"
+    );
+}

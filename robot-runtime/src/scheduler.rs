@@ -9,9 +9,11 @@
 //! A fire time runs at most once, even with several workers: the run is
 //! recorded under a unique key (robot, fire time in UTC) before it starts.
 //! Runs of one robot never overlap: a run holds the robot's lock. The lock
-//! is short ([`lock_ttl`]: at most half the schedule's interval, at most the
-//! lease) and renewed while the run lasts, so after a crash the next fire
-//! time finds it expired: fetching is blocked for less than one interval.
+//! is short ([`lock_ttl`]: half the schedule's interval, at least
+//! [`MIN_LOCK_TTL`], at most the lease) and renewed while the run lasts, so
+//! after a crash the next fire time finds it expired: fetching is blocked
+//! for less than one interval (for less than [`MIN_LOCK_TTL`] on schedules
+//! that fire more often than every 20 s).
 
 use crate::clock::Clock;
 use crate::config::Missed;

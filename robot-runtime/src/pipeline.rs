@@ -812,3 +812,27 @@ pub async fn drain_run(rt: &Runtime, run: RunId, mut progress: impl FnMut(i64, i
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_local_instance_whose_process_is_gone_is_taken_over() {
+        assert_eq!(owner_host_pid("web-01-1234-abcd1234"), Some(("web-01", 1234)));
+        assert_eq!(owner_host_pid("w1"), None);
+        assert_eq!(owner_host_pid("host-notapid-abcd"), None);
+        let me = owner_name();
+        let (host, pid) = owner_host_pid(&me).unwrap();
+        assert_eq!(pid, std::process::id());
+        assert!(!is_gone_local_instance(&me, &me), "this process");
+        assert!(!is_gone_local_instance("w1", &me), "a name not made by hrobot");
+        assert!(
+            !is_gone_local_instance(&format!("{host}x-4194304-abcd"), &me),
+            "another host"
+        );
+        // pid 1 always exists; 4,194,304 (2^22) is above the largest pid Linux gives.
+        assert!(!is_gone_local_instance(&format!("{host}-1-abcd"), &me));
+        assert!(is_gone_local_instance(&format!("{host}-4194304-abcd"), &me));
+    }
+}

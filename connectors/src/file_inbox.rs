@@ -5,14 +5,106 @@
 //! `NAME.error.txt` beside them. A file is only moved after the case is
 //! committed, so a crash in between means the file is seen again, and the
 //! store's key on (source, external_id) makes that harmless.
+//!
+//! Nothing that looks like an application is skipped without a trace:
+//! symbolic links, folders named `*.json`, files whose extension has the
+//! wrong case (`UPPER.JSON`), other non-regular entries (pipes, sockets,
+//! devices) and files over the size limit are listed too, and
+//! [`FileInbox::fetch`] refuses them ([`ConnectorError::refused`]) with a
+//! Swedish reason; the runtime records an invalid case and they are moved to
+//! `failed/` with the reason beside them. Moving a link moves the link,
+//! never its target. Dotfiles, the `processed/` and `failed/` folders,
+//! other folders and regular files with other extensions (a sender's
+//! `NAME.json.tmp` while it writes) are left alone.
+//!
+//! A file is opened without following links (`O_NOFOLLOW`) and the opened
+//! descriptor is checked to be a regular file before it is read, so a file
+//! swapped for a link between listing and reading is refused, not followed.
 
 use crate::{Ack, ApplicationSource, ConnectorError, ItemRef};
 use async_trait::async_trait;
+use domain::MAX_APPLICATION_BYTES;
+use std::fs::FileType;
+use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
+use tokio::io::AsyncReadExt;
 
 const NAME: &str = "file_inbox";
-/// Largest file read; bigger ones are refused by the application parser anyway.
-const MAX_FILE_BYTES: u64 = 2 * 1024 * 1024;
+/// Where handled items go; never listed.
+const PROCESSED: &str = "processed";
+const FAILED: &str = "failed";
+
+const REFUSED_LINK: &str = "Posten i inkorgen är en symbolisk länk. Länkar följs inte och det de pekar på läses aldrig; \
+     lägg in själva ansökningsfilen i inkorgen.";
+const REFUSED_FOLDER: &str = "Posten i inkorgen är en mapp, inte en fil. Lägg in ansökningsfilen direkt i inkorgen.";
+const REFUSED_SPECIAL: &str = "Posten i inkorgen är ingen vanlig fil (till exempel en namngiven pipe, en socket eller en enhetsfil) och läses inte.";
+const REFUSED_CASE: &str = "Filnamnet slutar inte på .json med små bokstäver (till exempel .JSON) och filen har inte lästs. \
+     Byt namn så att det slutar på .json och lägg in filen igen.";
+
+fn refused_size(bytes: u64) -> String {
+    format!(
+        "Filen är {bytes} byte, större än gränsen för en ansökan på 1 MiB ({MAX_APPLICATION_BYTES} byte). Den har inte lästs."
+    )
+}
+
+fn refused(reason: impl Into<String>) -> ConnectorError {
+    ConnectorError::refused(NAME, reason)
+}
+
+/// Why an entry that is not a regular file is refused.
+fn refusal_for(t: FileType) -> &'static str {
+    if t.is_symlink() {
+        REFUSED_LINK
+    } else if t.is_dir() {
+        REFUSED_FOLDER
+    } else {
+        REFUSED_SPECIAL
+    }
+}
+
+/// `.json` in any case.
+fn json_in_any_case(name: &str) -> bool {
+    let b = name.as_bytes();
+    b.len() > 5 && b[b.len() - 5..].eq_ignore_ascii_case(b".json")
+}
+
+/// Whether a folder entry is for the robot: applications (`*.json`
+/// regular files) and everything it must refuse visibly.
+fn is_listed(name: &str, t: FileType) -> bool {
+    if name.starts_with('.') {
+        return false;
+    }
+    if t.is_file() || t.is_dir() {
+        // Folders: only one named like an application is a mistake to
+        // report; `processed/`, `failed/` and others are not items.
+        return json_in_any_case(name);
+    }
+    // Links, pipes, sockets, devices: never a sender's temporary file.
+    t.is_symlink() || t.is_fifo() || t.is_socket() || t.is_block_device() || t.is_char_device()
+}
+
+/// Opens a regular file without following a link that may have replaced
+/// it since it was listed (`O_NOFOLLOW`), without blocking on a pipe
+/// (`O_NONBLOCK`), and checks the opened descriptor itself (`fstat`): what
+/// is read is what was checked.
+async fn open_regular(path: &Path) -> Result<(tokio::fs::File, std::fs::Metadata), ConnectorError> {
+    let mut opts = tokio::fs::OpenOptions::new();
+    opts.read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC);
+    let file = match opts.open(path).await {
+        Ok(f) => f,
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Err(refused(REFUSED_LINK)),
+        Err(e) => return Err(ConnectorError::from_io(NAME, "read file", &e)),
+    };
+    let meta = file
+        .metadata()
+        .await
+        .map_err(|e| ConnectorError::from_io(NAME, "read file", &e))?;
+    if !meta.file_type().is_file() {
+        return Err(refused(refusal_for(meta.file_type())));
+    }
+    Ok((file, meta))
+}
 
 #[derive(Debug, Clone)]
 pub struct FileInbox {
@@ -35,36 +127,82 @@ impl FileInbox {
 
     fn path(&self, item: &ItemRef) -> Result<PathBuf, ConnectorError> {
         let valid = !item.id.is_empty()
-            && !item.id.contains(['/', '\\'])
+            && !item.id.contains(['/', '\\', '\0'])
             && item.id != "."
             && item.id != ".."
-            && item.id.ends_with(".json");
+            && item.id != PROCESSED
+            && item.id != FAILED;
         if !valid {
             return Err(ConnectorError::permanent(NAME, "not an inbox file name"));
         }
         Ok(self.dir.join(&item.id))
     }
 
+    /// `processed/` or `failed/`, created if missing; refused if it is a
+    /// link or not a folder (so nothing is ever moved through a link).
+    async fn folder(&self, name: &str) -> Result<PathBuf, ConnectorError> {
+        let dir = self.dir.join(name);
+        match tokio::fs::symlink_metadata(&dir).await {
+            Ok(m) if m.is_dir() => Ok(dir),
+            Ok(_) => Err(ConnectorError::permanent(
+                NAME,
+                format!("the inbox's {name}/ is not a folder"),
+            )),
+            // Created readable by the service alone (0700).
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => match crate::private::create_dir_all(&dir).await {
+                Ok(()) => Ok(dir),
+                Err(e) => Err(ConnectorError::from_io(NAME, "create folder", &e)),
+            },
+            Err(e) => Err(ConnectorError::from_io(NAME, "create folder", &e)),
+        }
+    }
+
     async fn move_to(&self, item: &ItemRef, folder: &str) -> Result<(), ConnectorError> {
         let from = self.path(item)?;
-        let to_dir = self.dir.join(folder);
-        crate::private::create_dir_all(&to_dir)
-            .await
-            .map_err(|e| ConnectorError::from_io(NAME, "create folder", &e))?;
-        match tokio::fs::rename(&from, to_dir.join(&item.id)).await {
+        let to = self.folder(folder).await?.join(&item.id);
+        // rename(2) moves the entry itself: a link is moved, not its target.
+        match tokio::fs::rename(&from, &to).await {
             // The application keeps the mode it was dropped with: make it
-            // ours alone. A file another account owns cannot be changed;
-            // the 0700 folder it is now in keeps others out all the same.
-            Ok(()) => match crate::private::restrict(&to_dir.join(&item.id)).await {
-                Err(e) if e.kind() != std::io::ErrorKind::PermissionDenied => {
-                    Err(ConnectorError::from_io(NAME, "restrict file", &e))
-                }
-                _ => Ok(()),
+            // ours alone. A file another account owns cannot be changed, and
+            // a link is left as it is (its target is never touched); the
+            // 0700 folder it is now in keeps others out all the same.
+            Ok(()) => match tokio::fs::symlink_metadata(&to).await {
+                Ok(m) if m.file_type().is_symlink() => Ok(()),
+                _ => match crate::private::restrict(&to).await {
+                    Err(e) if e.kind() != std::io::ErrorKind::PermissionDenied => {
+                        Err(ConnectorError::from_io(NAME, "restrict file", &e))
+                    }
+                    _ => Ok(()),
+                },
             },
             // Already moved by an earlier acknowledgement: idempotent.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && to_dir.join(&item.id).exists() => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && tokio::fs::symlink_metadata(&to).await.is_ok() => {
+                Ok(())
+            }
             Err(e) => Err(ConnectorError::from_io(NAME, "move file", &e)),
         }
+    }
+
+    /// Writes `failed/NAME.error.txt`, never through a link planted there.
+    async fn write_note(&self, item: &ItemRef, reason: &str) -> Result<(), ConnectorError> {
+        let note = self.folder(FAILED).await?.join(format!("{}.error.txt", item.id));
+        let mut opts = tokio::fs::OpenOptions::new();
+        opts.write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC);
+        let mut f = opts
+            .open(&note)
+            .await
+            .map_err(|e| ConnectorError::from_io(NAME, "write error note", &e))?;
+        use tokio::io::AsyncWriteExt;
+        f.write_all(format!("{reason}\n").as_bytes())
+            .await
+            .map_err(|e| ConnectorError::from_io(NAME, "write error note", &e))?;
+        f.flush()
+            .await
+            .map_err(|e| ConnectorError::from_io(NAME, "write error note", &e))
     }
 }
 
@@ -84,9 +222,16 @@ impl ApplicationSource for FileInbox {
             .await
             .map_err(|e| ConnectorError::from_io(NAME, "list inbox", &e))?
         {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let is_file = entry.file_type().await.map(|t| t.is_file()).unwrap_or(false);
-            if is_file && name.ends_with(".json") && !name.starts_with('.') {
+            // The entry's own type (a link is a link, not its target).
+            let Ok(t) = entry.file_type().await else { continue };
+            let Ok(name) = entry.file_name().into_string() else {
+                tracing::warn!(
+                    connector = NAME,
+                    "an inbox entry whose name is not UTF-8 is left in place; rename it"
+                );
+                continue;
+            };
+            if is_listed(&name, t) && self.path(&ItemRef { id: name.clone() }).is_ok() {
                 names.push(name);
             }
         }
@@ -97,40 +242,41 @@ impl ApplicationSource for FileInbox {
 
     async fn fetch(&self, item: &ItemRef) -> Result<Vec<u8>, ConnectorError> {
         let path = self.path(item)?;
-        let meta = tokio::fs::metadata(&path)
+        // What the entry is, without following it: special files are never
+        // opened at all.
+        let entry = tokio::fs::symlink_metadata(&path)
             .await
             .map_err(|e| ConnectorError::from_io(NAME, "read file", &e))?;
-        if meta.len() > MAX_FILE_BYTES {
-            // Read the first part only: the parser refuses it with a clear error.
-            let mut buf = vec![0; (MAX_FILE_BYTES) as usize];
-            use tokio::io::AsyncReadExt;
-            let mut f = tokio::fs::File::open(&path)
-                .await
-                .map_err(|e| ConnectorError::from_io(NAME, "read file", &e))?;
-            let n = f
-                .read(&mut buf)
-                .await
-                .map_err(|e| ConnectorError::from_io(NAME, "read file", &e))?;
-            buf.truncate(n);
-            return Ok(buf);
+        if !entry.file_type().is_file() {
+            return Err(refused(refusal_for(entry.file_type())));
         }
-        tokio::fs::read(&path)
+        if !item.id.ends_with(".json") {
+            return Err(refused(REFUSED_CASE));
+        }
+        let (file, meta) = open_regular(&path).await?;
+        let limit = u64::try_from(MAX_APPLICATION_BYTES).unwrap_or(u64::MAX);
+        if meta.len() > limit {
+            return Err(refused(refused_size(meta.len())));
+        }
+        let mut buf = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+        file.take(limit + 1)
+            .read_to_end(&mut buf)
             .await
-            .map_err(|e| ConnectorError::from_io(NAME, "read file", &e))
+            .map_err(|e| ConnectorError::from_io(NAME, "read file", &e))?;
+        if buf.len() > MAX_APPLICATION_BYTES {
+            // It grew while it was read.
+            let now = u64::try_from(buf.len()).unwrap_or(u64::MAX);
+            return Err(refused(refused_size(now)));
+        }
+        Ok(buf)
     }
 
     async fn acknowledge(&self, item: &ItemRef, ack: &Ack) -> Result<(), ConnectorError> {
         match ack {
-            Ack::Accepted => self.move_to(item, "processed").await,
+            Ack::Accepted => self.move_to(item, PROCESSED).await,
             Ack::Rejected { reason } => {
-                let note = self.dir.join("failed").join(format!("{}.error.txt", item.id));
-                crate::private::create_dir_all(&self.dir.join("failed"))
-                    .await
-                    .map_err(|e| ConnectorError::from_io(NAME, "create folder", &e))?;
-                crate::private::write(&note, format!("{reason}\n").as_bytes())
-                    .await
-                    .map_err(|e| ConnectorError::from_io(NAME, "write error note", &e))?;
-                self.move_to(item, "failed").await
+                self.write_note(item, reason).await?;
+                self.move_to(item, FAILED).await
             }
         }
     }
@@ -204,6 +350,189 @@ mod tests {
             .await
             .unwrap_err();
         assert!(!e.is_retriable());
+    }
+
+    /// Every kind of entry that is not an application file is listed,
+    /// refused with its reason and filed away in `failed/`; links are
+    /// moved as links and their targets never read.
+    #[tokio::test]
+    async fn entries_that_are_not_application_files_are_refused_visibly() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let secret = outside.path().join("master.key");
+        std::fs::write(&secret, b"secret").unwrap();
+        let d = dir.path();
+        std::os::unix::fs::symlink(&secret, d.join("link.json")).unwrap();
+        std::os::unix::fs::symlink("/nonexistent", d.join("dangling.json")).unwrap();
+        std::fs::create_dir(d.join("folder.json")).unwrap();
+        std::fs::write(d.join("UPPER.JSON"), b"{}").unwrap();
+        std::fs::write(d.join("ok.json"), b"{}").unwrap();
+        let fifo = std::process::Command::new("mkfifo").arg(d.join("pipe.json")).status();
+        let has_fifo = fifo.is_ok_and(|s| s.success());
+        // Left alone: dotfiles, a sender's temporary file, other folders.
+        std::fs::write(d.join(".hidden.json"), b"{}").unwrap();
+        std::fs::write(d.join("ok.json.tmp"), b"{").unwrap();
+        std::fs::create_dir(d.join("archive")).unwrap();
+        std::fs::create_dir(d.join("processed")).unwrap();
+
+        let inbox = FileInbox::new("inbox", d);
+        let listed: Vec<String> = inbox.list_new(100).await.unwrap().into_iter().map(|i| i.id).collect();
+        let mut expected = vec!["UPPER.JSON", "dangling.json", "folder.json", "link.json", "ok.json"];
+        if has_fifo {
+            expected.push("pipe.json");
+        }
+        assert_eq!(listed, expected);
+
+        let check = |id: &'static str, reason: &'static str| {
+            let inbox = inbox.clone();
+            async move {
+                let item = ItemRef { id: id.into() };
+                let e = inbox.fetch(&item).await.unwrap_err();
+                assert!(e.is_refused(), "{id}: {e}");
+                assert!(!e.is_retriable());
+                assert_eq!(e.message, reason, "{id}");
+                inbox
+                    .acknowledge(
+                        &item,
+                        &Ack::Rejected {
+                            reason: e.message.clone(),
+                        },
+                    )
+                    .await
+                    .unwrap();
+                // Idempotent.
+                inbox
+                    .acknowledge(
+                        &item,
+                        &Ack::Rejected {
+                            reason: e.message.clone(),
+                        },
+                    )
+                    .await
+                    .unwrap();
+            }
+        };
+        check("link.json", REFUSED_LINK).await;
+        check("dangling.json", REFUSED_LINK).await;
+        check("folder.json", REFUSED_FOLDER).await;
+        check("UPPER.JSON", REFUSED_CASE).await;
+        if has_fifo {
+            check("pipe.json", REFUSED_SPECIAL).await;
+        }
+        assert_eq!(inbox.fetch(&ItemRef { id: "ok.json".into() }).await.unwrap(), b"{}");
+
+        let failed = d.join("failed");
+        // The link itself moved, still a link, pointing where it did; the
+        // target is where it was, unchanged.
+        let moved = std::fs::symlink_metadata(failed.join("link.json")).unwrap();
+        assert!(moved.file_type().is_symlink());
+        assert_eq!(std::fs::read_link(failed.join("link.json")).unwrap(), secret);
+        assert_eq!(std::fs::read(&secret).unwrap(), b"secret");
+        assert!(
+            std::fs::symlink_metadata(failed.join("dangling.json"))
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert!(failed.join("folder.json").is_dir());
+        assert_eq!(std::fs::read(failed.join("UPPER.JSON")).unwrap(), b"{}");
+        assert_eq!(
+            std::fs::read_to_string(failed.join("link.json.error.txt")).unwrap(),
+            format!("{REFUSED_LINK}\n")
+        );
+        assert_eq!(
+            std::fs::read_to_string(failed.join("UPPER.JSON.error.txt")).unwrap(),
+            format!("{REFUSED_CASE}\n")
+        );
+        let left: Vec<String> = inbox.list_new(100).await.unwrap().into_iter().map(|i| i.id).collect();
+        assert_eq!(left, ["ok.json"]);
+        assert!(d.join(".hidden.json").exists() && d.join("ok.json.tmp").exists() && d.join("archive").is_dir());
+    }
+
+    /// A file swapped for a link after it was listed is refused, not followed.
+    #[tokio::test]
+    async fn a_file_swapped_for_a_link_after_listing_is_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let secret = outside.path().join("passwd");
+        std::fs::write(&secret, b"root:x:0:0").unwrap();
+        let file = dir.path().join("a.json");
+        std::fs::write(&file, b"{}").unwrap();
+        let inbox = FileInbox::new("inbox", dir.path());
+        let items = inbox.list_new(10).await.unwrap();
+        assert_eq!(items.len(), 1);
+        // The swap, between listing and reading.
+        std::fs::remove_file(&file).unwrap();
+        std::os::unix::fs::symlink(&secret, &file).unwrap();
+        let e = inbox.fetch(&items[0]).await.unwrap_err();
+        assert!(e.is_refused());
+        assert_eq!(e.message, REFUSED_LINK);
+        assert!(!e.to_string().contains("root"));
+        // The narrower window, between the type check and the open: the
+        // open itself refuses to follow the link, and checks the descriptor.
+        let e = open_regular(&file).await.unwrap_err();
+        assert!(e.is_refused());
+        assert_eq!(e.message, REFUSED_LINK);
+        let e = open_regular(dir.path()).await.unwrap_err();
+        assert_eq!(e.message, REFUSED_FOLDER);
+        inbox
+            .acknowledge(
+                &items[0],
+                &Ack::Rejected {
+                    reason: e.message.clone(),
+                },
+            )
+            .await
+            .unwrap();
+        assert!(
+            std::fs::symlink_metadata(dir.path().join("failed/a.json"))
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(std::fs::read(&secret).unwrap(), b"root:x:0:0");
+    }
+
+    /// An error note is never written through a link planted in `failed/`.
+    #[tokio::test]
+    async fn the_error_note_does_not_follow_links() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let target = outside.path().join("target");
+        std::fs::write(&target, b"keep").unwrap();
+        std::fs::create_dir(dir.path().join("failed")).unwrap();
+        std::os::unix::fs::symlink(&target, dir.path().join("failed/b.json.error.txt")).unwrap();
+        std::fs::write(dir.path().join("b.json"), b"x").unwrap();
+        let inbox = FileInbox::new("inbox", dir.path());
+        let item = ItemRef { id: "b.json".into() };
+        assert!(
+            inbox
+                .acknowledge(&item, &Ack::Rejected { reason: "x".into() })
+                .await
+                .is_err()
+        );
+        assert_eq!(std::fs::read(&target).unwrap(), b"keep");
+    }
+
+    /// Review I-6: the message states the file's real size and the real limit.
+    #[tokio::test]
+    async fn an_oversized_file_is_refused_with_its_real_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = std::fs::File::create(dir.path().join("big.json")).unwrap();
+        f.set_len(20 * 1024 * 1024).unwrap();
+        let inbox = FileInbox::new("inbox", dir.path());
+        let e = inbox.fetch(&ItemRef { id: "big.json".into() }).await.unwrap_err();
+        assert!(e.is_refused());
+        assert_eq!(
+            e.message,
+            "Filen är 20971520 byte, större än gränsen för en ansökan på 1 MiB (1048576 byte). Den har inte lästs."
+        );
+        // Exactly at the limit is read.
+        f.set_len(1024 * 1024).unwrap();
+        assert_eq!(
+            inbox.fetch(&ItemRef { id: "big.json".into() }).await.unwrap().len(),
+            1024 * 1024
+        );
     }
 
     #[tokio::test]

@@ -35,6 +35,11 @@ pub enum ErrorKind {
     Retriable,
     /// Trying again gives the same answer: bad data, bad configuration.
     Permanent,
+    /// The item is not a document the source can hand over (a symbolic
+    /// link, a folder, a file too large to be an application): the runtime
+    /// records it as an invalid case and acknowledges it as rejected with
+    /// the message (Swedish, no personal data) as the reason.
+    Refused,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -62,8 +67,23 @@ impl ConnectorError {
         }
     }
 
+    /// An item that is not a document, to be filed away as rejected; see
+    /// [`ErrorKind::Refused`]. `reason` is Swedish and names no person.
+    pub fn refused(connector: impl Into<String>, reason: impl Into<String>) -> ConnectorError {
+        ConnectorError {
+            kind: ErrorKind::Refused,
+            connector: connector.into(),
+            message: reason.into(),
+        }
+    }
+
     pub fn is_retriable(&self) -> bool {
         self.kind == ErrorKind::Retriable
+    }
+
+    /// The item is to be filed away as rejected (see [`ErrorKind::Refused`]).
+    pub fn is_refused(&self) -> bool {
+        self.kind == ErrorKind::Refused
     }
 
     /// I/O errors: missing files and bad permissions are permanent, the
@@ -105,7 +125,10 @@ pub trait ApplicationSource: Send + Sync {
     fn name(&self) -> &str;
     /// Items not yet acknowledged, oldest first, at most `limit`.
     async fn list_new(&self, limit: usize) -> Result<Vec<ItemRef>, ConnectorError>;
-    /// The item's document, exactly as the source holds it.
+    /// The item's document, exactly as the source holds it. An item that
+    /// is not a document at all gives a [`ErrorKind::Refused`] error; the
+    /// runtime records it as an invalid case and acknowledges it as
+    /// rejected, so nothing listed is skipped without a trace.
     async fn fetch(&self, item: &ItemRef) -> Result<Vec<u8>, ConnectorError>;
     /// Files the item away after it is safely stored. Must be idempotent.
     async fn acknowledge(&self, item: &ItemRef, ack: &Ack) -> Result<(), ConnectorError>;

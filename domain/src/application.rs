@@ -412,7 +412,7 @@ impl fmt::Display for ValidationError {
 /// Why a document is not a valid application.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ApplicationError {
-    #[error("ansökan är större än 1 MiB ({bytes} byte)")]
+    #[error("ansökan är {bytes} byte, större än gränsen 1 MiB ({} byte)", MAX_APPLICATION_BYTES)]
     TooLarge { bytes: usize },
     #[error("ansökan är inte UTF-8 (fel vid byte {byte_offset})")]
     NotUtf8 { byte_offset: usize },

@@ -358,6 +358,11 @@ fn unreadable_documents_have_no_pointer() {
         Application::parse(&big),
         Err(ApplicationError::TooLarge { .. })
     ));
+    // The real size and the real limit (review I-6).
+    assert_eq!(
+        Application::parse(&big).unwrap_err().to_string(),
+        "ansökan är 1048577 byte, större än gränsen 1 MiB (1048576 byte)"
+    );
     assert_eq!(Application::parse(b"[]").unwrap_err().pointers(), vec![""]);
     // Trailing garbage after the object.
     assert!(matches!(

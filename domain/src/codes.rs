@@ -82,6 +82,8 @@ string_enum! {
         HyraOverRiktvarde => "hyra_over_riktvarde",
         ArbetsresorOverTak => "arbetsresor_over_tak",
         InkomsterTackerBehov => "inkomster_tacker_behov",
+        DubblettPeriod => "dubblett_period",
+        AndradAnsokan => "andrad_ansokan",
     }
 }
 
@@ -97,7 +99,15 @@ impl ReasonCode {
                 | ReasonCode::LivsforingIOvrigt
                 | ReasonCode::EjArbetssokande
                 | ReasonCode::RegisterAvvikelse
+                | ReasonCode::DubblettPeriod
+                | ReasonCode::AndradAnsokan
         )
+    }
+
+    /// Routing codes the runtime adds from what is in the case store (a
+    /// ruleset sees one application and cannot know them).
+    pub const fn is_store_route(self) -> bool {
+        matches!(self, ReasonCode::DubblettPeriod | ReasonCode::AndradAnsokan)
     }
 
     /// Codes that record a municipal cap on a cost.
@@ -118,6 +128,8 @@ impl ReasonCode {
             ReasonCode::HyraOverRiktvarde => "Hyran begränsad till kommunens riktvärde",
             ReasonCode::ArbetsresorOverTak => "Arbetsresor begränsade till kommunens tak",
             ReasonCode::InkomsterTackerBehov => "Inkomsterna täcker behovet",
+            ReasonCode::DubblettPeriod => "Det finns redan en ansökan för samma person och period",
+            ReasonCode::AndradAnsokan => "Ansökan har kommit in på nytt med ändrat innehåll",
         }
     }
 }

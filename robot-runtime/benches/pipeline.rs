@@ -104,6 +104,10 @@ async fn measure(label: &str, n: usize, pg: bool, workers: usize) {
         options: RobotOptions {
             max_items_per_run: n,
             fetch_batch: 500,
+            // The generated applications are copies of a few test persons
+            // for one period: with the check on, every copy after the first
+            // would be a duplicate, which real data is not.
+            same_period_check: false,
         },
     });
     robot_runtime::keys::ensure_keys(&settings, "hrobot.invalid/bench").unwrap();

@@ -172,6 +172,10 @@ pub struct RobotOptions {
     pub max_items_per_run: usize,
     /// Items stored per transaction while fetching.
     pub fetch_batch: usize,
+    /// A second application for an adult of the household and the same
+    /// period goes to a person (`dubblett_period`). Keep it on; only test
+    /// data that reuses one test person for many applications turns it off.
+    pub same_period_check: bool,
 }
 
 fn yes() -> bool {
@@ -266,6 +270,7 @@ impl Default for RobotOptions {
         RobotOptions {
             max_items_per_run: 100_000,
             fetch_batch: 200,
+            same_period_check: true,
         }
     }
 }

@@ -26,6 +26,8 @@ use connectors::file_register::FileRegister;
 use connectors::{Ack, ApplicationSource, ConnectorError, RegisterLookup};
 use domain::{Application, Register, RegisterIncome};
 use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -107,6 +109,28 @@ pub struct RunReport {
 
 const CONNECTOR_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// `(host, pid)` of an owner name made by [`owner_name`].
+fn owner_host_pid(owner: &str) -> Option<(&str, u32)> {
+    let mut parts = owner.rsplitn(3, '-');
+    let _nonce = parts.next()?;
+    let pid = parts.next()?.parse().ok()?;
+    let host = parts.next()?;
+    Some((host, pid))
+}
+
+/// Whether `owner` names an instance on this host whose process is gone.
+/// Only where `/proc` shows processes; a reused pid just means waiting for
+/// the lease to expire, as before.
+fn is_gone_local_instance(owner: &str, me: &str) -> bool {
+    let (Some((host, pid)), Some((my_host, my_pid))) = (owner_host_pid(owner), owner_host_pid(me)) else {
+        return false;
+    };
+    host == my_host
+        && pid != my_pid
+        && Path::new("/proc/self").exists()
+        && !Path::new("/proc").join(pid.to_string()).exists()
+}
+
 fn owner_name() -> String {
     let host = std::fs::read_to_string("/etc/hostname")
         .map(|h| h.trim().to_string())
@@ -186,7 +210,7 @@ impl Runtime {
             .outbox
             .build(&settings.data_dir)
             .context("the outbox's delivery channel")?;
-        Ok(Runtime {
+        let rt = Runtime {
             settings,
             store,
             clock,
@@ -195,7 +219,32 @@ impl Runtime {
             owner: owner_name(),
             robots,
             delivery,
-        })
+        };
+        if let Err(e) = rt.release_dead_local_holders().await {
+            warn!(error = %e, "could not check for locks and leases of instances that are gone");
+        }
+        Ok(rt)
+    }
+
+    /// Takes over what an earlier instance of hrobot on this host held when
+    /// it died (`kill -9`, a crash): its robot locks are released and its
+    /// work and outbox leases expire now, instead of blocking fetching and
+    /// waiting work for the rest of their lease. Instances on other hosts
+    /// are not judged; their locks and leases run out by themselves (robot
+    /// locks within one schedule interval, see `scheduler::lock_ttl`).
+    pub async fn release_dead_local_holders(&self) -> Result<u64, StoreError> {
+        let mut released = 0;
+        for owner in self.store.holders().await? {
+            if is_gone_local_instance(&owner, &self.owner) {
+                let n = self.store.release_holder(&owner).await?;
+                info!(
+                    released = n,
+                    "took over the locks and leases of an instance that is gone"
+                );
+                released += n;
+            }
+        }
+        Ok(released)
     }
 
     pub fn audit_clock(&self) -> Arc<dyn audit::Clock> {
@@ -240,6 +289,9 @@ fn new_case(robot: &str, source: &str, item: &str, run: RunId, document: Vec<u8>
                 subjects: std::iter::once(*app.applicant())
                     .chain(app.subjects().filter(|p| *p != app.applicant()).copied())
                     .collect(),
+                // The applicant is an adult, and the adults come first.
+                adults: app.household().adults.len(),
+                refused: None,
                 document,
             },
             Ack::Accepted,
@@ -253,6 +305,8 @@ fn new_case(robot: &str, source: &str, item: &str, run: RunId, document: Vec<u8>
                 run_id: Some(run),
                 period: None,
                 subjects: Vec::new(),
+                adults: 0,
+                refused: None,
                 document,
             },
             Ack::Rejected {
@@ -260,6 +314,28 @@ fn new_case(robot: &str, source: &str, item: &str, run: RunId, document: Vec<u8>
             },
         ),
     }
+}
+
+/// An item the source refused to hand over (a link, a folder, a file too
+/// large): an invalid case with the source's reason, filed away as rejected.
+fn refused_case(robot: &str, source: &str, item: &str, run: RunId, reason: &str) -> (NewCase, Ack) {
+    (
+        NewCase {
+            source: source.to_string(),
+            external_id: format!("ref:{}", item.chars().take(200).collect::<String>()),
+            source_ref: item.to_string(),
+            robot: robot.to_string(),
+            run_id: Some(run),
+            period: None,
+            subjects: Vec::new(),
+            adults: 0,
+            refused: Some(reason.to_string()),
+            document: Vec::new(),
+        },
+        Ack::Rejected {
+            reason: format!("Posten har inte lästs och har registrerats som ett ogiltigt ärende: {reason}"),
+        },
+    )
 }
 
 async fn with_timeout<T>(
@@ -289,19 +365,21 @@ pub async fn run_robot(
         info!(robot = %name, reason = %reason, "robot is paused; run skipped");
         return Ok(None);
     }
-    let ttl = rt.settings.lease();
+    let ttl = scheduler::lock_ttl(&robot.schedule, rt.settings.lease(), rt.clock.now());
     if !rt.store.try_lock_robot(name, &rt.owner, ttl).await? {
         info!(robot = %name, "robot is already running; this fire time is skipped");
         return Ok(None);
     }
-    let result = async {
+    let lost = AtomicBool::new(false);
+    let lost = &lost;
+    let run = async {
         let Some(run_id) = rt.store.start_run(name, fire, trigger, &rt.owner).await? else {
             info!(robot = %name, "fire time already taken by another worker");
             return Ok(None);
         };
         let span = info_span!("robot_run", robot = %name, run_id, trigger = trigger.as_str());
         let started = Instant::now();
-        let outcome = fetch_all(rt, robot, run_id).instrument(span.clone()).await;
+        let outcome = fetch_all(rt, robot, run_id, lost).instrument(span.clone()).await;
         rt.metrics.run_seconds.observe(started.elapsed().as_secs_f64());
         let (ok, counts, err) = match &outcome {
             Ok(c) => (true, *c, None),
@@ -320,15 +398,49 @@ pub async fn run_robot(
             Err((_, e)) => error!(error = %e, "robot run failed"),
         }
         Ok(Some(RunReport { run_id, counts }))
-    }
-    .await;
+    };
+    let result = renewing_lock(rt, name, ttl, lost, run).await;
     if let Err(e) = rt.store.unlock_robot(name, &rt.owner).await {
         warn!(robot = %name, error = %e, "could not release the robot lock; it expires by itself");
     }
     result
 }
 
-async fn fetch_all(rt: &Runtime, robot: &Robot, run_id: RunId) -> Result<RunCounts, (RunCounts, anyhow::Error)> {
+/// Runs `work` while renewing the robot's lock every third of `ttl`. If
+/// the lock is found taken over (renewals failed for longer than `ttl`),
+/// `lost` is set and the run stops before its next batch.
+async fn renewing_lock<T>(
+    rt: &Runtime,
+    name: &str,
+    ttl: Duration,
+    lost: &AtomicBool,
+    work: impl std::future::Future<Output = T>,
+) -> T {
+    tokio::pin!(work);
+    let every = (ttl / 3).max(Duration::from_millis(100));
+    loop {
+        tokio::select! {
+            r = &mut work => return r,
+            () = tokio::time::sleep(every) => {
+                match rt.store.try_lock_robot(name, &rt.owner, ttl).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        warn!(robot = %name, "the robot lock was taken over; this run stops before its next batch");
+                        lost.store(true, Ordering::SeqCst);
+                    }
+                    Err(e) => warn!(robot = %name, error = %e, "could not renew the robot lock"),
+                }
+            }
+        }
+    }
+}
+
+async fn fetch_all(
+    rt: &Runtime,
+    robot: &Robot,
+    run_id: RunId,
+    lost: &AtomicBool,
+) -> Result<RunCounts, (RunCounts, anyhow::Error)> {
     let mut counts = RunCounts::default();
     let source = &robot.source;
     let opts = &robot.settings.options;
@@ -355,13 +467,15 @@ async fn fetch_all(rt: &Runtime, robot: &Robot, run_id: RunId) -> Result<RunCoun
         }
         let mut batch = Vec::with_capacity(items.len());
         for item in &items {
-            let doc = with_timeout(source.name(), source.fetch(item))
-                .await
-                .map_err(|e| (counts, anyhow::anyhow!("fetching an item: {e}")))?;
-            batch.push((
-                item.clone(),
-                new_case(&robot.settings.name, source.name(), &item.id, run_id, doc),
-            ));
+            let case = match with_timeout(source.name(), source.fetch(item)).await {
+                Ok(doc) => new_case(&robot.settings.name, source.name(), &item.id, run_id, doc),
+                // Not a document at all: recorded, never skipped silently.
+                Err(e) if e.is_refused() => {
+                    refused_case(&robot.settings.name, source.name(), &item.id, run_id, &e.message)
+                }
+                Err(e) => return Err((counts, anyhow::anyhow!("fetching an item: {e}"))),
+            };
+            batch.push((item.clone(), case));
         }
         let cases: Vec<NewCase> = batch.iter().map(|(_, (c, _))| c.clone()).collect();
         let inserted = rt
@@ -379,6 +493,16 @@ async fn fetch_all(rt: &Runtime, robot: &Robot, run_id: RunId) -> Result<RunCoun
                     counts.duplicates += 1;
                     rt.metrics.duplicates.inc();
                 }
+                Inserted::NewVersion { id, previous, version } => {
+                    counts.fetched += 1;
+                    rt.metrics.fetched.inc();
+                    info!(
+                        case_id = id,
+                        previous_case_id = previous,
+                        version,
+                        "an application came again with changed content: stored as a new version for a person"
+                    );
+                }
             }
             if matches!(ack, Ack::Rejected { .. }) {
                 counts.rejected += 1;
@@ -387,10 +511,12 @@ async fn fetch_all(rt: &Runtime, robot: &Robot, run_id: RunId) -> Result<RunCoun
                 warn!(error = %e, "could not file an item away; it is recognised as stored next time");
             }
         }
-        let _ = rt
-            .store
-            .try_lock_robot(&robot.settings.name, &rt.owner, rt.settings.lease())
-            .await;
+        if lost.load(Ordering::SeqCst) {
+            return Err((
+                counts,
+                anyhow::anyhow!("the robot lock was lost; the run stops so that runs never overlap"),
+            ));
+        }
     }
     Ok(counts)
 }
@@ -524,6 +650,7 @@ async fn process(rt: &Runtime, item: &Claimed, rulesets: &mut Rulesets) -> Proce
             draft: Box::new(draft),
             register_json: register,
             subjects,
+            same_period_check: robot.settings.options.same_period_check,
         },
         Ok(Err(e)) => Finish::Failed {
             reason: format!("regelfel: {e}"),
@@ -686,5 +813,29 @@ pub async fn drain_run(rt: &Runtime, run: RunId, mut progress: impl FnMut(i64, i
             // Leased by another worker: wait for it to finish or expire.
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_local_instance_whose_process_is_gone_is_taken_over() {
+        assert_eq!(owner_host_pid("web-01-1234-abcd1234"), Some(("web-01", 1234)));
+        assert_eq!(owner_host_pid("w1"), None);
+        assert_eq!(owner_host_pid("host-notapid-abcd"), None);
+        let me = owner_name();
+        let (host, pid) = owner_host_pid(&me).unwrap();
+        assert_eq!(pid, std::process::id());
+        assert!(!is_gone_local_instance(&me, &me), "this process");
+        assert!(!is_gone_local_instance("w1", &me), "a name not made by hrobot");
+        assert!(
+            !is_gone_local_instance(&format!("{host}x-4194304-abcd"), &me),
+            "another host"
+        );
+        // pid 1 always exists; 4,194,304 (2^22) is above the largest pid Linux gives.
+        assert!(!is_gone_local_instance(&format!("{host}-1-abcd"), &me));
+        assert!(is_gone_local_instance(&format!("{host}-4194304-abcd"), &me));
     }
 }

@@ -8,7 +8,12 @@
 //!
 //! A fire time runs at most once, even with several workers: the run is
 //! recorded under a unique key (robot, fire time in UTC) before it starts.
-//! Runs of one robot never overlap: a run holds the robot's lock.
+//! Runs of one robot never overlap: a run holds the robot's lock. The lock
+//! is short ([`lock_ttl`]: half the schedule's interval, at least
+//! [`MIN_LOCK_TTL`], at most the lease) and renewed while the run lasts, so
+//! after a crash the next fire time finds it expired: fetching is blocked
+//! for less than one interval (for less than [`MIN_LOCK_TTL`] on schedules
+//! that fire more often than every 20 s).
 
 use crate::clock::Clock;
 use crate::config::Missed;
@@ -62,6 +67,37 @@ impl Schedule {
         }
         out.into()
     }
+}
+
+/// The shortest lock a run holds; renewals come every third of it.
+pub const MIN_LOCK_TTL: std::time::Duration = std::time::Duration::from_secs(10);
+
+impl Schedule {
+    /// The shortest time between the next few fire times after `t` (a cron
+    /// schedule need not be even: `0 7 * * 1-5` has gaps of one and three days).
+    pub fn interval(&self, t: DateTime<Utc>) -> Option<Duration> {
+        let mut prev = self.next_after(t)?;
+        let mut shortest: Option<Duration> = None;
+        for _ in 0..8 {
+            let Some(next) = self.next_after(prev) else { break };
+            let gap = next - prev;
+            shortest = Some(shortest.map_or(gap, |s| s.min(gap)));
+            prev = next;
+        }
+        shortest
+    }
+}
+
+/// How long a robot's lock lasts unless renewed: half the schedule's
+/// interval, at least [`MIN_LOCK_TTL`], at most `lease`. A run renews it
+/// every third of that, so a live run keeps it, and after a crash the lock
+/// is gone before the next fire time but one.
+pub fn lock_ttl(schedule: &Schedule, lease: std::time::Duration, now: DateTime<Utc>) -> std::time::Duration {
+    let half = schedule
+        .interval(now)
+        .and_then(|i| (i / 2).to_std().ok())
+        .unwrap_or(lease);
+    half.max(MIN_LOCK_TTL).min(lease.max(MIN_LOCK_TTL))
 }
 
 /// What to do at start-up about fire times missed while nobody ran.
@@ -200,6 +236,24 @@ mod tests {
             catch_up(&s, Missed::RunOnce, limit, Some(utc("2026-05-01T12:00:00Z")), now),
             None
         );
+    }
+
+    #[test]
+    fn the_robot_lock_is_shorter_than_the_schedule_interval() {
+        let now = utc("2026-05-01T10:00:30Z");
+        let lease = std::time::Duration::from_secs(120);
+        let every_minute = Schedule::new("* * * * *", "UTC").unwrap();
+        assert_eq!(every_minute.interval(now), Some(Duration::minutes(1)));
+        assert_eq!(lock_ttl(&every_minute, lease, now), std::time::Duration::from_secs(30));
+        let every_ten = Schedule::new("*/10 * * * *", "Europe/Stockholm").unwrap();
+        assert_eq!(lock_ttl(&every_ten, lease, now), lease, "capped by the lease");
+        let weekdays = Schedule::new("0 7 * * 1-5", "Europe/Stockholm").unwrap();
+        assert_eq!(weekdays.interval(utc("2026-05-01T00:00:00Z")), Some(Duration::days(1)));
+        let secs = Schedule::new("*/5 * * * * *", "UTC");
+        if let Ok(s) = secs {
+            // A seconds schedule (if the cron dialect has one): never below the minimum.
+            assert_eq!(lock_ttl(&s, lease, now), MIN_LOCK_TTL);
+        }
     }
 
     #[test]

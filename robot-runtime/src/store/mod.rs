@@ -12,6 +12,7 @@
 
 mod access;
 pub mod queue;
+pub mod routing;
 pub mod sessions;
 mod sql;
 mod tx;
@@ -57,6 +58,8 @@ pub enum StoreError {
     UnsupportedUrl,
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    #[error("draft: {0}")]
+    Draft(#[from] domain::DraftError),
 }
 
 impl StoreError {
@@ -94,13 +97,30 @@ pub struct NewCase {
     /// The household's personnummer (first = applicant), when the document
     /// could be read: the audit event's data subjects.
     pub subjects: Vec<domain::Personnummer>,
+    /// How many of `subjects` (from the first) are adults of the household:
+    /// a second application for one of them and the same period goes to a
+    /// person.
+    pub adults: usize,
+    /// The source refused the item (a link, a folder, too large; see
+    /// `connectors::ErrorKind::Refused`): the case is stored as invalid
+    /// with this reason and never worked.
+    pub refused: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Inserted {
     New(CaseId),
-    /// Already stored from an earlier fetch: nothing was written.
+    /// Already stored from an earlier fetch, with the same content (a
+    /// re-delivery, e.g. after a crash): nothing was written.
     Duplicate(CaseId),
+    /// The external id was known but the content differs: a new case, the
+    /// next version of `previous`, which a person handles (never drafted
+    /// as a payment by the robot).
+    NewVersion {
+        id: CaseId,
+        previous: CaseId,
+        version: i64,
+    },
 }
 
 /// A work item claimed by a worker, with what it needs to process the case.
@@ -121,6 +141,10 @@ pub enum Finish {
         draft: Box<domain::Draft>,
         register_json: Option<String>,
         subjects: Vec<domain::Personnummer>,
+        /// Route the draft to a person when an adult of the household has
+        /// another case for the same period (`dubblett_period`). On for
+        /// every robot unless its options turn it off.
+        same_period_check: bool,
     },
     /// Not a valid application: never retried.
     Invalid { reason: String },

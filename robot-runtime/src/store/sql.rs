@@ -1,5 +1,6 @@
 //! The store's SQL, written once and instantiated for each engine.
 
+use super::routing::{Route, route_to_person};
 use super::*;
 use audit::event::{Actor, CaseRef, Event, RulesetHash};
 use domain::{At, CaseState, LetterKind};
@@ -367,6 +368,124 @@ macro_rules! engine {
                     .with_case(case_ref(case)?))
             }
 
+            /// Stores one case as received: diarienummer, document, work
+            /// item (or, for an item the source refused, straight to
+            /// `invalid`), subjects, audit events. `None` if the key was
+            /// taken meanwhile.
+            #[allow(clippy::too_many_arguments)]
+            async fn insert_case(
+                tx: &mut Tx,
+                audit: &AuditLog,
+                diarium: &Diarium,
+                now: DateTime<Utc>,
+                events: &mut Vec<Event>,
+                c: &NewCase,
+                external_id: &str,
+                version: i64,
+                previous: Option<CaseId>,
+                sha256: &str,
+            ) -> Result<Option<CaseId>, StoreError> {
+                let t = us(now);
+                let id: Option<i64> = sqlx::query_scalar(
+                    "INSERT INTO cases (source, external_id, source_ref, robot, run_id, state, period, received_us, updated_us, version, previous_case_id, content_sha256) \
+                     VALUES ($1, $2, $3, $4, $5, 'received', $6, $7, $7, $8, $9, $10) ON CONFLICT (source, external_id) DO NOTHING RETURNING id",
+                )
+                .bind(&c.source)
+                .bind(external_id)
+                .bind(&c.source_ref)
+                .bind(&c.robot)
+                .bind(c.run_id)
+                .bind(&c.period)
+                .bind(t)
+                .bind(version)
+                .bind(previous)
+                .bind(sha256)
+                .fetch_optional(&mut **tx)
+                .await?;
+                let Some(id) = id else { return Ok(None) };
+                let year = diarium.year_of(now);
+                let n = next_in_series(tx, &diarium.series, year).await?;
+                let diarienummer = diarium.format(year, n);
+                sqlx::query("UPDATE cases SET diarienummer = $1 WHERE id = $2")
+                    .bind(&diarienummer)
+                    .bind(id)
+                    .execute(&mut **tx)
+                    .await?;
+                sqlx::query("INSERT INTO applications (case_id, document) VALUES ($1, $2)")
+                    .bind(id)
+                    .bind(&c.document)
+                    .execute(&mut **tx)
+                    .await?;
+                for (i, p) in c.subjects.iter().enumerate() {
+                    let subject = audit.subject_id(&mut **tx, p).await?;
+                    sqlx::query("INSERT INTO case_subjects (case_id, subject, adult) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+                        .bind(id)
+                        .bind(subject.0.to_vec())
+                        .bind(i32::from(i < c.adults))
+                        .execute(&mut **tx)
+                        .await?;
+                }
+                events.push(fetched_event(id, c, &diarienummer, now)?);
+                if let Some(previous) = previous {
+                    events.push(
+                        Event::new(audit::EventKind::Resubmitted, actor(&format!("robot:{}", c.robot))?, now)
+                            .with_case(case_ref(id)?)
+                            .with_payload(json!({"previous_case": format!("case:{previous}"), "version": version}))?,
+                    );
+                }
+                match &c.refused {
+                    Some(reason) => {
+                        // Nothing to work: the source could not hand the item over.
+                        let s = CaseState::Received.at();
+                        let At::Received(received) = s else {
+                            return Err(StoreError::StaleState { case: id, expected: CaseState::Received });
+                        };
+                        let s = received.invalid();
+                        let e = event(s, &format!("robot:{}", c.robot), id, now)?
+                            .with_payload(json!({"reason": "refused_by_source"}))?;
+                        step(tx, events, id, s, Some(reason), e, t).await?;
+                    }
+                    None => {
+                        sqlx::query("INSERT INTO work_items (case_id, status, attempts, next_attempt_us, updated_us) VALUES ($1, 'pending', 0, $2, $2)")
+                            .bind(id)
+                            .bind(t)
+                            .execute(&mut **tx)
+                            .await?;
+                    }
+                }
+                Ok(Some(id))
+            }
+
+            /// The SHA-256 (hex) of a stored case's document.
+            async fn stored_sha256(tx: &mut Tx, case: CaseId) -> Result<String, StoreError> {
+                let h: Option<String> = sqlx::query_scalar("SELECT content_sha256 FROM cases WHERE id = $1")
+                    .bind(case)
+                    .fetch_one(&mut **tx)
+                    .await?;
+                if let Some(h) = h {
+                    return Ok(h);
+                }
+                // Stored before the hash was kept.
+                let doc: Vec<u8> = sqlx::query_scalar("SELECT document FROM applications WHERE case_id = $1")
+                    .bind(case)
+                    .fetch_one(&mut **tx)
+                    .await?;
+                Ok(sha256_hex(&doc))
+            }
+
+            async fn case_by_key(tx: &mut Tx, source: &str, external_id: &str) -> Result<Option<CaseId>, StoreError> {
+                Ok(sqlx::query_scalar("SELECT id FROM cases WHERE source = $1 AND external_id = $2")
+                    .bind(source)
+                    .bind(external_id)
+                    .fetch_optional(&mut **tx)
+                    .await?)
+            }
+
+            /// Stores fetched documents. The same content under a known
+            /// (source, external_id) is a harmless re-delivery
+            /// (`Duplicate`); different content is a new version of the
+            /// case (`NewVersion`, stored under `EXTERNAL_ID~vN`, linked to
+            /// the version before, with a `resubmitted` audit event).
             pub async fn insert_cases(
                 pool: &$pool,
                 audit: &AuditLog,
@@ -374,67 +493,118 @@ macro_rules! engine {
                 now: DateTime<Utc>,
                 cases: &[NewCase],
             ) -> Result<Vec<Inserted>, StoreError> {
-                let t = us(now);
                 let mut tx = begin(pool).await?;
                 let mut out = Vec::with_capacity(cases.len());
                 let mut events = Vec::new();
                 for c in cases {
-                    let id: Option<i64> = sqlx::query_scalar(
-                        "INSERT INTO cases (source, external_id, source_ref, robot, run_id, state, period, received_us, updated_us) \
-                         VALUES ($1, $2, $3, $4, $5, 'received', $6, $7, $7) ON CONFLICT (source, external_id) DO NOTHING RETURNING id",
-                    )
-                    .bind(&c.source)
-                    .bind(&c.external_id)
-                    .bind(&c.source_ref)
-                    .bind(&c.robot)
-                    .bind(c.run_id)
-                    .bind(&c.period)
-                    .bind(t)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                    let Some(id) = id else {
-                        let existing: i64 = sqlx::query_scalar("SELECT id FROM cases WHERE source = $1 AND external_id = $2")
-                            .bind(&c.source)
-                            .bind(&c.external_id)
-                            .fetch_one(&mut *tx)
-                            .await?;
-                        out.push(Inserted::Duplicate(existing));
+                    let sha256 = sha256_hex(&c.document);
+                    let Some(first) = case_by_key(&mut tx, &c.source, &c.external_id).await? else {
+                        match insert_case(&mut tx, audit, diarium, now, &mut events, c, &c.external_id, 1, None, &sha256).await? {
+                            Some(id) => out.push(Inserted::New(id)),
+                            None => {
+                                // Taken by a concurrent fetch of the same item.
+                                let id = case_by_key(&mut tx, &c.source, &c.external_id).await?.ok_or(StoreError::NotFound(0))?;
+                                out.push(Inserted::Duplicate(id));
+                            }
+                        }
                         continue;
                     };
-                    let year = diarium.year_of(now);
-                    let n = next_in_series(&mut tx, &diarium.series, year).await?;
-                    let diarienummer = diarium.format(year, n);
-                    sqlx::query("UPDATE cases SET diarienummer = $1 WHERE id = $2")
-                        .bind(&diarienummer)
-                        .bind(id)
-                        .execute(&mut *tx)
-                        .await?;
-                    sqlx::query("INSERT INTO applications (case_id, document) VALUES ($1, $2)")
-                        .bind(id)
-                        .bind(&c.document)
-                        .execute(&mut *tx)
-                        .await?;
-                    sqlx::query("INSERT INTO work_items (case_id, status, attempts, next_attempt_us, updated_us) VALUES ($1, 'pending', 0, $2, $2)")
-                        .bind(id)
-                        .bind(t)
-                        .execute(&mut *tx)
-                        .await?;
-                    for p in &c.subjects {
-                        let subject = audit.subject_id(&mut *tx, p).await?;
-                        sqlx::query("INSERT INTO case_subjects (case_id, subject) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-                            .bind(id)
-                            .bind(subject.0.to_vec())
-                            .execute(&mut *tx)
-                            .await?;
+                    let mut versions = vec![first];
+                    while let Some(v) = case_by_key(&mut tx, &c.source, &version_key(&c.external_id, versions.len() + 1)).await? {
+                        versions.push(v);
                     }
-                    events.push(fetched_event(id, c, &diarienummer, now)?);
-                    out.push(Inserted::New(id));
+                    let mut same = None;
+                    for v in &versions {
+                        if stored_sha256(&mut tx, *v).await? == sha256 {
+                            same = Some(*v);
+                            break;
+                        }
+                    }
+                    if let Some(v) = same {
+                        out.push(Inserted::Duplicate(v));
+                        continue;
+                    }
+                    let previous = versions.last().copied().unwrap_or(first);
+                    let version = i64::try_from(versions.len() + 1).unwrap_or(i64::MAX);
+                    let key = version_key(&c.external_id, versions.len() + 1);
+                    match insert_case(&mut tx, audit, diarium, now, &mut events, c, &key, version, Some(previous), &sha256).await? {
+                        Some(id) => out.push(Inserted::NewVersion { id, previous, version }),
+                        None => {
+                            let id = case_by_key(&mut tx, &c.source, &key).await?.ok_or(StoreError::NotFound(0))?;
+                            out.push(Inserted::Duplicate(id));
+                        }
+                    }
                 }
                 if !events.is_empty() {
                     audit.append_batch(&mut *tx, &events).await?;
                 }
                 tx.commit().await?;
                 Ok(out)
+            }
+
+            /// Why a drafted case must go to a person (see `routing`).
+            async fn routes_for(tx: &mut Tx, case: CaseId, period: &str, same_period_check: bool) -> Result<Vec<Route>, StoreError> {
+                let row = sqlx::query("SELECT source, external_id, version, previous_case_id FROM cases WHERE id = $1")
+                    .bind(case)
+                    .fetch_optional(&mut **tx)
+                    .await?
+                    .ok_or(StoreError::NotFound(case))?;
+                let source: String = row.try_get("source")?;
+                let external_id: String = row.try_get("external_id")?;
+                let version: i64 = row.try_get("version")?;
+                let previous: Option<i64> = row.try_get("previous_case_id")?;
+                let mut routes = Vec::new();
+                if let Some(previous) = previous {
+                    let diarienummer: Option<String> = sqlx::query_scalar("SELECT diarienummer FROM cases WHERE id = $1")
+                        .bind(previous)
+                        .fetch_one(&mut **tx)
+                        .await?;
+                    routes.push(Route::Resubmitted { previous, diarienummer });
+                }
+                if same_period_check {
+                    // The versions of this application are one application.
+                    let base = if version > 1 {
+                        external_id.rsplit_once("~v").map_or(external_id.as_str(), |(b, _)| b)
+                    } else {
+                        external_id.as_str()
+                    };
+                    let prefix = format!("{base}~v");
+                    let prefix_len = i32::try_from(prefix.chars().count()).unwrap_or(i32::MAX);
+                    // Another case for an adult of this household (subjects
+                    // stored before adults were marked count as adults) and
+                    // the same period, from any source, that is not invalid
+                    // and not closed without a decision. A later case counts
+                    // once it is past `received`, so of two applications
+                    // worked at the same time at least the later one goes
+                    // to a person.
+                    let rows = sqlx::query(
+                        "SELECT DISTINCT c.id, c.diarienummer FROM case_subjects me \
+                         JOIN case_subjects s ON s.subject = me.subject AND s.case_id <> me.case_id \
+                         JOIN cases c ON c.id = s.case_id \
+                         WHERE me.case_id = $1 AND COALESCE(me.adult, 1) = 1 AND COALESCE(s.adult, 1) = 1 \
+                           AND c.period = $2 AND c.state <> 'invalid' \
+                           AND NOT (c.state = 'closed' AND NOT EXISTS (SELECT 1 FROM decisions d WHERE d.case_id = c.id)) \
+                           AND (c.id < $1 OR c.state <> 'received') \
+                           AND NOT (c.source = $3 AND (c.external_id = $4 OR substr(c.external_id, 1, $5) = $6)) \
+                         ORDER BY c.id",
+                    )
+                    .bind(case)
+                    .bind(period)
+                    .bind(&source)
+                    .bind(base)
+                    .bind(prefix_len)
+                    .bind(&prefix)
+                    .fetch_all(&mut **tx)
+                    .await?;
+                    let earlier = rows
+                        .iter()
+                        .map(|r| Ok((r.try_get::<i64, _>("id")?, r.try_get::<Option<String>, _>("diarienummer")?)))
+                        .collect::<Result<Vec<_>, StoreError>>()?;
+                    if !earlier.is_empty() {
+                        routes.push(Route::SamePeriod { earlier });
+                    }
+                }
+                Ok(routes)
             }
 
             pub async fn claim(
@@ -525,7 +695,7 @@ macro_rules! engine {
                 for (item, finish) in results {
                     let ok = match finish {
                         Finish::RetryAt { at, error } => release(&mut tx, item, owner, "pending", Some(us(*at)), Some(error), t).await?,
-                        Finish::Drafted { draft, register_json, subjects } => {
+                        Finish::Drafted { draft, register_json, subjects, same_period_check } => {
                             if !release(&mut tx, item, owner, "done", None, None, t).await? {
                                 kept.push(false);
                                 continue;
@@ -533,6 +703,9 @@ macro_rules! engine {
                             let At::Received(received) = current_state(&mut tx, item.case_id).await?.at() else {
                                 return Err(StoreError::StaleState { case: item.case_id, expected: CaseState::Received });
                             };
+                            let routes = routes_for(&mut tx, item.case_id, &draft.period().to_string(), *same_period_check).await?;
+                            let routed = route_to_person(draft, &routes)?;
+                            let draft = &routed;
                             let r = draft.ruleset();
                             let json = draft.to_json();
                             sqlx::query("UPDATE applications SET register = $1, enriched_us = $2 WHERE case_id = $3")
@@ -732,6 +905,44 @@ macro_rules! engine {
                     .await?;
                 tx.commit().await?;
                 Ok(())
+            }
+
+            /// Who holds robot locks and leases now (for taking over
+            /// those of an instance that is gone).
+            pub async fn holders(pool: &$pool) -> Result<Vec<String>, StoreError> {
+                Ok(sqlx::query_scalar(
+                    "SELECT owner FROM robot_locks UNION SELECT lease_owner FROM work_items WHERE status = 'leased' AND lease_owner IS NOT NULL \
+                     UNION SELECT lease_owner FROM outbox WHERE status = 'leased' AND lease_owner IS NOT NULL",
+                )
+                .fetch_all(pool)
+                .await?)
+            }
+
+            /// Ends what `owner` holds: its robot locks go, its leases of
+            /// work and outbox items expire now (so the next claim takes
+            /// them, counting the attempt as usual). Returns how many.
+            pub async fn release_holder(pool: &$pool, owner: &str, now: DateTime<Utc>) -> Result<u64, StoreError> {
+                let t = us(now);
+                let mut tx = begin(pool).await?;
+                let mut n = sqlx::query("DELETE FROM robot_locks WHERE owner = $1")
+                    .bind(owner)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                n += sqlx::query("UPDATE work_items SET lease_expires_us = $2 WHERE status = 'leased' AND lease_owner = $1 AND lease_expires_us >= $2")
+                    .bind(owner)
+                    .bind(t - 1)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                n += sqlx::query("UPDATE outbox SET lease_expires_us = $2 WHERE status = 'leased' AND lease_owner = $1 AND lease_expires_us >= $2")
+                    .bind(owner)
+                    .bind(t - 1)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                tx.commit().await?;
+                Ok(n)
             }
 
             pub async fn set_paused(pool: &$pool, robot: &str, paused: bool, reason: Option<&str>, now: DateTime<Utc>) -> Result<(), StoreError> {
@@ -1239,6 +1450,17 @@ macro_rules! engine {
     };
 }
 
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+/// The key a later version of an application is stored under; `~` cannot
+/// occur in an external id (`[A-Za-z0-9._-]`).
+fn version_key(external_id: &str, version: usize) -> String {
+    format!("{external_id}~v{version}")
+}
+
 fn owner_actor(owner: &str) -> String {
     format!("worker:{owner}")
 }
@@ -1267,7 +1489,9 @@ macro_rules! dispatch {
 impl Store {
     /// Stores fetched documents as new cases (with their work items and
     /// audit events), in one transaction. A document already stored under
-    /// the same (source, external_id) is reported as a duplicate and left alone.
+    /// the same (source, external_id) with the same content (SHA-256) is
+    /// reported as a duplicate and left alone; with different content it
+    /// becomes a new version of the case, which a person handles.
     pub async fn insert_cases(&self, cases: &[NewCase]) -> Result<Vec<Inserted>, StoreError> {
         let now = self.clock.now();
         dispatch!(self, insert_cases(&self.audit, &self.diarium, now, cases))
@@ -1331,6 +1555,17 @@ impl Store {
 
     pub async fn unlock_robot(&self, robot: &str, owner: &str) -> Result<(), StoreError> {
         dispatch!(self, unlock_robot(robot, owner))
+    }
+
+    /// Everyone holding a robot lock or a work or outbox lease.
+    pub async fn holders(&self) -> Result<Vec<String>, StoreError> {
+        dispatch!(self, holders())
+    }
+
+    /// Releases what an instance that is gone held (see `sql::release_holder`).
+    pub async fn release_holder(&self, owner: &str) -> Result<u64, StoreError> {
+        let now = self.clock.now();
+        dispatch!(self, release_holder(owner, now))
     }
 
     pub async fn set_paused(&self, robot: &str, paused: bool, reason: Option<&str>) -> Result<(), StoreError> {

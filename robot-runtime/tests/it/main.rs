@@ -9,6 +9,7 @@ mod demo_data;
 mod evaluate_cli;
 mod hostile_cli;
 mod http_limits;
+mod inbox;
 mod letters;
 mod municipality;
 mod pipeline;

@@ -116,6 +116,8 @@ kind = "file_inbox"
 path = "{inbox}"
 [robots.options]
 fetch_batch = 100
+# The generated applications reuse the shipped rule tests' persons and periods.
+same_period_check = false
 {lookup}"#,
         data = env.dir.path().display(),
         ruleset = ruleset().display(),

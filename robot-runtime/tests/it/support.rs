@@ -150,7 +150,13 @@ impl TestEnv {
             lookups: vec![LookupSettings::FileRegister {
                 path: data.join("register"),
             }],
-            options: RobotOptions::default(),
+            // The shipped rule tests reuse one test person for one period
+            // in most applications; the same-period check would send all
+            // but the first to a person. Its own tests turn it on.
+            options: RobotOptions {
+                same_period_check: false,
+                ..RobotOptions::default()
+            },
         });
         robot_runtime::keys::ensure_keys(&settings, "hrobot.invalid/test").unwrap();
         TestEnv { dir, settings, _pg: pg }

@@ -812,11 +812,14 @@ fn locate(problems: &mut Vec<Problem>, ev: &Evidence<'_>) {
             Location::Checkpoint(size) | Location::Witness(size) if is_root_mismatch(&p.what) && size > 0 => {
                 cause_in(0, size - 1, p.location)
             }
+            // The right border covers every event.
+            Location::Head if p.what == HEAD_BORDER => causes.first().map(|&(_, _, loc)| loc),
             _ => None,
         };
     }
 }
 
+const HEAD_BORDER: &str = "the stored right border of the tree is wrong";
 const NODE_DIFFERS: &str = "stored hash does not match the hash of its children";
 const ROOT_DIFFERS: &str = "the signed root differs from the root recomputed";
 const EXTERNAL_DIFFERS: &str = "the log is not an extension of the checkpoint kept outside it";
@@ -890,7 +893,7 @@ fn check_head(head: Option<Head>, tree: &MemTree, grew: bool, problems: &mut Pro
                     format!("says {} events, the log has {}", head.size, tree.size()),
                 );
             } else if head.frontier != tree.frontier().to_bytes() {
-                problems.add(Location::Head, "the stored right border of the tree is wrong");
+                problems.add(Location::Head, HEAD_BORDER);
             }
         }
     }

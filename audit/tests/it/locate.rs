@@ -124,11 +124,10 @@ fn check_located(report: &VerifyReport, seq: u64, how: Change, leaf: Option<&[u8
         }
         other => panic!("{how:?} at {seq} located at {other:?}: {:#?}", report.problems),
     }
-    // Everything else follows from it (or is the head row, which held the
-    // original hash of the last event).
+    // Everything else follows from it.
     for p in &report.problems[1..] {
         assert!(
-            p.follows_from.is_some() || matches!(p.location, Location::Head) || p.location == headline.location,
+            p.follows_from.is_some() || p.location == headline.location,
             "{p}: {:#?}",
             report.problems
         );

@@ -12,6 +12,11 @@
 //! | master key file | `--master-key-file` | `HROBOT_MASTER_KEY_FILE` | none |
 //! | checkpoint every N events | `--checkpoint-every-events` | `HROBOT_AUDIT_CHECKPOINT_EVENTS` | 1000 |
 //! | checkpoint every T seconds | `--checkpoint-every-secs` | `HROBOT_AUDIT_CHECKPOINT_SECS` | 60 |
+//! | witness directory | `--witness-dir` | `HROBOT_AUDIT_WITNESS_DIR` | none |
+//!
+//! The witness directory receives a copy of every signed checkpoint (see
+//! [`crate::witness`]); `verify` checks the log against the newest one.
+//! In production it is on another machine or mount than the database.
 
 use crate::crypto::MasterKeys;
 use crate::error::AuditError;
@@ -36,6 +41,8 @@ pub struct AuditSettings {
     pub master_key_file: Option<PathBuf>,
     pub checkpoint_every_events: u64,
     pub checkpoint_every_secs: u64,
+    /// Where signed checkpoints are also written, outside the database.
+    pub witness_dir: Option<PathBuf>,
 }
 
 impl Default for AuditSettings {
@@ -50,6 +57,7 @@ impl Default for AuditSettings {
             master_key_file: None,
             checkpoint_every_events: policy.every_events,
             checkpoint_every_secs: policy.every.as_secs(),
+            witness_dir: None,
         }
     }
 }
@@ -75,6 +83,13 @@ impl AuditSettings {
             every_events: self.checkpoint_every_events.max(1),
             every: Duration::from_secs(self.checkpoint_every_secs.max(1)),
         }
+    }
+
+    /// The witness, if one is configured.
+    pub fn witness(&self) -> Option<crate::witness::Witness> {
+        self.witness_dir
+            .as_ref()
+            .map(|d| crate::witness::Witness::new(crate::witness::WitnessDir::new(d)))
     }
 
     /// The signing key, from its file. Its name must be the origin, if one

@@ -44,6 +44,8 @@ pub enum AuditError {
     UnsupportedUrl,
     #[error("invalid erasure reason: {0}")]
     Reason(&'static str),
+    #[error("{0}")]
+    Witness(#[from] crate::witness::WitnessError),
     #[error("configuration: {0}")]
     Config(String),
     #[error("internal: {0}")]

@@ -17,6 +17,8 @@
 //! - [`store`]: the log in SQLite or PostgreSQL, through the caller's
 //!   connection; [`verify`]: full verification of a stored log.
 //! - [`offline`]: what `hrobot audit verify-proof` runs.
+//! - [`witness`]: checkpoints kept outside the database (a directory), so
+//!   that a rollback of the whole database is caught.
 
 pub mod checkpoint;
 pub mod clock;
@@ -33,6 +35,7 @@ pub mod store;
 pub mod tlog_proof;
 pub mod tree;
 pub mod verify;
+pub mod witness;
 
 pub use checkpoint::{Checkpoint, SignedCheckpoint};
 pub use clock::{Clock, FixedClock, SystemClock};

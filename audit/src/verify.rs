@@ -23,7 +23,7 @@
 //! event row to the same `check_event` and finish with the same `conclude`.
 
 use crate::checkpoint::{Checkpoint, SignedCheckpoint};
-use crate::event::LeafHeader;
+use crate::event::{LeafEvent, LeafHeader};
 use crate::hash::{Hash, b64_decode_canonical, leaf_hash};
 use crate::note::NoteVerifier;
 use crate::proof::verify_consistency;
@@ -37,19 +37,58 @@ use std::fmt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Location {
     Event(u64),
-    Node { level: u8, index: u64 },
+    /// One of the events `first..=last` (the database does not say which).
+    Events {
+        first: u64,
+        last: u64,
+    },
+    Node {
+        level: u8,
+        index: u64,
+    },
     Checkpoint(u64),
     Head,
+    /// The checkpoint kept outside the database (`verify --against`, or the
+    /// witness directory), at this tree size.
+    Witness(u64),
+}
+
+impl Location {
+    /// The first event sequence number this place concerns.
+    fn first_seq(&self) -> Option<u64> {
+        match *self {
+            Location::Event(seq) | Location::Events { first: seq, .. } => Some(seq),
+            Location::Node { level, index } => Some(NodeId::new(level, index).first_leaf()),
+            Location::Checkpoint(_) | Location::Head | Location::Witness(_) => None,
+        }
+    }
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Location::Event(seq) => write!(f, "event {seq}"),
+            Location::Events { first, last } => write!(f, "events {first}–{last}"),
+            Location::Node { level, index } => {
+                let first = NodeId::new(level, index).first_leaf();
+                let last = first + (1u64 << level) - 1;
+                write!(f, "tree node (level {level}, index {index}) over events {first}–{last}")
+            }
+            Location::Checkpoint(size) => write!(f, "checkpoint at tree size {size}"),
+            Location::Head => write!(f, "head row"),
+            Location::Witness(size) => write!(f, "the checkpoint kept outside the database (tree size {size})"),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
     pub location: Location,
     pub what: String,
-    /// Set when this problem is a consequence of a bad event: a node or a
-    /// checkpoint root over it. Such problems do not move the first bad
-    /// sequence number.
-    pub follows_from: Option<u64>,
+    /// Set when this problem is a consequence of another one: a node or a
+    /// checkpoint root over a changed event. Such problems do not move the
+    /// first bad sequence number.
+    pub follows_from: Option<Location>,
 }
 
 impl Problem {
@@ -59,32 +98,18 @@ impl Problem {
         if self.follows_from.is_some() {
             return None;
         }
-        match self.location {
-            Location::Event(seq) => Some(seq),
-            Location::Node { level, index } => Some(NodeId::new(level, index).first_leaf()),
-            Location::Checkpoint(_) | Location::Head => None,
-        }
+        self.location.first_seq()
     }
 }
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.location {
-            Location::Event(seq) => write!(f, "event {seq}: {}", self.what),
-            Location::Node { level, index } => {
-                let first = NodeId::new(level, index).first_leaf();
-                let last = first + (1u64 << level) - 1;
-                write!(
-                    f,
-                    "tree node (level {level}, index {index}) over events {first}–{last}: {}",
-                    self.what
-                )
-            }
-            Location::Checkpoint(size) => write!(f, "checkpoint at tree size {size}: {}", self.what),
-            Location::Head => write!(f, "head row: {}", self.what),
+            Location::Witness(_) => write!(f, "{}", self.what),
+            location => write!(f, "{location}: {}", self.what),
         }?;
-        if let Some(seq) = self.follows_from {
-            write!(f, " (follows from the problem at event {seq})")?;
+        if let Some(cause) = self.follows_from {
+            write!(f, " (follows from the problem at {cause})")?;
         }
         Ok(())
     }
@@ -114,6 +139,63 @@ impl VerifyReport {
     }
 }
 
+/// At most this many leaves are read again by [`refine`].
+const MAX_SUSPECTS: usize = 4096;
+
+impl VerifyReport {
+    /// The events of a problem that could not be narrowed to one event:
+    /// their leaves go to [`refine`].
+    pub(crate) fn suspects(&self) -> Vec<u64> {
+        self.problems
+            .iter()
+            .filter(|p| p.follows_from.is_none())
+            .filter_map(|p| match p.location {
+                Location::Events { first, last } => Some(first..=last),
+                _ => None,
+            })
+            .flatten()
+            .take(MAX_SUSPECTS)
+            .collect()
+    }
+}
+
+/// Narrows a problem over several events with their leaves: an event
+/// whose leaf no longer decodes (strictly, in its one canonical encoding,
+/// which every leaf the log wrote has) is a changed one.
+pub(crate) fn refine(report: &mut VerifyReport, leaves: &std::collections::BTreeMap<u64, Vec<u8>>) {
+    let mut moved = Vec::new();
+    for p in report.problems.iter_mut() {
+        let Location::Events { first, last } = p.location else {
+            continue;
+        };
+        if p.follows_from.is_some() {
+            continue;
+        }
+        let bad = (first..=last).find_map(|seq| {
+            leaves
+                .get(&seq)
+                .and_then(|leaf| LeafEvent::decode(leaf).err())
+                .map(|e| (seq, e))
+        });
+        if let Some((seq, e)) = bad {
+            moved.push((p.location, Location::Event(seq)));
+            p.location = Location::Event(seq);
+            p.what = format!("{RECOMPUTED}: the leaf does not decode ({e})");
+        }
+    }
+    if moved.is_empty() {
+        return;
+    }
+    for p in report.problems.iter_mut() {
+        if let Some((_, to)) = moved.iter().find(|(from, _)| p.follows_from == Some(*from)) {
+            p.follows_from = Some(*to);
+        }
+    }
+    report
+        .problems
+        .sort_by_key(|p| (p.first_seq().unwrap_or(u64::MAX), p.follows_from.is_some(), p.location));
+}
+
 /// At most this many problems are collected; the first is what matters.
 const MAX_PROBLEMS: usize = 1000;
 const PAGE: u32 = 5000;
@@ -136,12 +218,23 @@ impl Problems {
 /// trusted verifier keys; at least one is needed. ([`crate::Db::verify`]
 /// reads with several connections at once.)
 pub async fn verify_log<C: AuditConnection>(conn: &mut C, known: &[NoteVerifier]) -> Result<VerifyReport, AuditError> {
+    verify_log_against(conn, known, None).await
+}
+
+/// [`verify_log`], and also that the log is a consistent extension of
+/// `external`, a checkpoint kept outside the database (its signature must
+/// already have been checked).
+pub async fn verify_log_against<C: AuditConnection>(
+    conn: &mut C,
+    known: &[NoteVerifier],
+    external: Option<&Checkpoint>,
+) -> Result<VerifyReport, AuditError> {
     if known.is_empty() {
         return Err(AuditError::Config("verifying checkpoints needs a verifier key".into()));
     }
     let events = scan_events(conn, 0, None).await?;
     let nodes = load_nodes(conn).await?;
-    finish(conn, events, nodes, known).await
+    finish(conn, events, nodes, known, external).await
 }
 
 /// What a scan of a range of events found.
@@ -293,6 +386,16 @@ pub struct StoredNodes {
     count: u64,
 }
 
+impl StoredNodes {
+    /// The stored hash of one node.
+    fn get(&self, level: u8, index: u64) -> Option<&[u8]> {
+        match self.levels.get(usize::from(level).checked_sub(1)?)? {
+            StoredLevel::Contiguous(hashes) => hashes.get(usize::try_from(index).ok()?).map(Vec::as_slice),
+            StoredLevel::Irregular(map) => map.get(&i64::try_from(index).ok()?).map(Vec::as_slice),
+        }
+    }
+}
+
 /// Builds [`StoredNodes`] from nodes read in (level, idx) order, all levels
 /// in one pass (the same result as [`load_nodes`]).
 pub(crate) struct NodesBuilder {
@@ -402,6 +505,7 @@ pub async fn finish<C: AuditConnection>(
     events: EventScan,
     nodes: StoredNodes,
     known: &[NoteVerifier],
+    external: Option<&Checkpoint>,
 ) -> Result<VerifyReport, AuditError> {
     // Events appended while we read are not a problem: they are simply not
     // covered by this verification.
@@ -412,7 +516,20 @@ pub async fn finish<C: AuditConnection>(
     };
     let head = conn.read_head().await?;
     let checkpoints = conn.checkpoints().await?;
-    Ok(conclude(events, nodes, grew, head, checkpoints, known))
+    let mut report = conclude(events, nodes, grew, head, checkpoints, known, external);
+    let mut leaves = std::collections::BTreeMap::new();
+    for seq in report.suspects() {
+        if let Some(row) = conn
+            .events_page(seq, 1)
+            .await?
+            .into_iter()
+            .find(|r| r.seq == seq as i64)
+        {
+            leaves.insert(seq, row.leaf);
+        }
+    }
+    refine(&mut report, &leaves);
+    Ok(report)
 }
 
 /// The rest of verification, once everything is read: builds the tree from
@@ -426,14 +543,36 @@ pub(crate) fn conclude(
     head: Option<Head>,
     checkpoints: Vec<StoredCheckpoint>,
     known: &[NoteVerifier],
+    external: Option<&Checkpoint>,
 ) -> VerifyReport {
     let mut problems = Problems(events.problems);
     let tree = MemTree::from_leaf_hashes(events.hashes);
     check_nodes(&tree, &nodes, &mut problems);
+    let head_frontier = head.as_ref().map(|h| (h.size, h.frontier.clone()));
     check_head(head, &tree, grew, &mut problems);
-    let (checkpoints, latest_checkpoint) = check_checkpoints(checkpoints, &tree, known, grew, &mut problems);
+    let (checkpoints, latest_checkpoint, mut verdicts) =
+        check_checkpoints(checkpoints, &tree, known, grew, &mut problems);
+    let mut external_verdict = None;
+    if let Some(cp) = external
+        && let Some(matches) = check_external(cp, &tree, grew, &mut problems)
+    {
+        external_verdict = Some((cp.size, matches));
+    }
+    let verdicts_len = verdicts.len();
     let mut problems = problems.0;
-    mark_consequences(&mut problems);
+    locate(
+        &mut problems,
+        &Evidence {
+            tree: &tree,
+            nodes: &nodes,
+            verdicts: {
+                verdicts.extend(external_verdict);
+                verdicts
+            },
+            stored_verdicts: verdicts_len,
+            head_frontier,
+        },
+    );
     problems.sort_by_key(|p| (p.first_seq().unwrap_or(u64::MAX), p.follows_from.is_some(), p.location));
     VerifyReport {
         events: tree.size(),
@@ -445,33 +584,249 @@ pub(crate) fn conclude(
     }
 }
 
-/// A bad leaf makes every node above it and every later checkpoint root
-/// differ too: mark those as consequences, so that the first bad sequence
-/// number is the leaf's.
-fn mark_consequences(problems: &mut [Problem]) {
-    let mut bad: Vec<u64> = problems
+/// The log must be a consistent extension of a checkpoint kept outside
+/// the database: at least as long, and with the same root at its size.
+/// Returns whether the roots match (`None` if the log is shorter).
+fn check_external(cp: &Checkpoint, tree: &MemTree, grew: bool, problems: &mut Problems) -> Option<bool> {
+    let loc = Location::Witness(cp.size);
+    if cp.size > tree.size() {
+        if !grew {
+            problems.add(
+                loc,
+                format!(
+                    "rollback: the log has {} events, the checkpoint kept outside it covers {}",
+                    tree.size(),
+                    cp.size
+                ),
+            );
+        }
+        return None;
+    }
+    let matches = tree.root_at(cp.size) == Some(cp.root);
+    if !matches {
+        problems.add(
+            loc,
+            format!(
+                "{EXTERNAL_DIFFERS}: the root of its first {} events is not the one signed",
+                cp.size
+            ),
+        );
+    }
+    Some(matches)
+}
+
+/// What [`locate`] weighs besides the problems themselves.
+struct Evidence<'a> {
+    tree: &'a MemTree,
+    nodes: &'a StoredNodes,
+    /// Signed checkpoints within the log (stored or kept outside): tree
+    /// size, and whether the signed root is the one recomputed from the
+    /// events.
+    verdicts: Vec<(u64, bool)>,
+    /// How many of `verdicts` are the stored checkpoints (the rest is the
+    /// one kept outside, which narrows but never starts a search: a root
+    /// that differs from it alone is reported as itself).
+    stored_verdicts: usize,
+    /// The head row's size and stored right border.
+    head_frontier: Option<(u64, Vec<u8>)>,
+}
+
+impl Evidence<'_> {
+    /// Whether a stored node is the hash of its stored children (level 1:
+    /// of the leaf hashes recomputed from the events). A node that is, but
+    /// differs from the recomputed tree, only passes on a change below it.
+    fn agrees_with_children(&self, level: u8, index: u64) -> bool {
+        let child = |i: u64| -> Option<Hash> {
+            if level == 1 {
+                self.tree.get(NodeId::new(0, i))
+            } else {
+                self.nodes.get(level - 1, i).and_then(Hash::from_slice)
+            }
+        };
+        match (self.nodes.get(level, index), child(2 * index), child(2 * index + 1)) {
+            (Some(stored), Some(l), Some(r)) => crate::hash::node_hash(&l, &r).0.as_slice() == stored,
+            _ => false,
+        }
+    }
+
+    /// Narrows `lo..=hi`, known to hold a changed event, with the signed
+    /// checkpoints: one whose root matches at size `s` vouches for events
+    /// below `s`; one that differs at size `s` puts the change below `s`.
+    fn narrow(&self, lo: u64, hi: u64) -> (u64, u64) {
+        let mut lo = lo;
+        let mut hi = hi;
+        for &(size, matches) in &self.verdicts {
+            if matches && size > lo && size <= hi {
+                lo = size;
+            } else if !matches && size > lo && size <= hi {
+                hi = size - 1;
+            }
+        }
+        (lo, hi)
+    }
+
+    /// The lowest signed checkpoint (size) whose root differs and that
+    /// covers event `seq`.
+    fn differing_over(&self, seq: u64) -> Option<u64> {
+        self.verdicts
+            .iter()
+            .filter(|&&(size, matches)| !matches && size > seq)
+            .map(|&(size, _)| size)
+            .min()
+    }
+
+    /// The last event, when no stored node covers it (an odd-sized log):
+    /// whether the head row's right border holds a different hash for it.
+    fn uncovered_last_differs(&self) -> Option<u64> {
+        let n = self.tree.size();
+        let (size, frontier) = self.head_frontier.as_ref()?;
+        if n.is_multiple_of(2) || *size != n || frontier.len() < 32 {
+            return None;
+        }
+        let stored = Hash::from_slice(&frontier[frontier.len() - 32..])?;
+        (self.tree.get(NodeId::new(0, n - 1)) != Some(stored)).then_some(n - 1)
+    }
+}
+
+fn events_location(first: u64, last: u64) -> Location {
+    if first == last {
+        Location::Event(first)
+    } else {
+        Location::Events { first, last }
+    }
+}
+
+const RECOMPUTED: &str = "changed, and its stored leaf hash recomputed to match";
+
+/// Finds where the log was changed, so that the first bad sequence number
+/// is the changed event's and not that of a node or checkpoint above it.
+///
+/// A changed leaf whose stored hash was left alone is found by its hash. If
+/// the hash was recomputed too, the lowest tree node over it no longer
+/// matches its children; that node alone cannot tell a changed event from
+/// a changed node, but a signed checkpoint over it can (its root differs
+/// only if an event did), and checkpoints at sizes inside the node's range
+/// narrow it further. What is left can be one of two events or more: then
+/// the report says so (`Location::Events`) rather than guess, and
+/// [`refine`] checks those leaves' encoding.
+fn locate(problems: &mut Vec<Problem>, ev: &Evidence<'_>) {
+    let mut causes: Vec<(u64, u64, Location)> = problems
         .iter()
         .filter_map(|p| match p.location {
-            Location::Event(seq) => Some(seq),
+            Location::Event(seq) => Some((seq, seq, p.location)),
             _ => None,
         })
         .collect();
-    bad.sort_unstable();
-    bad.dedup();
-    let first_in = |lo: u64, hi: u64| bad.iter().copied().find(|s| (lo..=hi).contains(s));
+    // Nodes that differ from the recomputed tree and not because of a
+    // changed event below them or their own children.
+    let mut added = Vec::new();
+    for p in problems.iter() {
+        let Location::Node { level, index } = p.location else {
+            continue;
+        };
+        if !p.what.starts_with(NODE_DIFFERS) {
+            continue;
+        }
+        let lo = NodeId::new(level, index).first_leaf();
+        let hi = lo + (1u64 << level) - 1;
+        if causes.iter().any(|&(a, b, _)| a <= hi && b >= lo) || ev.agrees_with_children(level, index) {
+            continue;
+        }
+        match ev.differing_over(lo) {
+            // An event changed, with the hashes above it up to this node.
+            Some(_) => {
+                let (first, last) = ev.narrow(lo, hi);
+                let loc = events_location(first, last);
+                let what = if first == last {
+                    format!(
+                        "{RECOMPUTED} (the tree node over events {lo}–{hi} and the signed checkpoints still hold the original)"
+                    )
+                } else {
+                    format!(
+                        "one of these events was {RECOMPUTED}; the tree node over events {lo}–{hi} and the signed checkpoints still hold the original, the database does not say which event it was"
+                    )
+                };
+                causes.push((first, last, loc));
+                added.push(Problem {
+                    location: loc,
+                    what,
+                    follows_from: None,
+                });
+            }
+            // No signed root says the events changed: the node did.
+            None => causes.push((lo, hi, p.location)),
+        }
+    }
+    problems.extend(added);
+    // A signed root that differs with no cause below it: the events were
+    // changed with every stored hash above them (or the last one, which no
+    // stored node covers).
+    causes.sort_unstable();
+    let unexplained = ev.verdicts[..ev.stored_verdicts]
+        .iter()
+        .filter(|&&(size, matches)| !matches && !causes.iter().any(|&(a, _, _)| a < size))
+        .map(|&(size, _)| size)
+        .min();
+    if let Some(size) = unexplained {
+        let (first, last) = ev.narrow(0, size - 1);
+        let (loc, what) = match ev.uncovered_last_differs().filter(|&s| s >= first && s <= last) {
+            Some(seq) => (
+                Location::Event(seq),
+                format!(
+                    "{RECOMPUTED} (no tree node covers it; the head row and the signed checkpoints still hold the original)"
+                ),
+            ),
+            None if first == last => (
+                Location::Event(first),
+                format!("{RECOMPUTED}, with every tree node above it (the signed checkpoints still hold the original)"),
+            ),
+            None => (
+                Location::Events { first, last },
+                format!(
+                    "one of these events was {RECOMPUTED}, with every tree node above it; the signed checkpoints still hold the original, the database does not say which event it was"
+                ),
+            ),
+        };
+        let seq = loc.first_seq().unwrap_or(first);
+        causes.push((seq, last, loc));
+        problems.push(Problem {
+            location: loc,
+            what,
+            follows_from: None,
+        });
+        causes.sort_unstable();
+    }
+    // Everything above a cause follows from it.
+    let cause_in = |lo: u64, hi: u64, own: Location| {
+        causes
+            .iter()
+            .find(|&&(a, b, loc)| a <= hi && b >= lo && loc != own)
+            .map(|&(_, _, loc)| loc)
+    };
     for p in problems.iter_mut() {
         p.follows_from = match p.location {
             Location::Node { level, index } => {
-                let first = NodeId::new(level, index).first_leaf();
-                first_in(first, first + (1u64 << level) - 1)
+                let lo = NodeId::new(level, index).first_leaf();
+                cause_in(lo, lo + (1u64 << level) - 1, p.location)
             }
-            Location::Checkpoint(size) if p.what.starts_with(ROOT_DIFFERS) && size > 0 => first_in(0, size - 1),
+            Location::Checkpoint(size) | Location::Witness(size) if is_root_mismatch(&p.what) && size > 0 => {
+                cause_in(0, size - 1, p.location)
+            }
+            // The right border covers every event.
+            Location::Head if p.what == HEAD_BORDER => causes.first().map(|&(_, _, loc)| loc),
             _ => None,
         };
     }
 }
 
+const HEAD_BORDER: &str = "the stored right border of the tree is wrong";
+const NODE_DIFFERS: &str = "stored hash does not match the hash of its children";
 const ROOT_DIFFERS: &str = "the signed root differs from the root recomputed";
+const EXTERNAL_DIFFERS: &str = "the log is not an extension of the checkpoint kept outside it";
+
+fn is_root_mismatch(what: &str) -> bool {
+    what.starts_with(ROOT_DIFFERS) || what.starts_with(EXTERNAL_DIFFERS)
+}
 
 fn check_nodes(tree: &MemTree, stored: &StoredNodes, problems: &mut Problems) {
     let size = tree.size();
@@ -495,7 +850,7 @@ fn check_nodes(tree: &MemTree, stored: &StoredNodes, problems: &mut Problems) {
                         .map(|t| t.0.as_slice() == h.as_slice())
                         != Some(true)
                     {
-                        problems.add(loc, "stored hash does not match the hash of its children");
+                        problems.add(loc, NODE_DIFFERS);
                     }
                 }
                 (false, None) => {}
@@ -538,7 +893,7 @@ fn check_head(head: Option<Head>, tree: &MemTree, grew: bool, problems: &mut Pro
                     format!("says {} events, the log has {}", head.size, tree.size()),
                 );
             } else if head.frontier != tree.frontier().to_bytes() {
-                problems.add(Location::Head, "the stored right border of the tree is wrong");
+                problems.add(Location::Head, HEAD_BORDER);
             }
         }
     }
@@ -562,15 +917,21 @@ fn canonical_note(note: &str, checkpoint: &Checkpoint) -> bool {
     })
 }
 
+/// What [`check_checkpoints`] found besides problems: how many there are,
+/// the latest that verified, and for each signed one within the log its
+/// tree size and whether its root is the recomputed one.
+type CheckpointFindings = (u64, Option<(u64, Hash)>, Vec<(u64, bool)>);
+
 fn check_checkpoints(
     rows: Vec<StoredCheckpoint>,
     tree: &MemTree,
     known: &[NoteVerifier],
     grew: bool,
     problems: &mut Problems,
-) -> (u64, Option<(u64, Hash)>) {
+) -> CheckpointFindings {
     let count = rows.len() as u64;
     let mut previous: Option<(u64, Hash)> = None;
+    let mut verdicts = Vec::new();
     for row in rows {
         let Ok(size) = u64::try_from(row.size) else {
             problems.add(Location::Checkpoint(0), format!("impossible tree size {}", row.size));
@@ -610,7 +971,9 @@ fn check_checkpoints(
             );
             continue;
         }
-        if tree.root_at(size) != Some(cp.root) {
+        let matches = tree.root_at(size) == Some(cp.root);
+        verdicts.push((size, matches));
+        if !matches {
             problems.add(loc, format!("{ROOT_DIFFERS} from the events"));
             ok = false;
         }
@@ -632,5 +995,5 @@ fn check_checkpoints(
             previous = Some((size, cp.root));
         }
     }
-    (count, previous)
+    (count, previous, verdicts)
 }

@@ -91,6 +91,10 @@ pub struct AuditSection {
     pub master_key_file: Option<PathBuf>,
     pub checkpoint_every_events: u64,
     pub checkpoint_every_secs: u64,
+    /// A directory that receives a copy of every signed checkpoint, outside
+    /// the database (`audit::witness`); `hrobot audit verify` checks the log
+    /// against the newest. Production puts it on another machine or mount.
+    pub witness_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
@@ -252,6 +256,7 @@ impl Default for AuditSection {
             master_key_file: None,
             checkpoint_every_events: 1000,
             checkpoint_every_secs: 300,
+            witness_dir: None,
         }
     }
 }
@@ -286,6 +291,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("HROBOT_AUDIT_ORIGIN", "audit.origin"),
     ("HROBOT_AUDIT_SIGNING_KEY", "audit.signing_key_file"),
     ("HROBOT_MASTER_KEY_FILE", "audit.master_key_file"),
+    ("HROBOT_AUDIT_WITNESS_DIR", "audit.witness_dir"),
 ];
 
 impl Settings {
@@ -326,6 +332,9 @@ impl Settings {
             fix(p);
         }
         if let Some(p) = self.audit.master_key_file.as_mut() {
+            fix(p);
+        }
+        if let Some(p) = self.audit.witness_dir.as_mut() {
             fix(p);
         }
         for r in &mut self.robots {
@@ -400,6 +409,9 @@ impl Settings {
         }
         if let Some(v) = env("HROBOT_MASTER_KEY_FILE") {
             self.audit.master_key_file = Some(PathBuf::from(v));
+        }
+        if let Some(v) = env("HROBOT_AUDIT_WITNESS_DIR") {
+            self.audit.witness_dir = Some(PathBuf::from(v));
         }
         Ok(())
     }

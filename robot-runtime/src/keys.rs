@@ -16,6 +16,7 @@ pub fn audit_settings(s: &Settings) -> AuditSettings {
         master_key_file: Some(s.master_key_file()),
         checkpoint_every_events: s.audit.checkpoint_every_events,
         checkpoint_every_secs: s.audit.checkpoint_every_secs,
+        witness_dir: s.audit.witness_dir.clone(),
         ..AuditSettings::default()
     };
     if let Ok(k) = std::env::var("HROBOT_MASTER_KEY") {

@@ -62,8 +62,31 @@ impl Service {
                 info!(robot = %name, "robot is disabled in the configuration");
             }
         }
+        // The witness: its own task, so that a slow or unreachable witness
+        // never holds up a checkpoint in the database. Each checkpointer
+        // round wakes it; it copies whatever is committed and not yet there.
+        let witness = witness(&rt);
+        let kick = Arc::new(tokio::sync::Notify::new());
+        if let Some(w) = witness.clone() {
+            let w_rt = rt.clone();
+            let w_kick = kick.clone();
+            let mut w_stop = stop_rx.clone();
+            tasks.spawn(async move {
+                loop {
+                    tokio::select! {
+                        () = publish_witness(&w_rt, &w) => {}
+                        () = crate::clock::stopped(&mut w_stop) => return,
+                    }
+                    tokio::select! {
+                        () = w_kick.notified() => {}
+                        () = crate::clock::stopped(&mut w_stop) => return,
+                    }
+                }
+            });
+        }
         let ckpt_rt = rt.clone();
         let mut ckpt_stop = stop_rx.clone();
+        let ckpt_kick = kick.clone();
         tasks.spawn(async move {
             let every = ckpt_rt
                 .store
@@ -77,6 +100,7 @@ impl Service {
                         if let Err(e) = ckpt_rt.store.checkpoint(true).await {
                             warn!(error = %e, "audit checkpoint failed; will retry");
                         }
+                        ckpt_kick.notify_one();
                     }
                     () = crate::clock::stopped(&mut ckpt_stop) => return,
                 }
@@ -96,9 +120,44 @@ impl Service {
             Ok(None) => {}
             Err(e) => error!(error = %e, "final audit checkpoint failed"),
         }
+        if let Some(w) = &witness {
+            publish_witness_bounded(&rt, w).await;
+        }
         rt.store.close().await;
         info!("stopped");
         Ok(())
+    }
+}
+
+/// The configured witness directory (created 0700 if missing).
+pub fn witness(rt: &Runtime) -> Option<audit::witness::Witness> {
+    let dir = audit::witness::WitnessDir::new(rt.settings.audit.witness_dir.clone()?);
+    if let Err(e) = dir.ensure() {
+        warn!(error = %e, "the audit witness directory cannot be created; will retry");
+    }
+    Some(audit::witness::Witness::new(dir))
+}
+
+/// Copies new checkpoints to the witness; a failure is logged (paths and
+/// the I/O error only) and the next round tries again.
+async fn publish_witness(rt: &Runtime, w: &audit::witness::Witness) {
+    match rt.store.publish_to_witness(w).await {
+        Ok(0) => {}
+        Ok(n) => info!(checkpoints = n, "audit checkpoints written to the witness"),
+        Err(e) => warn!(error = %e, "writing the audit witness failed; will retry"),
+    }
+}
+
+/// [`publish_witness`], given at most 10 seconds (at shutdown, and after a
+/// one-off run).
+pub async fn publish_witness_bounded(rt: &Runtime, w: &audit::witness::Witness) {
+    if tokio::time::timeout(std::time::Duration::from_secs(10), publish_witness(rt, w))
+        .await
+        .is_err()
+    {
+        warn!(
+            "the audit witness did not answer within 10 s; the checkpoints are in the database and go to the witness next time"
+        );
     }
 }
 

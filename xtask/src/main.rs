@@ -13,7 +13,7 @@
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -22,9 +22,10 @@ fn main() -> Result<()> {
     match args.first().map(String::as_str) {
         Some("ci") => ci(&root),
         Some("setup") => setup(),
+        Some("deny") => deny(),
         Some("fuzz") => fuzz(&root, args.get(1).and_then(|s| s.parse().ok()).unwrap_or(60)),
         _ => {
-            eprintln!("usage: cargo xtask ci | setup | fuzz [SECONDS]");
+            eprintln!("usage: cargo xtask ci | setup | deny | fuzz [SECONDS]");
             bail!("unknown task")
         }
     }
@@ -162,6 +163,7 @@ fn ci(root: &Path) -> Result<()> {
             "warnings",
         ],
     )?;
+    deny()?;
     run("cargo", &["build", "--workspace", "--all-targets", "--locked"])?;
     if succeeds("cargo", &["nextest", "--version"]) {
         run(
@@ -203,6 +205,131 @@ fn ci(root: &Path) -> Result<()> {
     }
     fuzz(root, 20)?;
     println!("\nci: all checks passed in {:.0} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// Like [`run`], but the command is killed after `limit`.
+fn run_bounded(program: &str, args: &[&str], limit: Duration) -> Result<()> {
+    println!("\n$ {program} {}   (at most {} s)", args.join(" "), limit.as_secs());
+    let started = Instant::now();
+    let status = wait_bounded(
+        Command::new(program)
+            .args(args)
+            .spawn()
+            .with_context(|| format!("cannot start {program}"))?,
+        limit,
+    )?;
+    println!("  ({:.1} s)", started.elapsed().as_secs_f64());
+    match status {
+        Some(s) if s.success() => Ok(()),
+        Some(s) => bail!("{program} {} failed with {s}", args.join(" ")),
+        None => bail!("{program} {} took longer than {} s", args.join(" "), limit.as_secs()),
+    }
+}
+
+/// Waits for a child at most `limit`; kills it then (`None`).
+fn wait_bounded(mut child: std::process::Child, limit: Duration) -> Result<Option<std::process::ExitStatus>> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(Some(status));
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Ok(None);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Where cargo-deny keeps its advisory databases (deny.toml's `db-path`).
+fn advisory_dbs() -> PathBuf {
+    std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+        .unwrap_or_else(|| PathBuf::from(".cargo"))
+        .join("advisory-dbs")
+}
+
+/// A local copy of an advisory database: a folder in `dbs` with the
+/// RustSec layout (`crates/<name>/RUSTSEC-….md`), not just a failed clone.
+fn local_advisory_db(dbs: &Path) -> Option<PathBuf> {
+    std::fs::read_dir(dbs)
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.join("crates").is_dir())
+}
+
+/// `cargo deny check` (deny.toml): licences, bans and sources always;
+/// security advisories when the RustSec advisory database is at hand. It
+/// lives on GitHub, which this build machine cannot reach: then a local
+/// copy is used if there is one, and otherwise the advisory check is
+/// skipped and the output says so. Every step is bounded in time.
+fn deny() -> Result<()> {
+    let started = Instant::now();
+    if !succeeds("cargo", &["deny", "--version"]) {
+        // Built once from crates.io, then cached in ~/.cargo/bin.
+        run_bounded(
+            "cargo",
+            &["install", "--locked", "cargo-deny"],
+            Duration::from_secs(30 * 60),
+        )?;
+    }
+    let dbs = advisory_dbs();
+    if local_advisory_db(&dbs).is_none() {
+        // Where GitHub is reachable this fetches the database; here it
+        // fails quickly (or is cut off).
+        println!("\nno local advisory database in {}: trying to fetch one", dbs.display());
+        let fetched = Command::new("cargo")
+            .args(["deny", "fetch", "db"])
+            .spawn()
+            .ok()
+            .map(|c| wait_bounded(c, Duration::from_secs(60)));
+        if !matches!(fetched, Some(Ok(Some(s))) if s.success()) {
+            println!("  (fetching the advisory database failed or timed out)");
+        }
+    }
+    let limit = Duration::from_secs(10 * 60);
+    match local_advisory_db(&dbs) {
+        Some(db) => {
+            let age = std::fs::metadata(&db)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .map_or_else(
+                    || "unknown age".to_string(),
+                    |d| format!("{} days old", d.as_secs() / 86_400),
+                );
+            println!("advisory database: {} ({age})", db.display());
+            run_bounded("cargo", &["deny", "--frozen", "check", "--hide-inclusion-graph"], limit)?;
+        }
+        None => {
+            run_bounded(
+                "cargo",
+                &[
+                    "deny",
+                    "--locked",
+                    "check",
+                    "--hide-inclusion-graph",
+                    "licenses",
+                    "bans",
+                    "sources",
+                ],
+                limit,
+            )?;
+            println!(
+                "\nADVISORIES NOT CHECKED: the RustSec advisory database is on GitHub, which cannot be reached \
+                 from here, and there is no local copy in {}. Licences, bans and sources were checked. \
+                 To check advisories, clone https://github.com/rustsec/advisory-db there as \
+                 advisory-db-3157b0e258782691 (the folder cargo-deny 0.20 uses for that URL; \
+                 `cargo deny fetch db` does it where GitHub is reachable).",
+                dbs.display()
+            );
+        }
+    }
+    println!("cargo deny: {:.1} s", started.elapsed().as_secs_f64());
     Ok(())
 }
 

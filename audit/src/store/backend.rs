@@ -128,6 +128,8 @@ pub trait Backend: Send {
     fn level_hashes(&mut self, level: i64, from_idx: i64, limit: u32) -> impl Future<Output = R<Vec<Vec<u8>>>> + Send;
     fn checkpoints(&mut self) -> impl Future<Output = R<Vec<StoredCheckpoint>>> + Send;
     fn checkpoint_latest(&mut self) -> impl Future<Output = R<Option<StoredCheckpoint>>> + Send;
+    /// Checkpoints with a larger tree size, smallest first.
+    fn checkpoints_after(&mut self, size: u64, limit: u32) -> impl Future<Output = R<Vec<StoredCheckpoint>>> + Send;
     fn checkpoint_at(&mut self, size: u64) -> impl Future<Output = R<Option<StoredCheckpoint>>> + Send;
     fn insert_checkpoint(&mut self, cp: &StoredCheckpoint) -> impl Future<Output = R<()>> + Send;
     fn keyring_get(&mut self, purpose: &str) -> impl Future<Output = R<Option<KeyringRow>>> + Send;

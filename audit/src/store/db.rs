@@ -3,7 +3,7 @@
 //! `hrobot audit` commands and the tests use meanwhile.
 
 use super::{AuditLog, Erasure, ExportedEvent};
-use crate::checkpoint::SignedCheckpoint;
+use crate::checkpoint::{Checkpoint, SignedCheckpoint};
 use crate::crypto::{MasterKey, MasterKeys};
 use crate::error::AuditError;
 use crate::event::{Actor, Event};
@@ -181,6 +181,18 @@ impl Db {
     /// thread: see `sqlite_verify`); otherwise it reads the two halves of the
     /// events and the tree nodes over three connections at once.
     pub async fn verify(&self, known: &[NoteVerifier]) -> Result<VerifyReport, AuditError> {
+        self.verify_against(known, None).await
+    }
+
+    /// [`Db::verify`], and also that the log is a consistent extension of
+    /// `external`, a checkpoint kept outside the database whose signature
+    /// the caller has checked (see [`crate::witness`]). A log shorter than
+    /// it is a rollback.
+    pub async fn verify_against(
+        &self,
+        known: &[NoteVerifier],
+        external: Option<&Checkpoint>,
+    ) -> Result<VerifyReport, AuditError> {
         use crate::verify::{finish, load_nodes, scan_events};
         if known.is_empty() {
             return Err(AuditError::Config("verifying checkpoints needs a verifier key".into()));
@@ -203,21 +215,34 @@ impl Db {
                 let events = first?.join(second?);
                 // Events after the head as it was read count too.
                 let rest = scan_events(&mut *a, events.end(), None).await?;
-                finish(&mut *a, events.join(rest), nodes?, known).await
+                finish(&mut *a, events.join(rest), nodes?, known, external).await
             }};
         }
         match self {
             Db::Sqlite(pool) => {
                 if let Some(conn) = direct_sqlite(pool).await? {
                     let known = known.to_vec();
-                    return tokio::task::spawn_blocking(move || super::sqlite_verify::verify(conn, &known))
-                        .await
-                        .map_err(|e| AuditError::Internal(format!("the verification thread failed: {e}")))?;
+                    let external = external.cloned();
+                    return tokio::task::spawn_blocking(move || {
+                        super::sqlite_verify::verify(conn, &known, external.as_ref())
+                    })
+                    .await
+                    .map_err(|e| AuditError::Internal(format!("the verification thread failed: {e}")))?;
                 }
                 parallel!(pool)
             }
             Db::Postgres(pool) => parallel!(pool),
         }
+    }
+
+    /// Copies the committed checkpoints the witness does not have yet to
+    /// it (only the latest, if it has none). Returns how many were written.
+    /// File-system work runs on a blocking thread; the database connection
+    /// is given back before it starts.
+    pub async fn publish_to_witness(&self, witness: &crate::witness::Witness) -> Result<usize, AuditError> {
+        let after = witness.newest_size().await?;
+        let pending = with_conn!(self, |c| super::checkpoints_after(c, after, WITNESS_BATCH))?;
+        Ok(witness.publish(pending).await?)
     }
 
     pub async fn export(
@@ -230,6 +255,9 @@ impl Db {
         with_conn!(self, |c| super::export(c, keys, from, to, sink))
     }
 }
+
+/// At most this many checkpoints are copied to a witness in one round.
+pub const WITNESS_BATCH: u32 = 1000;
 
 /// A read-only rusqlite connection on the pool's database file, for
 /// verification; `None` for an in-memory database (which only the pool's

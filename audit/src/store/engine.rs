@@ -271,6 +271,17 @@ macro_rules! backend {
                 row.as_ref().map(checkpoint).transpose()
             }
 
+            async fn checkpoints_after(&mut self, size: u64, limit: u32) -> R<Vec<StoredCheckpoint>> {
+                let rows = sqlx::query(
+                    "SELECT size, root, note, created_us FROM audit_checkpoints WHERE size > $1 ORDER BY size LIMIT $2",
+                )
+                .bind(to_i64(size)?)
+                .bind(i64::from(limit))
+                .fetch_all(&mut *self)
+                .await?;
+                rows.iter().map(checkpoint).collect()
+            }
+
             async fn checkpoint_at(&mut self, size: u64) -> R<Option<StoredCheckpoint>> {
                 let row = sqlx::query("SELECT size, root, note, created_us FROM audit_checkpoints WHERE size = $1")
                     .bind(to_i64(size)?)

@@ -19,7 +19,7 @@ mod postgres;
 mod sqlite;
 mod sqlite_verify;
 
-pub use db::{Db, postgres_migrator, run_checkpointer, sqlite_migrator};
+pub use db::{Db, WITNESS_BATCH, postgres_migrator, run_checkpointer, sqlite_migrator};
 
 use crate::checkpoint::{Checkpoint, SignedCheckpoint};
 use crate::clock::Clock;
@@ -540,6 +540,25 @@ fn checkpoint_from_row(row: StoredCheckpoint) -> Result<SignedCheckpoint, AuditE
 /// [`crate::verify::verify_log`] or [`SignedCheckpoint::open`]).
 pub async fn latest_checkpoint<C: AuditConnection>(conn: &mut C) -> Result<Option<SignedCheckpoint>, AuditError> {
     conn.checkpoint_latest().await?.map(checkpoint_from_row).transpose()
+}
+
+/// The checkpoints a witness has yet to receive: those after tree size
+/// `after` (at most `limit`, oldest first), or only the latest when the
+/// witness has none.
+pub async fn checkpoints_after<C: AuditConnection>(
+    conn: &mut C,
+    after: Option<u64>,
+    limit: u32,
+) -> Result<Vec<SignedCheckpoint>, AuditError> {
+    match after {
+        Some(size) => conn
+            .checkpoints_after(size, limit)
+            .await?
+            .into_iter()
+            .map(checkpoint_from_row)
+            .collect(),
+        None => Ok(latest_checkpoint(conn).await?.into_iter().collect()),
+    }
 }
 
 /// The signed checkpoint at a tree size.

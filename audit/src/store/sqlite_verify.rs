@@ -15,10 +15,13 @@
 //! same comparisons, so both report the same problems.
 
 use super::backend::{Head, StoredCheckpoint};
+use crate::checkpoint::Checkpoint;
 use crate::error::AuditError;
 use crate::note::NoteVerifier;
-use crate::verify::{EventFields, EventScan, Location, NodesBuilder, Problems, VerifyReport, check_event, conclude};
-use rusqlite::{Connection, OpenFlags, Row, Transaction, TransactionBehavior};
+use crate::verify::{
+    EventFields, EventScan, Location, NodesBuilder, Problems, VerifyReport, check_event, conclude, refine,
+};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, Transaction, TransactionBehavior};
 use std::path::Path;
 use std::time::Duration;
 
@@ -31,7 +34,11 @@ pub(crate) fn open(path: &Path) -> Result<Connection, rusqlite::Error> {
 }
 
 /// Verifies the whole log over `conn` (from [`open`]). Blocking.
-pub(crate) fn verify(mut conn: Connection, known: &[NoteVerifier]) -> Result<VerifyReport, AuditError> {
+pub(crate) fn verify(
+    mut conn: Connection,
+    known: &[NoteVerifier],
+    external: Option<&Checkpoint>,
+) -> Result<VerifyReport, AuditError> {
     if known.is_empty() {
         return Err(AuditError::Config("verifying checkpoints needs a verifier key".into()));
     }
@@ -43,8 +50,24 @@ pub(crate) fn verify(mut conn: Connection, known: &[NoteVerifier]) -> Result<Ver
     let events = scan_events(&tx, head.as_ref().map_or(0, |h| h.size))?;
     let nodes = load_nodes(&tx)?;
     let checkpoints = read_checkpoints(&tx)?;
+    let mut report = conclude(events, nodes, false, head, checkpoints, known, external);
+    let suspects = report.suspects();
+    if !suspects.is_empty() {
+        let mut leaves = std::collections::BTreeMap::new();
+        let mut stmt = tx.prepare("SELECT leaf FROM audit_events WHERE seq = ?1")?;
+        for seq in suspects {
+            let leaf: Option<Vec<u8>> = stmt
+                .query_row([i64::try_from(seq).unwrap_or(i64::MAX)], |row| row.get(0))
+                .optional()?;
+            if let Some(leaf) = leaf {
+                leaves.insert(seq, leaf);
+            }
+        }
+        drop(stmt);
+        refine(&mut report, &leaves);
+    }
     tx.finish()?;
-    Ok(conclude(events, nodes, false, head, checkpoints, known))
+    Ok(report)
 }
 
 /// A BLOB column, borrowed from the row.
@@ -169,7 +192,7 @@ mod tests {
     /// The direct read and sqlx's one-connection read find the same.
     async fn same_findings(db: &Db, path: &Path, log: &AuditLog) -> VerifyReport {
         let known = [log.verifier()];
-        let direct = verify(open(path).unwrap(), &known).unwrap();
+        let direct = verify(open(path).unwrap(), &known, None).unwrap();
         let Db::Sqlite(pool) = db else { unreachable!() };
         let through_sqlx = verify_log(&mut *pool.acquire().await.unwrap(), &known).await.unwrap();
         assert_eq!(direct.problems, through_sqlx.problems);

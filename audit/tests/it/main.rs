@@ -20,9 +20,11 @@ macro_rules! both {
 }
 
 mod concurrency;
+mod locate;
 mod log;
 mod note;
 mod props;
+mod rollback;
 mod shred;
 mod support;
 mod tamper;

@@ -8,8 +8,16 @@
 //! `--master-key-file` / `HROBOT_MASTER_KEY_FILE`, or the keyring itself in
 //! `HROBOT_MASTER_KEY`. Secrets are never printed.
 //!
-//! Exit codes: `verify` 0 intact, 1 tampered (the first bad sequence number
-//! is named), 2 could not verify; `verify-proof` 0 valid, 1 invalid, 2
+//! `verify --against CHECKPOINT` (a checkpoint file, or a witness directory
+//! meaning its newest) also proves that the log extends that checkpoint,
+//! kept outside the database; with `--witness-dir` / `HROBOT_AUDIT_WITNESS_DIR`
+//! (or the configuration's `audit.witness_dir`) plain `verify` does so
+//! against the witness's newest checkpoint (`--no-witness`: the database
+//! alone).
+//!
+//! Exit codes: `verify` 0 intact, 1 tampered or rolled back (the first bad
+//! sequence number, or the rollback, is named), 2 could not verify (also:
+//! the checkpoint kept outside is unreadable or not signed by a trusted key); `verify-proof` 0 valid, 1 invalid, 2
 //! unreadable input; every other command 0 on success, 1 on error.
 
 use anyhow::{Context, Result, anyhow};
@@ -53,6 +61,10 @@ struct SettingsArgs {
     /// Sign a checkpoint this many seconds after the last one.
     #[arg(long, global = true, env = "HROBOT_AUDIT_CHECKPOINT_SECS", default_value_t = 60)]
     checkpoint_every_secs: u64,
+    /// The witness directory: signed checkpoints kept outside the database.
+    /// `verify` checks the log against the newest one there.
+    #[arg(long = "witness-dir", global = true, env = "HROBOT_AUDIT_WITNESS_DIR")]
+    witness_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -87,6 +99,16 @@ enum AuditCommand {
         /// states, comments, assignments) to what the log recorded.
         #[arg(long)]
         cases: bool,
+        /// Also prove the log extends this checkpoint, kept outside the
+        /// database: a checkpoint file as the witness holds them, or a
+        /// witness directory (its newest). Default: the configured witness
+        /// directory, if any.
+        #[arg(long, value_name = "CHECKPOINT")]
+        against: Option<PathBuf>,
+        /// Check the database alone, even when a witness directory is
+        /// configured.
+        #[arg(long, conflicts_with = "against")]
+        no_witness: bool,
     },
     /// Write a C2SP tlog-proof that one event is in the log.
     Prove {
@@ -162,6 +184,7 @@ impl SettingsArgs {
             master_key_file: self.master_key_file.clone().or(base.master_key_file),
             checkpoint_every_events: self.checkpoint_every_events,
             checkpoint_every_secs: self.checkpoint_every_secs,
+            witness_dir: self.witness_dir.clone().or(base.witness_dir),
         }
     }
 
@@ -187,8 +210,22 @@ pub fn run(args: Args, base: Option<AuditSettings>) -> ExitCode {
 async fn dispatch(args: Args, base: Option<AuditSettings>) -> u8 {
     let settings = args.settings.settings_over(base);
     match args.command {
-        AuditCommand::Verify { keys, show, cases } => {
-            let code = verify(&settings, &keys, show).await;
+        AuditCommand::Verify {
+            keys,
+            show,
+            cases,
+            against,
+            no_witness,
+        } => {
+            let against = match (against, no_witness) {
+                (Some(path), _) => Against::Given(path),
+                (None, false) => settings
+                    .witness_dir
+                    .clone()
+                    .map_or(Against::Nothing, Against::Configured),
+                (None, true) => Against::Nothing,
+            };
+            let code = verify(&settings, &keys, show, against).await;
             if cases && code != 2 {
                 code.max(verify_cases(&settings, show).await)
             } else {
@@ -241,6 +278,13 @@ async fn run_command(settings: &AuditSettings, command: AuditCommand) -> Result<
                 )?;
                 if db.checkpoint(&log).await?.is_none() {
                     eprintln!("no new events since the latest checkpoint");
+                }
+                if let Some(witness) = settings.witness() {
+                    let n = db
+                        .publish_to_witness(&witness)
+                        .await
+                        .context("copying the checkpoint to the witness directory")?;
+                    eprintln!("{n} checkpoint(s) written to {}", witness.dir().path().display());
                 }
             }
             let cp = db
@@ -377,7 +421,59 @@ fn verifiers(settings: &AuditSettings, keys: &[String]) -> Result<Vec<NoteVerifi
         .collect()
 }
 
-async fn verify(settings: &AuditSettings, keys: &[String], show: usize) -> u8 {
+/// What `verify` checks the log against, besides itself.
+enum Against {
+    Nothing,
+    /// `--against`: a checkpoint file or a witness directory.
+    Given(PathBuf),
+    /// The configured witness directory.
+    Configured(PathBuf),
+}
+
+/// The checkpoint kept outside the database, read and its signature
+/// checked. `Ok(None)`: nothing to check against (no witness, or a
+/// configured witness with no checkpoint yet).
+fn external_checkpoint(
+    against: &Against,
+    known: &[NoteVerifier],
+) -> Result<Option<(PathBuf, audit::SignedCheckpoint)>> {
+    use audit::witness::{WitnessDir, read_checkpoint};
+    let (path, configured) = match against {
+        Against::Nothing => return Ok(None),
+        Against::Given(p) => (p, false),
+        Against::Configured(p) => (p, true),
+    };
+    if !path.is_dir() {
+        if configured {
+            anyhow::bail!(
+                "the witness directory {} cannot be read (is its mount there?); --no-witness checks the database alone",
+                path.display()
+            );
+        }
+        return Ok(Some((path.clone(), read_checkpoint(path, known)?)));
+    }
+    let newest = WitnessDir::new(path).newest(known)?;
+    for skipped in &newest.skipped {
+        eprintln!(
+            "warning: witness file {} is not used: {}",
+            skipped.path.display(),
+            skipped.why
+        );
+    }
+    match newest.found {
+        Some(found) => Ok(Some(found)),
+        None if configured => {
+            println!(
+                "witness {}: no checkpoint there yet; the database is checked alone",
+                path.display()
+            );
+            Ok(None)
+        }
+        None => anyhow::bail!("{} holds no checkpoint signed by a trusted key", path.display()),
+    }
+}
+
+async fn verify(settings: &AuditSettings, keys: &[String], show: usize, against: Against) -> u8 {
     let known = match verifiers(settings, keys) {
         Ok(k) => k,
         Err(e) => {
@@ -385,8 +481,18 @@ async fn verify(settings: &AuditSettings, keys: &[String], show: usize) -> u8 {
             return 2;
         }
     };
+    let external = match external_checkpoint(&against, &known) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("error: the checkpoint kept outside the database: {e:#}");
+            return 2;
+        }
+    };
     let report = match open(settings).await {
-        Ok(db) => db.verify(&known).await.context("verifying"),
+        Ok(db) => db
+            .verify_against(&known, external.as_ref().map(|(_, cp)| &cp.checkpoint))
+            .await
+            .context("verifying"),
         Err(e) => Err(e),
     };
     let report = match report {
@@ -406,17 +512,40 @@ async fn verify(settings: &AuditSettings, keys: &[String], show: usize) -> u8 {
             Some((size, root)) => println!("latest checkpoint: tree size {size}, root {root}"),
             None => println!("no checkpoint yet"),
         }
+        match &external {
+            Some((path, cp)) => println!(
+                "the log extends the checkpoint kept outside it: tree size {}, {}",
+                cp.checkpoint.size,
+                path.display()
+            ),
+            None => println!(
+                "note: the database was checked alone; a rollback of the whole database to an earlier checkpoint \
+                 is only seen against a checkpoint kept outside it (--against, or a witness directory)"
+            ),
+        }
         return 0;
     }
-    match report.first_bad_seq() {
-        Some(seq) => println!("TAMPERED: first bad sequence number {seq}"),
-        None => println!("TAMPERED: {}", report.problems[0]),
+    let first = &report.problems[0];
+    match first.location {
+        audit::verify::Location::Events { first, last } if first + 1 == last => {
+            println!("TAMPERED: first bad sequence number {first} or {last} (the database cannot tell which)");
+        }
+        audit::verify::Location::Events { first, last } => {
+            println!("TAMPERED: first bad sequence number between {first} and {last} (the database cannot tell which)");
+        }
+        _ => match report.first_bad_seq() {
+            Some(seq) => println!("TAMPERED: first bad sequence number {seq}"),
+            None => println!("TAMPERED: {first}"),
+        },
     }
     for p in report.problems.iter().take(show) {
         println!("  {p}");
     }
     if report.problems.len() > show {
         println!("  … and {} more", report.problems.len() - show);
+    }
+    if let Some((path, _)) = &external {
+        println!("  checkpoint kept outside the database: {}", path.display());
     }
     println!(
         "{} problem(s) in {} events, {} tree nodes, {} checkpoints",

@@ -91,6 +91,9 @@ fn demo(args: Args, data_dir: Option<PathBuf>) -> anyhow::Result<()> {
     // Plain HTTP on localhost: cookies without `Secure`.
     settings.web.secure_cookies = false;
     settings.audit.checkpoint_every_secs = 30;
+    // Checkpoints are also kept outside the database. In the demo that is
+    // a folder beside it; production puts it on another machine or mount.
+    settings.audit.witness_dir = Some(data_dir.join("audit-witness"));
     settings.robots.push(RobotSettings {
         name: "demo".into(),
         enabled: true,

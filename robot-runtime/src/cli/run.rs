@@ -103,6 +103,9 @@ pub async fn run_once(settings: Settings, robot: &str) -> anyhow::Result<Option<
         skipped_duplicates: report.counts.duplicates,
     };
     let _ = runtime.store.checkpoint(false).await;
+    if let Some(w) = crate::service::witness(&runtime) {
+        crate::service::publish_witness_bounded(&runtime, &w).await;
+    }
     runtime.store.close().await;
     Ok(Some(summary))
 }

@@ -1085,6 +1085,11 @@ macro_rules! engine {
                 Ok(signed)
             }
 
+            pub async fn witness_pending(pool: &$pool, after: Option<u64>) -> Result<Vec<audit::SignedCheckpoint>, StoreError> {
+                let mut conn = pool.acquire().await?;
+                Ok(audit::store::checkpoints_after(&mut *conn, after, audit::store::WITNESS_BATCH).await?)
+            }
+
             // ------------------------------------------------ approval (see tx.rs)
 
             pub(crate) async fn latest_draft(tx: &mut Tx, case: CaseId) -> Result<Option<(i64, String)>, StoreError> {
@@ -1657,5 +1662,14 @@ impl Store {
     /// only when the policy says one is due.
     pub async fn checkpoint(&self, only_if_due: bool) -> Result<Option<audit::SignedCheckpoint>, StoreError> {
         dispatch!(self, checkpoint(&self.audit, only_if_due))
+    }
+
+    /// Copies the committed checkpoints that the witness does not have yet
+    /// to it (see `audit::witness`). The database connection is given back
+    /// before the files are written, on a blocking thread.
+    pub async fn publish_to_witness(&self, witness: &audit::witness::Witness) -> Result<usize, StoreError> {
+        let after = witness.newest_size().await.map_err(audit::AuditError::from)?;
+        let pending = dispatch!(self, witness_pending(after))?;
+        Ok(witness.publish(pending).await.map_err(audit::AuditError::from)?)
     }
 }

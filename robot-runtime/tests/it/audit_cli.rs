@@ -24,6 +24,7 @@ fn hrobot(dir: &Path) -> Command {
         "HROBOT_AUDIT_VERIFIER_KEY",
         "HROBOT_MASTER_KEY",
         "HROBOT_MASTER_KEY_FILE",
+        "HROBOT_AUDIT_WITNESS_DIR",
         "HROBOT_CONFIG",
     ] {
         c.env_remove(var);
@@ -511,4 +512,140 @@ fn errors_and_help_print_no_secrets() {
         assert!(!all.contains("hunter2"), "{args:?}: {all}");
         assert!(!all.contains("191212121212"), "{args:?}: {all}");
     }
+}
+
+/// Rolls an SQLite log back to `keep` events consistently, as probe F9 of
+/// the security review did: triggers dropped, the newer events, the nodes
+/// over them and the checkpoints beyond deleted, the head rewritten with
+/// the right border rebuilt from the stored hashes.
+async fn roll_back(db: &Db, keep: u64) {
+    for t in ["audit_events", "audit_nodes", "audit_checkpoints"] {
+        for what in ["update", "delete"] {
+            exec(db, &format!("DROP TRIGGER IF EXISTS {t}_no_{what}")).await;
+        }
+    }
+    exec(db, &format!("DELETE FROM audit_events WHERE seq >= {keep}")).await;
+    exec(
+        db,
+        &format!("DELETE FROM audit_nodes WHERE ((idx + 1) << level) > {keep}"),
+    )
+    .await;
+    exec(db, &format!("DELETE FROM audit_checkpoints WHERE size > {keep}")).await;
+    let Db::Sqlite(p) = db else { unreachable!() };
+    let mut frontier = Vec::new();
+    for id in audit::tree::perfect_nodes(0, keep) {
+        let hash: Vec<u8> = if id.level == 0 {
+            sqlx::query_scalar("SELECT leaf_hash FROM audit_events WHERE seq = ?1")
+                .bind(id.index as i64)
+                .fetch_one(p)
+                .await
+                .unwrap()
+        } else {
+            sqlx::query_scalar("SELECT hash FROM audit_nodes WHERE level = ?1 AND idx = ?2")
+                .bind(i64::from(id.level))
+                .bind(id.index as i64)
+                .fetch_one(p)
+                .await
+                .unwrap()
+        };
+        frontier.extend(hash);
+    }
+    sqlx::query(
+        "UPDATE audit_head SET size = ?1, frontier = ?2, \
+         checkpoint_size = (SELECT COALESCE(MAX(size), 0) FROM audit_checkpoints)",
+    )
+    .bind(keep as i64)
+    .bind(frontier)
+    .execute(p)
+    .await
+    .unwrap();
+}
+
+/// Finding MEDIUM-3 end to end: a consistent rollback passes `verify` of
+/// the database alone (the documented limit) and fails against the
+/// checkpoint the witness directory kept, given with `--against` or
+/// configured.
+#[tokio::test]
+async fn a_rollback_is_caught_against_the_witness() {
+    let s = setup();
+    let url = format!("sqlite://{}", s.dir.path().join("case.sqlite").display());
+    let db = Db::connect_or_create(&url).await.unwrap();
+    db.migrate().await.unwrap();
+    let witness = s.dir.path().join("witness");
+    let w = witness.to_str().unwrap();
+    fill(&db, &s.log(&url)).await;
+
+    // `checkpoint --new` signs 25 and copies it to the witness.
+    let o = s.audit(&url, &["checkpoint", "--new", "--witness-dir", w]);
+    assert!(o.status.success(), "{}", err(&o));
+    assert!(err(&o).contains("1 checkpoint(s) written to"), "{}", err(&o));
+    let kept = witness.join(format!("{:020}.checkpoint", 25));
+    assert_eq!(std::fs::read_to_string(&kept).unwrap(), out(&o));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!((mode(&witness), mode(&kept)), (0o700, 0o600));
+    }
+    let o = s.audit(&url, &["verify", "--witness-dir", w]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", out(&o), err(&o));
+    assert!(
+        out(&o).contains("the log extends the checkpoint kept outside it: tree size 25"),
+        "{}",
+        out(&o)
+    );
+
+    roll_back(&db, 17).await;
+
+    // The database alone: consistent, and verify says what it cannot see.
+    let o = s.audit(&url, &["verify"]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", out(&o), err(&o));
+    assert!(out(&o).starts_with("ok: 17 events"), "{}", out(&o));
+    assert!(out(&o).contains("note: the database was checked alone"), "{}", out(&o));
+
+    let rollback = "TAMPERED: rollback: the log has 17 events, the checkpoint kept outside it covers 25\n";
+    // Against the file, the directory, and the configured witness.
+    for args in [
+        vec!["verify", "--against", kept.to_str().unwrap()],
+        vec!["verify", "--against", w],
+        vec!["verify", "--witness-dir", w],
+    ] {
+        let o = s.audit(&url, &args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}{}", out(&o), err(&o));
+        assert!(out(&o).starts_with(rollback), "{args:?}: {}", out(&o));
+        assert!(out(&o).contains(&kept.display().to_string()), "{}", out(&o));
+    }
+    let o = hrobot(s.dir.path())
+        .args(["audit", "verify", "--db", &url, "--signing-key"])
+        .arg(&s.skey)
+        .env("HROBOT_AUDIT_WITNESS_DIR", w)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}{}", out(&o), err(&o));
+    assert!(out(&o).starts_with(rollback), "{}", out(&o));
+    // --no-witness: the database alone again.
+    let o = s.audit(&url, &["verify", "--witness-dir", w, "--no-witness"]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", out(&o), err(&o));
+
+    // A checkpoint not signed by the log's key proves nothing: exit 2.
+    let forged = s.dir.path().join("forged.checkpoint");
+    let stranger = audit::NoteSigner::generate(ORIGIN).unwrap();
+    let note = audit::Checkpoint::new(ORIGIN, 40, audit::hash::leaf_hash(b"x"))
+        .sign(&stranger)
+        .unwrap()
+        .note;
+    std::fs::write(&forged, note).unwrap();
+    let o = s.audit(&url, &["verify", "--against", forged.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}{}", out(&o), err(&o));
+    assert!(
+        err(&o).contains("not a checkpoint signed by a trusted key"),
+        "{}",
+        err(&o)
+    );
+    // A configured witness that is not there (an unmounted share) is not
+    // taken for an empty one.
+    let gone = s.dir.path().join("not-mounted");
+    let o = s.audit(&url, &["verify", "--witness-dir", gone.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}{}", out(&o), err(&o));
+    assert!(err(&o).contains("cannot be read"), "{}", err(&o));
 }

@@ -8,6 +8,8 @@ fn write_config(env: &TestEnv) -> std::path::PathBuf {
         &path,
         format!(
             r#"data_dir = "{data}"
+[audit]
+witness_dir = "witness"
 [[robots]]
 name = "r1"
 schedule = "0 8 * * 1-5"
@@ -54,6 +56,11 @@ async fn run_cases_robots_and_config_check() {
         7
     );
 
+    // The run's last checkpoint went to the witness directory (relative to
+    // the configuration file's folder).
+    let witness = env.dir.path().join("witness");
+    assert_eq!(std::fs::read_dir(&witness).unwrap().count(), 1);
+
     // Running again: nothing new, no duplicates made.
     let o = run(&["run", "r1", "--json", "--config", cfg]);
     let s: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
@@ -89,6 +96,12 @@ async fn run_cases_robots_and_config_check() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let o = run(&["audit", "verify", "--config", cfg]);
     assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    // … and checked against the newest checkpoint in the witness.
+    assert!(
+        stdout(&o).contains("the log extends the checkpoint kept outside it"),
+        "{}",
+        stdout(&o)
+    );
 }
 
 #[test]

@@ -15,6 +15,8 @@ async fn health_readiness_and_metrics_on_port_0_and_a_graceful_stop() {
     let mut env = TestEnv::new(Engine::Sqlite).await;
     env.settings.robots[0].schedule = "* * * * * *".into();
     env.settings.robots[0].lookups.clear();
+    let witness = env.dir.path().join("witness");
+    env.settings.audit.witness_dir = Some(witness.clone());
     env.put(&valid_cases()[..3]);
     let service = Service::build(env.settings.clone(), Arc::new(SystemClock))
         .await
@@ -77,6 +79,18 @@ async fn health_readiness_and_metrics_on_port_0_and_a_graceful_stop() {
         .unwrap()
         .unwrap()
         .unwrap();
+    // The last checkpoint, signed at the stop, is in the witness directory
+    // too, and the log extends it.
+    let known = robot_runtime::keys::audit_settings(&env.settings).verifiers().unwrap();
+    let (_, kept) = audit::witness::WitnessDir::new(&witness)
+        .newest(&known)
+        .unwrap()
+        .found
+        .unwrap();
+    let db = audit::Db::connect(&db_url(&env)).await.unwrap();
+    let latest = db.latest_checkpoint().await.unwrap().unwrap();
+    assert_eq!(kept, latest);
+    assert!(db.verify_against(&known, Some(&kept.checkpoint)).await.unwrap().is_ok());
 }
 
 fn config(env: &TestEnv, path: &Path, lookups: bool) -> PathBuf {

@@ -603,8 +603,16 @@ fn write_string(s: &str, out: &mut Vec<u8>) -> Result<(), EventError> {
 }
 
 /// Refuses public payloads that carry a personnummer in a string or key.
+/// A content digest as the runtime writes them, `sha256:` and 64 lowercase
+/// hex digits. Its digit runs can look like a personnummer by chance (about
+/// one digest in a hundred), but a digest is not personal data.
+fn is_digest(s: &str) -> bool {
+    s.strip_prefix("sha256:")
+        .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+}
+
 fn check_public(v: &Value) -> Result<(), EventError> {
-    let bad = |s: &str| contains_personnummer(s);
+    let bad = |s: &str| !is_digest(s) && contains_personnummer(s);
     match v {
         Value::String(s) if bad(s) => Err(EventError::PersonalDataInClear("the public payload")),
         Value::Array(items) => items.iter().try_for_each(check_public),
@@ -764,6 +772,18 @@ mod tests {
                 .is_err()
         );
         assert!(e.with_payload(json!({"191212121212": 1})).is_err());
+    }
+
+    #[test]
+    fn digests_are_not_taken_for_personnummer() {
+        // Hex whose digit run reads as a valid personnummer.
+        let h = format!("sha256:{}{}", "191212121212", "ab".repeat(26));
+        assert!(contains_personnummer(&h));
+        let e = Event::new(EventKind::Drafted, Actor::parse("robot:x").unwrap(), Utc::now());
+        assert!(e.clone().with_payload(json!({"draft_sha256": h})).is_ok());
+        // Only the exact digest form: the same digits elsewhere are refused.
+        assert!(e.clone().with_payload(json!({"note": h.replace("sha256:", "x:")})).is_err());
+        assert!(e.with_payload(json!({"note": format!("{h}0")})).is_err());
     }
 
     #[test]

@@ -16,7 +16,13 @@ pub fn audit_settings(s: &Settings) -> AuditSettings {
         master_key_file: Some(s.master_key_file()),
         checkpoint_every_events: s.audit.checkpoint_every_events,
         checkpoint_every_secs: s.audit.checkpoint_every_secs,
-        witness_dir: s.audit.witness_dir.clone(),
+        // Unset: the data directory's `audit-witness/` when there is one
+        // (the demo keeps its witness there), so `hrobot audit --data-dir D
+        // verify` checks against it without being told.
+        witness_dir: s.audit.witness_dir.clone().or_else(|| {
+            let d = s.data_dir.join("audit-witness");
+            d.is_dir().then_some(d)
+        }),
         ..AuditSettings::default()
     };
     if let Ok(k) = std::env::var("HROBOT_MASTER_KEY") {

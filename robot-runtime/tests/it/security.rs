@@ -53,8 +53,17 @@ async fn try_token(app: &WebApp, user: &str) -> Option<String> {
 /// HIGH-1: an administratör who makes two handläggare accounts cannot get a
 /// four-eyes decision out alone; everything they do is in the audit log.
 #[tokio::test]
-async fn one_administrator_cannot_get_a_four_eyes_decision_out_alone() {
-    let app = WebApp::start(Engine::Sqlite).await;
+async fn one_administrator_cannot_get_a_four_eyes_decision_out_alone_sqlite() {
+    one_administrator_alone(Engine::Sqlite).await;
+}
+
+#[tokio::test]
+async fn one_administrator_cannot_get_a_four_eyes_decision_out_alone_postgres() {
+    one_administrator_alone(Engine::Postgres).await;
+}
+
+async fn one_administrator_alone(engine: Engine) {
+    let app = WebApp::start(engine).await;
     // A second administratör, a different person.
     app.add_user("alva", &["administrator"], Some(OFFICIAL_PERSONNUMMER[6]))
         .await;
@@ -199,8 +208,17 @@ async fn one_administrator_cannot_get_a_four_eyes_decision_out_alone() {
 /// case store changed behind its back. LOW-8: the amending official's event
 /// is `amended`, the second approver's `approved`.
 #[tokio::test]
-async fn the_case_store_is_held_to_the_log() {
-    let app = WebApp::start(Engine::Sqlite).await;
+async fn the_case_store_is_held_to_the_log_sqlite() {
+    case_store_held_to_the_log(Engine::Sqlite).await;
+}
+
+#[tokio::test]
+async fn the_case_store_is_held_to_the_log_postgres() {
+    case_store_held_to_the_log(Engine::Postgres).await;
+}
+
+async fn case_store_held_to_the_log(engine: Engine) {
+    let app = WebApp::start(engine).await;
     let ids = app.seed(&[]).await;
     let awaiting = app.awaiting().await;
     let (anna, bo) = (app.token("anna").await, app.token("bo").await);
@@ -282,16 +300,30 @@ async fn the_case_store_is_held_to_the_log() {
     assert_eq!(clean.cases, ids.len());
 
     // Tamper with the case store as an insider with database access would.
-    let Db::Sqlite(pool) = &db else { unreachable!() };
     let doc_case = awaiting[4];
+    let change_document = match &db {
+        Db::Sqlite(_) => {
+            format!("UPDATE applications SET document = replace(document, 'rent', 'rent ') WHERE case_id = {doc_case}")
+        }
+        Db::Postgres(_) => format!(
+            "UPDATE applications SET document = convert_to(replace(convert_from(document, 'UTF8'), 'rent', 'rent '), 'UTF8') WHERE case_id = {doc_case}"
+        ),
+    };
     for sql in [
-        format!("UPDATE applications SET document = replace(document, 'rent', 'rent ') WHERE case_id = {doc_case}"),
+        change_document,
         format!("UPDATE cases SET state = 'approved' WHERE id = {}", awaiting[5]),
-        format!("UPDATE decisions SET amount_ore = 100 WHERE case_id = {pending} AND final = 0"),
+        format!("UPDATE decisions SET amount_ore = 100 WHERE case_id = {pending} AND final = false"),
         format!("DELETE FROM comments WHERE case_id = {}", awaiting[2]),
         format!("UPDATE cases SET assigned_to = NULL WHERE id = {}", awaiting[3]),
     ] {
-        sqlx::query(sqlx::AssertSqlSafe(sql)).execute(pool).await.unwrap();
+        match &db {
+            Db::Sqlite(pool) => {
+                sqlx::query(sqlx::AssertSqlSafe(sql)).execute(pool).await.unwrap();
+            }
+            Db::Postgres(pool) => {
+                sqlx::query(sqlx::AssertSqlSafe(sql)).execute(pool).await.unwrap();
+            }
+        }
     }
     let report = robot_runtime::audit_cases::check(&db).await.unwrap();
     let named = |case: i64, words: &str| report.findings.iter().any(|f| f.case == case && f.what.contains(words));

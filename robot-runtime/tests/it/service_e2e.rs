@@ -50,7 +50,9 @@ async fn health_readiness_and_metrics_on_port_0_and_a_graceful_stop() {
     let mut metrics = String::new();
     for _ in 0..200 {
         metrics = get("/metrics").await;
-        if metrics.contains("hrobot_cases{state=\"awaiting_approval\"} 3") {
+        // The run is counted when it ends, which can be after its cases
+        // are drafted.
+        if metrics.contains("hrobot_cases{state=\"awaiting_approval\"} 3") && metrics.contains("hrobot_robot_runs") {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;

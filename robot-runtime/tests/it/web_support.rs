@@ -147,7 +147,14 @@ impl WebApp {
         };
         self.env.put(&files);
         let now = self.clock.now();
-        run_robot(&self.runtime, "r1", Trigger::Manual, now).await.unwrap();
+        let report = run_robot(&self.runtime, "r1", Trigger::Manual, now).await.unwrap();
+        // The service's own workers may hold some of the run's items:
+        // wait until every one is worked, whoever works it.
+        if let Some(r) = report {
+            robot_runtime::pipeline::drain_run(&self.runtime, r.run_id, |_, _| {})
+                .await
+                .unwrap();
+        }
         while work_once(&self.runtime).await.unwrap() > 0 {}
         let cases = self.runtime.store.list_cases(None, None, 10_000, 0).await.unwrap();
         cases.into_iter().map(|c| c.id).collect()

@@ -678,6 +678,8 @@ struct CasePageT {
     chrome: Chrome,
     /// The reader is a regelförfattare: no personal data on the page.
     pseudonymised: bool,
+    /// The case can be assigned (undecided, or in manual handling).
+    assignable: bool,
     id: CaseId,
     external_id: String,
     diarienummer: String,
@@ -857,6 +859,7 @@ pub async fn case_page(
             app.as_ref().ok().map(view::application_view)
         },
         pseudonymised: pseudo,
+        assignable: crate::approval::undecided(s.state) || s.state == CaseState::ReturnedToManual,
         invalid_reason: app.as_ref().err().map(ToString::to_string).unwrap_or_default(),
         register: if pseudo {
             view::register_view(None, None)

@@ -109,6 +109,20 @@ fn event(kind: EventKind, by: &By, rt: &Runtime, payload: serde_json::Value) -> 
         .map_err(|e| format!("Händelsen kunde inte loggas: {e}"))
 }
 
+/// Appends one event of `kind` with `payload`, made by `by`.
+async fn log_one(rt: &Runtime, by: &By, kind: EventKind, payload: serde_json::Value) -> Result<(), String> {
+    log(rt, vec![event(kind, by, rt, payload)?]).await
+}
+
+/// A stored user by id, or the message an administratör reads.
+async fn user(rt: &Runtime, id: i64) -> Result<UserRecord, String> {
+    rt.store
+        .user_by_id(id)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| "Användaren finns inte.".to_string())
+}
+
 async fn log(rt: &Runtime, events: Vec<Event>) -> Result<(), String> {
     rt.store.log(events).await.map_err(|e| {
         tracing::error!(error = %e, "an account change could not be written to the audit log");
@@ -152,9 +166,9 @@ fn same_name(a: &str, b: &str) -> bool {
 
 /// The personnummer sealed on a stored user (none when there is none, or
 /// it does not open).
-pub fn personnummer_of(rt: &Runtime, u: &UserRecord) -> Option<Personnummer> {
+pub fn personnummer_of(store: &crate::store::Store, u: &UserRecord) -> Option<Personnummer> {
     let sealed = u.personnummer_sealed.as_ref()?;
-    match identity::open_personnummer(rt.store.audit().keys(), &u.username, sealed) {
+    match identity::open_personnummer(store.audit().keys(), &u.username, sealed) {
         Ok(p) => Some(p),
         Err(e) => {
             tracing::warn!(user_id = u.id, error = %e, "a user's sealed personnummer does not open");
@@ -168,7 +182,7 @@ pub fn personnummer_of(rt: &Runtime, u: &UserRecord) -> Option<Personnummer> {
 pub fn same_person(rt: &Runtime, a: &UserRecord, b: &UserRecord) -> bool {
     a.id == b.id
         || matches!(
-            (personnummer_of(rt, a), personnummer_of(rt, b)),
+            (personnummer_of(&rt.store, a), personnummer_of(&rt.store, b)),
             (Some(x), Some(y)) if x == y
         )
 }
@@ -181,7 +195,7 @@ async fn accounts_of(rt: &Runtime, pnr: &Personnummer) -> Result<Vec<UserRecord>
         .await
         .map_err(internal)?
         .into_iter()
-        .filter(|u| !u.disabled && personnummer_of(rt, u).as_ref() == Some(pnr))
+        .filter(|u| !u.disabled && personnummer_of(&rt.store, u).as_ref() == Some(pnr))
         .collect())
 }
 
@@ -196,7 +210,7 @@ async fn check_name_free(
         if Some(u.id) == except || !same_name(&u.display_name, name) {
             continue;
         }
-        let theirs = personnummer_of(rt, &u);
+        let theirs = personnummer_of(&rt.store, &u);
         if pnr.is_none() || theirs.as_ref() != pnr {
             return Err(format!(
                 "Namnet {name:?} används redan av en annan användare ({}). Ett namn får bara användas av en person; lägg till något som skiljer, till exempel en mellanbokstav.",
@@ -368,18 +382,13 @@ pub async fn add(rt: &Runtime, by: &By, a: &NewAccount<'_>) -> Result<Added, Str
 /// Asks for a role for an existing account (given at once when it needs no
 /// second administratör).
 pub async fn request_role(rt: &Runtime, by: &By, user_id: i64, role: Role) -> Result<bool, String> {
-    let user = rt
-        .store
-        .user_by_id(user_id)
-        .await
-        .map_err(internal)?
-        .ok_or("Användaren finns inte.")?;
+    let user = user(rt, user_id).await?;
     if user.roles.contains(&role) {
         return Err("Användaren har redan rollen.".into());
     }
     let mut roles = user.roles.clone();
     roles.push(role);
-    check_roles_for_person(rt, &roles, personnummer_of(rt, &user).as_ref(), Some(user.id)).await?;
+    check_roles_for_person(rt, &roles, personnummer_of(&rt.store, &user).as_ref(), Some(user.id)).await?;
     let user_ref = format!("user:{}", user.username);
     if NEEDS_SECOND_ADMIN.contains(&role) && !matches!(by, By::Setup | By::Idp) {
         let req = rt
@@ -387,27 +396,21 @@ pub async fn request_role(rt: &Runtime, by: &By, user_id: i64, role: Role) -> Re
             .add_role_request(user.id, role, &by.actor(), by.user_id())
             .await
             .map_err(|_| "Rollen är redan begärd och väntar på en andra administratör.".to_string())?;
-        log(
+        log_one(
             rt,
-            vec![event(
-                EventKind::RoleRequested,
-                by,
-                rt,
-                json!({"user": user_ref, "user_id": user.id, "role": role.as_str(), "request": req}),
-            )?],
+            by,
+            EventKind::RoleRequested,
+            json!({"user": user_ref, "user_id": user.id, "role": role.as_str(), "request": req}),
         )
         .await?;
         return Ok(false);
     }
     rt.store.set_roles(user.id, &roles).await.map_err(internal)?;
-    log(
+    log_one(
         rt,
-        vec![event(
-            EventKind::RoleGranted,
-            by,
-            rt,
-            json!({"user": user_ref, "user_id": user.id, "role": role.as_str(), "via": "administrator"}),
-        )?],
+        by,
+        EventKind::RoleGranted,
+        json!({"user": user_ref, "user_id": user.id, "role": role.as_str(), "via": "administrator"}),
     )
     .await?;
     Ok(true)
@@ -426,12 +429,7 @@ pub async fn decide_request(rt: &Runtime, by: &Official, request: i64, grant: bo
         .into_iter()
         .find(|r| r.id == request)
         .ok_or("Begäran finns inte eller är redan avgjord.")?;
-    let target = rt
-        .store
-        .user_by_id(req.user_id)
-        .await
-        .map_err(internal)?
-        .ok_or("Användaren finns inte.")?;
+    let target = user(rt, req.user_id).await?;
     let me = rt
         .store
         .user_by_id(by.user_id)
@@ -453,7 +451,13 @@ pub async fn decide_request(rt: &Runtime, by: &Official, request: i64, grant: bo
         }
         let mut roles = target.roles.clone();
         roles.push(req.role);
-        check_roles_for_person(rt, &roles, personnummer_of(rt, &target).as_ref(), Some(target.id)).await?;
+        check_roles_for_person(
+            rt,
+            &roles,
+            personnummer_of(&rt.store, &target).as_ref(),
+            Some(target.id),
+        )
+        .await?;
     }
     if !rt
         .store
@@ -464,25 +468,22 @@ pub async fn decide_request(rt: &Runtime, by: &Official, request: i64, grant: bo
         return Err("Begäran är redan avgjord.".into());
     }
     let by = By::Official(by.clone());
-    log(
+    log_one(
         rt,
-        vec![event(
-            if grant {
-                EventKind::RoleGranted
-            } else {
-                EventKind::RoleRefused
-            },
-            &by,
-            rt,
-            json!({
-                "user": format!("user:{}", target.username),
-                "user_id": target.id,
-                "role": req.role.as_str(),
-                "request": req.id,
-                "requested_by": req.requested_by,
-                "via": "second_administrator",
-            }),
-        )?],
+        &by,
+        if grant {
+            EventKind::RoleGranted
+        } else {
+            EventKind::RoleRefused
+        },
+        json!({
+            "user": format!("user:{}", target.username),
+            "user_id": target.id,
+            "role": req.role.as_str(),
+            "request": req.id,
+            "requested_by": req.requested_by,
+            "via": "second_administrator",
+        }),
     )
     .await?;
     tracing::info!(request = req.id, granted = grant, by = %by.actor(), "role request decided");
@@ -491,53 +492,38 @@ pub async fn decide_request(rt: &Runtime, by: &Official, request: i64, grant: bo
 
 /// Takes a role from an account.
 pub async fn remove_role(rt: &Runtime, by: &By, user_id: i64, role: Role) -> Result<(), String> {
-    let user = rt
-        .store
-        .user_by_id(user_id)
-        .await
-        .map_err(internal)?
-        .ok_or("Användaren finns inte.")?;
+    let user = user(rt, user_id).await?;
     if !user.roles.contains(&role) {
         return Err("Användaren har inte rollen.".into());
     }
     let roles: Vec<Role> = user.roles.iter().copied().filter(|r| *r != role).collect();
     rt.store.set_roles(user.id, &roles).await.map_err(internal)?;
-    log(
+    log_one(
         rt,
-        vec![event(
-            EventKind::RoleRemoved,
-            by,
-            rt,
-            json!({"user": format!("user:{}", user.username), "user_id": user.id, "role": role.as_str()}),
-        )?],
+        by,
+        EventKind::RoleRemoved,
+        json!({"user": format!("user:{}", user.username), "user_id": user.id, "role": role.as_str()}),
     )
     .await
 }
 
 /// Disables (ending every session) or enables an account.
 pub async fn set_status(rt: &Runtime, by: &By, user_id: i64, disabled: bool) -> Result<(), String> {
-    let user = rt
-        .store
-        .user_by_id(user_id)
-        .await
-        .map_err(internal)?
-        .ok_or("Användaren finns inte.")?;
+    let user = user(rt, user_id).await?;
     if !disabled {
-        check_roles_for_person(rt, &user.roles, personnummer_of(rt, &user).as_ref(), Some(user.id)).await?;
+        check_roles_for_person(
+            rt,
+            &user.roles,
+            personnummer_of(&rt.store, &user).as_ref(),
+            Some(user.id),
+        )
+        .await?;
     }
     rt.store
         .set_disabled(&user.username, disabled)
         .await
         .map_err(internal)?;
-    log(
-        rt,
-        vec![event(
-            EventKind::UserChanged,
-            by,
-            rt,
-            json!({"user": format!("user:{}", user.username), "user_id": user.id, "change": if disabled { "disabled" } else { "enabled" }}),
-        )?],
-    )
+    log_one(rt, by, EventKind::UserChanged, json!({"user": format!("user:{}", user.username), "user_id": user.id, "change": if disabled { "disabled" } else { "enabled" }}))
     .await?;
     tracing::info!(user_id, disabled, by = %by.actor(), "user status changed");
     Ok(())
@@ -545,12 +531,7 @@ pub async fn set_status(rt: &Runtime, by: &By, user_id: i64, disabled: bool) -> 
 
 /// Sets (or replaces) an official's personnummer.
 pub async fn set_personnummer(rt: &Runtime, by: &By, user_id: i64, raw: &str) -> Result<(), String> {
-    let user = rt
-        .store
-        .user_by_id(user_id)
-        .await
-        .map_err(internal)?
-        .ok_or("Användaren finns inte.")?;
+    let user = user(rt, user_id).await?;
     let pnr = parse_pnr(rt, Some(raw))?.ok_or("Personnumret saknas.")?;
     check_roles_for_person(rt, &user.roles, Some(&pnr), Some(user.id)).await?;
     check_name_free(rt, &user.display_name, Some(&pnr), Some(user.id)).await?;
@@ -560,15 +541,7 @@ pub async fn set_personnummer(rt: &Runtime, by: &By, user_id: i64, raw: &str) ->
         .set_personnummer(&user.username, Some(&sealed))
         .await
         .map_err(internal)?;
-    log(
-        rt,
-        vec![event(
-            EventKind::UserChanged,
-            by,
-            rt,
-            json!({"user": format!("user:{}", user.username), "user_id": user.id, "change": if user.personnummer_sealed.is_some() { "personnummer_replaced" } else { "personnummer_set" }}),
-        )?],
-    )
+    log_one(rt, by, EventKind::UserChanged, json!({"user": format!("user:{}", user.username), "user_id": user.id, "change": if user.personnummer_sealed.is_some() { "personnummer_replaced" } else { "personnummer_set" }}))
     .await?;
     tracing::info!(user_id, by = %by.actor(), "user's personnummer set");
     Ok(())
@@ -576,14 +549,11 @@ pub async fn set_personnummer(rt: &Runtime, by: &By, user_id: i64, raw: &str) ->
 
 /// Records another change to an account (password, title, delegation).
 pub async fn record_change(rt: &Runtime, by: &By, user: &UserRecord, change: &str) -> Result<(), String> {
-    log(
+    log_one(
         rt,
-        vec![event(
-            EventKind::UserChanged,
-            by,
-            rt,
-            json!({"user": format!("user:{}", user.username), "user_id": user.id, "change": change}),
-        )?],
+        by,
+        EventKind::UserChanged,
+        json!({"user": format!("user:{}", user.username), "user_id": user.id, "change": change}),
     )
     .await
 }
@@ -620,14 +590,11 @@ pub async fn sync_idp_roles(rt: &Runtime, user: &UserRecord, roles: &[Role]) -> 
 
 /// Records that a robot was paused or resumed.
 pub async fn robot_changed(rt: &Runtime, by: &By, robot: &str, paused: bool) -> Result<(), String> {
-    log(
+    log_one(
         rt,
-        vec![event(
-            EventKind::RobotChanged,
-            by,
-            rt,
-            json!({"robot": robot, "change": if paused { "paused" } else { "resumed" }}),
-        )?],
+        by,
+        EventKind::RobotChanged,
+        json!({"robot": robot, "change": if paused { "paused" } else { "resumed" }}),
     )
     .await
 }

@@ -343,13 +343,21 @@ fn check_conflict(by: &Official, app: &Application) -> Result<(), ApprovalError>
 /// decide, comment, be assigned or even open it. A document that does not
 /// parse as an application names no one.
 pub async fn is_conflicted(store: &Store, official: &Official, case: CaseId) -> Result<bool, ApprovalError> {
-    let Some(p) = &official.personnummer else {
+    if official.personnummer.is_none() {
         return Ok(false);
-    };
+    }
     let mut tx = store.begin().await?;
     let doc = tx.document(case).await?;
     drop(tx);
-    Ok(Application::parse(&doc).is_ok_and(|app| app.subjects().any(|s| s == p)))
+    Ok(conflicted_in(official, &doc))
+}
+
+/// Whether the official is part of the household of this application document.
+pub fn conflicted_in(official: &Official, document: &[u8]) -> bool {
+    official
+        .personnummer
+        .as_ref()
+        .is_some_and(|p| Application::parse(document).is_ok_and(|app| app.subjects().any(|s| s == p)))
 }
 
 /// Refuses the official's reading of a case they are part of (jäv).
@@ -380,8 +388,7 @@ pub async fn may_decide(store: &Store, by: &Official, what: &str) -> Result<(), 
         if u.id == by.user_id || u.disabled || !u.roles.contains(&Role::Administrator) {
             continue;
         }
-        let Some(sealed) = &u.personnummer_sealed else { continue };
-        if crate::web::identity::open_personnummer(store.audit().keys(), &u.username, sealed).is_ok_and(|p| &p == me) {
+        if crate::accounts::personnummer_of(store, &u).as_ref() == Some(me) {
             return Err(ApprovalError::Forbidden(
                 "du är administratör på ett annat konto och kan därför inte besluta i ärenden".into(),
             ));
@@ -405,17 +412,18 @@ pub fn check_text<'a>(text: &'a str, what: &str) -> Result<&'a str, ApprovalErro
             MAX_TEXT_CHARS
         )));
     }
-    if t.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
-        return Err(ApprovalError::Invalid(format!(
-            "{what} innehåller otillåtna styrtecken."
-        )));
-    }
+    no_control_chars(t, what)?;
     Ok(t)
+}
+
+/// Whether a text has control characters other than line breaks and tabs.
+pub fn has_control_chars(t: &str) -> bool {
+    t.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
 }
 
 /// Refuses control characters but line breaks and tabs.
 fn no_control_chars(t: &str, what: &str) -> Result<(), ApprovalError> {
-    if t.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
+    if has_control_chars(t) {
         return Err(ApprovalError::Invalid(format!(
             "{what} innehåller otillåtna styrtecken."
         )));
@@ -779,13 +787,10 @@ pub async fn decide(
                 return Err(ApprovalError::SameApprover);
             }
             // Four eyes are two persons, not two accounts.
-            if let (Some(first), Some(me)) = (store.user_by_id(pending.first_by).await?, &by.personnummer) {
-                let theirs = first.personnummer_sealed.as_deref().and_then(|s| {
-                    crate::web::identity::open_personnummer(store.audit().keys(), &first.username, s).ok()
-                });
-                if theirs.as_ref() == Some(me) {
-                    return Err(ApprovalError::SameApprover);
-                }
+            if let (Some(first), Some(me)) = (store.user_by_id(pending.first_by).await?, &by.personnummer)
+                && crate::accounts::personnummer_of(store, &first).as_ref() == Some(me)
+            {
+                return Err(ApprovalError::SameApprover);
             }
             let mut record = record_of(&pending)?;
             for s in &mut record.signatories {

@@ -108,15 +108,13 @@ async fn run_async(settings: Settings, cmd: CasesCommand) -> anyhow::Result<u8> 
         CasesCommand::Show { id, format } => {
             let d = store.case_detail(id).await?;
             // The command line reads a case too: the access log says who.
-            let reader = crate::accounts::By::cli().actor();
-            let event = audit::Event::new(
-                audit::EventKind::CaseRead,
-                audit::Actor::parse(&reader)?,
-                runtime.clock.now(),
-            )
-            .with_case(audit::CaseRef::parse(&format!("case:{id}"))?)
-            .with_payload(serde_json::json!({"via": "cli"}))?;
-            store.log(vec![event]).await?;
+            store
+                .log_case_read(
+                    id,
+                    &crate::accounts::By::cli().actor(),
+                    serde_json::json!({"via": "cli"}),
+                )
+                .await?;
             match format {
                 Format::Json => {
                     let draft: Option<serde_json::Value> =

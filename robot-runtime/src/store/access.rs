@@ -2,7 +2,7 @@
 //! cases a person is part of, and the reads of a case.
 
 use super::{Backend, CaseId, Store, StoreError};
-use audit::event::LeafEvent;
+use audit::event::{Actor, CaseRef, Event, LeafEvent};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
@@ -21,25 +21,28 @@ impl Store {
     /// The cases whose household includes this person (by the keyed
     /// subject id intake recorded, never by searching documents).
     pub async fn cases_of_person(&self, pnr: &domain::Personnummer) -> Result<Vec<CaseId>, StoreError> {
-        let sql = "SELECT case_id FROM case_subjects WHERE subject = $1 ORDER BY case_id";
+        macro_rules! on {
+            ($pool:expr) => {{
+                let mut c = $pool.acquire().await?;
+                let subject = self.audit().subject_id(&mut *c, pnr).await?;
+                sqlx::query_scalar("SELECT case_id FROM case_subjects WHERE subject = $1 ORDER BY case_id")
+                    .bind(subject.0.to_vec())
+                    .fetch_all(&mut *c)
+                    .await?
+            }};
+        }
         Ok(match &*self.backend {
-            Backend::Sqlite(p) => {
-                let mut c = p.acquire().await?;
-                let subject = self.audit().subject_id(&mut *c, pnr).await?;
-                sqlx::query_scalar(sql)
-                    .bind(subject.0.to_vec())
-                    .fetch_all(&mut *c)
-                    .await?
-            }
-            Backend::Postgres(p) => {
-                let mut c = p.acquire().await?;
-                let subject = self.audit().subject_id(&mut *c, pnr).await?;
-                sqlx::query_scalar(sql)
-                    .bind(subject.0.to_vec())
-                    .fetch_all(&mut *c)
-                    .await?
-            }
+            Backend::Sqlite(p) => on!(p),
+            Backend::Postgres(p) => on!(p),
         })
+    }
+
+    /// Logs that `reader` (an audit actor) read the case (`case_read`).
+    pub async fn log_case_read(&self, case: CaseId, reader: &str, payload: Value) -> Result<(), StoreError> {
+        let event = Event::new(audit::EventKind::CaseRead, Actor::parse(reader)?, self.clock().now())
+            .with_case(CaseRef::parse(&format!("case:{case}"))?)
+            .with_payload(payload)?;
+        self.log(vec![event]).await
     }
 
     /// Every logged read of the case: when, by whom (the audit actor), and

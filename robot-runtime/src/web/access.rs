@@ -14,7 +14,6 @@ use super::session::Authed;
 use super::{Web, view};
 use crate::store::CaseId;
 use askama::Template;
-use audit::event::{Actor, CaseRef, Event};
 use axum::Extension;
 use axum::extract::{Query, State};
 use axum::response::Response;
@@ -33,11 +32,8 @@ pub fn pseudonymised(a: &Authed) -> bool {
 pub async fn read_case(web: &Web, a: &Authed, case: CaseId, via: &str) -> Result<bool, Failure> {
     let store = &web.rt.store;
     // A case that does not exist is a 404, not a logged read.
-    store.case_detail(case).await?;
-    if crate::approval::is_conflicted(store, &a.official, case)
-        .await
-        .map_err(Failure::from)?
-    {
+    let detail = store.case_detail(case).await?;
+    if crate::approval::conflicted_in(&a.official, &detail.document) {
         tracing::info!(
             case,
             user_id = a.official.user_id,
@@ -46,15 +42,13 @@ pub async fn read_case(web: &Web, a: &Authed, case: CaseId, via: &str) -> Result
         return Err(Failure::from(crate::approval::ApprovalError::ConflictOfInterest));
     }
     let pseudo = pseudonymised(a);
-    let event = Event::new(
-        audit::EventKind::CaseRead,
-        Actor::parse(&format!("user:{}", a.official.username)).map_err(|e| Failure::Internal(e.into()))?,
-        web.now(),
-    )
-    .with_case(CaseRef::parse(&format!("case:{case}")).map_err(|e| Failure::Internal(e.into()))?)
-    .with_payload(json!({"via": via, "pseudonymised": pseudo}))
-    .map_err(|e| Failure::Internal(e.into()))?;
-    store.log(vec![event]).await?;
+    store
+        .log_case_read(
+            case,
+            &format!("user:{}", a.official.username),
+            json!({"via": via, "pseudonymised": pseudo}),
+        )
+        .await?;
     Ok(pseudo)
 }
 

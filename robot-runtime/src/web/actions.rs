@@ -26,7 +26,7 @@ pub fn required_text(s: &str, what: &str) -> Result<String, Failure> {
     if t.chars().count() > MAX_TEXT {
         return Err(Failure::Invalid(format!("{what} får vara högst {MAX_TEXT} tecken.")));
     }
-    if t.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
+    if crate::approval::has_control_chars(t) {
         return Err(Failure::Invalid(format!("{what} innehåller otillåtna styrtecken.")));
     }
     Ok(t.to_string())

@@ -188,7 +188,7 @@ impl Default for ApprovalSettings {
             email: "socialnamnden@exempelkommun.invalid".into(),
             phone_hours: "måndag–fredag kl. 9–11".into(),
             payment_info:
-                "Pengarna betalas ut till det bankkonto du har anmält till oss, senast tre bankdagar efter beslutet."
+                "Pengarna betalas ut till det bankkonto som har anmälts till oss, senast tre bankdagar efter beslutet."
                     .into(),
             kommunicering_reply_days: 7,
             diarium: crate::store::Diarium::default(),

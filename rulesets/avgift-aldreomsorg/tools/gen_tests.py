@@ -1,4 +1,5 @@
-# Writes rulesets/avgift-aldreomsorg/tests (run: python3 tools/gen_tests.py) from scenarios, computing the
+# Writes rulesets/avgift-aldreomsorg/tests (run: python3 tools/gen_tests.py)
+# Personnummer: Skatteverket test numbers, see CONTRACT.md § 8. from scenarios, computing the
 # expected outcome independently of rules/main.rhai (CONTRACT.md § 3).
 import json, os, math
 from decimal import Decimal as D

@@ -1,6 +1,6 @@
-# Writes rulesets/avgift-aldreomsorg/tests (run: python3 tools/gen_tests.py)
-# Personnummer: Skatteverket test numbers, see CONTRACT.md § 8. from scenarios, computing the
-# expected outcome independently of rules/main.rhai (CONTRACT.md § 3).
+# Writes rulesets/avgift-aldreomsorg/tests from scenarios (run: python3 tools/gen_tests.py),
+# computing the expected outcome independently of rules/main.rhai (CONTRACT.md § 3).
+# Personnummer: Skatteverket's test numbers, see CONTRACT.md § 8.
 import json, os, math
 from decimal import Decimal as D
 OUT=os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'tests')

@@ -10,7 +10,7 @@
 //! superseded: the record carries only the officials' motivering.
 
 use crate::codes::Outcome;
-use crate::draft::{Draft, Reason, RulesetRef};
+use crate::draft::{Calculation, Draft, Reason, RulesetRef, SectionKind};
 use crate::money::Money;
 use crate::period::Period;
 use serde::{Deserialize, Serialize};
@@ -53,62 +53,6 @@ impl SkipGround {
 /// The record's schema (stored, audited and given to write-backs).
 pub const DECISION_SCHEMA_V1: &str = "hrobot/beslut/v1";
 
-/// The four parts of a calculation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SectionKind {
-    Norm,
-    Costs,
-    Incomes,
-    Assets,
-}
-
-impl SectionKind {
-    pub const ALL: [SectionKind; 4] = [
-        SectionKind::Norm,
-        SectionKind::Costs,
-        SectionKind::Incomes,
-        SectionKind::Assets,
-    ];
-
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            SectionKind::Norm => "norm",
-            SectionKind::Costs => "costs",
-            SectionKind::Incomes => "incomes",
-            SectionKind::Assets => "assets",
-        }
-    }
-
-    /// Swedish, for officials and citizens.
-    pub const fn label(self) -> &'static str {
-        match self {
-            SectionKind::Norm => "Riksnorm",
-            SectionKind::Costs => "Skäliga kostnader",
-            SectionKind::Incomes => "Inkomster",
-            SectionKind::Assets => "Tillgångar",
-        }
-    }
-
-    /// +1 for what adds to the need, −1 for what is deducted from it.
-    pub const fn sign(self) -> i64 {
-        match self {
-            SectionKind::Norm | SectionKind::Costs => 1,
-            SectionKind::Incomes | SectionKind::Assets => -1,
-        }
-    }
-}
-
-impl std::str::FromStr for SectionKind {
-    type Err = DecisionError;
-    fn from_str(s: &str) -> Result<SectionKind, DecisionError> {
-        SectionKind::ALL
-            .into_iter()
-            .find(|k| k.as_str() == s)
-            .ok_or_else(|| DecisionError::Invalid(format!("okänd del av beräkningen: {s:?}")))
-    }
-}
-
 /// Where a decided row comes from.
 // Externally tagged: `Money` reads its exact JSON number itself, which
 // serde's buffering of internally tagged enums does not allow.
@@ -131,6 +75,22 @@ pub struct DecidedRow {
     #[serde(rename = "amount_sek")]
     pub amount: Money,
     pub origin: RowOrigin,
+    /// Written only where the section's name does not say it
+    /// ([`SectionKind::default_sign`]): −1 for a deducting part.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sign: Option<i64>,
+}
+
+impl DecidedRow {
+    /// +1 when the row adds to the amount, −1 when it is deducted.
+    pub fn sign(&self) -> i64 {
+        self.sign.unwrap_or_else(|| self.section.default_sign())
+    }
+}
+
+/// The sign to store for a row of a part with sign `sign`.
+fn stored_sign(kind: &SectionKind, sign: i64) -> Option<i64> {
+    (sign != kind.default_sign()).then_some(sign)
 }
 
 /// A proposed row an official removed.
@@ -286,6 +246,9 @@ pub struct DecisionInput<'a> {
     /// The day the decision is made, `YYYY-MM-DD`.
     pub decided_on: String,
     pub kommunicering: KommuniceringOutcome,
+    /// The casework type fixes an amount (a fee, outcome `faststalld`, may
+    /// be 0) rather than granting or rejecting one.
+    pub fixed_amount: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -348,10 +311,7 @@ fn text_ok(what: &str, s: &str, max: usize) -> Result<String, DecisionError> {
 pub fn amount_of(rows: &[DecidedRow]) -> Result<Money, DecisionError> {
     let mut need = Money::ZERO;
     for r in rows {
-        let signed = r
-            .amount
-            .checked_mul(r.section.sign())
-            .map_err(|_| DecisionError::Overflow)?;
+        let signed = r.amount.checked_mul(r.sign()).map_err(|_| DecisionError::Overflow)?;
         need = need.checked_add(signed).map_err(|_| DecisionError::Overflow)?;
     }
     Ok(if need.is_positive() {
@@ -365,10 +325,7 @@ pub fn amount_of(rows: &[DecidedRow]) -> Result<Money, DecisionError> {
 pub fn need_of(rows: &[DecidedRow]) -> Result<Money, DecisionError> {
     let mut need = Money::ZERO;
     for r in rows {
-        let signed = r
-            .amount
-            .checked_mul(r.section.sign())
-            .map_err(|_| DecisionError::Overflow)?;
+        let signed = r.amount.checked_mul(r.sign()).map_err(|_| DecisionError::Overflow)?;
         need = need.checked_add(signed).map_err(|_| DecisionError::Overflow)?;
     }
     Ok(need)
@@ -386,18 +343,13 @@ impl DecisionRecord {
         }
         let calc = draft.calculation();
         let mut rows: Vec<DecidedRow> = Vec::new();
-        for kind in SectionKind::ALL {
-            let section = match kind {
-                SectionKind::Norm => &calc.norm,
-                SectionKind::Costs => &calc.costs,
-                SectionKind::Incomes => &calc.incomes,
-                SectionKind::Assets => &calc.assets,
-            };
-            rows.extend(section.rows().iter().map(|r| DecidedRow {
-                section: kind,
+        for part in calc.parts() {
+            rows.extend(part.section.rows().iter().map(|r| DecidedRow {
+                section: part.kind.clone(),
                 label: r.label.clone(),
                 amount: r.amount,
                 origin: RowOrigin::Proposal,
+                sign: stored_sign(&part.kind, part.sign),
             }));
         }
         let mut removed = Vec::new();
@@ -440,10 +392,12 @@ impl DecisionRecord {
                     &mut not_granted,
                     &mut reasons,
                     changes,
-                    calc_counts(draft),
+                    draft.calculation(),
                 )?;
                 let amount = amount_of(&rows)?;
-                let outcome = if amount.is_zero() {
+                let outcome = if input.fixed_amount || draft.outcome() == Outcome::Faststalld {
+                    Outcome::Faststalld
+                } else if amount.is_zero() {
                     Outcome::Avslag
                 } else if not_granted.is_empty() {
                     Outcome::Bifall
@@ -521,12 +475,23 @@ impl DecisionRecord {
     }
 
     /// The section's rows, in order.
-    pub fn section(&self, kind: SectionKind) -> impl Iterator<Item = &DecidedRow> {
-        self.rows.iter().filter(move |r| r.section == kind)
+    pub fn section<'a>(&'a self, kind: &'a SectionKind) -> impl Iterator<Item = &'a DecidedRow> {
+        self.rows.iter().filter(move |r| r.section == *kind)
+    }
+
+    /// The sections the rows are in, in order of first appearance.
+    pub fn sections(&self) -> Vec<&SectionKind> {
+        let mut out: Vec<&SectionKind> = Vec::new();
+        for r in &self.rows {
+            if !out.contains(&&r.section) {
+                out.push(&r.section);
+            }
+        }
+        out
     }
 
     /// The section's exact sum.
-    pub fn section_total(&self, kind: SectionKind) -> Money {
+    pub fn section_total(&self, kind: &SectionKind) -> Money {
         Money::checked_sum(self.section(kind).map(|r| r.amount)).unwrap_or(Money::ZERO)
     }
 
@@ -549,10 +514,12 @@ impl DecisionRecord {
 
 /// The robot's caps, line by line: rows granted at less than applied for.
 fn proposal_not_granted(draft: &Draft) -> Vec<NotGranted> {
-    let c = draft.calculation();
-    [&c.norm, &c.costs]
-        .into_iter()
-        .flat_map(|s| s.rows())
+    draft
+        .calculation()
+        .parts()
+        .iter()
+        .filter(|p| p.sign > 0)
+        .flat_map(|p| p.section.rows())
         .filter_map(|r| {
             let applied = r.applied?;
             (applied > r.amount).then(|| NotGranted {
@@ -565,25 +532,6 @@ fn proposal_not_granted(draft: &Draft) -> Vec<NotGranted> {
         .collect()
 }
 
-fn calc_counts(draft: &Draft) -> [usize; 4] {
-    let c = draft.calculation();
-    [
-        c.norm.rows().len(),
-        c.costs.rows().len(),
-        c.incomes.rows().len(),
-        c.assets.rows().len(),
-    ]
-}
-
-fn section_index(kind: SectionKind) -> usize {
-    match kind {
-        SectionKind::Norm => 0,
-        SectionKind::Costs => 1,
-        SectionKind::Incomes => 2,
-        SectionKind::Assets => 3,
-    }
-}
-
 /// Applies the officials' row changes to the proposal's rows.
 fn apply_changes(
     rows: &mut Vec<DecidedRow>,
@@ -591,13 +539,21 @@ fn apply_changes(
     not_granted: &mut Vec<NotGranted>,
     reasons: &mut Vec<Reason>,
     changes: &[RowChange],
-    counts: [usize; 4],
+    calc: &Calculation,
 ) -> Result<(), DecisionError> {
-    // Positions of the proposal's rows: (section, index) → position in `rows`.
-    let position = |kind: SectionKind, index: usize| -> Option<usize> {
-        let before: usize = counts[..section_index(kind)].iter().sum();
-        (index < counts[section_index(kind)]).then_some(before + index)
+    let part_index = |kind: &SectionKind| -> Result<usize, DecisionError> {
+        calc.parts()
+            .iter()
+            .position(|p| p.kind == *kind)
+            .ok_or_else(|| DecisionError::Invalid(format!("Beräkningen har ingen del {:?}.", kind.as_str())))
     };
+    // Positions of the proposal's rows: (section, index) → position in `rows`.
+    let position = |kind: &SectionKind, index: usize| -> Result<Option<usize>, DecisionError> {
+        let i = part_index(kind)?;
+        let before: usize = calc.parts()[..i].iter().map(|p| p.section.rows().len()).sum();
+        Ok((index < calc.parts()[i].section.rows().len()).then_some(before + index))
+    };
+    let adds = |kind: &SectionKind| -> Result<bool, DecisionError> { Ok(calc.parts()[part_index(kind)?].sign > 0) };
     let mut touched = std::collections::BTreeSet::new();
     let mut gone = std::collections::BTreeSet::new();
     let mut added = Vec::new();
@@ -609,29 +565,31 @@ fn apply_changes(
                 section, label, amount, ..
             } => {
                 let label = text_ok("Radens text", label, MAX_LABEL)?;
-                check_amount(*section, *amount)?;
+                let sign = calc.parts()[part_index(section)?].sign;
+                check_amount(section, sign, *amount)?;
                 reasons.push(Reason {
                     code: "andrad_rad".into(),
                     text: format!("{label} ({}\u{a0}kr): {reason}", kr(*amount)),
                     lagrum: lagrum.clone(),
                 });
                 added.push(DecidedRow {
-                    section: *section,
+                    section: section.clone(),
                     label,
                     amount: *amount,
                     origin: RowOrigin::Added { reason },
+                    sign: stored_sign(section, sign),
                 });
             }
             RowChange::Change {
                 section, index, amount, ..
             } => {
-                let pos = position(*section, *index).ok_or_else(|| {
+                let pos = position(section, *index)?.ok_or_else(|| {
                     DecisionError::Invalid(format!("Rad {} finns inte i {}.", index + 1, section.label()))
                 })?;
                 if !touched.insert(pos) {
                     return Err(DecisionError::Invalid("En rad kan bara ändras en gång.".into()));
                 }
-                check_amount(*section, *amount)?;
+                check_amount(section, calc.parts()[part_index(section)?].sign, *amount)?;
                 let row = &mut rows[pos];
                 let proposed = row.amount;
                 if proposed == *amount {
@@ -641,7 +599,7 @@ fn apply_changes(
                         kr(proposed)
                     )));
                 }
-                if matches!(section, SectionKind::Norm | SectionKind::Costs) && *amount < proposed {
+                if adds(section)? && *amount < proposed {
                     not_granted.push(NotGranted {
                         label: row.label.clone(),
                         applied: proposed,
@@ -663,14 +621,14 @@ fn apply_changes(
                 row.origin = RowOrigin::Changed { proposed, reason };
             }
             RowChange::Remove { section, index, .. } => {
-                let pos = position(*section, *index).ok_or_else(|| {
+                let pos = position(section, *index)?.ok_or_else(|| {
                     DecisionError::Invalid(format!("Rad {} finns inte i {}.", index + 1, section.label()))
                 })?;
                 if !touched.insert(pos) {
                     return Err(DecisionError::Invalid("En rad kan bara ändras en gång.".into()));
                 }
                 let row = &rows[pos];
-                if matches!(section, SectionKind::Norm | SectionKind::Costs) && row.amount.is_positive() {
+                if adds(section)? && row.amount.is_positive() {
                     not_granted.push(NotGranted {
                         label: row.label.clone(),
                         applied: row.amount,
@@ -684,7 +642,7 @@ fn apply_changes(
                     lagrum: lagrum.clone(),
                 });
                 removed.push(RemovedRow {
-                    section: *section,
+                    section: section.clone(),
                     label: row.label.clone(),
                     proposed: row.amount,
                     reason,
@@ -701,19 +659,19 @@ fn apply_changes(
         .collect();
     kept.extend(added);
     // Keep the sections in their order; rows keep theirs within a section.
-    kept.sort_by_key(|r| section_index(r.section));
+    kept.sort_by_key(|r| calc.parts().iter().position(|p| p.kind == r.section));
     *rows = kept;
     Ok(())
 }
 
-fn check_amount(section: SectionKind, amount: Money) -> Result<(), DecisionError> {
+fn check_amount(section: &SectionKind, sign: i64, amount: Money) -> Result<(), DecisionError> {
     let limit = Money::from_ore(crate::money::MAX_INPUT_ORE);
     if amount.ore().abs() > limit.ore() {
         return Err(DecisionError::Invalid("Beloppet är för stort.".into()));
     }
     // Deductions (the jobbstimulans, an asset allowance) are negative rows in
     // the incomes and assets sections; norm and costs are never negative.
-    if matches!(section, SectionKind::Norm | SectionKind::Costs) && amount.ore() < 0 {
+    if sign > 0 && amount.ore() < 0 {
         return Err(DecisionError::Invalid(format!(
             "Ett belopp under {} kan inte vara negativt.",
             section.label()

@@ -22,17 +22,18 @@ fn draft(outcome: Outcome, amount: Option<i64>, norm: &[i64], costs: &[i64], inc
         vec![]
     };
     Draft::new(DraftParts {
+        schema: crate::DRAFT_SCHEMA.into(),
         external_id: "EX-1".into(),
         period: "2026-12".parse().unwrap(),
         outcome,
         amount: amount.map(|k| Money::from_ore(k * 100)),
         codes,
-        calculation: Calculation {
-            norm: sec("Norm", norm),
-            costs: sec("Kostnad", costs),
-            incomes: sec("Inkomst", incomes),
-            ..Default::default()
-        },
+        calculation: Calculation::contract_v2(
+            sec("Norm", norm),
+            sec("Kostnad", costs),
+            sec("Inkomst", incomes),
+            Section::default(),
+        ),
         reasons: vec![Reason {
             code: "bistand".into(),
             text: "ROBOTENS SKÄL: du beviljas".into(),
@@ -67,6 +68,7 @@ fn input(d: &Draft, ruling: Ruling) -> DecisionInput<'_> {
         diarienummer: "SN 2026/000001".into(),
         decided_on: "2026-12-04".into(),
         kommunicering: KommuniceringOutcome::NotNeeded,
+        fixed_amount: false,
     }
 }
 
@@ -114,7 +116,7 @@ fn lowering_a_cost_is_a_delvis_bifall_with_the_part_not_granted_line_by_line() {
         &d,
         Ruling::Rows {
             changes: vec![RowChange::Change {
-                section: SectionKind::Costs,
+                section: SectionKind::COSTS,
                 index: 0,
                 amount: Money::from_ore(500_000),
                 reason: "Hyran godtas med riktvärdet.".into(),
@@ -137,7 +139,7 @@ fn raising_the_amount_states_only_the_new_amount() {
         &d,
         Ruling::Rows {
             changes: vec![RowChange::Add {
-                section: SectionKind::Costs,
+                section: SectionKind::COSTS,
                 label: "Hemförsäkring".into(),
                 amount: Money::from_ore(20_000),
                 reason: "Kostnaden styrks med faktura.".into(),
@@ -181,25 +183,25 @@ fn bad_changes_are_refused_with_a_reason() {
         ))
     };
     let missing = rows(vec![RowChange::Remove {
-        section: SectionKind::Costs,
+        section: SectionKind::COSTS,
         index: 5,
         reason: "x".into(),
     }]);
     assert!(matches!(missing, Err(DecisionError::Invalid(m)) if m.contains("finns inte")));
     let no_reason = rows(vec![RowChange::Remove {
-        section: SectionKind::Costs,
+        section: SectionKind::COSTS,
         index: 0,
         reason: " ".into(),
     }]);
     assert!(no_reason.is_err());
     let twice = rows(vec![
         RowChange::Remove {
-            section: SectionKind::Norm,
+            section: SectionKind::NORM,
             index: 0,
             reason: "a".into(),
         },
         RowChange::Change {
-            section: SectionKind::Norm,
+            section: SectionKind::NORM,
             index: 0,
             amount: Money::from_ore(1),
             reason: "b".into(),
@@ -207,7 +209,7 @@ fn bad_changes_are_refused_with_a_reason() {
     ]);
     assert!(twice.is_err());
     let negative = rows(vec![RowChange::Change {
-        section: SectionKind::Costs,
+        section: SectionKind::COSTS,
         index: 0,
         amount: Money::from_ore(-1),
         reason: "b".into(),
@@ -230,10 +232,10 @@ fn a_tampered_record_does_not_check() {
 
 fn change_strategy() -> impl Strategy<Value = RowChange> {
     let section = prop_oneof![
-        Just(SectionKind::Norm),
-        Just(SectionKind::Costs),
-        Just(SectionKind::Incomes),
-        Just(SectionKind::Assets)
+        Just(SectionKind::NORM),
+        Just(SectionKind::COSTS),
+        Just(SectionKind::INCOMES),
+        Just(SectionKind::ASSETS)
     ];
     prop_oneof![
         (section.clone(), 0i64..2_000_000).prop_map(|(section, ore)| RowChange::Add {

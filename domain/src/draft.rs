@@ -7,17 +7,35 @@
 //! Both are always written, possibly empty. A stored v1 draft is still read
 //! (both lists empty) and written back as v2.
 
-use crate::codes::{Outcome, ReasonCode};
+use crate::codes::{Outcome, ReasonCode, UnknownName};
 use crate::money::Money;
 use crate::period::Period;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
+use std::borrow::Cow;
 
 /// The schema every draft is written with.
 pub const DRAFT_SCHEMA: &str = DRAFT_SCHEMA_V2;
 pub const DRAFT_SCHEMA_V2: &str = "ekonomiskt-bistand/beslutsutkast/v2";
 /// Still read (drafts stored before contract v2).
 pub const DRAFT_SCHEMA_V1: &str = "ekonomiskt-bistand/beslutsutkast/v1";
+
+/// `TYPE/beslutsutkast/vN` with TYPE of `a–z`, `0–9`, `-` and N > 1 for
+/// ekonomiskt bistånd (its v1 is read as v2, see [`DRAFT_SCHEMA_V1`]).
+pub fn is_draft_schema(s: &str) -> bool {
+    let mut it = s.split('/');
+    let (Some(t), Some("beslutsutkast"), Some(v), None) = (it.next(), it.next(), it.next(), it.next()) else {
+        return false;
+    };
+    let type_ok = !t.is_empty()
+        && t.len() <= 64
+        && t.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    let v_ok = v
+        .strip_prefix('v')
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+    type_ok && v_ok && s != DRAFT_SCHEMA_V1
+}
 
 /// One line of the calculation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,6 +83,10 @@ impl Section {
 struct SectionJson {
     total_sek: Money,
     rows: Vec<Row>,
+    /// Only written for a section that deducts where its name does not
+    /// say so already (see [`SectionKind::default_sign`]).
+    #[serde(default)]
+    sign: Option<i64>,
 }
 
 /// The same fields by reference, for writing without copying the rows.
@@ -72,6 +94,16 @@ struct SectionJson {
 struct SectionJsonRef<'a> {
     total_sek: Money,
     rows: &'a [Row],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sign: Option<i64>,
+}
+
+fn section_from(j: SectionJson) -> Result<Section, String> {
+    let s = Section::new(j.rows).map_err(|e| e.to_string())?;
+    if s.total != j.total_sek {
+        return Err("total_sek is not the sum of the rows".into());
+    }
+    Ok(s)
 }
 
 impl Serialize for Section {
@@ -79,6 +111,7 @@ impl Serialize for Section {
         SectionJsonRef {
             total_sek: self.total,
             rows: &self.rows,
+            sign: None,
         }
         .serialize(s)
     }
@@ -86,32 +119,222 @@ impl Serialize for Section {
 
 impl<'de> Deserialize<'de> for Section {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let j = SectionJson::deserialize(d)?;
-        let s = Section::new(j.rows).map_err(serde::de::Error::custom)?;
-        if s.total != j.total_sek {
-            return Err(serde::de::Error::custom("total_sek is not the sum of the rows"));
-        }
-        Ok(s)
+        section_from(SectionJson::deserialize(d)?).map_err(serde::de::Error::custom)
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+/// The name of a part of the calculation. The casework type declares its
+/// parts; `norm`, `costs`, `incomes` and `assets` are ekonomiskt bistånd's,
+/// named here because drafts and records stored before casework types
+/// carried no sign for them.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub struct SectionKind(Cow<'static, str>);
+
+impl SectionKind {
+    pub const NORM: SectionKind = SectionKind(Cow::Borrowed("norm"));
+    pub const COSTS: SectionKind = SectionKind(Cow::Borrowed("costs"));
+    pub const INCOMES: SectionKind = SectionKind(Cow::Borrowed("incomes"));
+    pub const ASSETS: SectionKind = SectionKind(Cow::Borrowed("assets"));
+
+    /// A section name: 1–64 of `a–z`, `0–9`, `_`.
+    pub fn new(name: &str) -> Result<SectionKind, UnknownName> {
+        let ok = !name.is_empty()
+            && name.len() <= 64
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        if !ok {
+            return Err(UnknownName {
+                kind: "del av beräkningen",
+                value: name.chars().take(64).collect(),
+            });
+        }
+        Ok(
+            match [
+                SectionKind::NORM,
+                SectionKind::COSTS,
+                SectionKind::INCOMES,
+                SectionKind::ASSETS,
+            ]
+            .into_iter()
+            .find(|k| k.as_str() == name)
+            {
+                Some(k) => k,
+                None => SectionKind(Cow::Owned(name.to_string())),
+            },
+        )
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// +1 for a part that adds to the amount, −1 for one deducted from it,
+    /// when the draft does not say: `incomes` and `assets` deduct.
+    pub fn default_sign(&self) -> i64 {
+        if *self == SectionKind::INCOMES || *self == SectionKind::ASSETS {
+            -1
+        } else {
+            1
+        }
+    }
+
+    /// A Swedish fallback title; the casework type's manifest has the real one.
+    pub fn label(&self) -> &str {
+        match self.as_str() {
+            "norm" => "Riksnorm",
+            "costs" => "Skäliga kostnader",
+            "incomes" => "Inkomster",
+            "assets" => "Tillgångar",
+            other => other,
+        }
+    }
+}
+
+impl std::fmt::Display for SectionKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::str::FromStr for SectionKind {
+    type Err = UnknownName;
+    fn from_str(s: &str) -> Result<SectionKind, UnknownName> {
+        SectionKind::new(s)
+    }
+}
+
+impl Serialize for SectionKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for SectionKind {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <Cow<'de, str>>::deserialize(d)?;
+        SectionKind::new(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// One part of the calculation: its name, whether it adds (+1) or is
+/// deducted (−1), and its rows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CalcSection {
+    pub kind: SectionKind,
+    pub sign: i64,
+    pub section: Section,
+}
+
+/// The calculation: the casework type's parts, in its order.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Calculation {
-    pub norm: Section,
-    pub costs: Section,
-    pub incomes: Section,
-    pub assets: Section,
+    parts: Vec<CalcSection>,
 }
 
 impl Calculation {
-    /// norm + costs − incomes − assets, exact.
+    /// Parts with distinct names and a sign of +1 or −1.
+    pub fn new(parts: Vec<CalcSection>) -> Result<Calculation, DraftError> {
+        for (i, p) in parts.iter().enumerate() {
+            if p.sign != 1 && p.sign != -1 {
+                return Err(DraftError::Section(format!("{}: sign must be 1 or -1", p.kind)));
+            }
+            if parts[..i].iter().any(|q| q.kind == p.kind) {
+                return Err(DraftError::Section(format!("{} appears twice", p.kind)));
+            }
+        }
+        Ok(Calculation { parts })
+    }
+
+    /// Ekonomiskt bistånd's four parts (contract v2), with their signs.
+    pub fn contract_v2(norm: Section, costs: Section, incomes: Section, assets: Section) -> Calculation {
+        let part = |kind: SectionKind, section| CalcSection {
+            sign: kind.default_sign(),
+            kind,
+            section,
+        };
+        Calculation {
+            parts: vec![
+                part(SectionKind::NORM, norm),
+                part(SectionKind::COSTS, costs),
+                part(SectionKind::INCOMES, incomes),
+                part(SectionKind::ASSETS, assets),
+            ],
+        }
+    }
+
+    pub fn parts(&self) -> &[CalcSection] {
+        &self.parts
+    }
+
+    /// The part named `kind`.
+    pub fn get(&self, kind: &str) -> Option<&CalcSection> {
+        self.parts.iter().find(|p| p.kind.as_str() == kind)
+    }
+
+    /// The rows of the part named `kind` (none when there is no such part).
+    pub fn rows(&self, kind: &str) -> &[Row] {
+        self.get(kind).map_or(&[], |p| p.section.rows())
+    }
+
+    /// The signed sum of every part, exact.
     pub fn need(&self) -> Result<Money, DraftError> {
-        self.norm
-            .total
-            .checked_add(self.costs.total)
-            .and_then(|m| m.checked_sub(self.incomes.total))
-            .and_then(|m| m.checked_sub(self.assets.total))
-            .map_err(|_| DraftError::Overflow)
+        let mut need = Money::ZERO;
+        for p in &self.parts {
+            let signed = p.section.total.checked_mul(p.sign).map_err(|_| DraftError::Overflow)?;
+            need = need.checked_add(signed).map_err(|_| DraftError::Overflow)?;
+        }
+        Ok(need)
+    }
+
+    /// The amount the rows give: the need rounded half up to whole kronor,
+    /// 0 when it is not above 0.
+    pub fn amount(&self) -> Result<Money, DraftError> {
+        let need = self.need()?;
+        Ok(if need.is_positive() {
+            need.round_half_up_to_kronor()
+        } else {
+            Money::ZERO
+        })
+    }
+}
+
+impl Serialize for Calculation {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.parts.iter().map(|p| {
+            (
+                p.kind.as_str(),
+                SectionJsonRef {
+                    total_sek: p.section.total,
+                    rows: &p.section.rows,
+                    sign: (p.sign != p.kind.default_sign()).then_some(p.sign),
+                },
+            )
+        }))
+    }
+}
+
+impl<'de> Deserialize<'de> for Calculation {
+    /// Read in document order (the order is the casework type's).
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Calculation;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object of calculation parts")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<Calculation, A::Error> {
+                let mut parts = Vec::new();
+                while let Some((name, j)) = m.next_entry::<Cow<'de, str>, SectionJson>()? {
+                    let kind = SectionKind::new(&name).map_err(serde::de::Error::custom)?;
+                    let sign = j.sign.unwrap_or_else(|| kind.default_sign());
+                    let section = section_from(j).map_err(serde::de::Error::custom)?;
+                    parts.push(CalcSection { kind, sign, section });
+                }
+                Calculation::new(parts).map_err(serde::de::Error::custom)
+            }
+        }
+        d.deserialize_map(V)
     }
 }
 
@@ -264,15 +487,20 @@ pub enum DraftError {
     ManualWithoutCode,
     #[error("the sums overflow")]
     Overflow,
-    #[error("the schema must be {DRAFT_SCHEMA_V2} (or {DRAFT_SCHEMA_V1})")]
+    #[error("the schema must be TYPE/beslutsutkast/vN (a v1 draft only {DRAFT_SCHEMA_V1})")]
     Schema,
     #[error("a trace entry's inputs and result must be JSON objects")]
     TraceNotObject,
+    #[error("the calculation: {0}")]
+    Section(String),
 }
 
 /// Everything a ruleset puts in a draft.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DraftParts {
+    /// The casework type's draft schema, e.g. [`DRAFT_SCHEMA`] for
+    /// ekonomiskt bistånd.
+    pub schema: Cow<'static, str>,
     pub external_id: String,
     pub period: Period,
     pub outcome: Outcome,
@@ -294,6 +522,9 @@ pub struct Draft(DraftParts);
 
 impl Draft {
     pub fn new(mut parts: DraftParts) -> Result<Draft, DraftError> {
+        if !is_draft_schema(&parts.schema) {
+            return Err(DraftError::Schema);
+        }
         match (parts.outcome, parts.amount) {
             (Outcome::Manuell, Some(_)) => return Err(DraftError::AmountOnManual),
             (Outcome::Manuell, None) => {
@@ -309,7 +540,8 @@ impl Draft {
                 if o == Outcome::Avslag && !a.is_zero() {
                     return Err(DraftError::AvslagWithAmount);
                 }
-                if o != Outcome::Avslag && a.is_zero() {
+                // A fixed amount (a fee) may be 0.
+                if o != Outcome::Avslag && o != Outcome::Faststalld && a.is_zero() {
                     return Err(DraftError::ZeroAmount(o));
                 }
             }
@@ -317,7 +549,7 @@ impl Draft {
         let mut seen = Vec::with_capacity(parts.codes.len());
         parts.codes.retain(|c| {
             let fresh = !seen.contains(c);
-            seen.push(*c);
+            seen.push(c.clone());
             fresh
         });
         parts.calculation.need()?;
@@ -329,6 +561,13 @@ impl Draft {
     }
     pub fn into_parts(self) -> DraftParts {
         self.0
+    }
+    pub fn schema(&self) -> &str {
+        &self.0.schema
+    }
+    /// The casework type: the schema's first part (`ekonomiskt-bistand`).
+    pub fn casework_type(&self) -> &str {
+        self.0.schema.split('/').next().unwrap_or_default()
     }
     pub fn external_id(&self) -> &str {
         &self.0.external_id
@@ -404,7 +643,7 @@ struct DraftJson {
 /// the draft first (the field order is the schema's).
 #[derive(Serialize)]
 struct DraftJsonRef<'a> {
-    schema: &'static str,
+    schema: &'a str,
     external_id: &'a str,
     period: Period,
     outcome: Outcome,
@@ -423,7 +662,7 @@ impl Serialize for Draft {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let p = &self.0;
         DraftJsonRef {
-            schema: DRAFT_SCHEMA,
+            schema: &p.schema,
             external_id: &p.external_id,
             period: p.period,
             outcome: p.outcome,
@@ -444,16 +683,23 @@ impl Serialize for Draft {
 impl<'de> Deserialize<'de> for Draft {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let j = DraftJson::deserialize(d)?;
-        let v2 = j.schema == DRAFT_SCHEMA_V2;
-        if !v2 && j.schema != DRAFT_SCHEMA_V1 {
+        let v1 = j.schema == DRAFT_SCHEMA_V1;
+        if !v1 && !is_draft_schema(&j.schema) {
             return Err(serde::de::Error::custom(DraftError::Schema));
         }
+        let v2 = !v1;
         if !v2 && (!j.assessments.is_empty() || !j.kommunicering.is_empty()) {
             return Err(serde::de::Error::custom(
                 "a v1 draft has no assessments or kommunicering",
             ));
         }
         Draft::new(DraftParts {
+            // A v1 draft is written back as v2.
+            schema: if v1 {
+                Cow::Borrowed(DRAFT_SCHEMA)
+            } else {
+                Cow::Owned(j.schema)
+            },
             external_id: j.external_id,
             period: j.period,
             outcome: j.outcome,
@@ -477,19 +723,20 @@ mod tests {
 
     fn parts(outcome: Outcome, amount: Option<i64>, codes: Vec<ReasonCode>) -> DraftParts {
         DraftParts {
+            schema: DRAFT_SCHEMA.into(),
             external_id: "EX-1".into(),
             period: "2021-03".parse().unwrap(),
             outcome,
             amount: amount.map(Money::from_ore),
             codes,
-            calculation: Calculation {
-                norm: Section::new(vec![Row {
+            calculation: Calculation::contract_v2(
+                Section::new(vec![Row {
                     label: "Riksnorm".into(),
                     amount: Money::from_ore(418_000),
                     applied: None,
                 }])
                 .unwrap(),
-                costs: Section::new(vec![
+                Section::new(vec![
                     Row {
                         label: "Hyra".into(),
                         amount: Money::from_ore(520_000),
@@ -502,8 +749,9 @@ mod tests {
                     },
                 ])
                 .unwrap(),
-                ..Default::default()
-            },
+                Section::default(),
+                Section::default(),
+            ),
             reasons: vec![],
             warnings: vec![],
             assessments: vec![],
@@ -537,7 +785,11 @@ mod tests {
             Err(DraftError::AvslagWithAmount)
         );
         assert_eq!(
-            Draft::new(parts(Outcome::Manuell, Some(100), vec![ReasonCode::Nyansokan])),
+            Draft::new(parts(
+                Outcome::Manuell,
+                Some(100),
+                vec![ReasonCode::new("nyansokan").unwrap()]
+            )),
             Err(DraftError::AmountOnManual)
         );
         assert_eq!(
@@ -551,10 +803,13 @@ mod tests {
         let d = Draft::new(parts(
             Outcome::Manuell,
             None,
-            vec![ReasonCode::Nyansokan, ReasonCode::Nyansokan],
+            vec![
+                ReasonCode::new("nyansokan").unwrap(),
+                ReasonCode::new("nyansokan").unwrap(),
+            ],
         ))
         .unwrap();
-        assert_eq!(d.codes(), &[ReasonCode::Nyansokan]);
+        assert_eq!(d.codes(), &[ReasonCode::new("nyansokan").unwrap()]);
         let json = d.to_json();
         assert!(json.contains(r#""costs":{"total_sek":5450.5,"rows":[{"label":"Hyra","amount_sek":5200},{"label":"El","amount_sek":250.5}]}"#), "{json}");
         assert!(json.contains(r#""amount_sek":null"#));
@@ -582,7 +837,7 @@ mod tests {
         let mut p = parts(
             Outcome::DelvisBifall,
             Some(975_000),
-            vec![ReasonCode::HyraOverRiktvarde],
+            vec![ReasonCode::new("hyra_over_riktvarde").unwrap()],
         );
         p.assessments = vec![Assessment {
             code: "boendekostnad_skalighet".into(),
@@ -613,8 +868,10 @@ mod tests {
         // … but a v1 draft cannot carry them, and other schemas are refused.
         let bad = json.replace("beslutsutkast/v2", "beslutsutkast/v1");
         assert!(Draft::from_json(&bad).is_err());
-        let bad = json.replace("beslutsutkast/v2", "beslutsutkast/v3");
-        assert!(Draft::from_json(&bad).is_err());
+        for other in ["beslutsutkast/x3", "beslut/v2", "beslutsutkast/v2/x"] {
+            let bad = json.replace("beslutsutkast/v2", other);
+            assert!(Draft::from_json(&bad).is_err(), "{other}");
+        }
         // Missing in a v2 draft means empty (the fields are optional on read).
         let v2_without = empty.to_json().replace(r#""assessments":[],"kommunicering":[],"#, "");
         assert_eq!(Draft::from_json(&v2_without).unwrap(), empty);
@@ -646,5 +903,55 @@ mod tests {
             TraceEntry::new("r".into(), raw("[1]"), raw("{}")),
             Err(DraftError::TraceNotObject)
         );
+    }
+
+    #[test]
+    fn a_casework_types_sections_keep_their_order_and_sign() {
+        let row = |l: &str, kr: i64| Row::new(l, Money::from_ore(kr * 100));
+        let mut p = parts(Outcome::Faststalld, Some(0), vec![]);
+        p.schema = "avgift-aldreomsorg/beslutsutkast/v1".into();
+        p.calculation = Calculation::new(vec![
+            CalcSection {
+                kind: SectionKind::new("underlag").unwrap(),
+                sign: 1,
+                section: Section::new(vec![row("Pension", 12_000)]).unwrap(),
+            },
+            CalcSection {
+                kind: SectionKind::new("forbehall").unwrap(),
+                sign: -1,
+                section: Section::new(vec![row("Minimibelopp", 6_000), row("Hyra", 7_000)]).unwrap(),
+            },
+        ])
+        .unwrap();
+        assert_eq!(p.calculation.need().unwrap(), Money::from_ore(-100_000));
+        assert_eq!(p.calculation.amount().unwrap(), Money::ZERO);
+        // A fee of 0 kr is an amount, not a missing one.
+        let d = Draft::new(p.clone()).unwrap();
+        assert_eq!(d.casework_type(), "avgift-aldreomsorg");
+        let json = d.to_json();
+        assert!(
+            json.contains(r#""calculation":{"underlag":{"total_sek":12000,"rows":[{"label":"Pension","amount_sek":12000}]},"forbehall":{"total_sek":13000,"rows":"#),
+            "{json}"
+        );
+        assert!(json.contains(r#""sign":-1}"#), "{json}");
+        assert_eq!(Draft::from_json(&json).unwrap(), d);
+        // Ekonomiskt bistånd's sections carry no sign: the names say it.
+        let eb = Draft::new(parts(Outcome::Bifall, Some(975_000), vec![]))
+            .unwrap()
+            .to_json();
+        assert!(!eb.contains("sign"), "{eb}");
+        // Only a fixed amount may be 0.
+        p.outcome = Outcome::Bifall;
+        assert_eq!(Draft::new(p), Err(DraftError::ZeroAmount(Outcome::Bifall)));
+        // Two parts with one name, or a sign of 2, are refused.
+        let twice = vec![
+            CalcSection {
+                kind: SectionKind::NORM,
+                sign: 1,
+                section: Section::default(),
+            };
+            2
+        ];
+        assert!(Calculation::new(twice).is_err());
     }
 }

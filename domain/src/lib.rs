@@ -23,12 +23,12 @@ pub use case::{At, CaseState, In, Marker, Step, states};
 pub use codes::{Outcome, ReasonCode, UnknownName};
 pub use decision::{
     Basis, ConfirmedAssessment, DECISION_SCHEMA_V1, DecidedRow, DecisionError, DecisionInput, DecisionRecord,
-    KommuniceringOutcome, LetterKind, NotGranted, RemovedRow, RowChange, RowOrigin, Ruling, SectionKind, Signatory,
-    SignatoryRole, SkipGround, amount_of, kr, need_of,
+    KommuniceringOutcome, LetterKind, NotGranted, RemovedRow, RowChange, RowOrigin, Ruling, Signatory, SignatoryRole,
+    SkipGround, amount_of, kr, need_of,
 };
 pub use draft::{
-    Assessment, Calculation, DRAFT_SCHEMA, DRAFT_SCHEMA_V1, DRAFT_SCHEMA_V2, Draft, DraftError, DraftParts,
-    Kommunicering, Reason, Row, RulesetRef, Section, TraceEntry,
+    Assessment, CalcSection, Calculation, DRAFT_SCHEMA, DRAFT_SCHEMA_V1, DRAFT_SCHEMA_V2, Draft, DraftError,
+    DraftParts, Kommunicering, Reason, Row, RulesetRef, Section, SectionKind, TraceEntry, is_draft_schema,
 };
 pub use money::{MAX_INPUT_ORE, Money, MoneyError};
 pub use period::{MONTHS_SV, Period, PeriodError};

@@ -651,6 +651,7 @@ async fn process(rt: &Runtime, item: &Claimed, rulesets: &mut Rulesets) -> Proce
             register_json: register,
             subjects,
             same_period_check: robot.settings.options.same_period_check,
+            dropped_when_routed: Vec::new(),
         },
         Ok(Err(e)) => Finish::Failed {
             reason: format!("regelfel: {e}"),

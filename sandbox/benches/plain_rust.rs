@@ -437,8 +437,9 @@ impl Builder {
         }
     }
 
-    fn code(&mut self, code: ReasonCode) {
-        self.record("codes", Val::Name(code.as_str()));
+    fn code(&mut self, name: &'static str) {
+        self.record("codes", Val::Name(name));
+        let code = ReasonCode::new(name).unwrap_or(ReasonCode::DUBBLETT_PERIOD);
         if !self.codes.contains(&code) {
             self.codes.push(code);
         }
@@ -449,7 +450,17 @@ impl Builder {
     }
 
     fn is_manual(&self) -> bool {
-        self.codes.iter().any(|c| c.is_manual_route())
+        // The codes rulesets/ekonomiskt-bistand/ruleset.toml declares `manual`.
+        const MANUAL: [&str; 7] = [
+            "nyansokan",
+            "ungdom_19_20",
+            "under_18",
+            "hushallssammansattning",
+            "livsforing_i_ovrigt",
+            "ej_arbetssokande",
+            "register_avvikelse",
+        ];
+        self.codes.iter().any(|c| MANUAL.contains(&c.as_str()))
     }
 
     /// The trace entries, each result written as JSON with sorted keys.
@@ -581,7 +592,7 @@ impl PlainRules {
         // 1. Manual routes.
         d.rule("manuell.nyansokan", obj! {"ansokningstyp" => app.kind().as_str()});
         if app.kind() == ApplicationKind::Nyansokan {
-            d.code(ReasonCode::Nyansokan);
+            d.code("nyansokan");
             d.reason(
                 "nyansokan",
                 "Ansökan är en nyansökan. En första ansökan utreds av en handläggare, med ett personligt besök.".into(),
@@ -600,7 +611,7 @@ impl PlainRules {
         }
         d.rule("manuell.ungdom_19_20", obj! {"barn" => V::List(barn_aldrar)});
         if !youth.is_empty() {
-            d.code(ReasonCode::Ungdom19_20);
+            d.code("ungdom_19_20");
             d.reason(
                 "ungdom_19_20",
                 format!(
@@ -613,7 +624,7 @@ impl PlainRules {
 
         d.rule("manuell.under_18", obj! {"vuxnas_aldrar" => adult_ages.clone()});
         if adult_ages.iter().any(|a| *a < 18) {
-            d.code(ReasonCode::Under18);
+            d.code("under_18");
             d.reason(
                 "under_18",
                 "En av de vuxna i hushållet är under 18 år. Föräldrarnas försörjningsplikt och hushållets sammansättning måste utredas av en handläggare.".into(),
@@ -632,7 +643,7 @@ impl PlainRules {
             obj! {"antal_vuxna" => adults.len(), "relation" => relation},
         );
         if adults.len() > 2 || (adults.len() == 2 && !par) {
-            d.code(ReasonCode::Hushallssammansattning);
+            d.code("hushallssammansattning");
             let text = if adults.len() > 2 {
                 format!(
                     "Hushållet har {} vuxna. Hur hushållet ska beräknas måste bedömas av en handläggare.",
@@ -647,7 +658,7 @@ impl PlainRules {
         let needs = app.other_needs();
         d.rule("manuell.livsforing_i_ovrigt", obj! {"antal_ansokningar" => needs.len()});
         if !needs.is_empty() {
-            d.code(ReasonCode::LivsforingIOvrigt);
+            d.code("livsforing_i_ovrigt");
             let sum: i64 = needs.iter().map(|n| n.amount.ore()).sum();
             d.reason(
                 "livsforing_i_ovrigt",
@@ -677,7 +688,7 @@ impl PlainRules {
             },
         );
         if !not_seeking.is_empty() {
-            d.code(ReasonCode::EjArbetssokande);
+            d.code("ej_arbetssokande");
             let who: Vec<String> = not_seeking.iter().map(|m| person(*m)).collect();
             d.reason(
                 "ej_arbetssokande",
@@ -724,7 +735,7 @@ impl PlainRules {
             );
             d.note("avvikelser", V::from(deviations.clone()));
             if !deviations.is_empty() {
-                d.code(ReasonCode::RegisterAvvikelse);
+                d.code("register_avvikelse");
                 d.reason(
                     "register_avvikelse",
                     format!(
@@ -868,7 +879,7 @@ impl PlainRules {
                         riktvarde,
                         Some(rent),
                     );
-                    d.code(ReasonCode::HyraOverRiktvarde);
+                    d.code("hyra_over_riktvarde");
                     let hushall = match antal_barn {
                         0 => "ett hushåll utan barn".to_string(),
                         1 => "ett hushåll med 1 barn".to_string(),
@@ -963,7 +974,7 @@ impl PlainRules {
                 resetak,
                 Some(travel),
             );
-            d.code(ReasonCode::ArbetsresorOverTak);
+            d.code("arbetsresor_over_tak");
             d.reason(
                 "arbetsresor_over_tak",
                 format!(
@@ -1157,7 +1168,7 @@ impl PlainRules {
             d.note("belopp_om_beviljat", V::I(belopp));
         } else {
             let outcome = if belopp == 0 {
-                d.code(ReasonCode::InkomsterTackerBehov);
+                d.code("inkomster_tacker_behov");
                 d.reason(
                     "inkomster_tacker_behov",
                     format!(
@@ -1196,17 +1207,18 @@ impl PlainRules {
         warnings.extend(month.warnings(p.used));
         let [norm, costs, incomes, assets] = d.rows;
         Draft::new(DraftParts {
+            schema: domain::DRAFT_SCHEMA.into(),
             external_id: app.external_id().to_string(),
             period,
             outcome: d.outcome?,
             amount: d.amount,
             codes: d.codes,
-            calculation: Calculation {
-                norm: Section::new(norm).ok()?,
-                costs: Section::new(costs).ok()?,
-                incomes: Section::new(incomes).ok()?,
-                assets: Section::new(assets).ok()?,
-            },
+            calculation: Calculation::contract_v2(
+                Section::new(norm).ok()?,
+                Section::new(costs).ok()?,
+                Section::new(incomes).ok()?,
+                Section::new(assets).ok()?,
+            ),
             reasons: d.reasons,
             warnings,
             assessments: d.assessments,

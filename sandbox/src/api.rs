@@ -13,8 +13,8 @@
 
 use crate::params::{ParamValue, ResolvedParams};
 use domain::{
-    Application, ApplicationKind, Assessment, AssetKind, Calculation, IncomeKind, Kommunicering, Member, Money,
-    Outcome, Reason, ReasonCode, Relation, Row, Section, TraceEntry,
+    Application, ApplicationKind, Assessment, AssetKind, CalcSection, Calculation, IncomeKind, Kommunicering, Member,
+    Money, Outcome, Reason, ReasonCode, Relation, Row, Section, SectionKind, TraceEntry,
 };
 use rhai::{Array, Dynamic, Engine, EvalAltResult, ImmutableString, Map, Position};
 use serde::ser::{Serialize, SerializeMap, Serializer};
@@ -31,8 +31,6 @@ fn rt_err(msg: impl Into<String>) -> Box<EvalAltResult> {
 }
 
 // ---------------------------------------------------------------- facts
-
-pub const SECTIONS: [&str; 4] = ["norm", "costs", "incomes", "assets"];
 
 /// The id a script sees for a member: `vuxen1`, `vuxen2`, `barn1`, …
 pub fn member_id(member: Member) -> String {
@@ -518,17 +516,104 @@ const MAX_TEXTS: usize = 500;
 const MAX_TRACE: usize = 500;
 const MAX_TEXT_CHARS: usize = 2000;
 
-#[derive(Default)]
+/// One part of a casework type's calculation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SectionSpec {
+    pub kind: SectionKind,
+    /// Swedish, for officials and letters.
+    pub title: String,
+    /// +1 adds to the amount, −1 is deducted.
+    pub sign: i64,
+}
+
+/// What a casework type allows in its drafts.
+#[derive(Debug, Clone)]
+pub struct DraftSpec {
+    pub schema: String,
+    pub sections: Vec<SectionSpec>,
+    /// Empty: every outcome.
+    pub outcomes: Vec<Outcome>,
+    /// The declared codes and whether each routes to a person; `None`
+    /// (a ruleset without `[casework]`): any well-formed code, none routing.
+    pub codes: Option<Vec<(ReasonCode, bool)>>,
+}
+
+impl DraftSpec {
+    /// A ruleset without `[casework]`: the contract-v2 calculation.
+    pub fn contract_v2() -> Arc<DraftSpec> {
+        static SPEC: OnceLock<Arc<DraftSpec>> = OnceLock::new();
+        SPEC.get_or_init(|| {
+            let part = |kind: SectionKind| SectionSpec {
+                title: kind.label().to_string(),
+                sign: kind.default_sign(),
+                kind,
+            };
+            Arc::new(DraftSpec {
+                schema: domain::DRAFT_SCHEMA.to_string(),
+                sections: vec![
+                    part(SectionKind::NORM),
+                    part(SectionKind::COSTS),
+                    part(SectionKind::INCOMES),
+                    part(SectionKind::ASSETS),
+                ],
+                outcomes: Vec::new(),
+                codes: None,
+            })
+        })
+        .clone()
+    }
+
+    fn section_index(&self, section: &str) -> RResult<usize> {
+        self.sections
+            .iter()
+            .position(|s| s.kind.as_str() == section)
+            .ok_or_else(|| {
+                rt_err(format!(
+                    "okänd del av beräkningen {section:?}; tillåtna: {}",
+                    self.sections
+                        .iter()
+                        .map(|s| s.kind.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            })
+    }
+}
+
 pub struct DraftState {
+    pub spec: Arc<DraftSpec>,
     pub outcome: Option<Outcome>,
     pub amount: Option<Money>,
     pub codes: Vec<ReasonCode>,
-    pub rows: [Vec<Row>; 4],
+    pub rows: Vec<Vec<Row>>,
     pub reasons: Vec<Reason>,
     pub warnings: Vec<String>,
     pub assessments: Vec<Assessment>,
     pub kommunicering: Vec<Kommunicering>,
     trace: Vec<Record>,
+}
+
+impl DraftState {
+    pub fn new(spec: Arc<DraftSpec>) -> DraftState {
+        DraftState {
+            rows: vec![Vec::new(); spec.sections.len()],
+            spec,
+            outcome: None,
+            amount: None,
+            codes: Vec::new(),
+            reasons: Vec::new(),
+            warnings: Vec::new(),
+            assessments: Vec::new(),
+            kommunicering: Vec::new(),
+            trace: Vec::new(),
+        }
+    }
+}
+
+impl Default for DraftState {
+    fn default() -> DraftState {
+        DraftState::new(DraftSpec::contract_v2())
+    }
 }
 
 /// One rule in the trace while the script runs. Its inputs are written as
@@ -565,12 +650,18 @@ enum Val {
 pub struct DraftBuilder(Arc<Mutex<DraftState>>);
 
 impl DraftBuilder {
+    pub fn new(spec: Arc<DraftSpec>) -> DraftBuilder {
+        DraftBuilder(Arc::new(Mutex::new(DraftState::new(spec))))
+    }
+
     pub fn same_as(&self, other: &DraftBuilder) -> bool {
         Arc::ptr_eq(&self.0, &other.0)
     }
 
     pub fn take(&self) -> DraftState {
-        std::mem::take(&mut *lock(&self.0))
+        let mut state = lock(&self.0);
+        let fresh = DraftState::new(state.spec.clone());
+        std::mem::replace(&mut *state, fresh)
     }
 
     fn with<T>(&mut self, f: impl FnOnce(&mut DraftState) -> RResult<T>) -> RResult<T> {
@@ -629,13 +720,21 @@ impl DraftState {
     }
 
     pub fn calculation(&mut self) -> Result<Calculation, domain::DraftError> {
-        let [norm, costs, incomes, assets] = std::mem::take(&mut self.rows);
-        Ok(Calculation {
-            norm: Section::new(norm)?,
-            costs: Section::new(costs)?,
-            incomes: Section::new(incomes)?,
-            assets: Section::new(assets)?,
-        })
+        let rows = std::mem::take(&mut self.rows);
+        let parts = self
+            .spec
+            .sections
+            .iter()
+            .zip(rows)
+            .map(|(spec, rows)| {
+                Ok(CalcSection {
+                    kind: spec.kind.clone(),
+                    sign: spec.sign,
+                    section: Section::new(rows)?,
+                })
+            })
+            .collect::<Result<Vec<_>, domain::DraftError>>()?;
+        Calculation::new(parts)
     }
 }
 
@@ -679,7 +778,7 @@ impl Serialize for ValJson<'_> {
                 let mut m = s.serialize_map(Some(3))?;
                 m.serialize_entry("amount_sek", &row.amount)?;
                 m.serialize_entry("label", &row.label)?;
-                m.serialize_entry("section", SECTIONS[*section])?;
+                m.serialize_entry("section", self.0.spec.sections[*section].kind.as_str())?;
                 m.end()
             }
             Val::Reason(i) => match self.0.reasons.get(*i) {
@@ -706,9 +805,9 @@ fn text(s: &str, what: &str) -> RResult<String> {
 
 /// Records one calculation row under the current rule.
 fn push_row(d: &mut DraftBuilder, section: &str, label: &str, amount: i64, applied: Option<i64>) -> RResult<()> {
-    let idx = section_index(section)?;
     let label = text(label, "raden")?;
     d.with(|s| {
+        let idx = s.spec.section_index(section)?;
         if s.rows[idx].len() >= MAX_ROWS {
             return Err(rt_err("för många rader i beräkningen"));
         }
@@ -719,14 +818,6 @@ fn push_row(d: &mut DraftBuilder, section: &str, label: &str, amount: i64, appli
             applied: applied.map(Money::from_ore),
         });
         Ok(())
-    })
-}
-
-fn section_index(section: &str) -> RResult<usize> {
-    SECTIONS.iter().position(|s| *s == section).ok_or_else(|| {
-        rt_err(format!(
-            "okänd del av beräkningen {section:?}; tillåtna: norm, costs, incomes, assets"
-        ))
     })
 }
 
@@ -912,18 +1003,24 @@ pub fn register(e: &mut Engine) {
         })
     });
     e.register_fn("code", |d: &mut DraftBuilder, code: ImmutableString| -> RResult<()> {
-        let c: ReasonCode = code.parse().map_err(|e: domain::UnknownName| {
-            rt_err(format!(
-                "{e}; kända koder: {}",
-                ReasonCode::ALL
-                    .iter()
-                    .map(|c| c.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))
-        })?;
         d.with(|s| {
-            s.record("codes", Val::Name(c.as_str()))?;
+            let c = match &s.spec.codes {
+                Some(declared) => declared
+                    .iter()
+                    .find(|(c, _)| c.as_str() == code.as_str())
+                    .map(|(c, _)| c.clone())
+                    .ok_or_else(|| {
+                        rt_err(format!(
+                            "okänd kod {code:?}; kända koder (ruleset.toml [casework.codes]): {}",
+                            declared.iter().map(|(c, _)| c.as_str()).collect::<Vec<_>>().join(", ")
+                        ))
+                    })?,
+                None => ReasonCode::new(&code).map_err(|e| rt_err(e.to_string()))?,
+            };
+            if c.is_store_route() {
+                return Err(rt_err(format!("koden {code:?} sätts av körmiljön, inte av regler")));
+            }
+            s.record("codes", Val::Text(c.as_str().to_string()))?;
             if !s.codes.contains(&c) {
                 s.codes.push(c);
             }
@@ -934,7 +1031,14 @@ pub fn register(e: &mut Engine) {
         lock(&d.0).codes.iter().any(|c| c.as_str() == code.as_str())
     });
     e.register_fn("is_manual", |d: &mut DraftBuilder| -> bool {
-        lock(&d.0).codes.iter().any(|c| c.is_manual_route())
+        let s = lock(&d.0);
+        let manual = |c: &ReasonCode| {
+            s.spec
+                .codes
+                .as_ref()
+                .is_some_and(|declared| declared.iter().any(|(d, m)| d == c && *m))
+        };
+        s.codes.iter().any(manual)
     });
     e.register_fn(
         "note",
@@ -945,8 +1049,8 @@ pub fn register(e: &mut Engine) {
     e.register_fn(
         "total",
         |d: &mut DraftBuilder, section: ImmutableString| -> RResult<i64> {
-            let idx = section_index(&section)?;
             d.with(|s| {
+                let idx = s.spec.section_index(&section)?;
                 Money::checked_sum(s.rows[idx].iter().map(|r| r.amount))
                     .map(Money::ore)
                     .map_err(|_| rt_err("summan är för stor"))
@@ -963,6 +1067,11 @@ pub fn register(e: &mut Engine) {
                 return Err(rt_err("manuell har inget belopp: använd draft.manual()"));
             }
             d.with(|s| {
+                if !s.spec.outcomes.is_empty() && !s.spec.outcomes.contains(&o) {
+                    return Err(rt_err(format!(
+                        "utfallet {o} finns inte för ärendetypen (ruleset.toml [casework] outcomes)"
+                    )));
+                }
                 s.record("outcome", Val::Name(o.as_str()))?;
                 s.record("amount_sek", Val::Money(amount))?;
                 s.outcome = Some(o);

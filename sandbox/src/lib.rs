@@ -6,13 +6,16 @@
 //! clock, no randomness, bounded operations, memory and wall time.
 
 mod api;
+pub mod casework;
 mod engine;
 mod error;
 mod params;
 mod ruleset;
 pub mod testing;
 
+pub use api::{DraftSpec, SectionSpec};
+pub use casework::{Casework, Document, InputError, InputProblem, Labels};
 pub use engine::{LIMITS, Limits, set_heap_probe};
 pub use error::{Problem, RulesetError};
 pub use params::{ParamFile, ParamTable, ParamType, ParamValue, ResolvedParam, ResolvedParams, ValueSet};
-pub use ruleset::{MANIFEST, Ruleset};
+pub use ruleset::{Input, MANIFEST, ReadError, Ruleset};

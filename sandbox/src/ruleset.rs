@@ -9,12 +9,14 @@
 //!   tests/NAME.expected.json   … and what the ruleset must make of it
 //! ```
 
+use crate::api::DraftSpec;
 use crate::api::{self, DraftBuilder, Params, ScriptParams};
+use crate::casework::{Casework, CaseworkManifest, Document as CaseDocument, InputError, InputProblem};
 use crate::engine::{self, LIMITS};
 use crate::error::{Problem, RulesetError, line_col};
 use crate::params::{ParamTable, ResolvedParams};
 use chrono::NaiveDate;
-use domain::{Application, Draft, DraftParts, RulesetRef};
+use domain::{Application, Draft, DraftParts, Outcome, Period, Personnummer, RulesetRef};
 use rhai::{AST, Dynamic, EvalAltResult, Position, Scope};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -60,6 +62,8 @@ pub struct Ruleset {
     resolved: RwLock<HashMap<NaiveDate, Arc<ResolvedParams>>>,
     /// The same, prepared for scripts.
     script_params: RwLock<HashMap<NaiveDate, Arc<ScriptParams>>>,
+    /// The casework type (`[casework]`); `None` for a bare ruleset.
+    casework: Option<Casework>,
 }
 
 impl std::fmt::Debug for Ruleset {
@@ -72,6 +76,79 @@ impl std::fmt::Debug for Ruleset {
     }
 }
 
+/// An application read by its casework type.
+#[derive(Debug, Clone)]
+pub enum Input {
+    /// Read by the built-in reader of contract v2 (ekonomiskt bistånd).
+    Builtin(Application),
+    /// Read by a package type's schema, annotations and validation script.
+    Package(Box<CaseDocument>),
+}
+
+impl Input {
+    pub fn external_id(&self) -> &str {
+        match self {
+            Input::Builtin(a) => a.external_id(),
+            Input::Package(d) => &d.external_id,
+        }
+    }
+    pub fn period(&self) -> Period {
+        match self {
+            Input::Builtin(a) => a.period(),
+            Input::Package(d) => d.period,
+        }
+    }
+    pub fn received_at(&self) -> chrono::DateTime<chrono::FixedOffset> {
+        match self {
+            Input::Builtin(a) => a.received_at(),
+            Input::Package(d) => d.received_at,
+        }
+    }
+    pub fn applicant(&self) -> &Personnummer {
+        match self {
+            Input::Builtin(a) => a.applicant(),
+            Input::Package(d) => &d.applicant,
+        }
+    }
+    /// Everyone the case is about, the applicant first.
+    pub fn subjects(&self) -> Vec<&Personnummer> {
+        match self {
+            Input::Builtin(a) => a.subjects().collect(),
+            Input::Package(d) => d.subjects.iter().collect(),
+        }
+    }
+    pub fn application(&self) -> Option<&Application> {
+        match self {
+            Input::Builtin(a) => Some(a),
+            Input::Package(_) => None,
+        }
+    }
+    pub fn document(&self) -> Option<&CaseDocument> {
+        match self {
+            Input::Builtin(_) => None,
+            Input::Package(d) => Some(d),
+        }
+    }
+}
+
+/// Why [`Ruleset::read`] gave no application.
+#[derive(Debug)]
+pub enum ReadError {
+    /// Invalid input: exit code 2, with pointers.
+    Input(InputError),
+    /// The ruleset failed (its validation script, its parameters): exit code 1.
+    Ruleset(RulesetError),
+}
+
+impl std::fmt::Display for ReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReadError::Input(e) => write!(f, "{e}"),
+            ReadError::Ruleset(e) => write!(f, "{e}"),
+        }
+    }
+}
+
 /// What the manifest says, before anything is compiled.
 struct Manifest {
     name: String,
@@ -80,6 +157,7 @@ struct Manifest {
     entry: String,
     include: Vec<String>,
     parameters: Vec<String>,
+    casework: Option<CaseworkManifest>,
 }
 
 /// The ruleset folder read into memory, with its content hash.
@@ -88,6 +166,13 @@ struct Contents {
     /// (relative path, text) in combined-source order: includes, then entry.
     scripts: Vec<(String, String)>,
     params: Vec<(String, String)>,
+    /// The casework type's files: (relative path, text) of the schema,
+    /// the validation script, labels and letters, each `None` if not named.
+    schema: Option<(String, String)>,
+    validate: Option<(String, String)>,
+    labels: Option<(String, String)>,
+    letter: Option<(String, String)>,
+    kommunicering_letter: Option<(String, String)>,
     hash: String,
 }
 
@@ -96,7 +181,57 @@ fn cache() -> &'static Mutex<HashMap<String, Arc<Ruleset>>> {
     CACHE.get_or_init(Mutex::default)
 }
 
+/// The casework types loaded in this process, by name: the last ruleset
+/// loaded for each (what views use for labels and titles).
+fn types() -> &'static RwLock<HashMap<String, Arc<Ruleset>>> {
+    static TYPES: OnceLock<RwLock<HashMap<String, Arc<Ruleset>>>> = OnceLock::new();
+    TYPES.get_or_init(RwLock::default)
+}
+
 impl Ruleset {
+    /// The ruleset loaded last for a casework type (`ekonomiskt-bistand`).
+    pub fn of_type(type_name: &str) -> Option<Arc<Ruleset>> {
+        types()
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(type_name)
+            .cloned()
+    }
+
+    /// Every casework type loaded, by name.
+    pub fn loaded_types() -> Vec<Arc<Ruleset>> {
+        let mut v: Vec<Arc<Ruleset>> = types()
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v.dedup_by(|a, b| Arc::ptr_eq(a, b));
+        v
+    }
+
+    /// The Swedish label of a code in a type's drafts (the code itself
+    /// when the type is not loaded or does not declare it).
+    pub fn code_label(type_name: &str, code: &str) -> String {
+        if let Some(l) = domain::ReasonCode::new(code).ok().and_then(|c| c.store_label()) {
+            return l.to_string();
+        }
+        Ruleset::of_type(type_name)
+            .and_then(|r| r.casework().map(|c| c.code_label(code).to_string()))
+            .unwrap_or_else(|| code.to_string())
+    }
+
+    /// The Swedish title of a part of a type's calculation.
+    pub fn section_title(type_name: &str, kind: &domain::SectionKind) -> String {
+        Ruleset::of_type(type_name)
+            .and_then(|r| {
+                r.casework()
+                    .and_then(|c| c.sections().iter().find(|s| s.kind == *kind).map(|s| s.title.clone()))
+            })
+            .unwrap_or_else(|| kind.label().to_string())
+    }
+
     /// Loads a ruleset folder. Files are read and hashed every time; the
     /// scripts are compiled once per content hash and shared.
     pub fn load(dir: &Path) -> Result<Arc<Ruleset>, RulesetError> {
@@ -112,6 +247,12 @@ impl Ruleset {
         match ruleset {
             Some(r) if problems.is_empty() => {
                 let r = Arc::new(r);
+                if let Some(cw) = &r.casework {
+                    // By type and by ruleset name (a record names its ruleset).
+                    let mut t = types().write().unwrap_or_else(std::sync::PoisonError::into_inner);
+                    t.insert(cw.type_name().to_string(), r.clone());
+                    t.insert(r.name.clone(), r.clone());
+                }
                 cache()
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -194,6 +335,100 @@ impl Ruleset {
         Ok(p)
     }
 
+    /// The casework type, when the manifest declares one.
+    pub fn casework(&self) -> Option<&Casework> {
+        self.casework.as_ref()
+    }
+
+    /// Reads an application of this ruleset's casework type: the JSON
+    /// Schema, the annotations and `validate.rhai` for a package type;
+    /// the built-in reader for a type that still has one; contract v2's
+    /// reader for a ruleset without `[casework]`.
+    pub fn read(&self, bytes: &[u8]) -> Result<Input, ReadError> {
+        let Some(cw) = &self.casework else {
+            return Application::parse(bytes)
+                .map(Input::Builtin)
+                .map_err(|e| ReadError::Input(InputError::Application(e)));
+        };
+        if cw.builtin().is_some() && cw.json_schema().is_none() {
+            return Application::parse(bytes)
+                .map(Input::Builtin)
+                .map_err(|e| ReadError::Input(InputError::Application(e)));
+        }
+        let doc = cw.read(bytes).map_err(ReadError::Input)?;
+        self.run_validate(cw, &doc)?;
+        if cw.builtin().is_some() {
+            return Application::parse(bytes)
+                .map(Input::Builtin)
+                .map_err(|e| ReadError::Input(InputError::Application(e)));
+        }
+        Ok(Input::Package(Box::new(doc)))
+    }
+
+    /// Stage 4: the type's validation script.
+    fn run_validate(&self, cw: &Casework, doc: &CaseDocument) -> Result<(), ReadError> {
+        let Some(ast) = &cw.validate else { return Ok(()) };
+        let file = cw.manifest.validate.clone().unwrap_or_default();
+        let params = Params::new(self.script_params(doc.period.first_day()).map_err(ReadError::Ruleset)?);
+        let mut scope = Scope::new();
+        scope.push_constant_dynamic("doc", doc.doc.clone());
+        scope.push("params", params);
+        let (outcome, _printed) = engine::with_deadline(|| {
+            catch_unwind(AssertUnwindSafe(|| {
+                engine::engine().eval_ast_with_scope::<Dynamic>(&mut scope, ast)
+            }))
+        });
+        let value = match outcome {
+            Err(_) => {
+                return Err(ReadError::Ruleset(RulesetError::new(
+                    file,
+                    "valideringen avbröts av ett internt fel",
+                )));
+            }
+            Ok(Err(e)) => {
+                let pos = e.position();
+                let mut p = Problem::new(file, format!("valideringsskriptet: {}", strip_position(&e.to_string())));
+                if let (Some(l), Some(c)) = (pos.line(), pos.position()) {
+                    p = p.at(l, c);
+                }
+                return Err(ReadError::Ruleset(RulesetError::one(p)));
+            }
+            Ok(Ok(v)) => v,
+        };
+        let shape = || {
+            ReadError::Ruleset(RulesetError::new(
+                file.clone(),
+                "valideringsskriptet ska sluta med en lista av #{ pointer: \"/fält\", message: \"…\" }",
+            ))
+        };
+        let Some(list) = value.try_cast::<rhai::Array>() else {
+            return Err(shape());
+        };
+        let mut problems = Vec::new();
+        for item in list.into_iter().take(50) {
+            let Some(m) = item.try_cast::<rhai::Map>() else {
+                return Err(shape());
+            };
+            let text = |k: &str| {
+                m.get(k)
+                    .and_then(|v| v.clone().into_immutable_string().ok())
+                    .map(|s| s.to_string())
+            };
+            let (Some(pointer), Some(message)) = (text("pointer"), text("message")) else {
+                return Err(shape());
+            };
+            if !(pointer.is_empty() || pointer.starts_with('/')) {
+                return Err(shape());
+            }
+            problems.push(InputProblem { pointer, message });
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ReadError::Input(InputError::Invalid(problems)))
+        }
+    }
+
     /// Turns a valid application into a draft. Same application, same
     /// ruleset: byte-identical draft.
     pub fn evaluate(&self, app: &Application) -> Result<Draft, RulesetError> {
@@ -203,13 +438,40 @@ impl Ruleset {
     /// As [`Ruleset::evaluate`], also returning what the script printed
     /// (for the rule author's test runs; never logged).
     pub fn evaluate_capturing(&self, app: &Application) -> (Result<Draft, RulesetError>, Vec<String>) {
-        let params = match self.script_params(app.period().first_day()) {
+        self.run(api::facts(app), app.external_id(), app.period())
+    }
+
+    /// Any application read by [`Ruleset::read`] into a draft.
+    pub fn evaluate_input(&self, input: &Input) -> Result<Draft, RulesetError> {
+        self.evaluate_input_capturing(input).0
+    }
+
+    pub fn evaluate_input_capturing(&self, input: &Input) -> (Result<Draft, RulesetError>, Vec<String>) {
+        match input {
+            Input::Builtin(app) => self.evaluate_capturing(app),
+            Input::Package(doc) => {
+                let mut facts = doc.facts.clone();
+                if let Some(mut m) = facts.write_lock::<rhai::Map>() {
+                    m.entry("period_index".into())
+                        .or_insert_with(|| Dynamic::from_int(doc.period.index()));
+                }
+                self.run(facts, &doc.external_id, doc.period)
+            }
+        }
+    }
+
+    fn run(&self, facts: Dynamic, external_id: &str, period: Period) -> (Result<Draft, RulesetError>, Vec<String>) {
+        let params = match self.script_params(period.first_day()) {
             Ok(p) => Params::new(p),
             Err(e) => return (Err(e), Vec::new()),
         };
-        let builder = DraftBuilder::default();
+        let spec = self
+            .casework
+            .as_ref()
+            .map_or_else(DraftSpec::contract_v2, |c| c.spec.clone());
+        let builder = DraftBuilder::new(spec);
         let mut scope = Scope::new();
-        scope.push_constant_dynamic("facts", api::facts(app));
+        scope.push_constant_dynamic("facts", facts);
         scope.push("params", params.clone());
         scope.push("draft", builder.clone());
 
@@ -224,7 +486,7 @@ impl Ruleset {
                 "regelmotorn avbröts av ett internt fel",
             )),
             Ok(Err(err)) => Err(RulesetError::one(self.describe(&err))),
-            Ok(Ok(value)) => self.finish(app, &params, &builder, value),
+            Ok(Ok(value)) => self.finish(external_id, period, &params, &builder, value),
         };
         (result, printed)
     }
@@ -235,7 +497,8 @@ impl Ruleset {
 
     fn finish(
         &self,
-        app: &Application,
+        external_id: &str,
+        period: Period,
         params: &Params,
         builder: &DraftBuilder,
         value: Dynamic,
@@ -258,11 +521,27 @@ impl Ruleset {
                 "ogiltigt utkast: inget utfall (anropa draft.outcome(...) eller draft.manual())",
             ));
         };
+        // The amount follows from the rows (PACKAGES.md): the record, the
+        // letter and an official's amendment recompute it from them.
+        if self.casework.is_some() && outcome != Outcome::Manuell {
+            let from_rows = calculation.amount().map_err(invalid)?;
+            if state.amount != Some(from_rows) {
+                return Err(RulesetError::new(
+                    self.entry_file(),
+                    format!(
+                        "ogiltigt utkast: beloppet {} kr är inte det som beräkningens rader ger ({} kr: delarna som läggs till minus delarna med sign = -1, avrundat till hela kronor, 0 om det inte är över 0)",
+                        state.amount.map_or_else(|| "–".to_string(), |a| a.to_string()),
+                        from_rows
+                    ),
+                ));
+            }
+        }
         let mut warnings = state.warnings;
         warnings.extend(params.unverified_warnings().iter().cloned());
         Draft::new(DraftParts {
-            external_id: app.external_id().to_string(),
-            period: app.period(),
+            schema: state.spec.schema.clone().into(),
+            external_id: external_id.to_string(),
+            period,
             outcome,
             amount: state.amount,
             codes: state.codes,
@@ -409,7 +688,17 @@ fn read_manifest(dir: &Path) -> Result<(Manifest, String), RulesetError> {
         }
     };
     for (k, item) in root.iter() {
-        if !["name", "version", "description", "entry", "include", "parameters"].contains(&k) {
+        if ![
+            "name",
+            "version",
+            "description",
+            "entry",
+            "include",
+            "parameters",
+            "casework",
+        ]
+        .contains(&k)
+        {
             problems.push(at(Some(item), format!("okänd nyckel {k:?}")));
         }
     }
@@ -420,6 +709,24 @@ fn read_manifest(dir: &Path) -> Result<(Manifest, String), RulesetError> {
         entry: string("entry", &mut problems),
         include: list("include", false, &mut problems),
         parameters: list("parameters", true, &mut problems),
+        casework: match root.get("casework") {
+            None => None,
+            Some(item) => match toml::from_str::<toml::Table>(&text)
+                .map_err(|e| e.message().to_string())
+                .and_then(|t| {
+                    t.get("casework")
+                        .cloned()
+                        .ok_or_else(|| "[casework] saknas".to_string())?
+                        .try_into::<CaseworkManifest>()
+                        .map_err(|e| e.message().to_string())
+                }) {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    problems.push(at(Some(item), format!("[casework]: {e}")));
+                    None
+                }
+            },
+        },
     };
     if problems.is_empty() {
         Ok((m, text))
@@ -472,6 +779,41 @@ fn read(dir: &Path) -> Result<Contents, RulesetError> {
             Err(p) => problems.push(p),
         }
     }
+    let file = |rel: Option<&String>, limit: u64, problems: &mut Vec<Problem>| -> Option<(String, String)> {
+        let rel = rel?;
+        let Some(path) = inside(dir, rel) else {
+            problems.push(Problem::new(
+                MANIFEST,
+                format!("{rel:?}: sökvägen ska ligga inne i regelmappen"),
+            ));
+            return None;
+        };
+        match read_limited(&path, limit, rel) {
+            Ok(t) => Some((rel.clone(), t)),
+            Err(p) => {
+                problems.push(p);
+                None
+            }
+        }
+    };
+    let cw = manifest.casework.as_ref();
+    let schema = file(
+        cw.and_then(|c| c.json_schema.as_ref()),
+        MAX_PARAM_FILE_BYTES,
+        &mut problems,
+    );
+    let validate = file(
+        cw.and_then(|c| c.validate.as_ref()),
+        LIMITS.max_script_bytes,
+        &mut problems,
+    );
+    let labels = file(cw.and_then(|c| c.labels.as_ref()), MAX_PARAM_FILE_BYTES, &mut problems);
+    let letter = file(cw.and_then(|c| c.letter.as_ref()), MAX_PARAM_FILE_BYTES, &mut problems);
+    let kommunicering_letter = file(
+        cw.and_then(|c| c.kommunicering_letter.as_ref()),
+        MAX_PARAM_FILE_BYTES,
+        &mut problems,
+    );
     if !problems.is_empty() {
         return Err(RulesetError { problems });
     }
@@ -486,11 +828,22 @@ fn read(dir: &Path) -> Result<Contents, RulesetError> {
     for (n, t) in scripts.iter().chain(params.iter()) {
         add(n, t);
     }
+    for (n, t) in [&schema, &validate, &labels, &letter, &kommunicering_letter]
+        .into_iter()
+        .flatten()
+    {
+        add(n, t);
+    }
     let hash = format!("sha256:{}", hex::encode(h.finalize()));
     Ok(Contents {
         manifest,
         scripts,
         params,
+        schema,
+        validate,
+        labels,
+        letter,
+        kommunicering_letter,
         hash,
     })
 }
@@ -552,6 +905,51 @@ fn compile(dir: &Path, c: Contents) -> (Option<Ruleset>, Vec<Problem>) {
     }
     problems.extend(table.check_across_files());
 
+    let casework = match c.manifest.casework.clone() {
+        None => None,
+        Some(cm) => {
+            let validate = c.validate.as_ref().and_then(|(file, text)| {
+                let mut scope = Scope::new();
+                scope.push("doc", ());
+                scope.push("params", ());
+                match catch_unwind(AssertUnwindSafe(|| engine.compile_with_scope(&scope, text))) {
+                    Ok(Ok(ast)) => Some(ast),
+                    Ok(Err(e)) => {
+                        let pos = e.position();
+                        problems.push(Problem {
+                            file: file.clone(),
+                            line: pos.line(),
+                            column: pos.position(),
+                            message: format!("syntaxfel: {}", e.err_type()),
+                        });
+                        None
+                    }
+                    Err(_) => {
+                        problems.push(Problem::new(
+                            file.clone(),
+                            "skriptet kunde inte kompileras (internt fel)",
+                        ));
+                        None
+                    }
+                }
+            });
+            match Casework::new(
+                cm,
+                c.schema.as_ref().map(|(f, t)| (f.as_str(), t.as_str())),
+                c.labels.as_ref().map(|(f, t)| (f.as_str(), t.as_str())),
+                c.letter.map(|(_, t)| t),
+                c.kommunicering_letter.map(|(_, t)| t),
+                validate,
+            ) {
+                Ok(cw) => Some(cw),
+                Err(ps) => {
+                    problems.extend(ps.into_iter().map(|(f, m)| Problem::new(f, m)));
+                    None
+                }
+            }
+        }
+    };
+
     let Some(ast) = ast else { return (None, problems) };
     let m = c.manifest;
     let ruleset = Ruleset {
@@ -565,6 +963,7 @@ fn compile(dir: &Path, c: Contents) -> (Option<Ruleset>, Vec<Problem>) {
         params: table,
         resolved: RwLock::default(),
         script_params: RwLock::default(),
+        casework,
     };
     (Some(ruleset), problems)
 }

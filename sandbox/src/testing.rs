@@ -13,8 +13,7 @@
 //! text), `"assessments": ["code", …]` and `"kommunicering": ["code", …]`
 //! (exactly these codes, order free; `[]` for none).
 
-use crate::ruleset::Ruleset;
-use domain::{Application, ApplicationError};
+use crate::ruleset::{ReadError, Ruleset};
 use serde::Deserialize;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -102,8 +101,8 @@ pub fn run_case(ruleset: &Ruleset, name: &str, input: &Path, expected: &Path) ->
         }
     };
     let want_exit = want.exit_code.unwrap_or(0);
-    match Application::parse(&bytes) {
-        Err(e) => {
+    match ruleset.read(&bytes) {
+        Err(ReadError::Input(e)) => {
             if want_exit != 2 {
                 r.diffs
                     .push(format!("want exit {want_exit}, got exit 2 (ogiltig ansökan: {e})"));
@@ -113,12 +112,16 @@ pub fn run_case(ruleset: &Ruleset, name: &str, input: &Path, expected: &Path) ->
                     r.diffs
                         .push(format!("pointer: want one of {:?}, got {:?}", want.pointer_any, got));
                 }
-            } else if matches!(e, ApplicationError::Invalid(_)) {
-                // Any pointer will do when the case names none.
             }
         }
-        Ok(app) => {
-            let (result, printed) = ruleset.evaluate_capturing(&app);
+        Err(ReadError::Ruleset(e)) => {
+            if want_exit != 1 {
+                r.diffs
+                    .push(format!("want exit {want_exit}, got exit 1 (regelfel: {e})"));
+            }
+        }
+        Ok(input) => {
+            let (result, printed) = ruleset.evaluate_input_capturing(&input);
             r.printed = printed;
             match result {
                 Err(e) => {

@@ -12,15 +12,14 @@ use super::law::LetterLaw;
 use super::letter::{self, Rendered};
 use super::{ApprovalError, ApprovalSettings, Official};
 use chrono::{DateTime, Utc};
-use domain::{
-    Application, DecisionRecord, Draft, KommuniceringOutcome, Money, Outcome, SectionKind, SignatoryRole, SkipGround,
-};
+use domain::{Application, DecisionRecord, Draft, KommuniceringOutcome, Money, Outcome, SignatoryRole, SkipGround};
 use serde::Serialize;
 
-pub const DECISION_TEMPLATE: &str = include_str!("../../templates/beslut.html.j2");
+pub const DECISION_TEMPLATE: &str = include_str!("../../../rulesets/ekonomiskt-bistand/letters/beslut.html.j2");
 /// The built-in decision-letter template (the same as [`DECISION_TEMPLATE`]).
 pub const DEFAULT_TEMPLATE: &str = DECISION_TEMPLATE;
-pub const KOMMUNICERING_TEMPLATE: &str = include_str!("../../templates/kommunicering.html.j2");
+pub const KOMMUNICERING_TEMPLATE: &str =
+    include_str!("../../../rulesets/ekonomiskt-bistand/letters/kommunicering.html.j2");
 
 /// A date as letters write it: `4 december 2026` (Swedish time).
 pub fn date_label(t: DateTime<Utc>) -> String {
@@ -208,12 +207,17 @@ fn calculation(record: &DecisionRecord, app: &Application) -> Option<Calculation
     if record.rows.is_empty() {
         return None;
     }
-    let sections = SectionKind::ALL
+    let sections = record
+        .sections()
         .into_iter()
-        .filter(|k| record.section(*k).next().is_some())
         .map(|k| CalcSection {
-            title: k.label().to_string(),
-            sign: if k.sign() > 0 { "+" } else { "−" }.into(),
+            title: sandbox::Ruleset::section_title(&record.ruleset.name, k),
+            sign: if record.section(k).next().is_some_and(|r| r.sign() < 0) {
+                "−"
+            } else {
+                "+"
+            }
+            .into(),
             rows: record
                 .section(k)
                 .map(|r| Line {
@@ -248,6 +252,10 @@ fn decision_text(record: &DecisionRecord, you: &str, your: &str, period: &str) -
         Outcome::Avslag | Outcome::Manuell => {
             format!("{your_cap} ansökan om ekonomiskt bistånd (försörjningsstöd) för {period} avslås.")
         }
+        Outcome::Faststalld => format!(
+            "Beloppet fastställs till {} per månad från och med {period}.",
+            kr(record.amount)
+        ),
     }
 }
 
@@ -421,6 +429,7 @@ pub fn kommunicering_letter(
         diarienummer: diarienummer.to_string(),
         decided_on: date(now),
         kommunicering: KommuniceringOutcome::NotNeeded,
+        fixed_amount: super::fixes_amount(draft),
     })
     .ok();
     let proposal = match &proposal_record {
@@ -510,6 +519,11 @@ pub fn write_back_text(record: &DecisionRecord) -> String {
         ),
         Outcome::Avslag | Outcome::Manuell => format!(
             "Ansökan om ekonomiskt bistånd (försörjningsstöd) för {period} avslås. Diarienummer {}.",
+            record.diarienummer
+        ),
+        Outcome::Faststalld => format!(
+            "Beloppet fastställs till {} per månad från och med {period}. Diarienummer {}.",
+            kr(record.amount),
             record.diarienummer
         ),
     }

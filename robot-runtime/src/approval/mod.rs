@@ -332,6 +332,15 @@ fn require(by: &Official, role: Role, what: &str) -> Result<(), ApprovalError> {
     }
 }
 
+/// Whether the draft's casework type fixes an amount (a fee) rather than
+/// granting one (its outcomes include `faststalld`).
+pub(crate) fn fixes_amount(d: &Draft) -> bool {
+    d.outcome() == domain::Outcome::Faststalld
+        || sandbox::Ruleset::of_type(d.casework_type())
+            .and_then(|r| r.casework().map(sandbox::Casework::fixes_amount))
+            .unwrap_or(false)
+}
+
 fn check_conflict(by: &Official, app: &Application) -> Result<(), ApprovalError> {
     match &by.personnummer {
         Some(p) if app.subjects().any(|s| s == p) => Err(ApprovalError::ConflictOfInterest),
@@ -713,6 +722,7 @@ pub async fn decide(
                 diarienummer: diarienummer(&mut tx, case).await?,
                 decided_on: brev::date(now),
                 kommunicering: KommuniceringOutcome::NotNeeded,
+                fixed_amount: fixes_amount(&draft),
             };
             let mut record = DecisionRecord::build(input)?;
             record.kommunicering =
@@ -1264,6 +1274,7 @@ async fn letter_for(
                 diarienummer: dnr,
                 decided_on: brev::date(now),
                 kommunicering: KommuniceringOutcome::NotNeeded,
+                fixed_amount: fixes_amount(&draft),
             };
             match DecisionRecord::build(input) {
                 Ok(r) => r,

@@ -3,9 +3,9 @@
 //! Exit codes: 0 drafts; 2 invalid input (stderr names the JSON pointer,
 //! nothing on stdout); 1 any other error (ruleset, I/O).
 
-use domain::{Application, ApplicationError, Draft, MAX_APPLICATION_BYTES};
+use domain::{Draft, MAX_APPLICATION_BYTES};
 use rayon::prelude::*;
-use sandbox::{Ruleset, RulesetError};
+use sandbox::{InputError, ReadError, Ruleset, RulesetError};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -31,7 +31,7 @@ enum Format {
 
 /// Why one input gave no draft.
 enum Failure {
-    Invalid(ApplicationError),
+    Invalid(InputError),
     Ruleset(RulesetError),
     Io(String),
 }
@@ -71,8 +71,11 @@ impl Failure {
 }
 
 fn evaluate_bytes(ruleset: &Ruleset, bytes: &[u8]) -> Result<Draft, Failure> {
-    let app = Application::parse(bytes).map_err(Failure::Invalid)?;
-    ruleset.evaluate(&app).map_err(Failure::Ruleset)
+    let input = ruleset.read(bytes).map_err(|e| match e {
+        ReadError::Input(e) => Failure::Invalid(e),
+        ReadError::Ruleset(e) => Failure::Ruleset(e),
+    })?;
+    ruleset.evaluate_input(&input).map_err(Failure::Ruleset)
 }
 
 fn read_input(path: &Path) -> Result<Vec<u8>, Failure> {
@@ -275,19 +278,27 @@ pub fn text_report(d: &Draft) -> String {
         let codes: Vec<String> = d
             .codes()
             .iter()
-            .map(|c| format!("{} ({})", c.label(), c.as_str()))
+            .map(|c| {
+                format!(
+                    "{} ({})",
+                    Ruleset::code_label(d.casework_type(), c.as_str()),
+                    c.as_str()
+                )
+            })
             .collect();
         let _ = writeln!(s, "Koder: {}", codes.join("; "));
     }
     let _ = writeln!(s);
     let c = d.calculation();
     let width = 64;
-    for (title, sign, section) in [
-        ("Riksnorm", "", &c.norm),
-        ("Skäliga kostnader", "+", &c.costs),
-        ("Inkomster som räknas", "−", &c.incomes),
-        ("Tillgångar som räknas", "−", &c.assets),
-    ] {
+    for (i, part) in c.parts().iter().enumerate() {
+        let title = Ruleset::section_title(d.casework_type(), &part.kind);
+        let sign = match (i, part.sign) {
+            (0, _) => "",
+            (_, 1) => "+",
+            _ => "−",
+        };
+        let section = &part.section;
         let _ = writeln!(s, "{sign:1} {title:<width$} {:>14}", section.total().to_string());
         for row in section.rows() {
             let label: String = row.label.chars().take(width - 2).collect();

@@ -145,6 +145,9 @@ pub enum Finish {
         /// another case for the same period (`dubblett_period`). On for
         /// every robot unless its options turn it off.
         same_period_check: bool,
+        /// The draft's codes that no longer stand if the store sends the
+        /// case to a person (the casework type's `keep_when_routed = false`).
+        dropped_when_routed: Vec<String>,
     },
     /// Not a valid application: never retried.
     Invalid { reason: String },

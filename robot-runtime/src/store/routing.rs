@@ -40,8 +40,8 @@ fn case_name(id: CaseId, diarienummer: Option<&str>) -> String {
 impl Route {
     pub fn code(&self) -> ReasonCode {
         match self {
-            Route::Resubmitted { .. } => ReasonCode::AndradAnsokan,
-            Route::SamePeriod { .. } => ReasonCode::DubblettPeriod,
+            Route::Resubmitted { .. } => ReasonCode::ANDRAD_ANSOKAN,
+            Route::SamePeriod { .. } => ReasonCode::DUBBLETT_PERIOD,
         }
     }
 
@@ -92,7 +92,9 @@ impl Route {
 /// the draft unchanged). Outcome reasons (`bistand`,
 /// `inkomster_tacker_behov`) go, because nothing is proposed; the routing
 /// and cap reasons, the calculation, warnings and assessments stay.
-pub fn route_to_person(draft: &Draft, routes: &[Route]) -> Result<Draft, DraftError> {
+/// `kept` says which of the draft's codes still stand when the case goes
+/// to a person (the casework type's `keep_when_routed`).
+pub fn route_to_person(draft: &Draft, routes: &[Route], kept: &dyn Fn(&str) -> bool) -> Result<Draft, DraftError> {
     if routes.is_empty() {
         return Ok(draft.clone());
     }
@@ -104,16 +106,15 @@ pub fn route_to_person(draft: &Draft, routes: &[Route]) -> Result<Draft, DraftEr
         .map(|r| r.lagrum.clone())
         .find(|l| !l.is_empty())
         .unwrap_or_default();
-    let kept = |code: &str| {
-        code.parse::<ReasonCode>()
-            .is_ok_and(|c| c.is_manual_route() || c.is_cap())
-    };
-    parts.reasons.retain(|r| kept(&r.code));
-    parts.codes.retain(|c| *c != ReasonCode::InkomsterTackerBehov);
+    let codes = parts.codes.clone();
+    parts
+        .reasons
+        .retain(|r| codes.iter().any(|c| c.as_str() == r.code) && kept(&r.code));
+    parts.codes.retain(|c| kept(c.as_str()));
     for route in routes {
         let code = route.code();
         let text = route.text();
-        parts.codes.push(code);
+        parts.codes.push(code.clone());
         parts.reasons.push(Reason {
             code: code.as_str().to_string(),
             text: text.clone(),

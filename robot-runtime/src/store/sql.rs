@@ -695,7 +695,7 @@ macro_rules! engine {
                 for (item, finish) in results {
                     let ok = match finish {
                         Finish::RetryAt { at, error } => release(&mut tx, item, owner, "pending", Some(us(*at)), Some(error), t).await?,
-                        Finish::Drafted { draft, register_json, subjects, same_period_check } => {
+                        Finish::Drafted { draft, register_json, subjects, same_period_check, dropped_when_routed } => {
                             if !release(&mut tx, item, owner, "done", None, None, t).await? {
                                 kept.push(false);
                                 continue;
@@ -704,7 +704,7 @@ macro_rules! engine {
                                 return Err(StoreError::StaleState { case: item.case_id, expected: CaseState::Received });
                             };
                             let routes = routes_for(&mut tx, item.case_id, &draft.period().to_string(), *same_period_check).await?;
-                            let routed = route_to_person(draft, &routes)?;
+                            let routed = route_to_person(draft, &routes, &|c: &str| !dropped_when_routed.iter().any(|d| d == c))?;
                             let draft = &routed;
                             let r = draft.ruleset();
                             let json = draft.to_json();

@@ -721,7 +721,7 @@ struct CasePageT {
 
 struct AmendRow {
     key: String,
-    section: &'static str,
+    section: String,
     label: String,
     amount: String,
 }
@@ -924,30 +924,39 @@ pub async fn case_page(
         amend_rows: draft
             .as_ref()
             .map(|d| {
-                let c = d.calculation();
-                [
-                    (domain::SectionKind::Norm, &c.norm),
-                    (domain::SectionKind::Costs, &c.costs),
-                    (domain::SectionKind::Incomes, &c.incomes),
-                    (domain::SectionKind::Assets, &c.assets),
-                ]
-                .into_iter()
-                .flat_map(|(k, sec)| {
-                    sec.rows().iter().enumerate().map(move |(i, r)| AmendRow {
-                        key: format!("rad.{}.{i}", k.as_str()),
-                        section: k.label(),
-                        label: r.label.clone(),
-                        amount: domain::kr(r.amount).replace('\u{a0}', " "),
+                let t = d.casework_type();
+                d.calculation()
+                    .parts()
+                    .iter()
+                    .flat_map(|p| {
+                        let title = sandbox::Ruleset::section_title(t, &p.kind);
+                        let k = &p.kind;
+                        p.section.rows().iter().enumerate().map(move |(i, r)| AmendRow {
+                            key: format!("rad.{}.{i}", k.as_str()),
+                            section: title.clone(),
+                            label: r.label.clone(),
+                            amount: domain::kr(r.amount).replace('\u{a0}', " "),
+                        })
                     })
-                })
-                .collect()
+                    .collect()
             })
             .unwrap_or_default(),
         sections: choices(
-            domain::SectionKind::ALL
-                .iter()
-                .map(|k| (k.as_str().to_string(), k.label().to_string()))
-                .collect(),
+            draft
+                .as_ref()
+                .map(|d| {
+                    d.calculation()
+                        .parts()
+                        .iter()
+                        .map(|p| {
+                            (
+                                p.kind.as_str().to_string(),
+                                sandbox::Ruleset::section_title(d.casework_type(), &p.kind),
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
             "costs",
         ),
         proposal,

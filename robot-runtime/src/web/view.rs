@@ -293,7 +293,7 @@ pub struct CalcRow {
 }
 
 pub struct CalcSection {
-    pub title: &'static str,
+    pub title: String,
     /// "+" or "−": how the section counts in the result.
     pub sign: &'static str,
     pub rows: Vec<CalcRow>,
@@ -327,9 +327,9 @@ pub struct DraftView {
     pub ruleset: String,
 }
 
-fn section(title: &'static str, sign: &'static str, s: &domain::Section) -> CalcSection {
+fn section(title: &str, sign: &'static str, s: &domain::Section) -> CalcSection {
     CalcSection {
-        title,
+        title: title.to_string(),
         sign,
         rows: s
             .rows()
@@ -346,12 +346,17 @@ fn section(title: &'static str, sign: &'static str, s: &domain::Section) -> Calc
 pub fn draft_view(d: &Draft) -> DraftView {
     let c = d.calculation();
     let calculation = CalculationView {
-        sections: vec![
-            section("Norm (riksnormen)", "+", &c.norm),
-            section("Kostnader", "+", &c.costs),
-            section("Inkomster", "−", &c.incomes),
-            section("Tillgångar", "−", &c.assets),
-        ],
+        sections: c
+            .parts()
+            .iter()
+            .map(|p| {
+                section(
+                    &sandbox::Ruleset::section_title(d.casework_type(), &p.kind),
+                    if p.sign > 0 { "+" } else { "−" },
+                    &p.section,
+                )
+            })
+            .collect(),
         need: c.need().map_or_else(|_| "–".into(), |m| m.to_string()),
         outcome: d.outcome().label().into(),
         amount: d.amount().map_or_else(|| "–".into(), |m| m.to_string()),
@@ -379,7 +384,11 @@ pub fn draft_view(d: &Draft) -> DraftView {
             })
             .collect(),
         warnings: d.warnings().to_vec(),
-        codes: d.codes().iter().map(|c| c.label().to_string()).collect(),
+        codes: d
+            .codes()
+            .iter()
+            .map(|c| sandbox::Ruleset::code_label(d.casework_type(), c.as_str()))
+            .collect(),
         trace,
         ruleset: format!("{} {}", d.ruleset().name, d.ruleset().version),
     }
@@ -457,7 +466,11 @@ fn describe_result(v: &Value) -> String {
     }
     if let Some(codes) = m.get("codes").and_then(Value::as_array) {
         for c in codes.iter().filter_map(Value::as_str) {
-            let label = c.parse::<domain::ReasonCode>().map_or(c, |rc| rc.label());
+            let label = c
+                .parse::<domain::ReasonCode>()
+                .ok()
+                .and_then(|rc| rc.store_label())
+                .unwrap_or(c);
             out.push(format!("koden ”{label}”"));
         }
     }

@@ -10,7 +10,7 @@ fn unverified_parameters_are_named_in_a_warning() {
     let r = Ruleset::load(dir.path()).unwrap();
     // Example 01 is for 2021-03: the 2021 set (unverified, 200.50 kr).
     let d = r.evaluate(&application()).unwrap();
-    assert_eq!(d.calculation().norm.total().ore(), 20_050);
+    assert_eq!(d.calculation().get("norm").unwrap().section.total().ore(), 20_050);
     assert!(
         d.warnings()
             .iter()

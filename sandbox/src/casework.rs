@@ -459,9 +459,19 @@ impl Casework {
         let mut problems: Vec<InputProblem> = validator
             .iter_errors(&value)
             .take(50)
-            .map(|e| InputProblem {
-                pointer: e.instance_path().to_string(),
-                message: schema_message(&e),
+            .map(|e| {
+                let mut pointer = e.instance_path().to_string();
+                // A missing field is named by its own pointer.
+                if let jsonschema::error::ValidationErrorKind::Required { property } = e.kind()
+                    && let Some(name) = property.as_str()
+                {
+                    pointer.push('/');
+                    pointer.push_str(&escape(name));
+                }
+                InputProblem {
+                    pointer,
+                    message: schema_message(&e),
+                }
             })
             .collect();
         if !problems.is_empty() {

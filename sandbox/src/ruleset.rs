@@ -529,7 +529,7 @@ impl Ruleset {
                 return Err(RulesetError::new(
                     self.entry_file(),
                     format!(
-                        "ogiltigt utkast: beloppet {} kr är inte det som beräkningens rader ger ({} kr: delarna som läggs till minus delarna med sign = -1, avrundat till hela kronor, 0 om det inte är över 0)",
+                        "ogiltigt utkast: beloppet {} är inte det som beräkningens rader ger ({}: delarna som läggs till minus delarna med sign = -1, avrundat till hela kronor, 0 om det inte är över 0)",
                         state.amount.map_or_else(|| "–".to_string(), |a| a.to_string()),
                         from_rows
                     ),

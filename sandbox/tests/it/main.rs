@@ -12,6 +12,7 @@ pub fn install_heap_probe() {
 }
 
 mod api;
+mod casework;
 mod hostile;
 mod hostile_corpus;
 mod support;

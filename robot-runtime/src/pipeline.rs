@@ -25,6 +25,7 @@ use connectors::file_inbox::FileInbox;
 use connectors::file_register::FileRegister;
 use connectors::{Ack, ApplicationSource, ConnectorError, RegisterLookup};
 use domain::{Application, Register, RegisterIncome};
+use sandbox::{Input, ReadError};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -276,39 +277,62 @@ fn external_id_of(bytes: &[u8], item: &str) -> String {
     from_doc.unwrap_or_else(|| format!("ref:{}", item.chars().take(200).collect::<String>()))
 }
 
-fn new_case(robot: &str, source: &str, item: &str, run: RunId, document: Vec<u8>) -> (NewCase, Ack) {
-    match Application::parse(&document) {
-        Ok(app) => (
-            NewCase {
-                source: source.to_string(),
-                external_id: app.external_id().to_string(),
-                source_ref: item.to_string(),
-                robot: robot.to_string(),
-                run_id: Some(run),
-                period: Some(app.period().to_string()),
-                subjects: std::iter::once(*app.applicant())
-                    .chain(app.subjects().filter(|p| *p != app.applicant()).copied())
-                    .collect(),
-                // The applicant is an adult, and the adults come first.
-                adults: app.household().adults.len(),
-                refused: None,
-                document,
-            },
-            Ack::Accepted,
-        ),
-        Err(e) => (
-            NewCase {
-                source: source.to_string(),
-                external_id: external_id_of(&document, item),
-                source_ref: item.to_string(),
-                robot: robot.to_string(),
-                run_id: Some(run),
-                period: None,
-                subjects: Vec::new(),
-                adults: 0,
-                refused: None,
-                document,
-            },
+fn new_case(
+    ruleset: Option<&sandbox::Ruleset>,
+    robot: &str,
+    source: &str,
+    item: &str,
+    run: RunId,
+    document: Vec<u8>,
+) -> (NewCase, Ack) {
+    let read = match ruleset {
+        Some(r) => r.read(&document),
+        None => Application::parse(&document)
+            .map(Input::Builtin)
+            .map_err(|e| ReadError::Input(sandbox::InputError::Application(e))),
+    };
+    let unread = |document: Vec<u8>| NewCase {
+        source: source.to_string(),
+        external_id: external_id_of(&document, item),
+        source_ref: item.to_string(),
+        robot: robot.to_string(),
+        run_id: Some(run),
+        period: None,
+        subjects: Vec::new(),
+        adults: 0,
+        refused: None,
+        document,
+    };
+    match read {
+        Ok(input) => {
+            let subjects: Vec<domain::Personnummer> = input.subjects().into_iter().copied().collect();
+            // The adults (whose other cases for the period matter) come
+            // first: the household's adults, or a package type's applicant.
+            let adults = match &input {
+                Input::Builtin(app) => app.household().adults.len(),
+                Input::Package(_) => 1,
+            };
+            (
+                NewCase {
+                    source: source.to_string(),
+                    external_id: input.external_id().to_string(),
+                    source_ref: item.to_string(),
+                    robot: robot.to_string(),
+                    run_id: Some(run),
+                    period: Some(input.period().to_string()),
+                    subjects,
+                    adults,
+                    refused: None,
+                    document,
+                },
+                Ack::Accepted,
+            )
+        }
+        // The ruleset itself failed (a parameter missing for the period, its
+        // validation script): kept as received, the worker reports it.
+        Err(ReadError::Ruleset(_)) => (unread(document), Ack::Accepted),
+        Err(ReadError::Input(e)) => (
+            unread(document),
             Ack::Rejected {
                 reason: format!("Ansökan är ogiltig och har registrerats som ett ogiltigt ärende: {e}"),
             },
@@ -447,6 +471,9 @@ async fn fetch_all(
     if let Err(e) = with_timeout(source.name(), source.health()).await {
         return Err((counts, anyhow::anyhow!("the source is not healthy: {e}")));
     }
+    // The robot's casework type reads what is fetched (its schema,
+    // annotations and validation script); cached by content hash.
+    let ruleset = sandbox::Ruleset::load(&robot.settings.ruleset).ok();
     let mut seen = std::collections::HashSet::new();
     loop {
         let total = counts.fetched + counts.duplicates;
@@ -468,7 +495,7 @@ async fn fetch_all(
         let mut batch = Vec::with_capacity(items.len());
         for item in &items {
             let case = match with_timeout(source.name(), source.fetch(item)).await {
-                Ok(doc) => new_case(&robot.settings.name, source.name(), &item.id, run_id, doc),
+                Ok(doc) => new_case(ruleset.as_deref(), &robot.settings.name, source.name(), &item.id, run_id, doc),
                 // Not a document at all: recorded, never skipped silently.
                 Err(e) if e.is_refused() => {
                     refused_case(&robot.settings.name, source.name(), &item.id, run_id, &e.message)
@@ -598,24 +625,37 @@ async fn process(rt: &Runtime, item: &Claimed, rulesets: &mut Rulesets) -> Proce
         Some(Fault::Error) => return Processed::Done(retry_or_fail("injected fault after claim".into())),
         None => {}
     }
-    let app = match Application::parse(&item.document) {
-        Ok(a) => a,
-        Err(e) => return Processed::Done(Finish::Invalid { reason: e.to_string() }),
-    };
     let Some(robot) = rt.robots.get(&item.robot) else {
         return Processed::Done(retry_or_fail(format!(
             "roboten {} finns inte i konfigurationen",
             item.robot
         )));
     };
-    let (app, register) = if robot.lookups.is_empty() {
-        (app, None)
-    } else {
-        match enrich(robot, &app).await {
+    let ruleset = match ruleset_for(rulesets, robot) {
+        Ok(r) => r,
+        Err(e) => {
+            return Processed::Done(Finish::Failed {
+                reason: format!("regeluppsättningen kan inte läsas: {e}"),
+            });
+        }
+    };
+    let input = match ruleset.read(&item.document) {
+        Ok(i) => i,
+        Err(ReadError::Input(e)) => return Processed::Done(Finish::Invalid { reason: e.to_string() }),
+        Err(ReadError::Ruleset(e)) => {
+            return Processed::Done(Finish::Failed {
+                reason: format!("regelfel: {e}"),
+            });
+        }
+    };
+    // Register lookups answer in ekonomiskt bistånd's terms (SSBTEK):
+    // only its applications are enriched.
+    let (input, register) = match input {
+        Input::Builtin(app) if !robot.lookups.is_empty() => match enrich(robot, &app).await {
             Ok(reg) => {
                 let json = register_json(&reg);
                 match app.with_register(reg) {
-                    Ok(a) => (a, Some(json)),
+                    Ok(a) => (Input::Builtin(a), Some(json)),
                     Err(e) => {
                         return Processed::Done(Finish::Failed {
                             reason: format!("registersvaret passar inte ansökan: {e}"),
@@ -629,21 +669,23 @@ async fn process(rt: &Runtime, item: &Claimed, rulesets: &mut Rulesets) -> Proce
                     reason: format!("registeruppslag: {e}"),
                 });
             }
-        }
+        },
+        other => (other, None),
     };
-    let ruleset = match ruleset_for(rulesets, robot) {
-        Ok(r) => r,
-        Err(e) => {
-            return Processed::Done(Finish::Failed {
-                reason: format!("regeluppsättningen kan inte läsas: {e}"),
-            });
-        }
-    };
-    let subjects: Vec<domain::Personnummer> = std::iter::once(*app.applicant())
-        .chain(app.subjects().filter(|p| *p != app.applicant()).copied())
-        .collect();
+    let subjects: Vec<domain::Personnummer> = input.subjects().into_iter().copied().collect();
+    let dropped_when_routed: Vec<String> = ruleset
+        .casework()
+        .map(|cw| {
+            cw.manifest
+                .codes
+                .keys()
+                .filter(|c| !cw.code_kept_when_routed(c))
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default();
     let started = Instant::now();
-    let evaluated = tokio::task::spawn_blocking(move || ruleset.evaluate(&app)).await;
+    let evaluated = tokio::task::spawn_blocking(move || ruleset.evaluate_input(&input)).await;
     rt.metrics.evaluation_seconds.observe(started.elapsed().as_secs_f64());
     let finish = match evaluated {
         Ok(Ok(draft)) => Finish::Drafted {
@@ -651,7 +693,7 @@ async fn process(rt: &Runtime, item: &Claimed, rulesets: &mut Rulesets) -> Proce
             register_json: register,
             subjects,
             same_period_check: robot.settings.options.same_period_check,
-            dropped_when_routed: Vec::new(),
+            dropped_when_routed,
         },
         Ok(Err(e)) => Finish::Failed {
             reason: format!("regelfel: {e}"),

@@ -198,6 +198,21 @@ impl Ruleset {
             .cloned()
     }
 
+    /// A stored application read by the casework type its `schema` names
+    /// (a type loaded in this process), or by the built-in reader.
+    pub fn read_stored(bytes: &[u8]) -> Option<Input> {
+        #[derive(serde::Deserialize)]
+        struct Head {
+            schema: Option<String>,
+        }
+        let schema = serde_json::from_slice::<Head>(bytes).ok()?.schema?;
+        let type_name = schema.split('/').next().unwrap_or_default();
+        match Ruleset::of_type(type_name) {
+            Some(r) => r.read(bytes).ok(),
+            None => Application::parse(bytes).ok().map(Input::Builtin),
+        }
+    }
+
     /// Every casework type loaded, by name.
     pub fn loaded_types() -> Vec<Arc<Ruleset>> {
         let mut v: Vec<Arc<Ruleset>> = types()

@@ -12,7 +12,8 @@ use super::law::LetterLaw;
 use super::letter::{self, Rendered};
 use super::{ApprovalError, ApprovalSettings, Official};
 use chrono::{DateTime, Utc};
-use domain::{Application, DecisionRecord, Draft, KommuniceringOutcome, Money, Outcome, SignatoryRole, SkipGround};
+use domain::{DecisionRecord, Draft, KommuniceringOutcome, Money, Outcome, SignatoryRole, SkipGround};
+use sandbox::{Input, Ruleset};
 use serde::Serialize;
 
 pub const DECISION_TEMPLATE: &str = include_str!("../../../rulesets/ekonomiskt-bistand/letters/beslut.html.j2");
@@ -79,20 +80,32 @@ struct Recipient {
     personnummer: String,
 }
 
-/// Both adults of the household are parties to the decision.
-fn recipients(app: &Application) -> Vec<Recipient> {
-    app.household()
-        .adults
-        .iter()
-        .map(|a| Recipient {
-            name: a.name.clone(),
-            personnummer: a.personnummer.formatted(),
-        })
-        .collect()
+/// The parties to the decision: both adults of an ekonomiskt-bistånd
+/// household; the applicant of a package type.
+fn recipients(input: &Input) -> Vec<Recipient> {
+    match input {
+        Input::Builtin(app) => app
+            .household()
+            .adults
+            .iter()
+            .map(|a| Recipient {
+                name: a.name.clone(),
+                personnummer: a.personnummer.formatted(),
+            })
+            .collect(),
+        Input::Package(doc) => vec![Recipient {
+            name: doc.applicant_name.clone().unwrap_or_default(),
+            personnummer: doc.applicant.formatted(),
+        }],
+    }
 }
 
-/// Names household members where the rules wrote "vuxen 1" or "barn 2".
-pub fn humanize(text: &str, app: &Application) -> String {
+/// Names household members where the rules wrote "vuxen 1" or "barn 2"
+/// (a package type's rules write for the citizen already).
+pub fn humanize(text: &str, input: &Input) -> String {
+    let Input::Builtin(app) = input else {
+        return text.to_string();
+    };
     let h = app.household();
     let mut names: Vec<(String, String)> = Vec::new();
     for (i, a) in h.adults.iter().enumerate() {
@@ -203,7 +216,7 @@ struct DecisionLetter {
     appeal_lagrum: String,
 }
 
-fn calculation(record: &DecisionRecord, app: &Application) -> Option<Calculation> {
+fn calculation(record: &DecisionRecord, app: &Input) -> Option<Calculation> {
     if record.rows.is_empty() {
         return None;
     }
@@ -296,11 +309,35 @@ fn kommunicering_sentence(k: &KommuniceringOutcome, you: &str) -> Option<String>
     }
 }
 
+/// A package type's letter template (`None` for ekonomiskt bistånd, whose
+/// letters may be replaced in the configuration).
+fn package_letter(input: &Input, pick: impl Fn(&sandbox::Casework) -> Option<String>) -> Option<String> {
+    let Input::Package(doc) = input else { return None };
+    let type_name = doc.value.get("schema")?.as_str()?.split('/').next()?;
+    Ruleset::of_type(type_name).and_then(|r| r.casework().and_then(&pick))
+}
+
+/// The casework type's title (`Ekonomiskt bistånd`).
+fn type_title(input: &Input) -> String {
+    let type_name = match input {
+        Input::Builtin(_) => "ekonomiskt-bistand",
+        Input::Package(doc) => doc
+            .value
+            .get("schema")
+            .and_then(|s| s.as_str())
+            .and_then(|s| s.split('/').next())
+            .unwrap_or_default(),
+    };
+    Ruleset::of_type(type_name)
+        .and_then(|r| r.casework().map(|c| c.title().to_string()))
+        .unwrap_or_else(|| "Ekonomiskt bistånd".into())
+}
+
 /// The decision letter, from the record alone.
 pub fn decision_letter(
     settings: &ApprovalSettings,
     law: &LetterLaw,
-    app: &Application,
+    app: &Input,
     record: &DecisionRecord,
     state: LetterState,
 ) -> Result<Rendered, ApprovalError> {
@@ -366,14 +403,18 @@ pub fn decision_letter(
         payment_info: (record.outcome != Outcome::Avslag).then(|| settings.payment_info.clone()),
         appeal_lagrum: law.overklagande.clone(),
     };
-    let template = settings.template(&settings.letter_template, DECISION_TEMPLATE)?;
+    let template = match package_letter(app, |c| c.letter.clone()) {
+        Some(t) => t,
+        None => settings.template(&settings.letter_template, DECISION_TEMPLATE)?,
+    };
+    let title = format!("Beslut om {} – {period}", type_title(app).to_lowercase());
     let date = chrono::NaiveDate::parse_from_str(&record.decided_on, "%Y-%m-%d")
         .map_err(|_| ApprovalError::Letter(format!("the decision date {:?} is not a date", record.decided_on)))?;
     letter::render_with(
         &template,
         &data,
         &letter::LetterInfo {
-            title: &format!("Beslut om ekonomiskt bistånd – {period}"),
+            title: &title,
             footer: &format!("{} – {}", record.diarienummer, settings.board),
             author: &settings.board,
             date,
@@ -404,7 +445,7 @@ struct KommuniceringLetter {
 pub fn kommunicering_letter(
     settings: &ApprovalSettings,
     law: &LetterLaw,
-    app: &Application,
+    app: &Input,
     draft: &Draft,
     diarienummer: &str,
     sent: &Sent,
@@ -462,12 +503,15 @@ pub fn kommunicering_letter(
         },
         lagrum: law.kommunicering.clone(),
     };
-    let template = settings.template(&settings.kommunicering_template, KOMMUNICERING_TEMPLATE)?;
+    let template = match package_letter(app, |c| c.kommunicering_letter.clone()) {
+        Some(t) => t,
+        None => settings.template(&settings.kommunicering_template, KOMMUNICERING_TEMPLATE)?,
+    };
     letter::render_with(
         &template,
         &data,
         &letter::LetterInfo {
-            title: &format!("Kommunicering inför beslut om ekonomiskt bistånd – {period}"),
+            title: &format!("Kommunicering inför beslut om {} – {period}", type_title(app).to_lowercase()),
             footer: &format!("{diarienummer} – {}", settings.board),
             author: &settings.board,
             date: now.with_timezone(&chrono_tz::Europe::Stockholm).date_naive(),
@@ -480,7 +524,7 @@ pub fn kommunicering_letter(
 /// proposal to show as a letter until an official decides.
 pub fn no_letter_yet(
     settings: &ApprovalSettings,
-    app: &Application,
+    app: &Input,
     draft: &Draft,
     now: DateTime<Utc>,
 ) -> Result<Rendered, ApprovalError> {

@@ -20,11 +20,12 @@ use crate::store::{
 };
 use domain::Draft;
 use domain::{
-    Application, At, Basis, CaseState, ConfirmedAssessment, DecisionError, DecisionInput, DecisionRecord,
+    At, Basis, CaseState, ConfirmedAssessment, DecisionError, DecisionInput, DecisionRecord,
     KommuniceringOutcome, LetterKind, Money, Outcome, Personnummer, RowChange, Ruling, Signatory, SignatoryRole,
     SkipGround,
 };
 use serde::Deserialize;
+use sandbox::{Input, Ruleset};
 use serde_json::json;
 use std::fmt;
 use std::path::PathBuf;
@@ -341,9 +342,9 @@ pub(crate) fn fixes_amount(d: &Draft) -> bool {
             .unwrap_or(false)
 }
 
-fn check_conflict(by: &Official, app: &Application) -> Result<(), ApprovalError> {
+fn check_conflict(by: &Official, app: &Input) -> Result<(), ApprovalError> {
     match &by.personnummer {
-        Some(p) if app.subjects().any(|s| s == p) => Err(ApprovalError::ConflictOfInterest),
+        Some(p) if app.subjects().contains(&p) => Err(ApprovalError::ConflictOfInterest),
         _ => Ok(()),
     }
 }
@@ -366,7 +367,7 @@ pub fn conflicted_in(official: &Official, document: &[u8]) -> bool {
     official
         .personnummer
         .as_ref()
-        .is_some_and(|p| Application::parse(document).is_ok_and(|app| app.subjects().any(|s| s == p)))
+        .is_some_and(|p| Ruleset::read_stored(document).is_some_and(|app| app.subjects().contains(&p)))
 }
 
 /// Refuses the official's reading of a case they are part of (jäv).
@@ -482,9 +483,9 @@ fn check_bounds(settings: &ApprovalSettings, record: &DecisionRecord) -> Result<
     Ok(())
 }
 
-async fn load(tx: &mut StoreTx, case: CaseId) -> Result<(Application, i64, Draft), ApprovalError> {
+async fn load(tx: &mut StoreTx, case: CaseId) -> Result<(Input, i64, Draft), ApprovalError> {
     let doc = tx.document(case).await?;
-    let app = Application::parse(&doc).map_err(|_| ApprovalError::NotAwaitingApproval)?;
+    let app = Ruleset::read_stored(&doc).ok_or(ApprovalError::NotAwaitingApproval)?;
     let (draft_id, json) = tx.latest_draft(case).await?.ok_or(ApprovalError::NotAwaitingApproval)?;
     let draft = Draft::from_json(&json).map_err(|e| StoreError::Corrupt(format!("draft of case {case}: {e}")))?;
     Ok((app, draft_id, draft))
@@ -842,7 +843,7 @@ pub async fn decide(
 fn approved(
     settings: &ApprovalSettings,
     case: CaseId,
-    app: &Application,
+    app: &Input,
     record: &DecisionRecord,
     decision_id: i64,
 ) -> Result<ApprovedDecision, ApprovalError> {
@@ -987,7 +988,7 @@ pub async fn record_reply(
     let state = tx.state(case).await?;
     if let Some(by) = by {
         let doc = tx.document(case).await?;
-        if let Ok(app) = Application::parse(&doc) {
+        if let Some(app) = Ruleset::read_stored(&doc) {
             check_conflict(by, &app)?;
         }
     }
@@ -1055,7 +1056,7 @@ pub async fn return_to_manual(store: &Store, case: CaseId, by: &Official, reason
     let mut tx = store.begin().await?;
     let state = tx.state(case).await?;
     let doc = tx.document(case).await?;
-    if let Ok(app) = Application::parse(&doc) {
+    if let Some(app) = Ruleset::read_stored(&doc) {
         check_conflict(by, &app)?;
     }
     let step = match state.at() {
@@ -1147,7 +1148,7 @@ pub async fn comment(store: &Store, case: CaseId, by: &Official, text: &str) -> 
 #[derive(Debug)]
 pub struct CaseView {
     pub detail: CaseDetail,
-    pub application: Option<Application>,
+    pub application: Option<Input>,
     pub draft: Option<Draft>,
     pub decisions: Vec<DecisionRow>,
     /// The pending decision's record (what a second approver approves), or the final one.
@@ -1193,7 +1194,7 @@ pub async fn case_view(store: &Store, case: CaseId) -> Result<CaseView, Approval
         .rev()
         .find(|d| d.final_ || detail.summary.state == CaseState::AwaitingSecondApproval)
         .and_then(|d| record_of(d).ok());
-    let application = Application::parse(&detail.document).ok();
+    let application = Ruleset::read_stored(&detail.document);
     let draft = detail.draft_json.as_deref().and_then(|j| Draft::from_json(j).ok());
     Ok(CaseView {
         detail,

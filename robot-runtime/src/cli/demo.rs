@@ -81,6 +81,9 @@ fn demo(args: Args, data_dir: Option<PathBuf>) -> anyhow::Result<()> {
     let ruleset = args.ruleset.unwrap_or_else(|| repo_path("rulesets/ekonomiskt-bistand"));
     let inbox = data_dir.join("inbox");
     let copied = copy_inbox(&demo.join("inbox"), &inbox)?;
+    // The second casework type: fee decisions in elderly care, from its own inbox.
+    let fee_inbox = data_dir.join("inbox-avgift");
+    let fee_copied = copy_inbox(&demo.join("inbox-avgift"), &fee_inbox)?;
 
     let mut settings = Settings {
         data_dir: data_dir.clone(),
@@ -108,6 +111,18 @@ fn demo(args: Args, data_dir: Option<PathBuf>) -> anyhow::Result<()> {
         }],
         options: RobotOptions::default(),
     });
+    settings.robots.push(RobotSettings {
+        name: "demo-avgift".into(),
+        enabled: true,
+        schedule: "* * * * *".into(),
+        time_zone: "Europe/Stockholm".into(),
+        missed: Missed::Skip,
+        missed_limit_hours: 24,
+        ruleset: repo_path("rulesets/avgift-aldreomsorg"),
+        source: SourceSettings::FileInbox { path: fee_inbox.clone() },
+        lookups: Vec::new(),
+        options: RobotOptions::default(),
+    });
     crate::keys::ensure_keys(&settings, "hrobot.invalid/demo")?;
     let problems = settings.check();
     if !problems.is_empty() {
@@ -124,7 +139,12 @@ fn demo(args: Args, data_dir: Option<PathBuf>) -> anyhow::Result<()> {
         println!("  Webbgränssnitt:  http://{addr}/");
         println!("  Hälsa, mätvärden: http://{addr}/healthz  http://{addr}/metrics");
         println!("  Data:            {}", data_dir.display());
-        println!("  Inkorg:          {} ansökningar i {}", copied, inbox.display());
+        println!("  Inkorg:          {} ansökningar om ekonomiskt bistånd i {}", copied, inbox.display());
+        println!(
+            "                   {} underlag för avgift inom äldreomsorgen i {}",
+            fee_copied,
+            fee_inbox.display()
+        );
         println!("  Ärenden:         hrobot cases list --data-dir {}", data_dir.display());
         println!("  Inloggning (användare och lösenord):");
         for (user, password) in super::users::demo_users(&runtime).await? {

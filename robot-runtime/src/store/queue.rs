@@ -60,6 +60,8 @@ impl QueueSort {
 pub struct QueueFilter {
     pub state: Option<CaseState>,
     pub robot: Option<String>,
+    /// Only these robots (a casework type's); empty matches nothing.
+    pub robots: Option<Vec<String>>,
     pub outcome: Option<Outcome>,
     pub assigned_to: Option<UserId>,
     /// Received before this time (at least this old).
@@ -132,6 +134,18 @@ fn where_clause(f: &QueueFilter) -> (String, Vec<Bind>) {
     }
     if let Some(t) = f.received_after {
         add("c.received_us >= ?", Bind::Int(us(t)));
+    }
+    if let Some(rs) = &f.robots {
+        if rs.is_empty() {
+            parts.push("1 = 0".into());
+        } else {
+            let mut marks = Vec::new();
+            for r in rs {
+                binds.push(Bind::Text(r.clone()));
+                marks.push(format!("${}", binds.len()));
+            }
+            parts.push(format!("c.robot IN ({})", marks.join(", ")));
+        }
     }
     let sql = if parts.is_empty() {
         String::new()

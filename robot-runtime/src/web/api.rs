@@ -80,6 +80,8 @@ pub async fn delete_session(State(web): State<Web>, Extension(a): Extension<Auth
 #[serde(deny_unknown_fields)]
 pub struct CasesQuery {
     state: Option<String>,
+    /// The casework type (`avgift-aldreomsorg`).
+    casework_type: Option<String>,
     robot: Option<String>,
     outcome: Option<String>,
     age: Option<String>,
@@ -97,6 +99,7 @@ pub async fn list_cases(
 ) -> Result<Json<Value>, ApiError> {
     let Query(q) = q.map_err(|e| ApiError(Failure::BadRequest(format!("Ogiltig fråga: {}", e.body_text()))))?;
     let qq = QueueQuery {
+        typ: q.casework_type.clone(),
         status: Some(q.state.clone().unwrap_or_else(|| "alla".into())),
         robot: q.robot.clone(),
         utfall: q.outcome.clone(),

@@ -76,9 +76,10 @@ pub fn document() -> Value {
                     "parameters": [
                         {"name": "state", "in": "query", "schema": {"type": "string", "description": "A case state (e.g. awaiting_approval) or alla; default: all"}},
                         {"name": "robot", "in": "query", "schema": {"type": "string"}},
-                        {"name": "outcome", "in": "query", "schema": {"type": "string", "enum": ["bifall", "delvis_bifall", "avslag", "manuell"]}},
+                        {"name": "outcome", "in": "query", "schema": {"type": "string", "enum": ["bifall", "delvis_bifall", "avslag", "faststalld", "manuell"]}},
                         {"name": "age", "in": "query", "schema": {"type": "string", "enum": ["0-7", "8-30", "31-"]}},
                         {"name": "assigned_to_me", "in": "query", "schema": {"type": "boolean"}},
+                        {"name": "casework_type", "in": "query", "schema": {"type": "string"}, "description": "Ärendetyp, t.ex. avgift-aldreomsorg"},
                         {"name": "sort", "in": "query", "schema": {"type": "string", "enum": ["aldst", "nyast", "belopp_hogst", "belopp_lagst"]}},
                         {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}},
                         {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0, "default": 0}}

@@ -439,6 +439,8 @@ pub struct CountLink {
 pub struct QueueLine {
     pub id: CaseId,
     pub external_id: String,
+    /// The casework type's title.
+    pub kind: String,
     pub period: String,
     pub robot: String,
     pub outcome: &'static str,
@@ -456,6 +458,7 @@ struct QueuePageT {
     counts: Vec<CountLink>,
     mine_count: Option<i64>,
     f_state: Vec<Choice>,
+    f_type: Vec<Choice>,
     f_robot: Vec<Choice>,
     f_outcome: Vec<Choice>,
     f_age: Vec<Choice>,
@@ -471,6 +474,8 @@ struct QueuePageT {
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct QueueQuery {
     pub status: Option<String>,
+    /// The casework type (`ekonomiskt-bistand`).
+    pub typ: Option<String>,
     pub robot: Option<String>,
     pub utfall: Option<String>,
     pub alder: Option<String>,
@@ -493,6 +498,22 @@ fn sort_label(s: QueueSort) -> &'static str {
         QueueSort::AmountHigh => "Högst belopp först",
         QueueSort::AmountLow => "Lägst belopp först",
     }
+}
+
+/// Each robot with its casework type and the type's title, by robot name.
+fn robot_types(web: &Web) -> Vec<(String, String, String)> {
+    let mut v: Vec<(String, String, String)> = web
+        .rt
+        .robots
+        .values()
+        .filter_map(|r| {
+            let rs = sandbox::Ruleset::load(&r.settings.ruleset).ok()?;
+            let cw = rs.casework()?;
+            Some((r.settings.name.clone(), cw.type_name().to_string(), cw.title().to_string()))
+        })
+        .collect();
+    v.sort();
+    v
 }
 
 impl QueueQuery {
@@ -518,6 +539,16 @@ impl QueueQuery {
         let filter = QueueFilter {
             state: self.state()?,
             robot: self.robot.clone().filter(|r| !r.is_empty()),
+            robots: match self.typ.as_deref() {
+                None | Some("") => None,
+                Some(t) => {
+                    let types = robot_types(web);
+                    if !types.iter().any(|(_, ty, _)| ty == t) {
+                        return Err(Failure::BadRequest("Okänd ärendetyp i filtret.".into()));
+                    }
+                    Some(types.into_iter().filter(|(_, ty, _)| ty == t).map(|(r, ..)| r).collect())
+                }
+            },
             outcome: match self.utfall.as_deref() {
                 None | Some("") => None,
                 Some(o) => Some(
@@ -544,6 +575,7 @@ impl QueueQuery {
             }
         };
         add("status", &self.status);
+        add("typ", &self.typ);
         add("robot", &self.robot);
         add("utfall", &self.utfall);
         add("alder", &self.alder);
@@ -585,6 +617,16 @@ pub async fn queue(
     };
     let mut robots: Vec<String> = web.rt.robots.keys().cloned().collect();
     robots.sort();
+    let types = robot_types(&web);
+    let mut type_choices: Vec<(String, String)> = types.iter().map(|(_, t, title)| (t.clone(), title.clone())).collect();
+    type_choices.sort();
+    type_choices.dedup();
+    let title_of = |robot: &str| {
+        types
+            .iter()
+            .find(|(r, ..)| r == robot)
+            .map_or_else(|| "–".to_string(), |(.., title)| title.clone())
+    };
     let t = QueuePageT {
         chrome: Chrome::for_user(&a, "/arenden"),
         counts: CaseState::ALL
@@ -607,6 +649,12 @@ pub async fn queue(
                 )
                 .collect(),
             &state_now,
+        ),
+        f_type: choices(
+            std::iter::once((String::new(), "Alla".to_string()))
+                .chain(type_choices)
+                .collect(),
+            q.typ.as_deref().unwrap_or(""),
         ),
         f_robot: choices(
             std::iter::once((String::new(), "Alla".to_string()))
@@ -642,6 +690,7 @@ pub async fn queue(
             .map(|r| QueueLine {
                 id: r.id,
                 external_id: r.external_id.clone(),
+                kind: title_of(&r.robot),
                 period: r.period.clone().unwrap_or_default(),
                 robot: r.robot.clone(),
                 outcome: view::outcome_label(r.outcome),
@@ -830,6 +879,8 @@ pub async fn case_page(
     let d = &cv.detail;
     let s = &d.summary;
     let app = domain::Application::parse(&d.document);
+    let package = sandbox::Ruleset::read_stored(&d.document);
+    let package = package.as_ref().and_then(sandbox::Input::document);
     let draft = d.draft_json.as_deref().and_then(|j| domain::Draft::from_json(j).ok());
     let is_decider = a.official.roles.contains(&ac::Role::Handlaggare);
     let awaiting = crate::approval::undecided(s.state);
@@ -856,11 +907,18 @@ pub async fn case_page(
         application: if pseudo {
             None
         } else {
-            app.as_ref().ok().map(view::application_view)
+            match package {
+                Some(doc) => Some(view::document_view(doc)),
+                None => app.as_ref().ok().map(view::application_view),
+            }
         },
         pseudonymised: pseudo,
         assignable: crate::approval::undecided(s.state) || s.state == CaseState::ReturnedToManual,
-        invalid_reason: app.as_ref().err().map(ToString::to_string).unwrap_or_default(),
+        invalid_reason: if package.is_some() {
+            String::new()
+        } else {
+            app.as_ref().err().map(ToString::to_string).unwrap_or_default()
+        },
         register: if pseudo {
             view::register_view(None, None)
         } else {

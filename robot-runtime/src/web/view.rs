@@ -86,7 +86,7 @@ pub struct ApplicationView {
 }
 
 pub struct Group {
-    pub title: &'static str,
+    pub title: String,
     pub items: Vec<LabelValue>,
 }
 
@@ -201,26 +201,136 @@ pub fn application_view(app: &Application) -> ApplicationView {
         people,
         groups: vec![
             Group {
-                title: "Kostnader enligt ansökan",
+                title: "Kostnader enligt ansökan".into(),
                 items: costs,
             },
             Group {
-                title: "Inkomster enligt ansökan",
+                title: "Inkomster enligt ansökan".into(),
                 items: incomes,
             },
             Group {
-                title: "Tillgångar",
+                title: "Tillgångar".into(),
                 items: assets,
             },
             Group {
-                title: "Övriga behov",
+                title: "Övriga behov".into(),
                 items: other_needs,
             },
             Group {
-                title: "Historik",
+                title: "Historik".into(),
                 items: history,
             },
         ],
+    }
+}
+
+/// A package type's application as the official reads it: the applicant,
+/// then one group per part of the document, each value under the type's
+/// label (`labels.toml`), amounts in kronor.
+pub fn document_view(doc: &sandbox::Document) -> ApplicationView {
+    let type_name = doc
+        .value
+        .get("schema")
+        .and_then(Value::as_str)
+        .and_then(|s| s.split('/').next())
+        .unwrap_or_default();
+    let ruleset = sandbox::Ruleset::of_type(type_name);
+    let cw = ruleset.as_ref().and_then(|r| r.casework());
+    let empty = sandbox::Labels::default();
+    let labels = cw.map_or(&empty, |c| &c.labels);
+    let schema = cw.and_then(|c| c.json_schema());
+    let skip = ["schema", "external_id", "received_at", "period"];
+    let mut groups = Vec::new();
+    let mut top = Vec::new();
+    if let Some(obj) = doc.value.as_object() {
+        for (k, v) in obj {
+            if skip.contains(&k.as_str()) {
+                continue;
+            }
+            let pointer = format!("/{k}");
+            match v {
+                Value::Object(_) | Value::Array(_) => {
+                    let mut items = Vec::new();
+                    flatten(v, &pointer, labels, schema, &mut items);
+                    groups.push(Group {
+                        title: labels.field(&pointer).map_or_else(|| k.clone(), str::to_string),
+                        items,
+                    });
+                }
+                _ => flatten(v, &pointer, labels, schema, &mut top),
+            }
+        }
+    }
+    if !top.is_empty() {
+        groups.insert(
+            0,
+            Group {
+                title: "Uppgifter i ansökan".into(),
+                items: top,
+            },
+        );
+    }
+    ApplicationView {
+        kind: cw.map_or_else(|| type_name.to_string(), |c| c.title().to_string()),
+        period: doc.period.to_string(),
+        received: doc.received_at.format("%Y-%m-%d %H:%M").to_string(),
+        people: vec![Person {
+            role: "Sökande".into(),
+            name: doc.applicant_name.clone().unwrap_or_default(),
+            details: doc.applicant.formatted(),
+        }],
+        groups,
+    }
+}
+
+/// The schema's `x-hrobot` annotation at a document pointer, if any.
+fn annotation_at<'a>(schema: &'a Value, pointer: &str) -> Option<&'a str> {
+    let mut s = schema;
+    for part in pointer.split('/').skip(1) {
+        s = resolve_ref(schema, s);
+        s = if part.bytes().all(|b| b.is_ascii_digit()) && s.get("items").is_some() {
+            s.get("items")?
+        } else {
+            s.get("properties")?.get(part)?
+        };
+    }
+    resolve_ref(schema, s).get("x-hrobot").and_then(Value::as_str)
+}
+
+fn resolve_ref<'a>(root: &'a Value, s: &'a Value) -> &'a Value {
+    match s.get("$ref").and_then(Value::as_str).and_then(|r| r.strip_prefix('#')) {
+        Some(p) => root.pointer(p).unwrap_or(s),
+        None => s,
+    }
+}
+
+fn flatten(v: &Value, pointer: &str, labels: &sandbox::Labels, schema: Option<&Value>, out: &mut Vec<LabelValue>) {
+    if out.len() >= 200 {
+        return;
+    }
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                flatten(x, &format!("{pointer}/{k}"), labels, schema, out);
+            }
+        }
+        Value::Array(a) => {
+            for (i, x) in a.iter().enumerate() {
+                flatten(x, &format!("{pointer}/{i}"), labels, schema, out);
+            }
+        }
+        Value::Null => {}
+        _ => {
+            let label = labels.field(pointer).map_or_else(|| pointer.trim_start_matches('/').replace('/', " › "), str::to_string);
+            let value = match (v, schema.and_then(|s| annotation_at(s, pointer))) {
+                (Value::Number(n), Some("money")) => domain::Money::parse_json_number(&n.to_string())
+                    .map_or_else(|_| n.to_string(), |m| m.to_string()),
+                (Value::Bool(b), _) => if *b { "ja" } else { "nej" }.to_string(),
+                (Value::String(t), _) => labels.value(t).to_string(),
+                (other, _) => other.to_string(),
+            };
+            out.push(LabelValue { label, value });
+        }
     }
 }
 

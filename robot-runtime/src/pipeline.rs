@@ -495,7 +495,14 @@ async fn fetch_all(
         let mut batch = Vec::with_capacity(items.len());
         for item in &items {
             let case = match with_timeout(source.name(), source.fetch(item)).await {
-                Ok(doc) => new_case(ruleset.as_deref(), &robot.settings.name, source.name(), &item.id, run_id, doc),
+                Ok(doc) => new_case(
+                    ruleset.as_deref(),
+                    &robot.settings.name,
+                    source.name(),
+                    &item.id,
+                    run_id,
+                    doc,
+                ),
                 // Not a document at all: recorded, never skipped silently.
                 Err(e) if e.is_refused() => {
                     refused_case(&robot.settings.name, source.name(), &item.id, run_id, &e.message)

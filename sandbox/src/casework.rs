@@ -46,9 +46,10 @@ pub struct CaseworkManifest {
     pub sections: Vec<SectionEntry>,
     #[serde(default)]
     pub codes: BTreeMap<String, CodeEntry>,
-    /// Whether officials may change rows (the amount follows from the rows).
-    #[serde(default = "yes")]
-    pub amend: bool,
+    /// What the signed sum of the rows is called on the case page
+    /// (default "Summa enligt raderna").
+    #[serde(default)]
+    pub result_label: Option<String>,
 }
 
 fn default_applicant() -> String {

@@ -194,6 +194,10 @@ struct Person {
 #[derive(Debug, Clone, Serialize)]
 struct DecisionLetter {
     preview: bool,
+    /// The decided amount in kronor (`2 100 kr`), and whether it is 0: a
+    /// type's template words its own decision sentence from them.
+    amount: String,
+    amount_zero: bool,
     sender: Sender,
     date: String,
     diarienummer: String,
@@ -373,6 +377,8 @@ pub fn decision_letter(
     lagrum.retain(|l| !l.trim().is_empty() && seen.insert(l.clone()));
     let data = DecisionLetter {
         preview: state == LetterState::Preview,
+        amount: kr(record.amount),
+        amount_zero: record.amount.is_zero(),
         sender: sender(settings),
         date: iso_label(&record.decided_on),
         diarienummer: record.diarienummer.clone(),
@@ -400,7 +406,9 @@ pub fn decision_letter(
         lagrum,
         decided_by: person(SignatoryRole::Beslutsfattare),
         prepared_by: person(SignatoryRole::Foredragande),
-        payment_info: (record.outcome != Outcome::Avslag).then(|| settings.payment_info.clone()),
+        // Money is paid out only on a grant (a fixed fee is paid by the citizen).
+        payment_info: matches!(record.outcome, Outcome::Bifall | Outcome::DelvisBifall)
+            .then(|| settings.payment_info.clone()),
         appeal_lagrum: law.overklagande.clone(),
     };
     let template = match package_letter(app, |c| c.letter.clone()) {
@@ -511,7 +519,10 @@ pub fn kommunicering_letter(
         &template,
         &data,
         &letter::LetterInfo {
-            title: &format!("Kommunicering inför beslut om {} – {period}", type_title(app).to_lowercase()),
+            title: &format!(
+                "Kommunicering inför beslut om {} – {period}",
+                type_title(app).to_lowercase()
+            ),
             footer: &format!("{diarienummer} – {}", settings.board),
             author: &settings.board,
             date: now.with_timezone(&chrono_tz::Europe::Stockholm).date_naive(),

@@ -20,12 +20,11 @@ use crate::store::{
 };
 use domain::Draft;
 use domain::{
-    At, Basis, CaseState, ConfirmedAssessment, DecisionError, DecisionInput, DecisionRecord,
-    KommuniceringOutcome, LetterKind, Money, Outcome, Personnummer, RowChange, Ruling, Signatory, SignatoryRole,
-    SkipGround,
+    At, Basis, CaseState, ConfirmedAssessment, DecisionError, DecisionInput, DecisionRecord, KommuniceringOutcome,
+    LetterKind, Money, Outcome, Personnummer, RowChange, Ruling, Signatory, SignatoryRole, SkipGround,
 };
-use serde::Deserialize;
 use sandbox::{Input, Ruleset};
+use serde::Deserialize;
 use serde_json::json;
 use std::fmt;
 use std::path::PathBuf;

@@ -119,7 +119,9 @@ fn demo(args: Args, data_dir: Option<PathBuf>) -> anyhow::Result<()> {
         missed: Missed::Skip,
         missed_limit_hours: 24,
         ruleset: repo_path("rulesets/avgift-aldreomsorg"),
-        source: SourceSettings::FileInbox { path: fee_inbox.clone() },
+        source: SourceSettings::FileInbox {
+            path: fee_inbox.clone(),
+        },
         lookups: Vec::new(),
         options: RobotOptions::default(),
     });
@@ -139,7 +141,11 @@ fn demo(args: Args, data_dir: Option<PathBuf>) -> anyhow::Result<()> {
         println!("  Webbgränssnitt:  http://{addr}/");
         println!("  Hälsa, mätvärden: http://{addr}/healthz  http://{addr}/metrics");
         println!("  Data:            {}", data_dir.display());
-        println!("  Inkorg:          {} ansökningar om ekonomiskt bistånd i {}", copied, inbox.display());
+        println!(
+            "  Inkorg:          {} ansökningar om ekonomiskt bistånd i {}",
+            copied,
+            inbox.display()
+        );
         println!(
             "                   {} underlag för avgift inom äldreomsorgen i {}",
             fee_copied,

@@ -509,7 +509,11 @@ fn robot_types(web: &Web) -> Vec<(String, String, String)> {
         .filter_map(|r| {
             let rs = sandbox::Ruleset::load(&r.settings.ruleset).ok()?;
             let cw = rs.casework()?;
-            Some((r.settings.name.clone(), cw.type_name().to_string(), cw.title().to_string()))
+            Some((
+                r.settings.name.clone(),
+                cw.type_name().to_string(),
+                cw.title().to_string(),
+            ))
         })
         .collect();
     v.sort();
@@ -546,7 +550,13 @@ impl QueueQuery {
                     if !types.iter().any(|(_, ty, _)| ty == t) {
                         return Err(Failure::BadRequest("Okänd ärendetyp i filtret.".into()));
                     }
-                    Some(types.into_iter().filter(|(_, ty, _)| ty == t).map(|(r, ..)| r).collect())
+                    Some(
+                        types
+                            .into_iter()
+                            .filter(|(_, ty, _)| ty == t)
+                            .map(|(r, ..)| r)
+                            .collect(),
+                    )
                 }
             },
             outcome: match self.utfall.as_deref() {
@@ -618,7 +628,8 @@ pub async fn queue(
     let mut robots: Vec<String> = web.rt.robots.keys().cloned().collect();
     robots.sort();
     let types = robot_types(&web);
-    let mut type_choices: Vec<(String, String)> = types.iter().map(|(_, t, title)| (t.clone(), title.clone())).collect();
+    let mut type_choices: Vec<(String, String)> =
+        types.iter().map(|(_, t, title)| (t.clone(), title.clone())).collect();
     type_choices.sort();
     type_choices.dedup();
     let title_of = |robot: &str| {

@@ -79,6 +79,8 @@ pub struct Person {
 /// The application as the official reads it.
 pub struct ApplicationView {
     pub kind: String,
+    /// The heading of the people table (`Hushållet`, `Sökande`).
+    pub people_title: String,
     pub period: String,
     pub received: String,
     pub people: Vec<Person>,
@@ -192,6 +194,7 @@ pub fn application_view(app: &Application) -> ApplicationView {
         });
     }
     ApplicationView {
+        people_title: "Hushållet".into(),
         kind: match app.kind() {
             domain::ApplicationKind::Fortsatt => "Fortsatt ansökan".into(),
             domain::ApplicationKind::Nyansokan => "Nyansökan".into(),
@@ -240,6 +243,14 @@ pub fn document_view(doc: &sandbox::Document) -> ApplicationView {
     let labels = cw.map_or(&empty, |c| &c.labels);
     let schema = cw.and_then(|c| c.json_schema());
     let skip = ["schema", "external_id", "received_at", "period"];
+    // The applicant is shown as a person above, not again among the fields.
+    let shown: Vec<&str> = cw
+        .map(|c| {
+            std::iter::once(c.manifest.applicant.as_str())
+                .chain(c.manifest.applicant_name.as_deref())
+                .collect()
+        })
+        .unwrap_or_default();
     let mut groups = Vec::new();
     let mut top = Vec::new();
     if let Some(obj) = doc.value.as_object() {
@@ -248,6 +259,9 @@ pub fn document_view(doc: &sandbox::Document) -> ApplicationView {
                 continue;
             }
             let pointer = format!("/{k}");
+            if shown.contains(&pointer.as_str()) {
+                continue;
+            }
             match v {
                 Value::Object(_) | Value::Array(_) => {
                     let mut items = Vec::new();
@@ -271,6 +285,7 @@ pub fn document_view(doc: &sandbox::Document) -> ApplicationView {
         );
     }
     ApplicationView {
+        people_title: "Sökande".into(),
         kind: cw.map_or_else(|| type_name.to_string(), |c| c.title().to_string()),
         period: doc.period.to_string(),
         received: doc.received_at.format("%Y-%m-%d %H:%M").to_string(),
@@ -321,10 +336,13 @@ fn flatten(v: &Value, pointer: &str, labels: &sandbox::Labels, schema: Option<&V
         }
         Value::Null => {}
         _ => {
-            let label = labels.field(pointer).map_or_else(|| pointer.trim_start_matches('/').replace('/', " › "), str::to_string);
+            let label = labels
+                .field(pointer)
+                .map_or_else(|| pointer.trim_start_matches('/').replace('/', " › "), str::to_string);
             let value = match (v, schema.and_then(|s| annotation_at(s, pointer))) {
-                (Value::Number(n), Some("money")) => domain::Money::parse_json_number(&n.to_string())
-                    .map_or_else(|_| n.to_string(), |m| m.to_string()),
+                (Value::Number(n), Some("money")) => {
+                    domain::Money::parse_json_number(&n.to_string()).map_or_else(|_| n.to_string(), |m| m.to_string())
+                }
                 (Value::Bool(b), _) => if *b { "ja" } else { "nej" }.to_string(),
                 (Value::String(t), _) => labels.value(t).to_string(),
                 (other, _) => other.to_string(),
@@ -413,6 +431,8 @@ pub struct CalcSection {
 pub struct CalculationView {
     pub sections: Vec<CalcSection>,
     pub need: String,
+    /// What the signed sum is called (the type's `result_label`).
+    pub need_label: String,
     pub outcome: String,
     pub amount: String,
 }
@@ -468,6 +488,9 @@ pub fn draft_view(d: &Draft) -> DraftView {
             })
             .collect(),
         need: c.need().map_or_else(|_| "–".into(), |m| m.to_string()),
+        need_label: sandbox::Ruleset::of_type(d.casework_type())
+            .and_then(|r| r.casework().and_then(|c| c.manifest.result_label.clone()))
+            .unwrap_or_else(|| "Summa enligt raderna".into()),
         outcome: d.outcome().label().into(),
         amount: d.amount().map_or_else(|| "–".into(), |m| m.to_string()),
     };

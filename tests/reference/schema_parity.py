@@ -37,6 +37,12 @@ written 5.0, received_at variants, trailing newlines, BOM ...).
     python3 tests/reference/schema_parity.py --hrobot /tmp/hrobot-before
     python3 tests/reference/schema_parity.py --hrobot /tmp/hrobot-before --after target/release/hrobot
 
+An old binary cannot load a manifest with [casework]: give it the type's
+folder from a worktree of its own commit (--ruleset). To compare the package
+pipeline itself while the type still names a built-in reader, point
+--after-ruleset at a copy whose manifest has json_schema and validate
+instead of builtin, with a stand-in main.rhai, and add --verdicts-only.
+
 Pattern semantics: JSON Schema patterns are ECMA-262 regexes, where `$` is
 the end of the text; Python's `re` lets `$` match before a final newline,
 so a pattern ending in `$` is checked here with `\\Z` instead. Numbers are
@@ -268,7 +274,8 @@ def run_hrobot(hrobot: str, ruleset: Path, folder: Path) -> dict:
     proc = subprocess.run([hrobot, "evaluate", "--ruleset", str(ruleset), str(folder)],
                           capture_output=True, text=True, check=False)
     results = {}
-    for line in proc.stdout.splitlines():
+    # split on "\n" only: str.splitlines() also splits on U+2028 inside a JSON string
+    for line in filter(None, proc.stdout.split("\n")):
         obj = json.loads(line)
         if "draft" in obj:
             results[obj["file"]] = {"exit_code": 0, "draft": obj["draft"]}
@@ -597,7 +604,15 @@ def compare_preview(folder: Path, rust: dict, harness: str, show: int) -> int:
     return 1 if bad_rows else 0
 
 
-def compare_binaries(folder: Path, before: dict, after: dict, show: int) -> int:
+def canonical(draft: dict) -> str:
+    """A draft without its ruleset's content hash, which changes with any
+    file of the type (a manifest line, a letter moved into the package)."""
+    d = copy.deepcopy(draft)
+    d.get("ruleset", {}).pop("hash", None)
+    return json.dumps(d, sort_keys=True, ensure_ascii=False)
+
+
+def compare_binaries(folder: Path, before: dict, after: dict, show: int, drafts: bool = True) -> int:
     counts = Counter()
     bad = []
     for f in sorted(folder.glob("*.json")):
@@ -610,8 +625,10 @@ def compare_binaries(folder: Path, before: dict, after: dict, show: int) -> int:
         elif b["exit_code"] != a["exit_code"]:
             why = f"exit {b['exit_code']} -> {a['exit_code']}"
         elif b["exit_code"] == 0:
-            if json.dumps(b["draft"], sort_keys=True) != json.dumps(a["draft"], sort_keys=True):
+            if drafts and canonical(b["draft"]) != canonical(a["draft"]):
                 why = "drafts differ"
+            elif drafts and b["draft"].get("ruleset", {}).get("hash") != a["draft"].get("ruleset", {}).get("hash"):
+                counts[(src, "ruleset hash differs")] += 1
         elif b["exit_code"] == 2:
             if (b["pointers"] or a["pointers"]) and not set(b["pointers"]) & set(a["pointers"]):
                 why = "no pointer in common"
@@ -621,7 +638,8 @@ def compare_binaries(folder: Path, before: dict, after: dict, show: int) -> int:
     print("inputs by source: old binary against new")
     for src in sorted({s for s, _ in counts}):
         print(f"  {src:9} inputs {counts[(src, 'inputs')]:5}  agree {counts[(src, 'agree')]:5}  "
-              f"disagree {counts[(src, 'disagree')]:3}")
+              f"disagree {counts[(src, 'disagree')]:3}  (valid, same draft but the ruleset hash: "
+              f"{counts[(src, 'ruleset hash differs')]})")
     print(f"\ndisagreements: {len(bad)}")
     for row in bad[:show]:
         print("  ", *row)
@@ -636,6 +654,9 @@ def main(argv=None) -> int:
                          "e.g. from a worktree of the commit it was built from)")
     ap.add_argument("--after-ruleset", type=Path, default=TYPE)
     ap.add_argument("--after", help="a binary with the package pipeline: compare binaries instead")
+    ap.add_argument("--verdicts-only", action="store_true",
+                    help="with --after: compare exit codes and pointers, not drafts (e.g. a copy of the type "
+                         "wired to the package files with a stand-in main.rhai)")
     ap.add_argument("--generated", type=Path, help="an already generated folder (difftest.py --only-generate)")
     ap.add_argument("--n", type=int, default=2000)
     ap.add_argument("--seed", type=int, default=7)
@@ -651,7 +672,8 @@ def main(argv=None) -> int:
         folder = collect(args.generated, args.n, args.seed, work)
         before = run_hrobot(args.hrobot, args.ruleset, folder)
         if args.after:
-            return compare_binaries(folder, before, run_hrobot(args.after, args.after_ruleset, folder), args.show)
+            return compare_binaries(folder, before, run_hrobot(args.after, args.after_ruleset, folder), args.show,
+                                    drafts=not args.verdicts_only)
         status = compare_schema(folder, before, args.show)
         if args.harness:
             status |= compare_preview(folder, before, args.harness, args.show)

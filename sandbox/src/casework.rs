@@ -444,6 +444,9 @@ impl Casework {
                 message,
             }])
         };
+        if !value.is_object() {
+            return Err(invalid("", "ansökan ska vara ett JSON-objekt".into()));
+        }
         // The schema value first: a document of another type is named as such.
         match value.get("schema").and_then(Value::as_str) {
             Some(s) if s == self.manifest.application_schema => {}
@@ -522,7 +525,7 @@ impl Casework {
         }
         let applicant_pointer = self.manifest.applicant.as_str();
         let applicant = match value.pointer(applicant_pointer).and_then(Value::as_str) {
-            Some(s) => Personnummer::parse(s, day1).map_err(|e| invalid(applicant_pointer, e.to_string()))?,
+            Some(s) => Personnummer::parse(s.trim(), day1).map_err(|e| invalid(applicant_pointer, e.to_string()))?,
             None => return Err(invalid(applicant_pointer, "sökandens personnummer saknas".into())),
         };
         let applicant_name = self
@@ -552,25 +555,24 @@ impl Casework {
     }
 }
 
-/// A schema error in Swedish words where the keyword is a common one.
+/// A schema error in Swedish, naming the keyword broken and never the
+/// value (which may be a name or a personnummer: messages reach logs).
 fn schema_message(e: &jsonschema::ValidationError<'_>) -> String {
-    let text = e.to_string();
-    let kind = format!("{:?}", e.kind());
-    let head = kind.split([' ', '{', '(']).next().unwrap_or("");
-    let sv = match head {
-        "Required" => "ett obligatoriskt fält saknas",
-        "Type" => "fel typ",
-        "Enum" | "Constant" => "värdet är inte ett av de tillåtna",
-        "Minimum" | "ExclusiveMinimum" => "värdet är för litet",
-        "Maximum" | "ExclusiveMaximum" => "värdet är för stort",
-        "MinLength" | "MaxLength" => "texten har fel längd",
-        "MinItems" | "MaxItems" => "listan har fel antal",
-        "Pattern" => "värdet har fel form",
-        "AdditionalProperties" | "UnevaluatedProperties" => "okänt fält",
-        "Format" => "värdet har fel format",
+    let keyword = e.kind().keyword();
+    let sv = match keyword {
+        "required" => "ett obligatoriskt fält saknas",
+        "type" => "fel typ",
+        "enum" | "const" => "värdet är inte ett av de tillåtna",
+        "minimum" | "exclusiveMinimum" => "värdet är för litet",
+        "maximum" | "exclusiveMaximum" => "värdet är för stort",
+        "minLength" | "maxLength" => "texten har fel längd",
+        "minItems" | "maxItems" => "listan har fel antal",
+        "pattern" => "värdet har fel form",
+        "additionalProperties" | "unevaluatedProperties" => "okänt fält",
+        "format" => "värdet har fel format",
         _ => "värdet är ogiltigt",
     };
-    format!("{sv} ({text})")
+    format!("{sv} (schemats {keyword})")
 }
 
 /// Checks the annotations of a schema: known names, and money and
@@ -689,7 +691,7 @@ impl Walk<'_> {
                     }
                 }
             }
-            (Some(Annotation::Personnummer), Value::String(s)) => match Personnummer::parse(s, self.day1) {
+            (Some(Annotation::Personnummer), Value::String(s)) => match Personnummer::parse(s.trim(), self.day1) {
                 Ok(p) => {
                     let age = p.age_on(self.day1).max(0);
                     let doc = Dynamic::from(ImmutableString::from(p.as_str()));
@@ -725,7 +727,12 @@ impl Walk<'_> {
                 let d = Dynamic::from(ImmutableString::from(s.as_str()));
                 (d.clone(), Some(d))
             }
-            Value::Number(n) => match n.as_i64() {
+            Value::Number(n) => match n.as_i64().or_else(|| {
+                // `5.0` and `1e1` are whole numbers (JSON Schema's integer).
+                n.as_f64()
+                    .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
+                    .map(|f| f as i64)
+            }) {
                 Some(i) => (Dynamic::from_int(i), Some(Dynamic::from_int(i))),
                 None => {
                     self.problem(

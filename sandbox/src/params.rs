@@ -121,6 +121,13 @@ pub struct ResolvedParams {
 }
 
 impl ResolvedParams {
+    /// No parameters (a date no set covers).
+    pub fn none(date: NaiveDate) -> ResolvedParams {
+        ResolvedParams {
+            date,
+            values: HashMap::new(),
+        }
+    }
     pub fn date(&self) -> NaiveDate {
         self.date
     }

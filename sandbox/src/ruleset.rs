@@ -384,7 +384,14 @@ impl Ruleset {
     fn run_validate(&self, cw: &Casework, doc: &CaseDocument) -> Result<(), ReadError> {
         let Some(ast) = &cw.validate else { return Ok(()) };
         let file = cw.manifest.validate.clone().unwrap_or_default();
-        let params = Params::new(self.script_params(doc.period.first_day()).map_err(ReadError::Ruleset)?);
+        // A period without parameters is the rules' problem, not the
+        // validation's: it then sees none.
+        let params = match self.script_params(doc.period.first_day()) {
+            Ok(p) => Params::new(p),
+            Err(_) => Params::new(Arc::new(ScriptParams::new(&ResolvedParams::none(
+                doc.period.first_day(),
+            )))),
+        };
         let mut scope = Scope::new();
         scope.push_constant_dynamic("doc", doc.doc.clone());
         scope.push("params", params);

@@ -111,15 +111,33 @@ impl OutboxSettings {
     }
 }
 
+/// The subject: the letter's own title up to the dash before the month
+/// (each casework type's template titles its letters), or a plain fallback.
+fn subject_of(html: &str, kind: LetterKind) -> String {
+    let title = html
+        .split_once("<title>")
+        .and_then(|(_, rest)| rest.split_once("</title>"))
+        .map(|(t, _)| t.split(" – ").next().unwrap_or(t).trim())
+        .filter(|t| !t.is_empty() && t.len() <= 200)
+        .map(|t| t.replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">"));
+    title.unwrap_or_else(|| {
+        match kind {
+            LetterKind::Beslut => "Beslut",
+            LetterKind::Kommunicering => "Kommunicering inför beslut",
+        }
+        .to_string()
+    })
+}
+
 fn letter_of(item: &OutboxRow) -> Letter {
-    let (subject, name) = match item.kind {
-        LetterKind::Beslut => ("Beslut om ekonomiskt bistånd", "beslut"),
-        LetterKind::Kommunicering => ("Kommunicering inför beslut om ekonomiskt bistånd", "kommunicering"),
+    let name = match item.kind {
+        LetterKind::Beslut => "beslut",
+        LetterKind::Kommunicering => "kommunicering",
     };
     Letter {
         case_ref: format!("case:{}", item.case_id),
         to: item.recipient.clone(),
-        subject: subject.into(),
+        subject: subject_of(&item.letter_html, item.kind),
         text: item.letter_text.clone(),
         html: item.letter_html.clone(),
         pdf: Some(item.letter_pdf.clone()),

@@ -176,8 +176,17 @@ fn ci(root: &Path) -> Result<()> {
     }
     let hrobot = root.join("target/debug/hrobot");
     let hrobot = hrobot.to_str().context("non-UTF-8 path")?;
-    run(hrobot, &["rules", "check", "rulesets/ekonomiskt-bistand"])?;
-    run(hrobot, &["rules", "test", "rulesets/ekonomiskt-bistand"])?;
+    // Every casework type in rulesets/ passes its own suite.
+    let mut types: Vec<String> = std::fs::read_dir(root.join("rulesets"))?
+        .filter_map(Result::ok)
+        .filter(|e| e.path().join("ruleset.toml").is_file())
+        .filter_map(|e| e.file_name().to_str().map(|n| format!("rulesets/{n}")))
+        .collect();
+    types.sort();
+    for t in &types {
+        run(hrobot, &["rules", "check", t])?;
+        run(hrobot, &["rules", "test", t])?;
+    }
     let shared = root.join("../shared/examples/ekonomiskt-bistand");
     if shared.is_dir() {
         let shared = shared.to_str().context("non-UTF-8 path")?;

@@ -1,7 +1,7 @@
 //! The service's HTTP side: health, readiness and metrics. The approval UI
 //! and API mount on the same router.
 
-use crate::pipeline::Runtime;
+use crate::runtime::Runtime;
 use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};

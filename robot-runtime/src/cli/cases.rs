@@ -2,7 +2,6 @@
 
 use crate::clock::SystemClock;
 use crate::config::Settings;
-use crate::pipeline::Runtime;
 use domain::CaseState;
 use std::sync::Arc;
 
@@ -56,8 +55,7 @@ pub fn run(settings: Settings, cmd: CasesCommand) -> u8 {
 }
 
 async fn run_async(settings: Settings, cmd: CasesCommand) -> anyhow::Result<u8> {
-    let runtime = Runtime::build(settings, Arc::new(SystemClock)).await?;
-    let store = &runtime.store;
+    let store = &crate::runtime::open_store(&settings, Arc::new(SystemClock)).await?;
     let code = match cmd {
         CasesCommand::List {
             state,

@@ -7,7 +7,7 @@
 //! a personnummer in the clear ever reaches this module.
 
 use super::{Backend, Store, StoreError, from_us, us};
-use crate::approval::Role;
+use crate::roles::Role;
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 

@@ -207,7 +207,7 @@ pub struct AddUserForm {
 /// command line (they go through [`crate::accounts::add`], where deciding
 /// and administering roles wait for a second administratör).
 pub async fn create_user(
-    web_rt: &crate::pipeline::Runtime,
+    store: &crate::store::Store,
     username: &str,
     display_name: &str,
     password: Option<&str>,
@@ -215,7 +215,7 @@ pub async fn create_user(
     roles: Vec<super::approval_core::Role>,
 ) -> Result<i64, String> {
     crate::accounts::add(
-        web_rt,
+        store,
         &crate::accounts::By::Setup,
         &crate::accounts::NewAccount {
             username,
@@ -248,7 +248,7 @@ pub async fn add_user(
     }
     let by = crate::accounts::By::Official(a.official.clone());
     let added = crate::accounts::add(
-        &web.rt,
+        &web.rt.store,
         &by,
         &crate::accounts::NewAccount {
             username: &f.anvandarnamn,
@@ -291,9 +291,14 @@ pub async fn user_status(
         return Err(Failure::Invalid("Du kan inte inaktivera dig själv.".into()).into());
     }
     web.rt.store.user_by_id(id).await?.ok_or(Failure::NotFound)?;
-    crate::accounts::set_status(&web.rt, &crate::accounts::By::Official(a.official.clone()), id, disable)
-        .await
-        .map_err(Failure::Invalid)?;
+    crate::accounts::set_status(
+        &web.rt.store,
+        &crate::accounts::By::Official(a.official.clone()),
+        id,
+        disable,
+    )
+    .await
+    .map_err(Failure::Invalid)?;
     Ok(see_other("/admin/anvandare?klart=andrad"))
 }
 
@@ -314,7 +319,7 @@ pub async fn role_request(
         "avsla" => false,
         _ => return Err(Failure::Invalid("Okänd åtgärd.".into()).into()),
     };
-    match crate::accounts::decide_request(&web.rt, &a.official, id, grant).await {
+    match crate::accounts::decide_request(&web.rt.store, &a.official, id, grant).await {
         Ok(()) => Ok(see_other(if grant {
             "/admin/anvandare?klart=beviljad"
         } else {
@@ -342,7 +347,7 @@ pub async fn user_identity(
 ) -> Result<Response, WebError> {
     web.rt.store.user_by_id(id).await?.ok_or(Failure::NotFound)?;
     match crate::accounts::set_personnummer(
-        &web.rt,
+        &web.rt.store,
         &crate::accounts::By::Official(a.official.clone()),
         id,
         &f.personnummer,
@@ -375,14 +380,14 @@ pub async fn user_role(
     let role = crate::store::users::role_from_str(&f.roll).ok_or_else(|| Failure::Invalid("Okänd roll.".into()))?;
     let by = crate::accounts::By::Official(a.official.clone());
     let done = match f.atgard.as_str() {
-        "ge" => crate::accounts::request_role(&web.rt, &by, id, role)
+        "ge" => crate::accounts::request_role(&web.rt.store, &by, id, role)
             .await
             .map(|given| if given { "andrad" } else { "begard" }),
         "ta-bort" => {
             if id == a.official.user_id {
                 Err("Du kan inte ta bort dina egna roller.".to_string())
             } else {
-                crate::accounts::remove_role(&web.rt, &by, id, role)
+                crate::accounts::remove_role(&web.rt.store, &by, id, role)
                     .await
                     .map(|()| "andrad")
             }
@@ -474,7 +479,7 @@ pub async fn robot_status(
         .set_paused(&name, paused, paused.then_some(reason.as_str()))
         .await?;
     crate::accounts::robot_changed(
-        &web.rt,
+        &web.rt.store,
         &crate::accounts::By::Official(a.official.clone()),
         &name,
         paused,

@@ -360,12 +360,12 @@ async fn find_or_create(
         if u.disabled {
             return Err(refused("Ditt konto är inaktiverat."));
         }
-        crate::accounts::sync_idp_roles(&web.rt, &u, roles)
+        crate::accounts::sync_idp_roles(&web.rt.store, &u, roles)
             .await
             .map_err(|m| WebError(Failure::Internal(anyhow::anyhow!(m))))?;
         if u.personnummer_sealed.is_none()
             && let Some(p) = personnummer
-            && let Err(m) = crate::accounts::set_personnummer(&web.rt, &by, u.id, p).await
+            && let Err(m) = crate::accounts::set_personnummer(&web.rt.store, &by, u.id, p).await
         {
             tracing::warn!(
                 user_id = u.id,
@@ -378,7 +378,7 @@ async fn find_or_create(
         .map_err(|_| refused("Inloggningstjänsten skickade inget giltigt användarnamn."))?;
     let display: String = display.chars().take(100).collect();
     let added = crate::accounts::add(
-        &web.rt,
+        &web.rt.store,
         &by,
         &crate::accounts::NewAccount {
             username: &username,

@@ -357,7 +357,7 @@ impl Web {
             .and_then(|u| u.password_hash.clone());
         let pw = password.to_string();
         // argon2 is deliberately slow: off the async threads.
-        let ok = tokio::task::spawn_blocking(move || super::identity::verify_password(&pw, hash.as_deref()))
+        let ok = tokio::task::spawn_blocking(move || crate::officials::verify_password(&pw, hash.as_deref()))
             .await
             .unwrap_or(false);
         match user {

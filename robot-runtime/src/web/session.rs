@@ -19,7 +19,8 @@
 //!   it needs no CSRF token.
 
 use super::error::{ApiError, Failure, WebError};
-use super::{Access, Web, identity};
+use super::{Access, Web};
+use crate::officials as identity;
 use crate::store::StoreError;
 use crate::store::sessions::{AuthMethod, NewSession, SessionKind};
 use crate::store::users::UserRecord;

@@ -6,7 +6,8 @@
 use crate::support::*;
 use domain::{CaseState, Outcome, ReasonCode};
 use robot_runtime::clock::Clock;
-use robot_runtime::pipeline::{Runtime, drain_run, run_robot};
+use robot_runtime::pipeline::{drain_run, run_robot};
+use robot_runtime::runtime::Runtime;
 use robot_runtime::scheduler;
 use robot_runtime::store::Trigger;
 use std::path::Path;

@@ -5,7 +5,8 @@
 use crate::support::*;
 use robot_runtime::clock::{Clock, ManualClock};
 use robot_runtime::config::Missed;
-use robot_runtime::pipeline::{Runtime, robot_loop, run_robot};
+use robot_runtime::pipeline::{robot_loop, run_robot};
+use robot_runtime::runtime::Runtime;
 use robot_runtime::store::Trigger;
 use std::sync::Arc;
 use std::time::Duration;

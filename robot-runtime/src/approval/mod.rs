@@ -961,7 +961,7 @@ pub struct CaseView {
 #[derive(Debug, Clone)]
 pub struct OutboxStatus {
     pub channel: String,
-    pub status: String,
+    pub status: crate::store::DeliveryStatus,
     pub attempts: i64,
     pub last_error: Option<String>,
     pub receipt: Option<String>,

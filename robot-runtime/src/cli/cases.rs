@@ -138,7 +138,7 @@ async fn run_async(settings: Settings, cmd: CasesCommand) -> anyhow::Result<u8> 
                     println!("  mottaget:      {}", s.received.to_rfc3339());
                     println!(
                         "  arbete:        {} ({} försök)",
-                        d.work_status.as_deref().unwrap_or("–"),
+                        d.work_status.map_or("–", |s| s.as_str()),
                         d.attempts.unwrap_or(0)
                     );
                     if let Some(e) = &d.last_error {

@@ -15,6 +15,7 @@ pub mod queue;
 pub mod routing;
 pub mod sessions;
 mod sql;
+mod states;
 mod tx;
 pub mod users;
 
@@ -33,6 +34,7 @@ pub use sql::{
     Backend, CommentRow, DecisionRow, KommuniceringRow, NewDecision, NewKommunicering, NewOutboxItem, OutboxDecision,
     OutboxRow,
 };
+pub use states::{DeliveryStatus, RunStatus, Trigger, WorkStatus};
 pub use tx::StoreTx;
 
 pub type CaseId = i64;
@@ -181,26 +183,8 @@ pub struct CaseDetail {
     pub register_json: Option<String>,
     pub draft_json: Option<String>,
     pub attempts: Option<i64>,
-    pub work_status: Option<String>,
+    pub work_status: Option<WorkStatus>,
     pub last_error: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Trigger {
-    Schedule,
-    CatchUp,
-    Manual,
-}
-
-impl Trigger {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Trigger::Schedule => "schedule",
-            Trigger::CatchUp => "catch_up",
-            Trigger::Manual => "manual",
-        }
-    }
 }
 
 /// Counts for one robot run.
@@ -216,8 +200,8 @@ pub struct RunSummary {
     pub id: RunId,
     pub robot: String,
     pub fire: DateTime<Utc>,
-    pub trigger: String,
-    pub status: String,
+    pub trigger: Trigger,
+    pub status: RunStatus,
     pub counts: RunCounts,
     pub error: Option<String>,
 }

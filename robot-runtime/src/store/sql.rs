@@ -127,7 +127,7 @@ pub struct OutboxRow {
     pub channel: String,
     pub idempotency_key: String,
     pub recipient: Option<String>,
-    pub status: String,
+    pub status: DeliveryStatus,
     pub attempts: i64,
     pub last_error: Option<String>,
     pub receipt: Option<String>,
@@ -305,7 +305,7 @@ where
         channel: r.try_get("channel")?,
         idempotency_key: r.try_get("idempotency_key")?,
         recipient: r.try_get("recipient")?,
-        status: r.try_get("status")?,
+        status: r.try_get::<String, _>("status")?.parse()?,
         attempts: int(r, "attempts")?,
         last_error: r.try_get("last_error")?,
         receipt: r.try_get("receipt")?,
@@ -651,13 +651,13 @@ macro_rules! engine {
             }
 
             /// Ends the lease: `done`, `dead` or back to `pending`. False if it was lost.
-            async fn release(tx: &mut Tx, item: &Claimed, owner: &str, status: &str, next: Option<i64>, error: Option<&str>, now: i64) -> Result<bool, StoreError> {
+            async fn release(tx: &mut Tx, item: &Claimed, owner: &str, status: WorkStatus, next: Option<i64>, error: Option<&str>, now: i64) -> Result<bool, StoreError> {
                 let done = sqlx::query(
                     "UPDATE work_items SET status = $1, lease_owner = NULL, lease_expires_us = NULL, done_by = $6, \
                      next_attempt_us = COALESCE($2, next_attempt_us), last_error = $3, updated_us = $4 \
                      WHERE id = $5 AND status = 'leased' AND lease_owner = $6",
                 )
-                .bind(status)
+                .bind(status.as_str())
                 .bind(next)
                 .bind(error)
                 .bind(now)
@@ -694,9 +694,9 @@ macro_rules! engine {
                 let mut events = Vec::with_capacity(results.len() * 2);
                 for (item, finish) in results {
                     let ok = match finish {
-                        Finish::RetryAt { at, error } => release(&mut tx, item, owner, "pending", Some(us(*at)), Some(error), t).await?,
+                        Finish::RetryAt { at, error } => release(&mut tx, item, owner, WorkStatus::Pending, Some(us(*at)), Some(error), t).await?,
                         Finish::Drafted { draft, register_json, subjects, same_period_check } => {
-                            if !release(&mut tx, item, owner, "done", None, None, t).await? {
+                            if !release(&mut tx, item, owner, WorkStatus::Done, None, None, t).await? {
                                 kept.push(false);
                                 continue;
                             }
@@ -751,7 +751,7 @@ macro_rules! engine {
                             true
                         }
                         Finish::Invalid { reason } => {
-                            if !release(&mut tx, item, owner, "done", None, None, t).await? {
+                            if !release(&mut tx, item, owner, WorkStatus::Done, None, None, t).await? {
                                 kept.push(false);
                                 continue;
                             }
@@ -764,7 +764,7 @@ macro_rules! engine {
                             true
                         }
                         Finish::Failed { reason } => {
-                            if !release(&mut tx, item, owner, "dead", None, Some(reason), t).await? {
+                            if !release(&mut tx, item, owner, WorkStatus::Dead, None, Some(reason), t).await? {
                                 kept.push(false);
                                 continue;
                             }
@@ -828,7 +828,7 @@ macro_rules! engine {
             pub async fn finish_run(pool: &$pool, run: RunId, ok: bool, counts: RunCounts, error: Option<&str>, now: DateTime<Utc>) -> Result<(), StoreError> {
                 let mut tx = begin(pool).await?;
                 sqlx::query("UPDATE robot_runs SET status = $1, finished_us = $2, fetched = $3, duplicates = $4, rejected = $5, error = $6 WHERE id = $7")
-                    .bind(if ok { "succeeded" } else { "failed" })
+                    .bind(if ok { RunStatus::Succeeded } else { RunStatus::Failed }.as_str())
                     .bind(us(now))
                     .bind(counts.fetched)
                     .bind(counts.duplicates)
@@ -864,8 +864,8 @@ macro_rules! engine {
                             id: r.try_get("id")?,
                             robot: r.try_get("robot")?,
                             fire: from_us(r.try_get("fire_us")?),
-                            trigger: r.try_get("trigger")?,
-                            status: r.try_get("status")?,
+                            trigger: r.try_get::<String, _>("trigger")?.parse()?,
+                            status: r.try_get::<String, _>("status")?.parse()?,
                             counts: RunCounts {
                                 fetched: r.try_get("fetched")?,
                                 duplicates: r.try_get("duplicates")?,
@@ -1011,7 +1011,7 @@ macro_rules! engine {
                 let (attempts, work_status, last_error) = match work {
                     Some(w) => (
                         Some(w.try_get::<i64, _>("attempts").or_else(|_| w.try_get::<i32, _>("attempts").map(i64::from))?),
-                        Some(w.try_get::<String, _>("status")?),
+                        Some(w.try_get::<String, _>("status")?.parse()?),
                         w.try_get::<Option<String>, _>("last_error")?,
                     ),
                     None => (None, None, None),
@@ -1409,7 +1409,7 @@ macro_rules! engine {
                     "UPDATE outbox SET status = $1, last_error = $2, next_attempt_us = $3, lease_owner = NULL, lease_expires_us = NULL, updated_us = $4 \
                      WHERE id = $5 AND status = 'leased' AND lease_owner = $6",
                 )
-                .bind(if failing { "failing" } else { "pending" })
+                .bind(if failing { DeliveryStatus::Failing } else { DeliveryStatus::Pending }.as_str())
                 .bind(error)
                 .bind(us(next))
                 .bind(us(now))

@@ -7,6 +7,7 @@ use super::pages::{Chrome, render, see_other};
 use super::session::Authed;
 use super::{Web, role_label, view};
 use crate::store::users::ALL_ROLES;
+use crate::store::{DeliveryStatus, RunStatus};
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
@@ -439,11 +440,10 @@ pub async fn robots(State(web): State<Web>, Extension(a): Extension<Authed>) -> 
                     format!(
                         "{}: {}, hämtade {}, dubbletter {}, ogiltiga {}",
                         view::time(run.fire),
-                        match run.status.as_str() {
-                            "succeeded" => "lyckades",
-                            "failed" => "misslyckades",
-                            "running" => "pågår",
-                            other => other,
+                        match run.status {
+                            RunStatus::Succeeded => "lyckades",
+                            RunStatus::Failed => "misslyckades",
+                            RunStatus::Running => "pågår",
                         },
                         run.counts.fetched,
                         run.counts.duplicates,
@@ -586,11 +586,12 @@ pub async fn outbox(State(web): State<Web>, Extension(a): Extension<Authed>) -> 
             .map(|o| OutboxLine {
                 id: o.id,
                 case_id: o.case_id,
-                status: match o.status.as_str() {
-                    "failing" => "misslyckas",
-                    "pending" => "väntar på nytt försök",
-                    "leased" => "skickas",
-                    _ => "okänd",
+                status: match o.status {
+                    DeliveryStatus::Failing => "misslyckas",
+                    DeliveryStatus::Pending => "väntar på nytt försök",
+                    DeliveryStatus::Leased => "skickas",
+                    // Never among the problems (see Store::outbox_problems).
+                    DeliveryStatus::Delivered => "okänd",
                 },
                 attempts: o.attempts,
                 next: view::time(o.next_attempt),

@@ -142,7 +142,7 @@ async fn approve_and_deliver(engine: Engine) {
     );
     let view = approval::case_view(&rt.store, ids[0]).await.unwrap();
     assert_eq!(view.decisions.len(), 1);
-    assert_eq!(view.outbox.unwrap().status, "delivered");
+    assert_eq!(view.outbox.unwrap().status.as_str(), "delivered");
     rt.store.close().await;
 }
 
@@ -531,7 +531,7 @@ proptest! {
                         if d.needs_second {
                             prop_assert!(d.second_by.is_some() && d.second_by != Some(d.first_by));
                         }
-                        if o.status == "delivered" {
+                        if o.status.as_str() == "delivered" {
                             prop_assert_eq!(v.detail.summary.state, CaseState::Sent);
                         }
                     } else {

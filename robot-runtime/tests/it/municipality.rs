@@ -223,7 +223,7 @@ async fn register_outages_are_retried_and_nothing_is_lost_or_doubled(engine: Eng
         .unwrap()
         .unwrap();
     let run = rt.store.list_runs(Some("r1"), 1).await.unwrap().pop().unwrap();
-    assert_eq!(run.status, "failed");
+    assert_eq!(run.status.as_str(), "failed");
     assert!(run.error.unwrap().contains("not healthy"));
     assert!(all_cases(&rt).await.is_empty());
     sim.faults.clear(Service::Eservice);

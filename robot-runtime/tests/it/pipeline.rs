@@ -337,7 +337,7 @@ async fn a_source_that_is_down_fails_the_run_and_loses_nothing() {
         .unwrap();
     assert_eq!(report.counts.fetched, 0);
     let runs = rt.store.list_runs(Some("r1"), 1).await.unwrap();
-    assert_eq!(runs[0].status, "failed");
+    assert_eq!(runs[0].status.as_str(), "failed");
     assert!(
         runs[0].error.as_deref().unwrap().contains("not healthy"),
         "{:?}",

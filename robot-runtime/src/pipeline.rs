@@ -17,7 +17,7 @@
 use crate::faults::{Fault, FaultPoint};
 use crate::runtime::{Robot, Runtime};
 use crate::scheduler;
-use crate::store::{Claimed, Finish, Inserted, NewCase, RunCounts, RunId, StoreError, Trigger};
+use crate::store::{Claimed, Finish, Inserted, NewCase, RegisterAnswer, RunCounts, RunId, StoreError, Trigger};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use connectors::{Ack, ConnectorError};
@@ -328,16 +328,6 @@ async fn enrich(robot: &Robot, app: &Application) -> Result<Register, ConnectorE
     Ok(register)
 }
 
-fn register_json(r: &Register) -> String {
-    serde_json::json!({
-        "job_seekers": r.job_seekers.iter().map(|p| p.as_str()).collect::<Vec<_>>(),
-        "incomes": r.incomes.iter().map(|i| serde_json::json!({
-            "person": i.person.as_str(), "source": i.source, "kind": i.kind.as_str(), "amount": i.amount.to_json_value(),
-        })).collect::<Vec<_>>(),
-    })
-    .to_string()
-}
-
 enum Processed {
     Done(Finish),
     Crash,
@@ -389,7 +379,10 @@ async fn process(rt: &Runtime, item: &Claimed, rulesets: &mut Rulesets) -> Proce
     } else {
         match enrich(robot, &app).await {
             Ok(reg) => {
-                let json = register_json(&reg);
+                let json = match RegisterAnswer::of(&reg).to_json() {
+                    Ok(j) => j,
+                    Err(e) => return Processed::Done(Finish::Failed { reason: e.to_string() }),
+                };
                 match app.with_register(reg) {
                     Ok(a) => (a, Some(json)),
                     Err(e) => {

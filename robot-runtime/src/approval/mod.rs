@@ -17,12 +17,12 @@ pub use crate::officials::Official;
 pub use crate::roles::Role;
 
 use crate::store::{
-    CaseDetail, CaseId, CaseSummary, CommentRow, DecisionRow, KommuniceringRow, NewDecision, NewKommunicering,
-    NewOutboxItem, Store, StoreError, StoreTx,
+    AmendedBasis, AmendmentNote, CaseDetail, CaseId, CaseSummary, CommentRow, DecisionRow, KommuniceringRow,
+    NewDecision, NewKommunicering, NewOutboxItem, Store, StoreError, StoreTx,
 };
 use domain::Draft;
 use domain::{
-    Application, At, Basis, CaseState, ConfirmedAssessment, DecisionError, DecisionInput, DecisionRecord,
+    Application, At, CaseState, ConfirmedAssessment, DecisionError, DecisionInput, DecisionRecord,
     KommuniceringOutcome, LetterKind, Money, Outcome, RowChange, Ruling, Signatory, SignatoryRole, SkipGround,
 };
 use serde_json::json;
@@ -435,7 +435,7 @@ fn decided_payload(
         "four_eyes": four_eyes,
         "amended": record.departs_from_proposal(),
         "outcome": record.outcome.as_str(),
-        "basis": match record.basis { Basis::Proposal => "proposal", Basis::Amended => "amended", Basis::Avslag => "avslag", Basis::AfterManualHandling => "after_manual_handling" },
+        "basis": AmendedBasis::of(&record.basis).as_str(),
         "diarienummer": record.diarienummer,
         "record_sha256": record_hash(record),
         "assessments_confirmed": record.assessments.iter().map(|a| a.code.clone()).collect::<Vec<_>>(),
@@ -534,8 +534,14 @@ pub async fn decide(
                 draft_id,
                 outcome: record.outcome,
                 amount: record.amount,
-                amendment: amended.then(|| {
-                    json!({"basis": decided_payload("first", &record, needs_second, &doc_hash)["basis"], "rows_changed": record.rows.iter().filter(|r| r.origin != domain::RowOrigin::Proposal).count() + record.removed.len()}).to_string()
+                amendment: amended.then(|| AmendmentNote {
+                    basis: AmendedBasis::of(&record.basis),
+                    rows_changed: record
+                        .rows
+                        .iter()
+                        .filter(|r| r.origin != domain::RowOrigin::Proposal)
+                        .count()
+                        + record.removed.len(),
                 }),
                 needs_second,
                 by_user: by.user_id,

@@ -12,6 +12,7 @@
 
 mod access;
 pub mod queue;
+mod records;
 pub mod routing;
 pub mod sessions;
 mod sql;
@@ -30,6 +31,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use records::{AmendedBasis, AmendmentNote, RegisterAnswer, RegisterAnswerIncome};
 pub use sql::{
     Backend, CommentRow, DecisionRow, KommuniceringRow, NewDecision, NewKommunicering, NewOutboxItem, OutboxDecision,
     OutboxRow,

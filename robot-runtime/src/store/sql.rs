@@ -81,7 +81,7 @@ pub struct DecisionRow {
     pub draft_id: i64,
     pub outcome: domain::Outcome,
     pub amount: domain::Money,
-    pub amendment: Option<String>,
+    pub amendment: Option<AmendmentNote>,
     pub needs_second: bool,
     pub first_by: i64,
     pub first_by_name: String,
@@ -100,8 +100,8 @@ pub struct NewDecision {
     pub draft_id: i64,
     pub outcome: domain::Outcome,
     pub amount: domain::Money,
-    /// JSON: the justification and changed rows, when an official amended the draft.
-    pub amendment: Option<String>,
+    /// When an official departed from the proposal: on what basis, and how many rows.
+    pub amendment: Option<AmendmentNote>,
     pub needs_second: bool,
     pub by_user: i64,
     pub by_name: String,
@@ -272,7 +272,10 @@ where
             .parse()
             .map_err(|_| StoreError::Corrupt(format!("unknown outcome {outcome:?}")))?,
         amount: domain::Money::from_ore(r.try_get("amount_ore")?),
-        amendment: r.try_get("amendment")?,
+        amendment: r
+            .try_get::<Option<String>, _>("amendment")?
+            .map(|a| AmendmentNote::from_json(&a))
+            .transpose()?,
         needs_second: r.try_get("needs_second")?,
         first_by: r.try_get("first_by")?,
         first_by_name: r.try_get("first_by_name")?,
@@ -1118,7 +1121,7 @@ macro_rules! engine {
                 .bind(d.outcome.as_str())
                 .bind(d.amount.ore())
                 .bind(d.amendment.is_some())
-                .bind(&d.amendment)
+                .bind(d.amendment.map(|a| a.to_json()).transpose()?)
                 .bind(d.needs_second)
                 .bind(d.by_user)
                 .bind(&d.by_name)

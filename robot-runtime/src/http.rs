@@ -18,7 +18,12 @@ pub struct AppState {
 }
 
 pub fn router(state: AppState) -> Router {
-    let web = crate::web::router(state.runtime.clone());
+    let rt = &state.runtime;
+    let web = crate::web::router(crate::web::WebContext {
+        settings: rt.settings.clone(),
+        store: rt.store.clone(),
+        clock: rt.clock.clone(),
+    });
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))

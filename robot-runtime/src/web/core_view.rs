@@ -37,9 +37,9 @@ fn outbox_status(s: DeliveryStatus) -> &'static str {
 }
 
 pub async fn load(web: &Web, id: CaseId) -> Result<CaseViewModel, Failure> {
-    let cv = crate::approval::case_view(&web.rt.store, id).await?;
+    let cv = crate::approval::case_view(&web.ctx.store, id).await?;
     let assigned_name = match cv.assigned_to {
-        Some(u) => web.rt.store.user_by_id(u).await?.map(|u| u.display_name),
+        Some(u) => web.ctx.store.user_by_id(u).await?.map(|u| u.display_name),
         None => None,
     };
     let decisions = cv

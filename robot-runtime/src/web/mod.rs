@@ -27,7 +27,9 @@ pub mod ratelimit;
 pub mod session;
 mod view;
 
-use crate::runtime::Runtime;
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::store::Store;
 use approval_core::{Official, Role};
 use axum::Router;
 use axum::extract::Request;
@@ -71,10 +73,19 @@ impl WebSettings {
     }
 }
 
+/// What the web uses of the service: the settings, the store and the clock.
+/// It holds no connector; robots are known by their settings.
+#[derive(Clone)]
+pub struct WebContext {
+    pub settings: Arc<Settings>,
+    pub store: Store,
+    pub clock: Arc<dyn Clock>,
+}
+
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct Web {
-    pub rt: Arc<Runtime>,
+    pub ctx: Arc<WebContext>,
     pub settings: Arc<WebSettings>,
     pub limiter: Arc<ratelimit::LoginLimiter>,
     pub oidc: Arc<oidc::Oidc>,
@@ -82,19 +93,19 @@ pub struct Web {
 }
 
 impl Web {
-    pub fn new(rt: Arc<Runtime>) -> Web {
-        let settings = Arc::new(rt.settings.web.clone());
+    pub fn new(ctx: Arc<WebContext>) -> Web {
+        let settings = Arc::new(ctx.settings.web.clone());
         Web {
             limiter: Arc::new(ratelimit::LoginLimiter::new(settings.login_policy())),
             oidc: Arc::new(oidc::Oidc::default()),
             counts: Arc::new(view::CountsCache::default()),
             settings,
-            rt,
+            ctx,
         }
     }
 
     pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
-        self.rt.clock.now()
+        self.ctx.clock.now()
     }
 }
 
@@ -215,8 +226,8 @@ fn guarded(web: &Web, access: Access, api: bool, m: MethodRouter<Web>) -> Method
 }
 
 /// The web UI and the API, ready to merge into the service's router.
-pub fn router(rt: Arc<Runtime>) -> Router {
-    let web = Web::new(rt);
+pub fn router(ctx: WebContext) -> Router {
+    let web = Web::new(Arc::new(ctx));
     routes(&web)
         .fallback(error::not_found)
         .layer(axum::middleware::from_fn(security_headers))

@@ -319,7 +319,7 @@ impl Web {
     ) -> Result<crate::store::users::UserRecord, LoginRefused> {
         let now = self.now();
         let user = self
-            .rt
+            .ctx
             .store
             .user_by_name(username)
             .await
@@ -398,7 +398,7 @@ impl Web {
 }
 
 pub async fn logout(State(web): State<Web>, Extension(a): Extension<Authed>) -> Response {
-    if let Err(e) = web.rt.store.delete_session(&a.session_hash).await {
+    if let Err(e) = web.ctx.store.delete_session(&a.session_hash).await {
         return WebError(e.into()).into_response();
     }
     tracing::info!(user_id = a.official.user_id, "logged out");
@@ -569,7 +569,7 @@ pub async fn queue(
     let (filter, sort) = q.filter(&web, me)?;
     let page = q.sida.unwrap_or(1).clamp(1, 100_000);
     let result = web
-        .rt
+        .ctx
         .store
         .queue(&filter, sort, PAGE_SIZE, (page - 1) * PAGE_SIZE)
         .await?;
@@ -579,11 +579,11 @@ pub async fn queue(
     let mine = filter.assigned_to.is_some();
     let is_decider = a.official.roles.contains(&ac::Role::Handlaggare);
     let mine_count = if is_decider {
-        Some(web.rt.store.assigned_count(me).await?)
+        Some(web.ctx.store.assigned_count(me).await?)
     } else {
         None
     };
-    let mut robots: Vec<String> = web.rt.robots.keys().cloned().collect();
+    let mut robots: Vec<String> = web.ctx.settings.robots.iter().map(|r| r.name.clone()).collect();
     robots.sort();
     let t = QueuePageT {
         chrome: Chrome::for_user(&a, "/arenden"),
@@ -994,7 +994,7 @@ pub async fn kommunicering_letter(
     Path(id): Path<CaseId>,
 ) -> Result<Response, WebError> {
     super::access::no_letters(super::access::read_case(&web, &a, id, "kommunicering_letter").await?)?;
-    match crate::approval::kommunicering_letter(&web.rt.store, id).await? {
+    match crate::approval::kommunicering_letter(&web.ctx.store, id).await? {
         Some(l) => Ok(Html(l.html).into_response()),
         None => Err(super::error::Failure::NotFound.into()),
     }

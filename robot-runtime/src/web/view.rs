@@ -50,7 +50,7 @@ impl CountsCache {
         {
             return Ok(counts.clone());
         }
-        let counts = web.rt.store.count_by_state().await?;
+        let counts = web.ctx.store.count_by_state().await?;
         if let Ok(mut g) = self.inner.lock() {
             *g = Some((now, counts.clone()));
         }

@@ -407,15 +407,6 @@ engine!(
     "string_agg(ur.role, ',')"
 );
 
-macro_rules! dispatch {
-    ($self:expr, $f:ident ( $($arg:expr),* )) => {
-        match &*$self.backend {
-            Backend::Sqlite(p) => sqlite::$f(p, $($arg),*).await,
-            Backend::Postgres(p) => postgres::$f(p, $($arg),*).await,
-        }
-    };
-}
-
 impl Store {
     pub async fn add_user(&self, user: &NewUser) -> Result<UserId, UserError> {
         let now = self.clock.now();

@@ -581,3 +581,31 @@ pub async fn robot_changed(store: &Store, by: &By, robot: &str, paused: bool) ->
     )
     .await
 }
+
+/// Sets up a local user with its roles given at once, audited as `setup`:
+/// for the demo and test fixtures, never reachable from the web or the
+/// command line (they go through [`add`], where deciding
+/// and administering roles wait for a second administratör).
+pub async fn create_user(
+    store: &Store,
+    username: &str,
+    display_name: &str,
+    password: Option<&str>,
+    personnummer: Option<&str>,
+    roles: Vec<Role>,
+) -> Result<i64, String> {
+    add(
+        store,
+        &By::Setup,
+        &NewAccount {
+            username,
+            display_name,
+            password,
+            personnummer,
+            roles,
+            oidc_subject: None,
+        },
+    )
+    .await
+    .map(|a| a.id)
+}

@@ -291,7 +291,7 @@ pub(crate) async fn demo_users(store: &Store) -> anyhow::Result<Vec<(String, Str
         let mut raw = [0u8; 9];
         rand::Rng::fill_bytes(&mut rand::rng(), &mut raw);
         let password = format!("demo-{}", hex::encode(raw));
-        crate::web::admin_create_user(store, username, name, Some(&password), pnr, vec![role])
+        crate::accounts::create_user(store, username, name, Some(&password), pnr, vec![role])
             .await
             .map_err(anyhow::Error::msg)?;
         if role == Role::Handlaggare {

@@ -203,34 +203,6 @@ pub struct AddUserForm {
     revisor: Option<String>,
 }
 
-/// Sets up a local user with its roles given at once, audited as `setup`:
-/// for the demo and test fixtures, never reachable from the web or the
-/// command line (they go through [`crate::accounts::add`], where deciding
-/// and administering roles wait for a second administratör).
-pub async fn create_user(
-    store: &crate::store::Store,
-    username: &str,
-    display_name: &str,
-    password: Option<&str>,
-    personnummer: Option<&str>,
-    roles: Vec<super::approval_core::Role>,
-) -> Result<i64, String> {
-    crate::accounts::add(
-        store,
-        &crate::accounts::By::Setup,
-        &crate::accounts::NewAccount {
-            username,
-            display_name,
-            password,
-            personnummer,
-            roles,
-            oidc_subject: None,
-        },
-    )
-    .await
-    .map(|a| a.id)
-}
-
 pub async fn add_user(
     State(web): State<Web>,
     Extension(a): Extension<Authed>,

@@ -40,7 +40,6 @@ use axum::routing::MethodRouter;
 use std::sync::Arc;
 
 pub use crate::config::{OidcSettings, WebSettings};
-pub use admin::create_user as admin_create_user;
 pub use error::{ApiError, WebError};
 pub use session::Authed;
 

@@ -337,7 +337,7 @@ async fn roles_and_conflicts_of_interest_are_enforced() {
     approval::comment(&rt.store, ids[1], &a, "Bokar besök.").await.unwrap();
     // Only to an active official who may decide: not to someone unknown.
     assert!(approval::assign(&rt.store, ids[1], &a, Some(99)).await.is_err());
-    let colleague = robot_runtime::web::admin_create_user(
+    let colleague = robot_runtime::accounts::create_user(
         &rt.store,
         "kollega",
         "Kollega Ett",

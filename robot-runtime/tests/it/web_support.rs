@@ -123,7 +123,7 @@ impl WebApp {
         };
         let roles =
             robot_runtime::officials::parse_roles(&roles.iter().map(|r| r.to_string()).collect::<Vec<_>>()).unwrap();
-        robot_runtime::web::admin_create_user(
+        robot_runtime::accounts::create_user(
             &self.runtime.store,
             name,
             &format!("{name} Testsson"),

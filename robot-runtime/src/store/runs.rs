@@ -11,7 +11,6 @@ use sqlx::Row;
 macro_rules! engine {
     ($module:ident, $db:ty, $pool:ty) => {
         pub(super) mod $module {
-            #[allow(unused_imports, reason = "not every family uses every engine helper")]
             use super::super::sql::$module::*;
             use super::*;
 

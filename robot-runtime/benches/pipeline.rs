@@ -9,7 +9,8 @@
 
 use robot_runtime::clock::SystemClock;
 use robot_runtime::config::{LookupSettings, Missed, RobotOptions, RobotSettings, Settings, SourceSettings};
-use robot_runtime::pipeline::{Runtime, run_robot, worker};
+use robot_runtime::pipeline::{run_robot, worker};
+use robot_runtime::runtime::Runtime;
 use robot_runtime::store::Trigger;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -218,7 +218,7 @@ async fn main() {
         started.elapsed().as_secs_f64()
     );
 
-    let hash = robot_runtime::web::identity::hash_password("bench-losenord-1").unwrap();
+    let hash = robot_runtime::officials::hash_password("bench-losenord-1").unwrap();
     for i in 0..a.officials {
         store
             .add_user(&NewUser {

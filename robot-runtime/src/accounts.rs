@@ -20,10 +20,10 @@
 //! deciding role leaves the request for an administratör in the web UI. The
 //! one exception is the first administratör of an empty installation.
 
-use crate::approval::{Official, Role};
-use crate::pipeline::Runtime;
+use crate::officials::{self as identity, Official};
+use crate::roles::Role;
+use crate::store::Store;
 use crate::store::users::{NewUser, UserError, UserRecord};
-use crate::web::identity;
 use audit::EventKind;
 use audit::event::{Actor, Event};
 use domain::Personnummer;
@@ -102,29 +102,29 @@ pub struct Added {
     pub pending: Vec<Role>,
 }
 
-fn event(kind: EventKind, by: &By, rt: &Runtime, payload: serde_json::Value) -> Result<Event, String> {
+fn event(kind: EventKind, by: &By, store: &Store, payload: serde_json::Value) -> Result<Event, String> {
     let actor = Actor::parse(&by.actor()).map_err(|_| "Ogiltig aktör.".to_string())?;
-    Event::new(kind, actor, rt.clock.now())
+    Event::new(kind, actor, store.clock().now())
         .with_payload(payload)
         .map_err(|e| format!("Händelsen kunde inte loggas: {e}"))
 }
 
 /// Appends one event of `kind` with `payload`, made by `by`.
-async fn log_one(rt: &Runtime, by: &By, kind: EventKind, payload: serde_json::Value) -> Result<(), String> {
-    log(rt, vec![event(kind, by, rt, payload)?]).await
+async fn log_one(store: &Store, by: &By, kind: EventKind, payload: serde_json::Value) -> Result<(), String> {
+    log(store, vec![event(kind, by, store, payload)?]).await
 }
 
 /// A stored user by id, or the message an administratör reads.
-async fn user(rt: &Runtime, id: i64) -> Result<UserRecord, String> {
-    rt.store
+async fn user(store: &Store, id: i64) -> Result<UserRecord, String> {
+    store
         .user_by_id(id)
         .await
         .map_err(internal)?
         .ok_or_else(|| "Användaren finns inte.".to_string())
 }
 
-async fn log(rt: &Runtime, events: Vec<Event>) -> Result<(), String> {
-    rt.store.log(events).await.map_err(|e| {
+async fn log(store: &Store, events: Vec<Event>) -> Result<(), String> {
+    store.log(events).await.map_err(|e| {
         tracing::error!(error = %e, "an account change could not be written to the audit log");
         "Ändringen kunde inte skrivas till granskningsloggen.".to_string()
     })
@@ -179,38 +179,37 @@ pub fn personnummer_of(store: &crate::store::Store, u: &UserRecord) -> Option<Pe
 
 /// Whether two accounts belong to the same person: the same account, or
 /// the same personnummer.
-pub fn same_person(rt: &Runtime, a: &UserRecord, b: &UserRecord) -> bool {
+pub fn same_person(store: &Store, a: &UserRecord, b: &UserRecord) -> bool {
     a.id == b.id
         || matches!(
-            (personnummer_of(&rt.store, a), personnummer_of(&rt.store, b)),
+            (personnummer_of(store, a), personnummer_of(store, b)),
             (Some(x), Some(y)) if x == y
         )
 }
 
 /// The active accounts of the person with this personnummer.
-async fn accounts_of(rt: &Runtime, pnr: &Personnummer) -> Result<Vec<UserRecord>, String> {
-    Ok(rt
-        .store
+async fn accounts_of(store: &Store, pnr: &Personnummer) -> Result<Vec<UserRecord>, String> {
+    Ok(store
         .list_users()
         .await
         .map_err(internal)?
         .into_iter()
-        .filter(|u| !u.disabled && personnummer_of(&rt.store, u).as_ref() == Some(pnr))
+        .filter(|u| !u.disabled && personnummer_of(store, u).as_ref() == Some(pnr))
         .collect())
 }
 
 /// A display name may be shared only by accounts of one person.
 async fn check_name_free(
-    rt: &Runtime,
+    store: &Store,
     name: &str,
     pnr: Option<&Personnummer>,
     except: Option<i64>,
 ) -> Result<(), String> {
-    for u in rt.store.list_users().await.map_err(internal)? {
+    for u in store.list_users().await.map_err(internal)? {
         if Some(u.id) == except || !same_name(&u.display_name, name) {
             continue;
         }
-        let theirs = personnummer_of(&rt.store, &u);
+        let theirs = personnummer_of(store, &u);
         if pnr.is_none() || theirs.as_ref() != pnr {
             return Err(format!(
                 "Namnet {name:?} används redan av en annan användare ({}). Ett namn får bara användas av en person; lägg till något som skiljer, till exempel en mellanbokstav.",
@@ -223,7 +222,7 @@ async fn check_name_free(
 
 /// Refuses a role set that would let one person both administer and decide.
 async fn check_roles_for_person(
-    rt: &Runtime,
+    store: &Store,
     roles: &[Role],
     pnr: Option<&Personnummer>,
     except: Option<i64>,
@@ -238,7 +237,7 @@ async fn check_roles_for_person(
         return Err("En handläggare måste ha sitt personnummer inlagt (för jävskontrollen och för att två godkännanden ska vara två personers).".into());
     }
     if let Some(p) = pnr {
-        for u in accounts_of(rt, p).await? {
+        for u in accounts_of(store, p).await? {
             if Some(u.id) == except {
                 continue;
             }
@@ -254,9 +253,9 @@ async fn check_roles_for_person(
     Ok(())
 }
 
-fn parse_pnr(rt: &Runtime, raw: Option<&str>) -> Result<Option<Personnummer>, String> {
+fn parse_pnr(store: &Store, raw: Option<&str>) -> Result<Option<Personnummer>, String> {
     match raw.map(str::trim).filter(|p| !p.is_empty()) {
-        Some(p) => Personnummer::parse(p, rt.clock.now().date_naive())
+        Some(p) => Personnummer::parse(p, store.clock().now().date_naive())
             .map(Some)
             .map_err(|_| "Personnumret är inte giltigt.".to_string()),
         None => Ok(None),
@@ -266,15 +265,15 @@ fn parse_pnr(rt: &Runtime, raw: Option<&str>) -> Result<Option<Personnummer>, St
 /// Adds an account. Roles that need a second administratör are asked for,
 /// not given, unless `by` is [`By::Setup`] or [`By::Idp`] (or the command
 /// line makes the very first administratör).
-pub async fn add(rt: &Runtime, by: &By, a: &NewAccount<'_>) -> Result<Added, String> {
+pub async fn add(store: &Store, by: &By, a: &NewAccount<'_>) -> Result<Added, String> {
     let username = check_username(a.username)?;
     let display_name = check_display_name(a.display_name)?;
     if a.roles.is_empty() {
         return Err("Välj minst en roll.".into());
     }
-    let pnr = parse_pnr(rt, a.personnummer)?;
-    check_roles_for_person(rt, &a.roles, pnr.as_ref(), None).await?;
-    check_name_free(rt, &display_name, pnr.as_ref(), None).await?;
+    let pnr = parse_pnr(store, a.personnummer)?;
+    check_roles_for_person(store, &a.roles, pnr.as_ref(), None).await?;
+    check_name_free(store, &display_name, pnr.as_ref(), None).await?;
     let password_hash = match a.password {
         Some(p) => {
             let p = p.to_string();
@@ -294,14 +293,13 @@ pub async fn add(rt: &Runtime, by: &By, a: &NewAccount<'_>) -> Result<Added, Str
     };
     let personnummer_sealed = match &pnr {
         Some(p) => Some(
-            identity::seal_personnummer(rt.store.audit().keys(), &username, p)
+            identity::seal_personnummer(store.audit().keys(), &username, p)
                 .map_err(|_| "Personnumret kunde inte krypteras (huvudnyckeln saknas).".to_string())?,
         ),
         None => None,
     };
     let first_admin = matches!(by, By::Cli(_))
-        && !rt
-            .store
+        && !store
             .list_users()
             .await
             .map_err(internal)?
@@ -318,8 +316,7 @@ pub async fn add(rt: &Runtime, by: &By, a: &NewAccount<'_>) -> Result<Added, Str
             pending.push(*r);
         }
     }
-    let id = rt
-        .store
+    let id = store
         .add_user(&NewUser {
             username: username.clone(),
             display_name,
@@ -337,7 +334,7 @@ pub async fn add(rt: &Runtime, by: &By, a: &NewAccount<'_>) -> Result<Added, Str
     let mut events = vec![event(
         EventKind::UserAdded,
         by,
-        rt,
+        store,
         json!({
             "user": user_ref,
             "user_id": id,
@@ -357,47 +354,45 @@ pub async fn add(rt: &Runtime, by: &By, a: &NewAccount<'_>) -> Result<Added, Str
         events.push(event(
             EventKind::RoleGranted,
             by,
-            rt,
+            store,
             json!({"user": user_ref, "user_id": id, "role": r.as_str(), "via": via}),
         )?);
     }
     for r in &pending {
-        let req = rt
-            .store
+        let req = store
             .add_role_request(id, *r, &by.actor(), by.user_id())
             .await
             .map_err(internal)?;
         events.push(event(
             EventKind::RoleRequested,
             by,
-            rt,
+            store,
             json!({"user": user_ref, "user_id": id, "role": r.as_str(), "request": req}),
         )?);
     }
-    log(rt, events).await?;
+    log(store, events).await?;
     tracing::info!(user_id = id, by = %by.actor(), granted = granted.len(), pending = pending.len(), "user added");
     Ok(Added { id, granted, pending })
 }
 
 /// Asks for a role for an existing account (given at once when it needs no
 /// second administratör).
-pub async fn request_role(rt: &Runtime, by: &By, user_id: i64, role: Role) -> Result<bool, String> {
-    let user = user(rt, user_id).await?;
+pub async fn request_role(store: &Store, by: &By, user_id: i64, role: Role) -> Result<bool, String> {
+    let user = user(store, user_id).await?;
     if user.roles.contains(&role) {
         return Err("Användaren har redan rollen.".into());
     }
     let mut roles = user.roles.clone();
     roles.push(role);
-    check_roles_for_person(rt, &roles, personnummer_of(&rt.store, &user).as_ref(), Some(user.id)).await?;
+    check_roles_for_person(store, &roles, personnummer_of(store, &user).as_ref(), Some(user.id)).await?;
     let user_ref = format!("user:{}", user.username);
     if NEEDS_SECOND_ADMIN.contains(&role) && !matches!(by, By::Setup | By::Idp) {
-        let req = rt
-            .store
+        let req = store
             .add_role_request(user.id, role, &by.actor(), by.user_id())
             .await
             .map_err(|_| "Rollen är redan begärd och väntar på en andra administratör.".to_string())?;
         log_one(
-            rt,
+            store,
             by,
             EventKind::RoleRequested,
             json!({"user": user_ref, "user_id": user.id, "role": role.as_str(), "request": req}),
@@ -405,9 +400,9 @@ pub async fn request_role(rt: &Runtime, by: &By, user_id: i64, role: Role) -> Re
         .await?;
         return Ok(false);
     }
-    rt.store.set_roles(user.id, &roles).await.map_err(internal)?;
+    store.set_roles(user.id, &roles).await.map_err(internal)?;
     log_one(
-        rt,
+        store,
         by,
         EventKind::RoleGranted,
         json!({"user": user_ref, "user_id": user.id, "role": role.as_str(), "via": "administrator"}),
@@ -417,50 +412,41 @@ pub async fn request_role(rt: &Runtime, by: &By, user_id: i64, role: Role) -> Re
 }
 
 /// A second administratör grants or refuses a pending role request.
-pub async fn decide_request(rt: &Runtime, by: &Official, request: i64, grant: bool) -> Result<(), String> {
+pub async fn decide_request(store: &Store, by: &Official, request: i64, grant: bool) -> Result<(), String> {
     if !by.has(Role::Administrator) {
         return Err("Bara en administratör kan besluta om roller.".into());
     }
-    let req = rt
-        .store
+    let req = store
         .role_requests(true)
         .await
         .map_err(internal)?
         .into_iter()
         .find(|r| r.id == request)
         .ok_or("Begäran finns inte eller är redan avgjord.")?;
-    let target = user(rt, req.user_id).await?;
-    let me = rt
-        .store
+    let target = user(store, req.user_id).await?;
+    let me = store
         .user_by_id(by.user_id)
         .await
         .map_err(internal)?
         .ok_or("Ditt konto finns inte.")?;
     if grant {
-        if target.id == me.id || same_person(rt, &target, &me) {
+        if target.id == me.id || same_person(store, &target, &me) {
             return Err("Du kan inte godkänna en roll åt dig själv.".into());
         }
         if req.requested_by == format!("user:{}", me.username) {
             return Err("En annan administratör än den som begärde rollen måste godkänna den.".into());
         }
         if let Some(asker) = req.requested_by_user
-            && let Some(asker) = rt.store.user_by_id(asker).await.map_err(internal)?
-            && same_person(rt, &asker, &me)
+            && let Some(asker) = store.user_by_id(asker).await.map_err(internal)?
+            && same_person(store, &asker, &me)
         {
             return Err("En annan person än den som begärde rollen måste godkänna den.".into());
         }
         let mut roles = target.roles.clone();
         roles.push(req.role);
-        check_roles_for_person(
-            rt,
-            &roles,
-            personnummer_of(&rt.store, &target).as_ref(),
-            Some(target.id),
-        )
-        .await?;
+        check_roles_for_person(store, &roles, personnummer_of(store, &target).as_ref(), Some(target.id)).await?;
     }
-    if !rt
-        .store
+    if !store
         .decide_role_request(req.id, grant, me.id)
         .await
         .map_err(internal)?
@@ -469,7 +455,7 @@ pub async fn decide_request(rt: &Runtime, by: &Official, request: i64, grant: bo
     }
     let by = By::Official(by.clone());
     log_one(
-        rt,
+        store,
         &by,
         if grant {
             EventKind::RoleGranted
@@ -491,15 +477,15 @@ pub async fn decide_request(rt: &Runtime, by: &Official, request: i64, grant: bo
 }
 
 /// Takes a role from an account.
-pub async fn remove_role(rt: &Runtime, by: &By, user_id: i64, role: Role) -> Result<(), String> {
-    let user = user(rt, user_id).await?;
+pub async fn remove_role(store: &Store, by: &By, user_id: i64, role: Role) -> Result<(), String> {
+    let user = user(store, user_id).await?;
     if !user.roles.contains(&role) {
         return Err("Användaren har inte rollen.".into());
     }
     let roles: Vec<Role> = user.roles.iter().copied().filter(|r| *r != role).collect();
-    rt.store.set_roles(user.id, &roles).await.map_err(internal)?;
+    store.set_roles(user.id, &roles).await.map_err(internal)?;
     log_one(
-        rt,
+        store,
         by,
         EventKind::RoleRemoved,
         json!({"user": format!("user:{}", user.username), "user_id": user.id, "role": role.as_str()}),
@@ -508,49 +494,46 @@ pub async fn remove_role(rt: &Runtime, by: &By, user_id: i64, role: Role) -> Res
 }
 
 /// Disables (ending every session) or enables an account.
-pub async fn set_status(rt: &Runtime, by: &By, user_id: i64, disabled: bool) -> Result<(), String> {
-    let user = user(rt, user_id).await?;
+pub async fn set_status(store: &Store, by: &By, user_id: i64, disabled: bool) -> Result<(), String> {
+    let user = user(store, user_id).await?;
     if !disabled {
         check_roles_for_person(
-            rt,
+            store,
             &user.roles,
-            personnummer_of(&rt.store, &user).as_ref(),
+            personnummer_of(store, &user).as_ref(),
             Some(user.id),
         )
         .await?;
     }
-    rt.store
-        .set_disabled(&user.username, disabled)
-        .await
-        .map_err(internal)?;
-    log_one(rt, by, EventKind::UserChanged, json!({"user": format!("user:{}", user.username), "user_id": user.id, "change": if disabled { "disabled" } else { "enabled" }}))
+    store.set_disabled(&user.username, disabled).await.map_err(internal)?;
+    log_one(store, by, EventKind::UserChanged, json!({"user": format!("user:{}", user.username), "user_id": user.id, "change": if disabled { "disabled" } else { "enabled" }}))
     .await?;
     tracing::info!(user_id, disabled, by = %by.actor(), "user status changed");
     Ok(())
 }
 
 /// Sets (or replaces) an official's personnummer.
-pub async fn set_personnummer(rt: &Runtime, by: &By, user_id: i64, raw: &str) -> Result<(), String> {
-    let user = user(rt, user_id).await?;
-    let pnr = parse_pnr(rt, Some(raw))?.ok_or("Personnumret saknas.")?;
-    check_roles_for_person(rt, &user.roles, Some(&pnr), Some(user.id)).await?;
-    check_name_free(rt, &user.display_name, Some(&pnr), Some(user.id)).await?;
-    let sealed = identity::seal_personnummer(rt.store.audit().keys(), &user.username, &pnr)
+pub async fn set_personnummer(store: &Store, by: &By, user_id: i64, raw: &str) -> Result<(), String> {
+    let user = user(store, user_id).await?;
+    let pnr = parse_pnr(store, Some(raw))?.ok_or("Personnumret saknas.")?;
+    check_roles_for_person(store, &user.roles, Some(&pnr), Some(user.id)).await?;
+    check_name_free(store, &user.display_name, Some(&pnr), Some(user.id)).await?;
+    let sealed = identity::seal_personnummer(store.audit().keys(), &user.username, &pnr)
         .map_err(|_| "Personnumret kunde inte krypteras (huvudnyckeln saknas).".to_string())?;
-    rt.store
+    store
         .set_personnummer(&user.username, Some(&sealed))
         .await
         .map_err(internal)?;
-    log_one(rt, by, EventKind::UserChanged, json!({"user": format!("user:{}", user.username), "user_id": user.id, "change": if user.personnummer_sealed.is_some() { "personnummer_replaced" } else { "personnummer_set" }}))
+    log_one(store, by, EventKind::UserChanged, json!({"user": format!("user:{}", user.username), "user_id": user.id, "change": if user.personnummer_sealed.is_some() { "personnummer_replaced" } else { "personnummer_set" }}))
     .await?;
     tracing::info!(user_id, by = %by.actor(), "user's personnummer set");
     Ok(())
 }
 
 /// Records another change to an account (password, title, delegation).
-pub async fn record_change(rt: &Runtime, by: &By, user: &UserRecord, change: &str) -> Result<(), String> {
+pub async fn record_change(store: &Store, by: &By, user: &UserRecord, change: &str) -> Result<(), String> {
     log_one(
-        rt,
+        store,
         by,
         EventKind::UserChanged,
         json!({"user": format!("user:{}", user.username), "user_id": user.id, "change": change}),
@@ -560,18 +543,18 @@ pub async fn record_change(rt: &Runtime, by: &By, user: &UserRecord, change: &st
 
 /// The roles of a single sign-on account follow the identity provider's
 /// groups at every sign-in; each change is an event.
-pub async fn sync_idp_roles(rt: &Runtime, user: &UserRecord, roles: &[Role]) -> Result<(), String> {
+pub async fn sync_idp_roles(store: &Store, user: &UserRecord, roles: &[Role]) -> Result<(), String> {
     if user.roles == roles {
         return Ok(());
     }
-    rt.store.set_roles(user.id, roles).await.map_err(internal)?;
+    store.set_roles(user.id, roles).await.map_err(internal)?;
     let user_ref = format!("user:{}", user.username);
     let mut events = Vec::new();
     for r in roles.iter().filter(|r| !user.roles.contains(r)) {
         events.push(event(
             EventKind::RoleGranted,
             &By::Idp,
-            rt,
+            store,
             json!({"user": user_ref, "user_id": user.id, "role": r.as_str(), "via": "identity_provider"}),
         )?);
     }
@@ -579,22 +562,50 @@ pub async fn sync_idp_roles(rt: &Runtime, user: &UserRecord, roles: &[Role]) -> 
         events.push(event(
             EventKind::RoleRemoved,
             &By::Idp,
-            rt,
+            store,
             json!({"user": user_ref, "user_id": user.id, "role": r.as_str(), "via": "identity_provider"}),
         )?);
     }
-    log(rt, events).await?;
+    log(store, events).await?;
     tracing::info!(user_id = user.id, "roles updated from the identity provider");
     Ok(())
 }
 
 /// Records that a robot was paused or resumed.
-pub async fn robot_changed(rt: &Runtime, by: &By, robot: &str, paused: bool) -> Result<(), String> {
+pub async fn robot_changed(store: &Store, by: &By, robot: &str, paused: bool) -> Result<(), String> {
     log_one(
-        rt,
+        store,
         by,
         EventKind::RobotChanged,
         json!({"robot": robot, "change": if paused { "paused" } else { "resumed" }}),
     )
     .await
+}
+
+/// Sets up a local user with its roles given at once, audited as `setup`:
+/// for the demo and test fixtures, never reachable from the web or the
+/// command line (they go through [`add`], where deciding
+/// and administering roles wait for a second administratör).
+pub async fn create_user(
+    store: &Store,
+    username: &str,
+    display_name: &str,
+    password: Option<&str>,
+    personnummer: Option<&str>,
+    roles: Vec<Role>,
+) -> Result<i64, String> {
+    add(
+        store,
+        &By::Setup,
+        &NewAccount {
+            username,
+            display_name,
+            password,
+            personnummer,
+            roles,
+            oidc_subject: None,
+        },
+    )
+    .await
+    .map(|a| a.id)
 }

@@ -2,6 +2,15 @@
 //! (`HROBOT_…`), then command-line flags. Secrets are wrapped so that they
 //! never print.
 
+mod approval;
+mod outbox;
+mod web;
+
+pub use crate::scheduler::Missed;
+pub use approval::ApprovalSettings;
+pub use outbox::{DeliverySettings, OutboxSettings};
+pub use web::{OidcSettings, WebSettings};
+
 use audit::secret::Secret;
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -28,12 +37,12 @@ pub struct Settings {
     pub workers: WorkerSettings,
     pub audit: AuditSection,
     pub log: LogSettings,
-    pub approval: crate::approval::ApprovalSettings,
-    pub outbox: crate::approval::outbox::OutboxSettings,
+    pub approval: ApprovalSettings,
+    pub outbox: OutboxSettings,
     #[serde(rename = "robots")]
     pub robots: Vec<RobotSettings>,
     /// The web UI and API: cookies, timeouts, login limits, single sign-on.
-    pub web: crate::web::WebSettings,
+    pub web: WebSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -111,17 +120,6 @@ pub struct LogSettings {
     pub format: LogFormatSetting,
     /// A tracing filter, e.g. `info` or `info,hrobot=debug`.
     pub level: String,
-}
-
-/// What to do about fire times missed while the service was down.
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum Missed {
-    /// Forget them; wait for the next fire time.
-    #[default]
-    Skip,
-    /// Run once at start-up for all of them, if the latest was within the limit.
-    RunOnce,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -208,7 +206,7 @@ impl Default for Settings {
             approval: Default::default(),
             outbox: Default::default(),
             robots: Vec::new(),
-            web: crate::web::WebSettings::default(),
+            web: WebSettings::default(),
         }
     }
 }

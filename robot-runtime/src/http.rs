@@ -1,7 +1,7 @@
 //! The service's HTTP side: health, readiness and metrics. The approval UI
 //! and API mount on the same router.
 
-use crate::pipeline::Runtime;
+use crate::runtime::Runtime;
 use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -18,7 +18,12 @@ pub struct AppState {
 }
 
 pub fn router(state: AppState) -> Router {
-    let web = crate::web::router(state.runtime.clone());
+    let rt = &state.runtime;
+    let web = crate::web::router(crate::web::WebContext {
+        settings: rt.settings.clone(),
+        store: rt.store.clone(),
+        clock: rt.clock.clone(),
+    });
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))

@@ -14,92 +14,21 @@
 //! is marked failed for IT. A worker that dies leaves its lease to expire,
 //! and another worker takes the item.
 
-use crate::clock::{AuditClock, Clock};
-use crate::config::{LookupSettings, RobotSettings, Settings, SourceSettings};
-use crate::metrics::Metrics;
-use crate::scheduler::{self, Schedule};
-use crate::store::{Claimed, Finish, Inserted, NewCase, RunCounts, RunId, Store, StoreError, Trigger};
+use crate::faults::{Fault, FaultPoint};
+use crate::runtime::{Robot, Runtime};
+use crate::scheduler;
+use crate::store::{Claimed, Finish, Inserted, NewCase, RegisterAnswer, RunCounts, RunId, StoreError, Trigger};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
-use connectors::file_inbox::FileInbox;
-use connectors::file_register::FileRegister;
-use connectors::{Ack, ApplicationSource, ConnectorError, RegisterLookup};
+use connectors::{Ack, ConnectorError};
 use domain::{Application, Register, RegisterIncome};
 use sandbox::{Input, ReadError};
 use std::collections::HashMap;
-use std::path::Path;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tracing::{Instrument, error, info, info_span, warn};
-
-/// Named points where tests make the pipeline fail on purpose.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum FaultPoint {
-    /// Right after a worker leased its batch.
-    AfterClaim,
-    /// After the ruleset produced a draft, before anything is stored.
-    AfterEvaluate,
-    /// With the batch's results ready, before the transaction.
-    BeforeCommit,
-    /// The outbox: the other side has the decision, the receipt is not yet recorded.
-    AfterDelivery,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fault {
-    /// A technical error at this point (the item is retried).
-    Error,
-    /// The worker dies here: nothing of the batch is stored, the leases
-    /// stay until they expire.
-    Crash,
-}
-
-/// Planned failures. Empty in production.
-#[derive(Debug, Clone, Default)]
-pub struct Faults(Arc<Mutex<HashMap<FaultPoint, (Fault, usize)>>>);
-
-impl Faults {
-    /// Fail `times` times at `point`.
-    pub fn plan(&self, point: FaultPoint, fault: Fault, times: usize) {
-        if let Ok(mut m) = self.0.lock() {
-            m.insert(point, (fault, times));
-        }
-    }
-
-    pub(crate) fn hit(&self, point: FaultPoint) -> Option<Fault> {
-        let mut m = self.0.lock().ok()?;
-        let (fault, left) = m.get_mut(&point)?;
-        if *left == 0 {
-            return None;
-        }
-        *left -= 1;
-        Some(*fault)
-    }
-}
-
-/// A configured robot with its connectors.
-pub struct Robot {
-    pub settings: RobotSettings,
-    pub schedule: Schedule,
-    pub source: Arc<dyn ApplicationSource>,
-    pub lookups: Vec<Arc<dyn RegisterLookup>>,
-}
-
-/// Everything a worker or a run needs.
-pub struct Runtime {
-    pub settings: Arc<Settings>,
-    pub store: Store,
-    pub clock: Arc<dyn Clock>,
-    pub metrics: Arc<Metrics>,
-    pub faults: Faults,
-    /// This process's name in leases and locks.
-    pub owner: String,
-    pub robots: HashMap<String, Robot>,
-    /// Where approved decisions are delivered.
-    pub delivery: crate::approval::outbox::Outlet,
-}
 
 /// What one run did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
@@ -109,159 +38,6 @@ pub struct RunReport {
 }
 
 const CONNECTOR_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// `(host, pid)` of an owner name made by [`owner_name`].
-fn owner_host_pid(owner: &str) -> Option<(&str, u32)> {
-    let mut parts = owner.rsplitn(3, '-');
-    let _nonce = parts.next()?;
-    let pid = parts.next()?.parse().ok()?;
-    let host = parts.next()?;
-    Some((host, pid))
-}
-
-/// Whether `owner` names an instance on this host whose process is gone.
-/// Only where `/proc` shows processes; a reused pid just means waiting for
-/// the lease to expire, as before.
-fn is_gone_local_instance(owner: &str, me: &str) -> bool {
-    let (Some((host, pid)), Some((my_host, my_pid))) = (owner_host_pid(owner), owner_host_pid(me)) else {
-        return false;
-    };
-    host == my_host
-        && pid != my_pid
-        && Path::new("/proc/self").exists()
-        && !Path::new("/proc").join(pid.to_string()).exists()
-}
-
-fn owner_name() -> String {
-    let host = std::fs::read_to_string("/etc/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_default();
-    let host: String = host
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
-        .take(32)
-        .collect();
-    let host = if host.is_empty() { "host".to_string() } else { host };
-    let nonce = audit::event::EventId::random();
-    format!("{host}-{}-{}", std::process::id(), hex::encode(&nonce.0[..4]))
-}
-
-impl Runtime {
-    /// Opens the store (applying migrations) and sets up the robots.
-    pub async fn build(mut settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Runtime> {
-        // Letters cite the legal references of the rulesets the robots use.
-        settings.approval.law = crate::approval::law::LawBook::new(settings.robots.iter().map(|r| r.ruleset.clone()));
-        let settings = Arc::new(settings);
-        // Personal data lives here: the owner's alone (see private.rs).
-        crate::private::secure_data_dir(&settings.data_dir).context("the data directory")?;
-        crate::private::precreate_sqlite(settings.database_url().expose()).context("the database file")?;
-        let audit = crate::keys::audit_log(&settings, clock.clone()).context("audit log")?;
-        let store = Store::open(
-            settings.database_url().expose(),
-            settings.database.max_connections,
-            Arc::new(audit),
-            clock.clone(),
-        )
-        .await
-        .context("case store")?
-        .with_diarium(settings.approval.diarium.clone());
-        let mut robots = HashMap::new();
-        for r in &settings.robots {
-            let schedule = Schedule::new(&r.schedule, &r.time_zone).map_err(anyhow::Error::msg)?;
-            let source: Arc<dyn ApplicationSource> = match &r.source {
-                SourceSettings::FileInbox { path } => Arc::new(FileInbox::new(r.name.clone(), path.clone())),
-                SourceSettings::Eservice(c) => Arc::new(
-                    connectors::eservice::EserviceSource::new(r.name.clone(), c)
-                        .with_context(|| format!("robot {}: the e-service source", r.name))?,
-                ),
-                SourceSettings::Sql(c) => Arc::new(
-                    connectors::sql_source::SqlSource::new(r.name.clone(), c)
-                        .await
-                        .with_context(|| format!("robot {}: the SQL source", r.name))?,
-                ),
-                SourceSettings::Legacy(c) => Arc::new(
-                    connectors::legacy::LegacyConnector::new(r.name.clone(), c.clone())
-                        .with_context(|| format!("robot {}: the legacy case system", r.name))?,
-                ),
-            };
-            let lookups = r
-                .lookups
-                .iter()
-                .map(|l| -> anyhow::Result<Arc<dyn RegisterLookup>> {
-                    Ok(match l {
-                        LookupSettings::FileRegister { path } => Arc::new(FileRegister::new(path.clone())),
-                        LookupSettings::Ssbtek(c) => Arc::new(
-                            connectors::ssbtek::SsbtekLookup::new((**c).clone())
-                                .with_context(|| format!("robot {}: the SSBTEK lookup", r.name))?,
-                        ),
-                    })
-                })
-                .collect::<anyhow::Result<_>>()?;
-            robots.insert(
-                r.name.clone(),
-                Robot {
-                    settings: r.clone(),
-                    schedule,
-                    source,
-                    lookups,
-                },
-            );
-        }
-        let delivery = settings
-            .outbox
-            .build(&settings.data_dir)
-            .context("the outbox's delivery channel")?;
-        let rt = Runtime {
-            settings,
-            store,
-            clock,
-            metrics: Arc::new(Metrics::new()),
-            faults: Faults::default(),
-            owner: owner_name(),
-            robots,
-            delivery,
-        };
-        if let Err(e) = rt.release_dead_local_holders().await {
-            warn!(error = %e, "could not check for locks and leases of instances that are gone");
-        }
-        Ok(rt)
-    }
-
-    /// Takes over what an earlier instance of hrobot on this host held when
-    /// it died (`kill -9`, a crash): its robot locks are released and its
-    /// work and outbox leases expire now, instead of blocking fetching and
-    /// waiting work for the rest of their lease. Instances on other hosts
-    /// are not judged; their locks and leases run out by themselves (robot
-    /// locks within one schedule interval, see `scheduler::lock_ttl`).
-    pub async fn release_dead_local_holders(&self) -> Result<u64, StoreError> {
-        let mut released = 0;
-        for owner in self.store.holders().await? {
-            if is_gone_local_instance(&owner, &self.owner) {
-                let n = self.store.release_holder(&owner).await?;
-                info!(
-                    released = n,
-                    "took over the locks and leases of an instance that is gone"
-                );
-                released += n;
-            }
-        }
-        Ok(released)
-    }
-
-    pub fn audit_clock(&self) -> Arc<dyn audit::Clock> {
-        Arc::new(AuditClock(self.clock.clone()))
-    }
-
-    fn backoff(&self, attempts: i64) -> chrono::Duration {
-        let w = &self.settings.workers;
-        let exp = u32::try_from(attempts.saturating_sub(1).clamp(0, 30)).unwrap_or(30);
-        let secs = w
-            .backoff_base_seconds
-            .saturating_mul(1u64 << exp)
-            .min(w.backoff_cap_seconds);
-        chrono::Duration::seconds(i64::try_from(secs).unwrap_or(i64::MAX / 2))
-    }
-}
 
 /// Reads an `external_id` out of a document that is not a valid
 /// application, so that fetching it again still finds the same case.
@@ -586,16 +362,6 @@ async fn enrich(robot: &Robot, app: &Application) -> Result<Register, ConnectorE
     Ok(register)
 }
 
-fn register_json(r: &Register) -> String {
-    serde_json::json!({
-        "job_seekers": r.job_seekers.iter().map(|p| p.as_str()).collect::<Vec<_>>(),
-        "incomes": r.incomes.iter().map(|i| serde_json::json!({
-            "person": i.person.as_str(), "source": i.source, "kind": i.kind.as_str(), "amount": i.amount.to_json_value(),
-        })).collect::<Vec<_>>(),
-    })
-    .to_string()
-}
-
 enum Processed {
     Done(Finish),
     Crash,
@@ -660,7 +426,10 @@ async fn process(rt: &Runtime, item: &Claimed, rulesets: &mut Rulesets) -> Proce
     let (input, register) = match input {
         Input::Builtin(app) if !robot.lookups.is_empty() => match enrich(robot, &app).await {
             Ok(reg) => {
-                let json = register_json(&reg);
+                let json = match RegisterAnswer::of(&reg).to_json() {
+                    Ok(j) => j,
+                    Err(e) => return Processed::Done(Finish::Failed { reason: e.to_string() }),
+                };
                 match app.with_register(reg) {
                     Ok(a) => (Input::Builtin(a), Some(json)),
                     Err(e) => {
@@ -863,29 +632,5 @@ pub async fn drain_run(rt: &Runtime, run: RunId, mut progress: impl FnMut(i64, i
             // Leased by another worker: wait for it to finish or expire.
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_a_local_instance_whose_process_is_gone_is_taken_over() {
-        assert_eq!(owner_host_pid("web-01-1234-abcd1234"), Some(("web-01", 1234)));
-        assert_eq!(owner_host_pid("w1"), None);
-        assert_eq!(owner_host_pid("host-notapid-abcd"), None);
-        let me = owner_name();
-        let (host, pid) = owner_host_pid(&me).unwrap();
-        assert_eq!(pid, std::process::id());
-        assert!(!is_gone_local_instance(&me, &me), "this process");
-        assert!(!is_gone_local_instance("w1", &me), "a name not made by hrobot");
-        assert!(
-            !is_gone_local_instance(&format!("{host}x-4194304-abcd"), &me),
-            "another host"
-        );
-        // pid 1 always exists; 4,194,304 (2^22) is above the largest pid Linux gives.
-        assert!(!is_gone_local_instance(&format!("{host}-1-abcd"), &me));
-        assert!(is_gone_local_instance(&format!("{host}-4194304-abcd"), &me));
     }
 }

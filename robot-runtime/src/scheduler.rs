@@ -16,11 +16,21 @@
 //! that fire more often than every 20 s).
 
 use crate::clock::Clock;
-use crate::config::Missed;
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
 use croner::Cron;
 use std::str::FromStr;
+
+/// What to do about fire times missed while the service was down.
+#[derive(Debug, Clone, Copy, Default, serde::Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Missed {
+    /// Forget them; wait for the next fire time.
+    #[default]
+    Skip,
+    /// Run once at start-up for all of them, if the latest was within the limit.
+    RunOnce,
+}
 
 /// A cron expression in a time zone.
 #[derive(Debug, Clone)]

@@ -5,7 +5,8 @@
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::http::{AppState, router};
-use crate::pipeline::{Runtime, robot_loop, worker};
+use crate::pipeline::{robot_loop, worker};
+use crate::runtime::Runtime;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -53,8 +54,8 @@ impl Service {
         for _ in 0..rt.settings.workers.concurrency.max(1) {
             tasks.spawn(worker(rt.clone(), stop_rx.clone()));
         }
-        tasks.spawn(crate::approval::outbox::outbox_loop(rt.clone(), stop_rx.clone()));
-        tasks.spawn(crate::approval::outbox::kommunicering_loop(rt.clone(), stop_rx.clone()));
+        tasks.spawn(crate::outbox::outbox_loop(rt.outbox.clone(), stop_rx.clone()));
+        tasks.spawn(crate::outbox::kommunicering_loop(rt.store.clone(), stop_rx.clone()));
         for (name, robot) in &rt.robots {
             if robot.settings.enabled {
                 tasks.spawn(robot_loop(rt.clone(), name.clone(), stop_rx.clone()));

@@ -8,9 +8,9 @@
 //! officials' decision is stated without reference to the proposal.
 
 use super::kommunicering::Sent;
-use super::law::LetterLaw;
 use super::letter::{self, Rendered};
 use super::{ApprovalError, ApprovalSettings, Official};
+use crate::law::LetterLaw;
 use chrono::{DateTime, Utc};
 use domain::{DecisionRecord, Draft, KommuniceringOutcome, Money, Outcome, SignatoryRole, SkipGround};
 use sandbox::{Input, Ruleset};

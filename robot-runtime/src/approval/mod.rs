@@ -10,194 +10,27 @@
 
 pub mod brev;
 pub mod kommunicering;
-pub mod law;
 pub mod letter;
-pub mod outbox;
+
+pub use crate::config::ApprovalSettings;
+pub use crate::officials::Official;
+pub use crate::roles::Role;
 
 use crate::store::{
-    CaseDetail, CaseId, CaseSummary, CommentRow, DecisionRow, KommuniceringRow, NewDecision, NewKommunicering,
-    NewOutboxItem, Store, StoreError, StoreTx,
+    AmendedBasis, AmendmentNote, CaseDetail, CaseId, CaseSummary, CommentRow, DecisionRow, KommuniceringRow,
+    NewDecision, NewKommunicering, NewOutboxItem, Store, StoreError, StoreTx,
 };
 use domain::Draft;
 use domain::{
-    At, Basis, CaseState, ConfirmedAssessment, DecisionError, DecisionInput, DecisionRecord, KommuniceringOutcome,
-    LetterKind, Money, Outcome, Personnummer, RowChange, Ruling, Signatory, SignatoryRole, SkipGround,
+    At, CaseState, ConfirmedAssessment, DecisionError, DecisionInput, DecisionRecord, KommuniceringOutcome, LetterKind,
+    Money, Outcome, RowChange, Ruling, Signatory, SignatoryRole, SkipGround,
 };
 use sandbox::{Input, Ruleset};
-use serde::Deserialize;
 use serde_json::json;
-use std::fmt;
 use std::path::PathBuf;
-
-/// What an official may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    /// Approves, amends, returns, assigns and comments on cases.
-    Handlaggare,
-    /// Writes rulesets; reads cases.
-    Regelforfattare,
-    /// Users, robots and configuration; never decisions.
-    Administrator,
-    /// Reads everything, including the audit log; changes nothing.
-    Revisor,
-}
-
-impl Role {
-    pub const ALL: [Role; 4] = [
-        Role::Handlaggare,
-        Role::Regelforfattare,
-        Role::Administrator,
-        Role::Revisor,
-    ];
-
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Role::Handlaggare => "handlaggare",
-            Role::Regelforfattare => "regelforfattare",
-            Role::Administrator => "administrator",
-            Role::Revisor => "revisor",
-        }
-    }
-
-    pub const fn label(self) -> &'static str {
-        match self {
-            Role::Handlaggare => "Handläggare",
-            Role::Regelforfattare => "Regelförfattare",
-            Role::Administrator => "Administratör",
-            Role::Revisor => "Revisor",
-        }
-    }
-}
-
-impl std::str::FromStr for Role {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Role, String> {
-        Role::ALL
-            .into_iter()
-            .find(|r| r.as_str() == s)
-            .ok_or_else(|| format!("unknown role {s:?}"))
-    }
-}
-
-/// The signed-in official acting on a case.
-#[derive(Clone)]
-pub struct Official {
-    pub user_id: i64,
-    /// The login name (`[A-Za-z0-9._-]`); it is the audit log's actor.
-    pub username: String,
-    /// The name shown on decisions and letters.
-    pub display_name: String,
-    pub roles: Vec<Role>,
-    /// For the conflict-of-interest rule: nobody decides on their own household.
-    pub personnummer: Option<Personnummer>,
-    /// The title letters give, e.g. "Socialsekreterare".
-    pub title: Option<String>,
-    /// The delegation the official decides under.
-    pub delegation: Option<String>,
-}
-
-impl fmt::Debug for Official {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Official")
-            .field("user_id", &self.user_id)
-            .field("username", &self.username)
-            .field("roles", &self.roles)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Official {
-    pub fn has(&self, role: Role) -> bool {
-        self.roles.contains(&role)
-    }
-
-    fn actor(&self) -> String {
-        format!("user:{}", self.username)
-    }
-
-    /// How letters name the official.
-    pub fn signatory(&self, role: SignatoryRole) -> Signatory {
-        Signatory {
-            username: self.username.clone(),
-            name: self.display_name.clone(),
-            title: self
-                .title
-                .clone()
-                .filter(|t| !t.trim().is_empty())
-                .unwrap_or_else(|| "Handläggare".into()),
-            delegation: self.delegation.clone().filter(|d| !d.trim().is_empty()),
-            role,
-        }
-    }
-}
 
 /// What an official decides instead of the robot's proposal.
 pub type Amendment = Ruling;
-
-/// Where the letters' sender block, payment information and deadlines come from.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ApprovalSettings {
-    /// Decisions of at least this amount need a second approver.
-    pub four_eyes_from_kr: i64,
-    /// Amended decisions always need a second approver.
-    pub four_eyes_on_amend: bool,
-    /// The largest amount a decision may have, per month: a plausibility
-    /// bound against typing errors and abuse (the ruleset's realistic
-    /// maximum is far below it).
-    pub max_amount_kr: i64,
-    /// The most rows a decision's calculation may have.
-    pub max_rows: usize,
-    pub municipality: String,
-    /// The board that decides and takes appeals, e.g. "Socialnämnden".
-    pub board: String,
-    /// The board's postal address, one line per entry.
-    pub postal_address: Vec<String>,
-    pub phone: String,
-    pub email: String,
-    /// When the office answers the phone, e.g. "måndag–fredag 9–11".
-    pub phone_hours: String,
-    /// How granted bistånd is paid (a sentence for the letter).
-    pub payment_info: String,
-    /// Days the applicant has to reply to a kommuniceringsbrev.
-    pub kommunicering_reply_days: i64,
-    /// The diarium series cases are numbered in.
-    pub diarium: crate::store::Diarium,
-    /// The decision-letter template (XHTML, minijinja); the built-in one if unset.
-    pub letter_template: Option<PathBuf>,
-    /// The kommuniceringsbrev template; the built-in one if unset.
-    pub kommunicering_template: Option<PathBuf>,
-    /// Where the legal references of letters come from: the robots' rulesets
-    /// (set by the runtime, not configured).
-    #[serde(skip)]
-    pub law: law::LawBook,
-}
-
-impl Default for ApprovalSettings {
-    fn default() -> Self {
-        ApprovalSettings {
-            four_eyes_from_kr: 15_000,
-            four_eyes_on_amend: true,
-            max_amount_kr: 1_000_000,
-            max_rows: 60,
-            municipality: "Exempelkommun".into(),
-            board: "Socialnämnden".into(),
-            postal_address: vec!["Box 100".into(), "123 45 Exempelstad".into()],
-            phone: "012-345 67 00".into(),
-            email: "socialnamnden@exempelkommun.invalid".into(),
-            phone_hours: "måndag–fredag kl. 9–11".into(),
-            payment_info:
-                "Pengarna betalas ut till det bankkonto som har anmälts till oss, senast tre bankdagar efter beslutet."
-                    .into(),
-            kommunicering_reply_days: 7,
-            diarium: crate::store::Diarium::default(),
-            letter_template: None,
-            kommunicering_template: None,
-            law: law::LawBook::default(),
-        }
-    }
-}
 
 impl ApprovalSettings {
     fn template(&self, which: &Option<PathBuf>, built_in: &str) -> Result<String, ApprovalError> {
@@ -207,30 +40,6 @@ impl ApprovalSettings {
                 ApprovalError::Letter(format!("cannot read the letter template {}: {}", p.display(), e.kind()))
             }),
         }
-    }
-
-    /// Checks what `hrobot config check` can check without a database.
-    pub fn check(&self) -> Result<(), String> {
-        self.diarium.check()?;
-        if !(1..=60).contains(&self.kommunicering_reply_days) {
-            return Err(format!(
-                "approval.kommunicering_reply_days = {}: use 1–60 days",
-                self.kommunicering_reply_days
-            ));
-        }
-        if !(1..=100_000_000).contains(&self.max_amount_kr) {
-            return Err(format!(
-                "approval.max_amount_kr = {}: use 1–100 000 000 kronor",
-                self.max_amount_kr
-            ));
-        }
-        if !(1..=1000).contains(&self.max_rows) {
-            return Err(format!("approval.max_rows = {}: use 1–1000", self.max_rows));
-        }
-        if self.board.trim().is_empty() || self.municipality.trim().is_empty() {
-            return Err("approval.board and approval.municipality must be set".into());
-        }
-        Ok(())
     }
 }
 
@@ -636,7 +445,7 @@ fn decided_payload(
         "four_eyes": four_eyes,
         "amended": record.departs_from_proposal(),
         "outcome": record.outcome.as_str(),
-        "basis": match record.basis { Basis::Proposal => "proposal", Basis::Amended => "amended", Basis::Avslag => "avslag", Basis::AfterManualHandling => "after_manual_handling" },
+        "basis": AmendedBasis::of(&record.basis).as_str(),
         "diarienummer": record.diarienummer,
         "record_sha256": record_hash(record),
         "assessments_confirmed": record.assessments.iter().map(|a| a.code.clone()).collect::<Vec<_>>(),
@@ -736,8 +545,14 @@ pub async fn decide(
                 draft_id,
                 outcome: record.outcome,
                 amount: record.amount,
-                amendment: amended.then(|| {
-                    json!({"basis": decided_payload("first", &record, needs_second, &doc_hash)["basis"], "rows_changed": record.rows.iter().filter(|r| r.origin != domain::RowOrigin::Proposal).count() + record.removed.len()}).to_string()
+                amendment: amended.then(|| AmendmentNote {
+                    basis: AmendedBasis::of(&record.basis),
+                    rows_changed: record
+                        .rows
+                        .iter()
+                        .filter(|r| r.origin != domain::RowOrigin::Proposal)
+                        .count()
+                        + record.removed.len(),
                 }),
                 needs_second,
                 by_user: by.user_id,
@@ -1096,7 +911,7 @@ pub async fn assign(store: &Store, case: CaseId, by: &Official, to: Option<i64>)
             ApprovalError::Invalid("Ärendet kan bara fördelas till en aktiv handläggare som får besluta i det.".into())
         };
         let user = store.user_by_id(id).await?.ok_or_else(refused)?;
-        let official = crate::web::identity::official(&user, store.audit().keys()).map_err(|_| refused())?;
+        let official = crate::officials::official(&user, store.audit().keys()).map_err(|_| refused())?;
         if user.disabled || may_decide(store, &official, "besluta").await.is_err() {
             return Err(refused());
         }
@@ -1163,7 +978,7 @@ pub struct CaseView {
 #[derive(Debug, Clone)]
 pub struct OutboxStatus {
     pub channel: String,
-    pub status: String,
+    pub status: crate::store::DeliveryStatus,
     pub attempts: i64,
     pub last_error: Option<String>,
     pub receipt: Option<String>,

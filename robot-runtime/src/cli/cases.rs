@@ -2,7 +2,6 @@
 
 use crate::clock::SystemClock;
 use crate::config::Settings;
-use crate::pipeline::Runtime;
 use domain::CaseState;
 use std::sync::Arc;
 
@@ -56,8 +55,7 @@ pub fn run(settings: Settings, cmd: CasesCommand) -> u8 {
 }
 
 async fn run_async(settings: Settings, cmd: CasesCommand) -> anyhow::Result<u8> {
-    let runtime = Runtime::build(settings, Arc::new(SystemClock)).await?;
-    let store = &runtime.store;
+    let store = &crate::runtime::open_store(&settings, Arc::new(SystemClock)).await?;
     let code = match cmd {
         CasesCommand::List {
             state,
@@ -140,7 +138,7 @@ async fn run_async(settings: Settings, cmd: CasesCommand) -> anyhow::Result<u8> 
                     println!("  mottaget:      {}", s.received.to_rfc3339());
                     println!(
                         "  arbete:        {} ({} försök)",
-                        d.work_status.as_deref().unwrap_or("–"),
+                        d.work_status.map_or("–", |s| s.as_str()),
                         d.attempts.unwrap_or(0)
                     );
                     if let Some(e) = &d.last_error {

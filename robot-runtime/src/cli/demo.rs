@@ -153,7 +153,7 @@ fn demo(args: Args, data_dir: Option<PathBuf>) -> anyhow::Result<()> {
         );
         println!("  Ärenden:         hrobot cases list --data-dir {}", data_dir.display());
         println!("  Inloggning (användare och lösenord):");
-        for (user, password) in super::users::demo_users(&runtime).await? {
+        for (user, password) in super::users::demo_users(&runtime.store).await? {
             println!("    {user:<14} {password}");
         }
         println!("  Prova ett beslut med kommunicering (25 § förvaltningslagen):");

@@ -2,7 +2,6 @@
 
 use crate::clock::SystemClock;
 use crate::config::Settings;
-use crate::pipeline::Runtime;
 use std::sync::Arc;
 
 #[derive(Debug, clap::Subcommand)]
@@ -34,22 +33,21 @@ pub fn run(settings: Settings, cmd: RobotsCommand) -> u8 {
     };
     let result = rt.block_on(async move {
         let known: Vec<String> = settings.robots.iter().map(|r| r.name.clone()).collect();
-        let runtime = Runtime::build(settings, Arc::new(SystemClock)).await?;
-        let store = &runtime.store;
+        let store = &crate::runtime::open_store(&settings, Arc::new(SystemClock)).await?;
         match cmd {
             RobotsCommand::Pause { name, .. } | RobotsCommand::Resume { name } if !known.contains(&name) => {
                 anyhow::bail!("no robot named {name:?} in the configuration")
             }
             RobotsCommand::Pause { name, reason } => {
                 store.set_paused(&name, true, Some(&reason)).await?;
-                crate::accounts::robot_changed(&runtime, &crate::accounts::By::cli(), &name, true)
+                crate::accounts::robot_changed(store, &crate::accounts::By::cli(), &name, true)
                     .await
                     .map_err(anyhow::Error::msg)?;
                 println!("{name} is paused");
             }
             RobotsCommand::Resume { name } => {
                 store.set_paused(&name, false, None).await?;
-                crate::accounts::robot_changed(&runtime, &crate::accounts::By::cli(), &name, false)
+                crate::accounts::robot_changed(store, &crate::accounts::By::cli(), &name, false)
                     .await
                     .map_err(anyhow::Error::msg)?;
                 println!("{name} runs again");

@@ -2,7 +2,8 @@
 
 use crate::clock::SystemClock;
 use crate::config::Settings;
-use crate::pipeline::{Runtime, drain_run, run_robot};
+use crate::pipeline::{drain_run, run_robot};
+use crate::runtime::Runtime;
 use crate::store::Trigger;
 use domain::CaseState;
 use std::io::IsTerminal;

@@ -4,8 +4,8 @@
 
 use crate::clock::SystemClock;
 use crate::config::Settings;
-use crate::pipeline::Runtime;
-use crate::web::identity;
+use crate::officials as identity;
+use crate::store::Store;
 use std::io::BufRead;
 use std::sync::Arc;
 
@@ -82,9 +82,10 @@ pub fn run(settings: Settings, cmd: UserCommand) -> u8 {
         }
     };
     let result = rt.block_on(async move {
-        let runtime = Runtime::build(settings, Arc::new(SystemClock)).await?;
-        let out = user(&runtime, cmd).await;
-        runtime.store.close().await;
+        // Only the store and its keys: adding a user builds no connector.
+        let store = crate::runtime::open_store(&settings, Arc::new(SystemClock)).await?;
+        let out = user(&store, cmd).await;
+        store.close().await;
         out
     });
     match result {
@@ -96,8 +97,7 @@ pub fn run(settings: Settings, cmd: UserCommand) -> u8 {
     }
 }
 
-async fn user(rt: &Runtime, cmd: UserCommand) -> anyhow::Result<()> {
-    let store = &rt.store;
+async fn user(store: &Store, cmd: UserCommand) -> anyhow::Result<()> {
     match cmd {
         UserCommand::Add {
             username,
@@ -112,7 +112,7 @@ async fn user(rt: &Runtime, cmd: UserCommand) -> anyhow::Result<()> {
             let password = if sso_only { None } else { Some(read_password()?) };
             let by = crate::accounts::By::cli();
             let added = crate::accounts::add(
-                rt,
+                store,
                 &by,
                 &crate::accounts::NewAccount {
                     username: &username,
@@ -127,7 +127,7 @@ async fn user(rt: &Runtime, cmd: UserCommand) -> anyhow::Result<()> {
             .map_err(anyhow::Error::msg)?;
             let username = username.trim().to_lowercase();
             if title.is_some() || delegation.is_some() {
-                set_signature(rt, &username, title.as_deref(), delegation.as_deref()).await?;
+                set_signature(store, &username, title.as_deref(), delegation.as_deref()).await?;
             }
             println!("user {username} added (id {})", added.id);
             if !added.pending.is_empty() {
@@ -142,7 +142,7 @@ async fn user(rt: &Runtime, cmd: UserCommand) -> anyhow::Result<()> {
             title,
             delegation,
         } => {
-            set_signature(rt, &username, title.as_deref(), delegation.as_deref()).await?;
+            set_signature(store, &username, title.as_deref(), delegation.as_deref()).await?;
             println!("title and delegation set for {username}");
         }
         UserCommand::Passwd { username } => {
@@ -150,7 +150,7 @@ async fn user(rt: &Runtime, cmd: UserCommand) -> anyhow::Result<()> {
             let hash = tokio::task::spawn_blocking(move || identity::hash_password(&pw)).await??;
             store.set_password(&username, &hash).await?;
             if let Some(u) = store.user_by_name(&username).await? {
-                crate::accounts::record_change(rt, &crate::accounts::By::cli(), &u, "password")
+                crate::accounts::record_change(store, &crate::accounts::By::cli(), &u, "password")
                     .await
                     .map_err(anyhow::Error::msg)?;
             }
@@ -161,7 +161,7 @@ async fn user(rt: &Runtime, cmd: UserCommand) -> anyhow::Result<()> {
                 .user_by_name(&username)
                 .await?
                 .ok_or_else(|| anyhow::anyhow!("no user named {username:?}"))?;
-            crate::accounts::set_status(rt, &crate::accounts::By::cli(), u.id, true)
+            crate::accounts::set_status(store, &crate::accounts::By::cli(), u.id, true)
                 .await
                 .map_err(anyhow::Error::msg)?;
             println!("{username} is disabled; the user's sessions have ended");
@@ -171,7 +171,7 @@ async fn user(rt: &Runtime, cmd: UserCommand) -> anyhow::Result<()> {
                 .user_by_name(&username)
                 .await?
                 .ok_or_else(|| anyhow::anyhow!("no user named {username:?}"))?;
-            crate::accounts::set_status(rt, &crate::accounts::By::cli(), u.id, false)
+            crate::accounts::set_status(store, &crate::accounts::By::cli(), u.id, false)
                 .await
                 .map_err(anyhow::Error::msg)?;
             println!("{username} is enabled");
@@ -185,7 +185,7 @@ async fn user(rt: &Runtime, cmd: UserCommand) -> anyhow::Result<()> {
                 .user_by_name(&username)
                 .await?
                 .ok_or_else(|| anyhow::anyhow!("no user named {username:?}"))?;
-            crate::accounts::set_personnummer(rt, &crate::accounts::By::cli(), u.id, &pnr)
+            crate::accounts::set_personnummer(store, &crate::accounts::By::cli(), u.id, &pnr)
                 .await
                 .map_err(anyhow::Error::msg)?;
             println!("personnummer set for {username}");
@@ -229,7 +229,7 @@ async fn user(rt: &Runtime, cmd: UserCommand) -> anyhow::Result<()> {
 }
 
 async fn set_signature(
-    rt: &Runtime,
+    store: &Store,
     username: &str,
     title: Option<&str>,
     delegation: Option<&str>,
@@ -241,11 +241,11 @@ async fn set_signature(
             anyhow::bail!("the {what} must be 1–200 characters on one line");
         }
     }
-    rt.store
+    store
         .set_signature(username, title.map(str::trim), delegation.map(str::trim))
         .await?;
-    if let Some(u) = rt.store.user_by_name(username).await? {
-        crate::accounts::record_change(rt, &crate::accounts::By::cli(), &u, "signature")
+    if let Some(u) = store.user_by_name(username).await? {
+        crate::accounts::record_change(store, &crate::accounts::By::cli(), &u, "signature")
             .await
             .map_err(anyhow::Error::msg)?;
     }
@@ -255,7 +255,7 @@ async fn set_signature(
 /// The demo's officials (one of each role, two handläggare for four-eyes),
 /// each with a fresh random password, printed once. Users already in the
 /// data directory are kept as they are.
-pub(crate) async fn demo_users(rt: &Runtime) -> anyhow::Result<Vec<(String, String)>> {
+pub(crate) async fn demo_users(store: &Store) -> anyhow::Result<Vec<(String, String)>> {
     use crate::approval::Role;
     // The officials' personnummer are Skatteverket's test numbers
     // (ops/demo/testpersonnummer.txt), none of them in a demo application.
@@ -284,19 +284,19 @@ pub(crate) async fn demo_users(rt: &Runtime) -> anyhow::Result<Vec<(String, Stri
     ];
     let mut out = Vec::new();
     for (username, name, role, pnr) in wanted {
-        if rt.store.user_by_name(username).await?.is_some() {
+        if store.user_by_name(username).await?.is_some() {
             out.push((username.to_string(), "(finns redan)".to_string()));
             continue;
         }
         let mut raw = [0u8; 9];
         rand::Rng::fill_bytes(&mut rand::rng(), &mut raw);
         let password = format!("demo-{}", hex::encode(raw));
-        crate::web::admin_create_user(rt, username, name, Some(&password), pnr, vec![role])
+        crate::accounts::create_user(store, username, name, Some(&password), pnr, vec![role])
             .await
             .map_err(anyhow::Error::msg)?;
         if role == Role::Handlaggare {
             set_signature(
-                rt,
+                store,
                 username,
                 Some("Socialsekreterare"),
                 Some("punkt 4.1 i socialnämndens delegationsordning (beslut om försörjningsstöd)"),

@@ -6,17 +6,41 @@
 //! Every change of a case's state and the audit event that records it are
 //! written in the same transaction: both commit or neither does.
 //!
-//! The two backends share their code (`sql.rs` is instantiated once per
-//! database by a macro); only the SQL that differs between the engines is
-//! given per backend.
+//! The SQL is split by table family, one file each: `sql.rs` (what the
+//! families share, and cases with their documents), `work.rs` (work
+//! items), `runs.rs` (runs, locks, pauses), `decisions.rs` (decisions,
+//! kommuniceringar, comments, assignment), `outbox.rs` (delivery),
+//! `queue.rs` (the officials' queue), `users.rs`, `sessions.rs` and
+//! `access.rs`. Each file writes its SQL once in an `engine!` macro that is
+//! instantiated for both backends; only the SQL that differs between the
+//! engines is given per backend. `dispatch!` picks the engine.
+
+/// Calls the same function on whichever engine the store uses: the calling
+/// file's `sqlite::f` or `postgres::f` (each table family's file writes its
+/// SQL once, in an `engine!` macro instantiated per engine). The one
+/// dispatch macro of the store; defined before the modules so all see it.
+macro_rules! dispatch {
+    ($self:expr, $f:ident ( $($arg:expr),* )) => {
+        match &*$self.backend {
+            Backend::Sqlite(p) => sqlite::$f(p, $($arg),*).await,
+            Backend::Postgres(p) => postgres::$f(p, $($arg),*).await,
+        }
+    };
+}
 
 mod access;
+mod decisions;
+mod outbox;
 pub mod queue;
+mod records;
 pub mod routing;
+mod runs;
 pub mod sessions;
 mod sql;
+mod states;
 mod tx;
 pub mod users;
+mod work;
 
 use crate::clock::Clock;
 use audit::AuditLog;
@@ -29,10 +53,12 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use records::{AmendedBasis, AmendmentNote, RegisterAnswer, RegisterAnswerIncome};
 pub use sql::{
     Backend, CommentRow, DecisionRow, KommuniceringRow, NewDecision, NewKommunicering, NewOutboxItem, OutboxDecision,
     OutboxRow,
 };
+pub use states::{DeliveryStatus, RunStatus, Trigger, WorkStatus};
 pub use tx::StoreTx;
 
 pub type CaseId = i64;
@@ -184,26 +210,8 @@ pub struct CaseDetail {
     pub register_json: Option<String>,
     pub draft_json: Option<String>,
     pub attempts: Option<i64>,
-    pub work_status: Option<String>,
+    pub work_status: Option<WorkStatus>,
     pub last_error: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Trigger {
-    Schedule,
-    CatchUp,
-    Manual,
-}
-
-impl Trigger {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Trigger::Schedule => "schedule",
-            Trigger::CatchUp => "catch_up",
-            Trigger::Manual => "manual",
-        }
-    }
 }
 
 /// Counts for one robot run.
@@ -219,8 +227,8 @@ pub struct RunSummary {
     pub id: RunId,
     pub robot: String,
     pub fire: DateTime<Utc>,
-    pub trigger: String,
-    pub status: String,
+    pub trigger: Trigger,
+    pub status: RunStatus,
     pub counts: RunCounts,
     pub error: Option<String>,
 }

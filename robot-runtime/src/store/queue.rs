@@ -98,7 +98,7 @@ pub struct QueuePage {
 pub struct OutboxProblem {
     pub id: i64,
     pub case_id: CaseId,
-    pub status: String,
+    pub status: super::DeliveryStatus,
     pub attempts: i64,
     pub last_error: Option<String>,
     pub next_attempt: DateTime<Utc>,
@@ -221,7 +221,7 @@ macro_rules! engine {
                         Ok(OutboxProblem {
                             id: r.try_get("id")?,
                             case_id: r.try_get("case_id")?,
-                            status: r.try_get("status")?,
+                            status: r.try_get::<String, _>("status")?.parse()?,
                             attempts: r.try_get::<i64, _>("attempts").or_else(|_| r.try_get::<i32, _>("attempts").map(i64::from))?,
                             last_error: r.try_get("last_error")?,
                             next_attempt: from_us(r.try_get("next_attempt_us")?),
@@ -242,15 +242,6 @@ macro_rules! engine {
 
 engine!(sqlite, sqlx::Sqlite, sqlx::SqlitePool);
 engine!(postgres, sqlx::Postgres, sqlx::PgPool);
-
-macro_rules! dispatch {
-    ($self:expr, $f:ident ( $($arg:expr),* )) => {
-        match &*$self.backend {
-            Backend::Sqlite(p) => sqlite::$f(p, $($arg),*).await,
-            Backend::Postgres(p) => postgres::$f(p, $($arg),*).await,
-        }
-    };
-}
 
 impl Store {
     /// A page of the work queue: `limit` rows from `offset`.

@@ -189,15 +189,6 @@ macro_rules! engine {
 engine!(sqlite, sqlx::Sqlite, sqlx::SqlitePool);
 engine!(postgres, sqlx::Postgres, sqlx::PgPool);
 
-macro_rules! dispatch {
-    ($self:expr, $f:ident ( $($arg:expr),* )) => {
-        match &*$self.backend {
-            Backend::Sqlite(p) => sqlite::$f(p, $($arg),*).await,
-            Backend::Postgres(p) => postgres::$f(p, $($arg),*).await,
-        }
-    };
-}
-
 impl Store {
     pub async fn create_session(&self, s: &NewSession<'_>) -> Result<(), StoreError> {
         let now = self.clock.now();

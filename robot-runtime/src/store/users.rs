@@ -7,7 +7,7 @@
 //! a personnummer in the clear ever reaches this module.
 
 use super::{Backend, Store, StoreError, from_us, us};
-use crate::approval::Role;
+use crate::roles::Role;
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
@@ -406,15 +406,6 @@ engine!(
     begin_pg,
     "string_agg(ur.role, ',')"
 );
-
-macro_rules! dispatch {
-    ($self:expr, $f:ident ( $($arg:expr),* )) => {
-        match &*$self.backend {
-            Backend::Sqlite(p) => sqlite::$f(p, $($arg),*).await,
-            Backend::Postgres(p) => postgres::$f(p, $($arg),*).await,
-        }
-    };
-}
 
 impl Store {
     pub async fn add_user(&self, user: &NewUser) -> Result<UserId, UserError> {

@@ -30,7 +30,7 @@ pub fn pseudonymised(a: &Authed) -> bool {
 /// Checks the jäv rule and logs the read. Returns whether the reader sees
 /// the case pseudonymised.
 pub async fn read_case(web: &Web, a: &Authed, case: CaseId, via: &str) -> Result<bool, Failure> {
-    let store = &web.rt.store;
+    let store = &web.ctx.store;
     // A case that does not exist is a 404, not a logged read.
     let detail = store.case_detail(case).await?;
     if crate::approval::conflicted_in(&a.official, &detail.document) {
@@ -151,7 +151,7 @@ pub async fn reads_page(
     Extension(a): Extension<Authed>,
     Query(q): Query<ReadsQuery>,
 ) -> Result<Response, WebError> {
-    let store = &web.rt.store;
+    let store = &web.ctx.store;
     let mut error = None;
     let mut cases: Vec<i64> = Vec::new();
     let arende = q.arende.clone().unwrap_or_default();

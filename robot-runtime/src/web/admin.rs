@@ -7,6 +7,7 @@ use super::pages::{Chrome, render, see_other};
 use super::session::Authed;
 use super::{Web, role_label, view};
 use crate::store::users::ALL_ROLES;
+use crate::store::{DeliveryStatus, RunStatus};
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
@@ -30,7 +31,7 @@ struct RulesPage {
 }
 
 pub async fn rulesets(State(web): State<Web>, Extension(a): Extension<Authed>) -> Result<Response, WebError> {
-    let mut robots: Vec<_> = web.rt.robots.values().map(|r| r.settings.clone()).collect();
+    let mut robots = web.ctx.settings.robots.clone();
     robots.sort_by(|a, b| a.name.cmp(&b.name));
     let lines = tokio::task::spawn_blocking(move || {
         robots
@@ -112,9 +113,9 @@ async fn users_page(
     notice: Option<String>,
     error: Option<String>,
 ) -> Result<Response, WebError> {
-    let users = web.rt.store.list_users().await?;
+    let users = web.ctx.store.list_users().await?;
     let requests = web
-        .rt
+        .ctx
         .store
         .role_requests(true)
         .await?
@@ -202,34 +203,6 @@ pub struct AddUserForm {
     revisor: Option<String>,
 }
 
-/// Sets up a local user with its roles given at once, audited as `setup`:
-/// for the demo and test fixtures, never reachable from the web or the
-/// command line (they go through [`crate::accounts::add`], where deciding
-/// and administering roles wait for a second administratör).
-pub async fn create_user(
-    web_rt: &crate::pipeline::Runtime,
-    username: &str,
-    display_name: &str,
-    password: Option<&str>,
-    personnummer: Option<&str>,
-    roles: Vec<super::approval_core::Role>,
-) -> Result<i64, String> {
-    crate::accounts::add(
-        web_rt,
-        &crate::accounts::By::Setup,
-        &crate::accounts::NewAccount {
-            username,
-            display_name,
-            password,
-            personnummer,
-            roles,
-            oidc_subject: None,
-        },
-    )
-    .await
-    .map(|a| a.id)
-}
-
 pub async fn add_user(
     State(web): State<Web>,
     Extension(a): Extension<Authed>,
@@ -248,7 +221,7 @@ pub async fn add_user(
     }
     let by = crate::accounts::By::Official(a.official.clone());
     let added = crate::accounts::add(
-        &web.rt,
+        &web.ctx.store,
         &by,
         &crate::accounts::NewAccount {
             username: &f.anvandarnamn,
@@ -290,10 +263,15 @@ pub async fn user_status(
     if disable && id == a.official.user_id {
         return Err(Failure::Invalid("Du kan inte inaktivera dig själv.".into()).into());
     }
-    web.rt.store.user_by_id(id).await?.ok_or(Failure::NotFound)?;
-    crate::accounts::set_status(&web.rt, &crate::accounts::By::Official(a.official.clone()), id, disable)
-        .await
-        .map_err(Failure::Invalid)?;
+    web.ctx.store.user_by_id(id).await?.ok_or(Failure::NotFound)?;
+    crate::accounts::set_status(
+        &web.ctx.store,
+        &crate::accounts::By::Official(a.official.clone()),
+        id,
+        disable,
+    )
+    .await
+    .map_err(Failure::Invalid)?;
     Ok(see_other("/admin/anvandare?klart=andrad"))
 }
 
@@ -314,7 +292,7 @@ pub async fn role_request(
         "avsla" => false,
         _ => return Err(Failure::Invalid("Okänd åtgärd.".into()).into()),
     };
-    match crate::accounts::decide_request(&web.rt, &a.official, id, grant).await {
+    match crate::accounts::decide_request(&web.ctx.store, &a.official, id, grant).await {
         Ok(()) => Ok(see_other(if grant {
             "/admin/anvandare?klart=beviljad"
         } else {
@@ -340,9 +318,9 @@ pub async fn user_identity(
     Path(id): Path<i64>,
     Form(f): Form<IdentityForm>,
 ) -> Result<Response, WebError> {
-    web.rt.store.user_by_id(id).await?.ok_or(Failure::NotFound)?;
+    web.ctx.store.user_by_id(id).await?.ok_or(Failure::NotFound)?;
     match crate::accounts::set_personnummer(
-        &web.rt,
+        &web.ctx.store,
         &crate::accounts::By::Official(a.official.clone()),
         id,
         &f.personnummer,
@@ -375,14 +353,14 @@ pub async fn user_role(
     let role = crate::store::users::role_from_str(&f.roll).ok_or_else(|| Failure::Invalid("Okänd roll.".into()))?;
     let by = crate::accounts::By::Official(a.official.clone());
     let done = match f.atgard.as_str() {
-        "ge" => crate::accounts::request_role(&web.rt, &by, id, role)
+        "ge" => crate::accounts::request_role(&web.ctx.store, &by, id, role)
             .await
             .map(|given| if given { "andrad" } else { "begard" }),
         "ta-bort" => {
             if id == a.official.user_id {
                 Err("Du kan inte ta bort dina egna roller.".to_string())
             } else {
-                crate::accounts::remove_role(&web.rt, &by, id, role)
+                crate::accounts::remove_role(&web.ctx.store, &by, id, role)
                     .await
                     .map(|()| "andrad")
             }
@@ -417,28 +395,29 @@ struct RobotsPage {
 }
 
 pub async fn robots(State(web): State<Web>, Extension(a): Extension<Authed>) -> Result<Response, WebError> {
-    let mut names: Vec<&String> = web.rt.robots.keys().collect();
+    let mut names: Vec<&String> = web.ctx.settings.robots.iter().map(|r| &r.name).collect();
     names.sort();
     let mut lines = Vec::new();
     for name in names {
-        let Some(r) = web.rt.robots.get(name) else { continue };
-        let runs = web.rt.store.list_runs(Some(name), 1).await?;
+        let Some(r) = web.ctx.settings.robot(name) else {
+            continue;
+        };
+        let runs = web.ctx.store.list_runs(Some(name), 1).await?;
         lines.push(RobotLine {
             name: name.clone(),
-            schedule: format!("{} ({})", r.settings.schedule, r.settings.time_zone),
-            enabled: r.settings.enabled,
-            paused: web.rt.store.paused(name).await?,
+            schedule: format!("{} ({})", r.schedule, r.time_zone),
+            enabled: r.enabled,
+            paused: web.ctx.store.paused(name).await?,
             last_run: runs.first().map_or_else(
                 || "ingen körning ännu".into(),
                 |run| {
                     format!(
                         "{}: {}, hämtade {}, dubbletter {}, ogiltiga {}",
                         view::time(run.fire),
-                        match run.status.as_str() {
-                            "succeeded" => "lyckades",
-                            "failed" => "misslyckades",
-                            "running" => "pågår",
-                            other => other,
+                        match run.status {
+                            RunStatus::Succeeded => "lyckades",
+                            RunStatus::Failed => "misslyckades",
+                            RunStatus::Running => "pågår",
                         },
                         run.counts.fetched,
                         run.counts.duplicates,
@@ -460,7 +439,7 @@ pub async fn robot_status(
     Path(name): Path<String>,
     Form(f): Form<StatusForm>,
 ) -> Result<Response, WebError> {
-    if !web.rt.robots.contains_key(&name) {
+    if web.ctx.settings.robot(&name).is_none() {
         return Err(Failure::NotFound.into());
     }
     let paused = match f.atgard.as_str() {
@@ -469,12 +448,12 @@ pub async fn robot_status(
         _ => return Err(Failure::Invalid("Okänd åtgärd.".into()).into()),
     };
     let reason = format!("pausad av {} i webbgränssnittet", a.official.username);
-    web.rt
+    web.ctx
         .store
         .set_paused(&name, paused, paused.then_some(reason.as_str()))
         .await?;
     crate::accounts::robot_changed(
-        &web.rt,
+        &web.ctx.store,
         &crate::accounts::By::Official(a.official.clone()),
         &name,
         paused,
@@ -495,14 +474,14 @@ struct ConfigPage {
 }
 
 pub async fn configuration(State(web): State<Web>, Extension(a): Extension<Authed>) -> Result<Response, WebError> {
-    let s = &web.rt.settings;
+    let s = &web.ctx.settings;
     let w = &web.settings;
     let kv = |label: &str, value: String| view::LabelValue {
         label: label.into(),
         value,
     };
     let items = vec![
-        kv("Databas", web.rt.store.engine().into()),
+        kv("Databas", web.ctx.store.engine().into()),
         kv("Datakatalog", s.data_dir.display().to_string()),
         kv("Lyssnar på", s.http.listen.to_string()),
         kv("Arbetare", s.workers.concurrency.to_string()),
@@ -573,7 +552,7 @@ struct OutboxPage {
 }
 
 pub async fn outbox(State(web): State<Web>, Extension(a): Extension<Authed>) -> Result<Response, WebError> {
-    let items = web.rt.store.outbox_problems(200).await?;
+    let items = web.ctx.store.outbox_problems(200).await?;
     render(&OutboxPage {
         chrome: Chrome::for_user(&a, "/admin/utkorg"),
         items: items
@@ -581,11 +560,12 @@ pub async fn outbox(State(web): State<Web>, Extension(a): Extension<Authed>) -> 
             .map(|o| OutboxLine {
                 id: o.id,
                 case_id: o.case_id,
-                status: match o.status.as_str() {
-                    "failing" => "misslyckas",
-                    "pending" => "väntar på nytt försök",
-                    "leased" => "skickas",
-                    _ => "okänd",
+                status: match o.status {
+                    DeliveryStatus::Failing => "misslyckas",
+                    DeliveryStatus::Pending => "väntar på nytt försök",
+                    DeliveryStatus::Leased => "skickas",
+                    // Never among the problems (see Store::outbox_problems).
+                    DeliveryStatus::Delivered => "okänd",
                 },
                 attempts: o.attempts,
                 next: view::time(o.next_attempt),
@@ -613,20 +593,20 @@ async fn audit_page(web: &Web, a: &Authed, result: Option<(bool, String)>) -> Re
         chrome: Chrome::for_user(a, "/granskning"),
         size,
         checkpoint,
-        origin: web.rt.store.audit().origin().to_string(),
+        origin: web.ctx.store.audit().origin().to_string(),
         result,
     })
 }
 
 async fn audit_head(web: &Web) -> Result<(u64, Option<String>), Failure> {
     let internal = |e: audit::AuditError| Failure::Internal(e.into());
-    let (size, latest) = if let Some(p) = web.rt.store.sqlite_pool() {
+    let (size, latest) = if let Some(p) = web.ctx.store.sqlite_pool() {
         let mut c = p.acquire().await.map_err(|e| Failure::Internal(e.into()))?;
         (
             audit::store::size(&mut *c).await.map_err(internal)?,
             audit::store::latest_checkpoint(&mut *c).await.map_err(internal)?,
         )
-    } else if let Some(p) = web.rt.store.postgres_pool() {
+    } else if let Some(p) = web.ctx.store.postgres_pool() {
         let mut c = p.acquire().await.map_err(|e| Failure::Internal(e.into()))?;
         (
             audit::store::size(&mut *c).await.map_err(internal)?,
@@ -647,11 +627,11 @@ pub async fn audit_status(State(web): State<Web>, Extension(a): Extension<Authed
 
 /// Verifies the whole log now (what `hrobot audit verify` does).
 pub async fn audit_verify(State(web): State<Web>, Extension(a): Extension<Authed>) -> Result<Response, WebError> {
-    let known = [web.rt.store.audit().verifier()];
-    let report = if let Some(p) = web.rt.store.sqlite_pool() {
+    let known = [web.ctx.store.audit().verifier()];
+    let report = if let Some(p) = web.ctx.store.sqlite_pool() {
         let mut c = p.acquire().await.map_err(|e| Failure::Internal(e.into()))?;
         audit::verify::verify_log(&mut *c, &known).await
-    } else if let Some(p) = web.rt.store.postgres_pool() {
+    } else if let Some(p) = web.ctx.store.postgres_pool() {
         let mut c = p.acquire().await.map_err(|e| Failure::Internal(e.into()))?;
         audit::verify::verify_log(&mut *c, &known).await
     } else {

@@ -72,7 +72,7 @@ pub async fn create_session(
 
 /// `DELETE /api/v1/session`: the token stops working.
 pub async fn delete_session(State(web): State<Web>, Extension(a): Extension<Authed>) -> Result<Response, ApiError> {
-    web.rt.store.delete_session(&a.session_hash).await?;
+    web.ctx.store.delete_session(&a.session_hash).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -111,7 +111,7 @@ pub async fn list_cases(
     let (filter, sort) = qq.filter(&web, a.official.user_id).map_err(ApiError)?;
     let limit = q.limit.unwrap_or(50).clamp(1, 500);
     let offset = q.offset.unwrap_or(0).max(0);
-    let page = web.rt.store.queue(&filter, sort, limit, offset).await?;
+    let page = web.ctx.store.queue(&filter, sort, limit, offset).await?;
     let cases: Vec<Value> = page
         .rows
         .iter()

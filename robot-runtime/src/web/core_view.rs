@@ -4,7 +4,7 @@
 use super::Web;
 use super::error::Failure;
 use super::view;
-use crate::store::{CaseDetail, CaseId};
+use crate::store::{CaseDetail, CaseId, DeliveryStatus};
 use chrono::{DateTime, Utc};
 
 pub struct CaseViewModel {
@@ -27,20 +27,19 @@ pub struct CaseViewModel {
     pub kommunicering_done: bool,
 }
 
-fn outbox_status(s: &str) -> &'static str {
+fn outbox_status(s: DeliveryStatus) -> &'static str {
     match s {
-        "pending" => "väntar på att skickas",
-        "leased" => "skickas just nu",
-        "delivered" => "skickat",
-        "failing" => "misslyckas, försöker igen",
-        _ => "okänt",
+        DeliveryStatus::Pending => "väntar på att skickas",
+        DeliveryStatus::Leased => "skickas just nu",
+        DeliveryStatus::Delivered => "skickat",
+        DeliveryStatus::Failing => "misslyckas, försöker igen",
     }
 }
 
 pub async fn load(web: &Web, id: CaseId) -> Result<CaseViewModel, Failure> {
-    let cv = crate::approval::case_view(&web.rt.store, id).await?;
+    let cv = crate::approval::case_view(&web.ctx.store, id).await?;
     let assigned_name = match cv.assigned_to {
-        Some(u) => web.rt.store.user_by_id(u).await?.map(|u| u.display_name),
+        Some(u) => web.ctx.store.user_by_id(u).await?.map(|u| u.display_name),
         None => None,
     };
     let decisions = cv
@@ -80,14 +79,14 @@ pub async fn load(web: &Web, id: CaseId) -> Result<CaseViewModel, Failure> {
         .outbox
         .iter()
         .map(|o| {
-            let mut line = format!("Via {}: {}", o.channel, outbox_status(&o.status));
+            let mut line = format!("Via {}: {}", o.channel, outbox_status(o.status));
             if o.attempts > 0 {
                 line.push_str(&format!(" ({} försök)", o.attempts));
             }
             if let Some(r) = &o.receipt {
                 line.push_str(&format!(", kvitto {r}"));
             }
-            if o.status != "delivered"
+            if o.status != DeliveryStatus::Delivered
                 && let Some(e) = &o.last_error
             {
                 line.push_str(&format!(", senaste fel: {e}"));

@@ -20,7 +20,6 @@ pub mod api;
 pub mod approval_core;
 mod core_view;
 mod error;
-pub mod identity;
 mod oidc;
 pub mod openapi;
 mod pages;
@@ -28,7 +27,9 @@ pub mod ratelimit;
 pub mod session;
 mod view;
 
-use crate::pipeline::Runtime;
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::store::Store;
 use approval_core::{Official, Role};
 use axum::Router;
 use axum::extract::Request;
@@ -36,57 +37,11 @@ use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use axum::routing::MethodRouter;
-use serde::Deserialize;
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
-pub use admin::create_user as admin_create_user;
+pub use crate::config::{OidcSettings, WebSettings};
 pub use error::{ApiError, WebError};
 pub use session::Authed;
-
-/// `[web]` in the configuration.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct WebSettings {
-    /// Cookies only over HTTPS (`Secure`, and the `__Host-` name prefix).
-    /// Turn off only for plain-HTTP localhost (the demo does).
-    pub secure_cookies: bool,
-    /// A browser session ends after this long without a request.
-    pub idle_timeout_minutes: u64,
-    /// ... and after this long in any case.
-    pub session_max_hours: u64,
-    /// An API token ends after this long without a request ...
-    pub api_token_idle_minutes: u64,
-    /// ... and after this long in any case.
-    pub api_token_max_hours: u64,
-    /// A streak of failed logins is forgotten this long after its last
-    /// failure; the per-address limit counts over this window.
-    pub login_window_minutes: u64,
-    /// After this many failures for one account from one address, each
-    /// further try from there waits 1 s, 2 s, 4 s … (see ratelimit.rs).
-    /// `login_max_failures_per_user`, its old name, is still read.
-    #[serde(alias = "login_max_failures_per_user")]
-    pub login_backoff_after: u32,
-    /// After this many failures for one account from all addresses, the
-    /// back-off applies to the account from every address that has failed
-    /// for it (an address without failures still gets in) ...
-    pub login_account_backoff_after: u32,
-    /// ... and from this many, from every address.
-    pub login_account_lock_after: u32,
-    /// The longest back-off.
-    pub login_backoff_max_minutes: u64,
-    /// At most this many failed logins per client address in the window.
-    pub login_max_failures_per_ip: u32,
-    /// Proxies in front of the service that append to `X-Forwarded-For`.
-    /// The client address is the entry this many places from the right
-    /// (the one the outermost trusted proxy appended); 0 = the header is
-    /// ignored and the peer's address is used.
-    pub trusted_proxies: u32,
-    /// Deprecated: `true` means `trusted_proxies = 1`.
-    pub trust_forwarded_for: bool,
-    /// Single sign-on (OpenID Connect), when the municipality has it.
-    pub oidc: Option<OidcSettings>,
-}
 
 impl WebSettings {
     /// How many proxies' `X-Forwarded-For` entries to trust.
@@ -117,93 +72,19 @@ impl WebSettings {
     }
 }
 
-impl Default for WebSettings {
-    fn default() -> WebSettings {
-        WebSettings {
-            secure_cookies: true,
-            idle_timeout_minutes: 30,
-            session_max_hours: 12,
-            api_token_idle_minutes: 8 * 60,
-            api_token_max_hours: 24,
-            login_window_minutes: 15,
-            login_backoff_after: 5,
-            login_account_backoff_after: 20,
-            login_account_lock_after: 100,
-            login_backoff_max_minutes: 15,
-            login_max_failures_per_ip: 30,
-            trusted_proxies: 0,
-            trust_forwarded_for: false,
-            oidc: None,
-        }
-    }
-}
-
-/// `[web.oidc]`: authorization code flow with PKCE against the
-/// municipality's identity provider.
-#[derive(Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct OidcSettings {
-    /// The issuer (discovery at `{issuer}/.well-known/openid-configuration`).
-    pub issuer_url: String,
-    pub client_id: String,
-    /// The client secret, read from this environment variable ...
-    pub client_secret_env: Option<String>,
-    /// ... or from this file (e.g. a systemd credential). Never in the
-    /// configuration itself, so the file can be shared.
-    pub client_secret_file: Option<std::path::PathBuf>,
-    /// Where the provider sends the browser back: `https://HOST/logga-in/sso/klar`.
-    pub redirect_url: String,
-    #[serde(default = "default_scopes")]
-    pub scopes: Vec<String>,
-    /// The claim in the ID token that carries the user's groups or roles.
-    #[serde(default = "default_roles_claim")]
-    pub roles_claim: String,
-    /// A claim value → the roles it gives, e.g. `"SOC-Handlaggare" = ["handlaggare"]`.
-    pub role_map: BTreeMap<String, Vec<String>>,
-    /// The claim used as username.
-    #[serde(default = "default_username_claim")]
-    pub username_claim: String,
-    /// The claim that carries the official's personnummer (for example
-    /// `personalIdentityNumber` from an e-legitimation). A deciding role
-    /// works only for an official whose personnummer is known: from this
-    /// claim, or set by an administratör.
-    #[serde(default)]
-    pub personnummer_claim: Option<String>,
-    /// The label of the login button.
-    #[serde(default = "default_sso_label")]
-    pub button_label: String,
-    /// Extra CA (PEM) for the provider's TLS certificate.
-    pub ca_file: Option<std::path::PathBuf>,
-}
-
-impl std::fmt::Debug for OidcSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OidcSettings")
-            .field("issuer_url", &self.issuer_url)
-            .field("client_id", &self.client_id)
-            .field("redirect_url", &self.redirect_url)
-            .field("roles_claim", &self.roles_claim)
-            .finish_non_exhaustive()
-    }
-}
-
-fn default_scopes() -> Vec<String> {
-    vec!["openid".into(), "profile".into()]
-}
-fn default_roles_claim() -> String {
-    "roles".into()
-}
-fn default_username_claim() -> String {
-    "preferred_username".into()
-}
-fn default_sso_label() -> String {
-    "Logga in med kommunens inloggning".into()
+/// What the web uses of the service: the settings, the store and the clock.
+/// It holds no connector; robots are known by their settings.
+#[derive(Clone)]
+pub struct WebContext {
+    pub settings: Arc<Settings>,
+    pub store: Store,
+    pub clock: Arc<dyn Clock>,
 }
 
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct Web {
-    pub rt: Arc<Runtime>,
+    pub ctx: Arc<WebContext>,
     pub settings: Arc<WebSettings>,
     pub limiter: Arc<ratelimit::LoginLimiter>,
     pub oidc: Arc<oidc::Oidc>,
@@ -211,19 +92,19 @@ pub struct Web {
 }
 
 impl Web {
-    pub fn new(rt: Arc<Runtime>) -> Web {
-        let settings = Arc::new(rt.settings.web.clone());
+    pub fn new(ctx: Arc<WebContext>) -> Web {
+        let settings = Arc::new(ctx.settings.web.clone());
         Web {
             limiter: Arc::new(ratelimit::LoginLimiter::new(settings.login_policy())),
             oidc: Arc::new(oidc::Oidc::default()),
             counts: Arc::new(view::CountsCache::default()),
             settings,
-            rt,
+            ctx,
         }
     }
 
     pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
-        self.rt.clock.now()
+        self.ctx.clock.now()
     }
 }
 
@@ -344,8 +225,8 @@ fn guarded(web: &Web, access: Access, api: bool, m: MethodRouter<Web>) -> Method
 }
 
 /// The web UI and the API, ready to merge into the service's router.
-pub fn router(rt: Arc<Runtime>) -> Router {
-    let web = Web::new(rt);
+pub fn router(ctx: WebContext) -> Router {
+    let web = Web::new(Arc::new(ctx));
     routes(&web)
         .fallback(error::not_found)
         .layer(axum::middleware::from_fn(security_headers))

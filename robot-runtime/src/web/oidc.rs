@@ -170,7 +170,7 @@ pub async fn start(State(web): State<Web>, Query(_q): Query<NextQuery>) -> Resul
         req = req.add_scope(Scope::new(sc.clone()));
     }
     let (url, state, nonce) = req.set_pkce_challenge(challenge).url();
-    web.rt
+    web.ctx
         .store
         .start_login_flow(&token_hash(state.secret()), nonce.secret(), verifier.secret())
         .await?;
@@ -258,7 +258,7 @@ pub async fn callback(
             "Inloggningen startades inte i den här webbläsaren. Försök igen.",
         ));
     }
-    let Some(flow) = web.rt.store.take_login_flow(&token_hash(&state)).await? else {
+    let Some(flow) = web.ctx.store.take_login_flow(&token_hash(&state)).await? else {
         return Err(refused("Inloggningen har redan använts eller gått ut. Försök igen."));
     };
     let now = web.now();
@@ -285,7 +285,7 @@ pub async fn callback(
     let Some(id_token) = token.id_token() else {
         return Err(refused("Inloggningstjänsten skickade ingen identitet."));
     };
-    let clock = web.rt.clock.clone();
+    let clock = web.ctx.clock.clone();
     let verifier = client
         .id_token_verifier()
         .set_allowed_algs([
@@ -354,18 +354,18 @@ async fn find_or_create(
     roles: &[super::approval_core::Role],
     personnummer: Option<&str>,
 ) -> Result<UserRecord, WebError> {
-    let store = &web.rt.store;
+    let store = &web.ctx.store;
     let by = crate::accounts::By::Idp;
     if let Some(u) = store.user_by_oidc(subject).await? {
         if u.disabled {
             return Err(refused("Ditt konto är inaktiverat."));
         }
-        crate::accounts::sync_idp_roles(&web.rt, &u, roles)
+        crate::accounts::sync_idp_roles(&web.ctx.store, &u, roles)
             .await
             .map_err(|m| WebError(Failure::Internal(anyhow::anyhow!(m))))?;
         if u.personnummer_sealed.is_none()
             && let Some(p) = personnummer
-            && let Err(m) = crate::accounts::set_personnummer(&web.rt, &by, u.id, p).await
+            && let Err(m) = crate::accounts::set_personnummer(&web.ctx.store, &by, u.id, p).await
         {
             tracing::warn!(
                 user_id = u.id,
@@ -378,7 +378,7 @@ async fn find_or_create(
         .map_err(|_| refused("Inloggningstjänsten skickade inget giltigt användarnamn."))?;
     let display: String = display.chars().take(100).collect();
     let added = crate::accounts::add(
-        &web.rt,
+        &web.ctx.store,
         &by,
         &crate::accounts::NewAccount {
             username: &username,

@@ -319,7 +319,7 @@ impl Web {
     ) -> Result<crate::store::users::UserRecord, LoginRefused> {
         let now = self.now();
         let user = self
-            .rt
+            .ctx
             .store
             .user_by_name(username)
             .await
@@ -357,7 +357,7 @@ impl Web {
             .and_then(|u| u.password_hash.clone());
         let pw = password.to_string();
         // argon2 is deliberately slow: off the async threads.
-        let ok = tokio::task::spawn_blocking(move || super::identity::verify_password(&pw, hash.as_deref()))
+        let ok = tokio::task::spawn_blocking(move || crate::officials::verify_password(&pw, hash.as_deref()))
             .await
             .unwrap_or(false);
         match user {
@@ -398,7 +398,7 @@ impl Web {
 }
 
 pub async fn logout(State(web): State<Web>, Extension(a): Extension<Authed>) -> Response {
-    if let Err(e) = web.rt.store.delete_session(&a.session_hash).await {
+    if let Err(e) = web.ctx.store.delete_session(&a.session_hash).await {
         return WebError(e.into()).into_response();
     }
     tracing::info!(user_id = a.official.user_id, "logged out");
@@ -503,17 +503,14 @@ fn sort_label(s: QueueSort) -> &'static str {
 /// Each robot with its casework type and the type's title, by robot name.
 fn robot_types(web: &Web) -> Vec<(String, String, String)> {
     let mut v: Vec<(String, String, String)> = web
-        .rt
+        .ctx
+        .settings
         .robots
-        .values()
+        .iter()
         .filter_map(|r| {
-            let rs = sandbox::Ruleset::load(&r.settings.ruleset).ok()?;
+            let rs = sandbox::Ruleset::load(&r.ruleset).ok()?;
             let cw = rs.casework()?;
-            Some((
-                r.settings.name.clone(),
-                cw.type_name().to_string(),
-                cw.title().to_string(),
-            ))
+            Some((r.name.clone(), cw.type_name().to_string(), cw.title().to_string()))
         })
         .collect();
     v.sort();
@@ -611,7 +608,7 @@ pub async fn queue(
     let (filter, sort) = q.filter(&web, me)?;
     let page = q.sida.unwrap_or(1).clamp(1, 100_000);
     let result = web
-        .rt
+        .ctx
         .store
         .queue(&filter, sort, PAGE_SIZE, (page - 1) * PAGE_SIZE)
         .await?;
@@ -621,11 +618,11 @@ pub async fn queue(
     let mine = filter.assigned_to.is_some();
     let is_decider = a.official.roles.contains(&ac::Role::Handlaggare);
     let mine_count = if is_decider {
-        Some(web.rt.store.assigned_count(me).await?)
+        Some(web.ctx.store.assigned_count(me).await?)
     } else {
         None
     };
-    let mut robots: Vec<String> = web.rt.robots.keys().cloned().collect();
+    let mut robots: Vec<String> = web.ctx.settings.robots.iter().map(|r| r.name.clone()).collect();
     robots.sort();
     let types = robot_types(&web);
     let mut type_choices: Vec<(String, String)> =
@@ -1072,7 +1069,7 @@ pub async fn kommunicering_letter(
     Path(id): Path<CaseId>,
 ) -> Result<Response, WebError> {
     super::access::no_letters(super::access::read_case(&web, &a, id, "kommunicering_letter").await?)?;
-    match crate::approval::kommunicering_letter(&web.rt.store, id).await? {
+    match crate::approval::kommunicering_letter(&web.ctx.store, id).await? {
         Some(l) => Ok(Html(l.html).into_response()),
         None => Err(super::error::Failure::NotFound.into()),
     }

@@ -19,7 +19,8 @@
 //!   it needs no CSRF token.
 
 use super::error::{ApiError, Failure, WebError};
-use super::{Access, Web, identity};
+use super::{Access, Web};
+use crate::officials as identity;
 use crate::store::StoreError;
 use crate::store::sessions::{AuthMethod, NewSession, SessionKind};
 use crate::store::users::UserRecord;
@@ -167,7 +168,7 @@ impl Web {
         if let (Some(p), serde_json::Value::Object(extra)) = (payload.as_object_mut(), extra) {
             p.extend(extra);
         }
-        let mut tx = self.rt.store.begin().await?;
+        let mut tx = self.ctx.store.begin().await?;
         let event = audit::Event::new(kind, actor, tx.now())
             .with_payload(payload)
             .map_err(StoreError::from)?;
@@ -192,7 +193,7 @@ impl Web {
         };
         let now = self.now();
         let hash = token_hash(&token);
-        self.rt
+        self.ctx
             .store
             .create_session(&NewSession {
                 id_hash: &hash,
@@ -204,7 +205,7 @@ impl Web {
             })
             .await?;
         // Expired sessions and stale login flows go now and then: at logins.
-        if let Err(e) = self.rt.store.purge_sessions(Duration::minutes(10)).await {
+        if let Err(e) = self.ctx.store.purge_sessions(Duration::minutes(10)).await {
             tracing::warn!(error = %e, "could not purge expired sessions");
         }
         // Fail closed: no session whose sign-in is not in the audit log.
@@ -218,7 +219,7 @@ impl Web {
             )
             .await
         {
-            let _ = self.rt.store.delete_session(&hash).await;
+            let _ = self.ctx.store.delete_session(&hash).await;
             return Err(f);
         }
         tracing::info!(
@@ -238,7 +239,7 @@ impl Web {
             return Ok(None);
         }
         let hash = token_hash(token);
-        let Some(s) = self.rt.store.session(&hash).await? else {
+        let Some(s) = self.ctx.store.session(&hash).await? else {
             return Ok(None);
         };
         if s.kind != kind {
@@ -246,22 +247,22 @@ impl Web {
         }
         let now = self.now();
         if now >= s.created + self.max_age(kind) {
-            self.rt.store.delete_session(&hash).await?;
+            self.ctx.store.delete_session(&hash).await?;
             return Ok(None);
         }
-        let Some(user) = self.rt.store.user_by_id(s.user_id).await? else {
+        let Some(user) = self.ctx.store.user_by_id(s.user_id).await? else {
             return Ok(None);
         };
         if user.disabled {
-            self.rt.store.delete_session(&hash).await?;
+            self.ctx.store.delete_session(&hash).await?;
             return Ok(None);
         }
         // Push the idle deadline, writing at most once a minute.
         if now - s.last_seen >= Duration::minutes(1) || s.expires < now + self.idle(kind) - Duration::minutes(1) {
             let expires = (now + self.idle(kind)).min(s.created + self.max_age(kind));
-            self.rt.store.touch_session(&hash, expires).await?;
+            self.ctx.store.touch_session(&hash, expires).await?;
         }
-        let official = identity::official(&user, self.rt.store.audit().keys())
+        let official = identity::official(&user, self.ctx.store.audit().keys())
             .map_err(|e| Failure::Internal(anyhow::Error::new(e).context("the user's personnummer")))?;
         Ok(Some(Authed {
             official,

@@ -3,6 +3,7 @@
 //! rule trace in plain Swedish. Templates only lay it out (and escape it:
 //! askama escapes every value in an `.html` template).
 
+use crate::store::RegisterAnswer;
 use chrono::{DateTime, Utc};
 use chrono_tz::Europe::Stockholm;
 use domain::{Application, CaseState, Draft, Money, Outcome};
@@ -49,7 +50,7 @@ impl CountsCache {
         {
             return Ok(counts.clone());
         }
-        let counts = web.rt.store.count_by_state().await?;
+        let counts = web.ctx.store.count_by_state().await?;
         if let Ok(mut g) = self.inner.lock() {
             *g = Some((now, counts.clone()));
         }
@@ -360,7 +361,7 @@ pub struct RegisterView {
 }
 
 pub fn register_view(app: Option<&Application>, register_json: Option<&str>) -> RegisterView {
-    let Some(v) = register_json.and_then(|j| serde_json::from_str::<Value>(j).ok()) else {
+    let Some(answer) = register_json.and_then(|j| RegisterAnswer::from_json(j).ok()) else {
         return RegisterView {
             checked: false,
             job_seekers: Vec::new(),
@@ -374,31 +375,15 @@ pub fn register_view(app: Option<&Application>, register_json: Option<&str>) -> 
         })
         .unwrap_or_else(|| "okänd person".into())
     };
-    let job_seekers = v["job_seekers"]
-        .as_array()
-        .map(|a| a.iter().filter_map(Value::as_str).map(name).collect())
-        .unwrap_or_default();
-    let incomes = v["incomes"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|i| {
-                    let kind = i["kind"]
-                        .as_str()
-                        .and_then(|k| k.parse::<domain::IncomeKind>().ok())
-                        .map_or("Inkomst", |k| k.label());
-                    LabelValue {
-                        label: format!(
-                            "{kind} ({}, källa {})",
-                            name(i["person"].as_str().unwrap_or_default()),
-                            i["source"].as_str().unwrap_or("okänd")
-                        ),
-                        value: kronor_value(&i["amount"]),
-                    }
-                })
-                .collect()
+    let job_seekers = answer.job_seekers.iter().map(|p| name(p)).collect();
+    let incomes = answer
+        .incomes
+        .iter()
+        .map(|i| LabelValue {
+            label: format!("{} ({}, källa {})", i.kind.label(), name(&i.person), i.source),
+            value: i.amount.to_string(),
         })
-        .unwrap_or_default();
+        .collect();
     RegisterView {
         checked: true,
         job_seekers,

@@ -4,11 +4,12 @@
 use crate::support::*;
 use domain::{CaseState, Money, Personnummer, RowChange, Ruling, SectionKind, SkipGround};
 use proptest::prelude::*;
-use robot_runtime::approval::outbox::deliver_once;
 use robot_runtime::approval::{
     self, ApprovalError, ApprovalResult, ApprovalSettings, Channel, DecisionRequest, Official, ReplyChannel, Role,
 };
-use robot_runtime::pipeline::{Runtime, drain_run, run_robot};
+use robot_runtime::outbox::deliver_once;
+use robot_runtime::pipeline::{drain_run, run_robot};
+use robot_runtime::runtime::Runtime;
 use robot_runtime::store::{CaseId, Trigger};
 
 pub(crate) fn official(id: i64, roles: &[Role], pnr: Option<&str>) -> Official {
@@ -114,12 +115,12 @@ async fn approve_and_deliver(engine: Engine) {
         Err(ApprovalError::NotAwaitingApproval)
     ));
 
-    assert_eq!(deliver_once(&rt).await.unwrap(), 1);
+    assert_eq!(deliver_once(&rt.outbox).await.unwrap(), 1);
     assert_eq!(state(&rt, ids[0]).await, CaseState::Sent);
     let sent = letters(&env);
     assert_eq!(sent.len(), 1);
     assert!(sent[0].contains(&format!("Message-ID: <hrobot:case:{}:decision:", ids[0])));
-    assert_eq!(deliver_once(&rt).await.unwrap(), 0, "delivered once");
+    assert_eq!(deliver_once(&rt.outbox).await.unwrap(), 0, "delivered once");
 
     let html = approval::letter_html(&rt.store, &s, ids[0]).await.unwrap();
     assert!(!html.contains("UTKAST"));
@@ -141,7 +142,7 @@ async fn approve_and_deliver(engine: Engine) {
     );
     let view = approval::case_view(&rt.store, ids[0]).await.unwrap();
     assert_eq!(view.decisions.len(), 1);
-    assert_eq!(view.outbox.unwrap().status, "delivered");
+    assert_eq!(view.outbox.unwrap().status.as_str(), "delivered");
     rt.store.close().await;
 }
 
@@ -176,7 +177,7 @@ async fn large_amounts_and_amendments_need_two_different_officials() {
             Err(ApprovalError::SameApprover)
         ));
         assert_eq!(
-            deliver_once(&rt).await.unwrap(),
+            deliver_once(&rt.outbox).await.unwrap(),
             0,
             "nothing goes out after one approval"
         );
@@ -244,7 +245,7 @@ async fn large_amounts_and_amendments_need_two_different_officials() {
         assert!(html.contains("Handläggare 2, Socialsekreterare"));
         assert!(html.contains("Föredragande: Handläggare 1"));
         assert!(html.contains("med stöd av punkt 4.1 i socialnämndens delegationsordning"));
-        assert_eq!(deliver_once(&rt).await.unwrap(), 2);
+        assert_eq!(deliver_once(&rt.outbox).await.unwrap(), 2);
         rt.store.close().await;
     }
 }
@@ -336,8 +337,8 @@ async fn roles_and_conflicts_of_interest_are_enforced() {
     approval::comment(&rt.store, ids[1], &a, "Bokar besök.").await.unwrap();
     // Only to an active official who may decide: not to someone unknown.
     assert!(approval::assign(&rt.store, ids[1], &a, Some(99)).await.is_err());
-    let colleague = robot_runtime::web::admin_create_user(
-        &rt,
+    let colleague = robot_runtime::accounts::create_user(
+        &rt.store,
         "kollega",
         "Kollega Ett",
         Some("korrekt-häst-batteri"),
@@ -516,7 +517,7 @@ proptest! {
                         let _ = approval::record_reply(&runtime.store, ids[*c], "user:x", Some(&o(*by)), ReplyChannel::Web, "Jag har inte fått någon lön.").await;
                     }
                     Action::Return(c, by) => { let _ = approval::return_to_manual(&runtime.store, ids[*c], &o(*by), "Manuellt.").await; }
-                    Action::Deliver => { let _ = deliver_once(&runtime).await; }
+                    Action::Deliver => { let _ = deliver_once(&runtime.outbox).await; }
                     Action::DeliveryDown => { std::fs::create_dir_all(&outbox).unwrap(); std::fs::write(outbox.join("new"), b"blocks the maildir").ok(); }
                     Action::DeliveryUp => { let p = outbox.join("new"); if p.is_file() { std::fs::remove_file(p).unwrap(); } }
                 }
@@ -530,7 +531,7 @@ proptest! {
                         if d.needs_second {
                             prop_assert!(d.second_by.is_some() && d.second_by != Some(d.first_by));
                         }
-                        if o.status == "delivered" {
+                        if o.status.as_str() == "delivered" {
                             prop_assert_eq!(v.detail.summary.state, CaseState::Sent);
                         }
                     } else {

@@ -124,3 +124,87 @@ fn config_check_reports_what_is_wrong() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("databse"), "{}", stderr(&o));
 }
+
+/// `hrobot user …`, `cases …` and `robots runs` open only the store and its
+/// keys: a robot whose connector cannot be built (its SQL source's URL is
+/// in an environment variable that is not set) does not stop them, while
+/// `hrobot run`, which needs the connector, still says what is wrong.
+#[tokio::test]
+async fn account_and_case_verbs_build_no_connector() {
+    use std::io::Write;
+    let env = TestEnv::new(Engine::Sqlite).await;
+    let dir = &env.dir;
+    let cfg = dir.path().join("hrobot.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"data_dir = "{data}"
+[[robots]]
+name = "r1"
+schedule = "0 8 * * 1-5"
+ruleset = "{ruleset}"
+[robots.source]
+kind = "sql"
+url_env = "HROBOT_TEST_SQL_URL_THAT_IS_NEVER_SET"
+query = "SELECT id, document FROM ansokningar"
+"#,
+            data = dir.path().display(),
+            ruleset = ruleset().display(),
+        ),
+    )
+    .unwrap();
+    let cfg = cfg.to_str().unwrap();
+
+    let mut child = hrobot()
+        .args([
+            "user",
+            "add",
+            "rut",
+            "--name",
+            "Rut Revisor",
+            "--role",
+            "revisor",
+            "--config",
+            cfg,
+        ])
+        .env_remove("HROBOT_TEST_SQL_URL_THAT_IS_NEVER_SET")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"ett-langt-losenord-1\n")
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+
+    let o = hrobot()
+        .args(["user", "list", "--config", cfg])
+        .env_remove("HROBOT_TEST_SQL_URL_THAT_IS_NEVER_SET")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("rut"), "{}", stdout(&o));
+    for args in [&["cases", "list"][..], &["robots", "runs"][..]] {
+        let o = hrobot()
+            .args(args)
+            .args(["--config", cfg])
+            .env_remove("HROBOT_TEST_SQL_URL_THAT_IS_NEVER_SET")
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", stderr(&o));
+    }
+
+    // The connector really cannot be built: a run needs it and says so.
+    let o = hrobot()
+        .args(["run", "r1", "--config", cfg])
+        .env_remove("HROBOT_TEST_SQL_URL_THAT_IS_NEVER_SET")
+        .output()
+        .unwrap();
+    assert_ne!(o.status.code(), Some(0));
+    assert!(stderr(&o).contains("the SQL source"), "{}", stderr(&o));
+}

@@ -6,7 +6,8 @@
 use crate::support::*;
 use domain::{CaseState, Outcome, ReasonCode};
 use robot_runtime::clock::Clock;
-use robot_runtime::pipeline::{Runtime, drain_run, run_robot};
+use robot_runtime::pipeline::{drain_run, run_robot};
+use robot_runtime::runtime::Runtime;
 use robot_runtime::scheduler;
 use robot_runtime::store::Trigger;
 use std::path::Path;
@@ -104,7 +105,7 @@ async fn entries_that_are_not_application_files_become_invalid_cases() {
         assert!(reason.contains(says), "{name}: {reason}");
         assert!(c.document.is_empty(), "{name}: nothing was read");
         assert!(
-            c.work_status.is_none() || c.work_status.as_deref() == Some("done"),
+            c.work_status.is_none() || c.work_status.map(|s| s.as_str()) == Some("done"),
             "{name}: never worked"
         );
         assert_eq!(audit_kinds(&rt, c.summary.id).await, ["fetched", "invalid"], "{name}");

@@ -6,9 +6,9 @@
 use crate::approval::{cases_with_clock, letters, official};
 use crate::support::*;
 use domain::{CaseState, Money, RowChange, Ruling, SectionKind, SkipGround};
-use robot_runtime::approval::outbox::deliver_once;
 use robot_runtime::approval::{self, ApprovalError, ApprovalResult, Channel, DecisionRequest, ReplyChannel, Role};
-use robot_runtime::pipeline::Runtime;
+use robot_runtime::outbox::deliver_once;
+use robot_runtime::runtime::Runtime;
 use robot_runtime::store::CaseId;
 
 const CH: Channel<'static> = Channel("maildir");
@@ -153,7 +153,7 @@ async fn letters_for_bifall_avslag_and_two_adults() {
     }
     assert!(t.contains("Föredragande: Handläggare 1"));
     assert!(t.contains("Beslutsfattare"));
-    assert_eq!(deliver_once(&rt).await.unwrap(), 3);
+    assert_eq!(deliver_once(&rt.outbox).await.unwrap(), 3);
     assert_eq!(letters(&env).len(), 3);
     rt.store.close().await;
 }
@@ -296,7 +296,7 @@ async fn kommunicering_before_a_delvis_bifall_then_the_decision() {
         CaseState::Kommunicering
     );
     // The kommuniceringsbrev goes out through the outbox; the case waits.
-    assert_eq!(deliver_once(&rt).await.unwrap(), 1);
+    assert_eq!(deliver_once(&rt.outbox).await.unwrap(), 1);
     assert_eq!(
         rt.store.case_detail(case).await.unwrap().summary.state,
         CaseState::Kommunicering

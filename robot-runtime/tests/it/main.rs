@@ -11,6 +11,7 @@ mod hostile_cli;
 mod http_limits;
 mod inbox;
 mod letters;
+mod module_graph;
 mod municipality;
 mod pipeline;
 mod privacy;

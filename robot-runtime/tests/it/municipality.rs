@@ -10,11 +10,14 @@ use connectors::ApplicationSource;
 use connectors::eservice::EserviceConfig;
 use connectors::ssbtek::{SsbtekConfig, SsbtekLookup};
 use domain::{Application, CaseState, Register, RegisterIncome};
-use robot_runtime::approval::outbox::{DeliverySettings, deliver_once};
 use robot_runtime::approval::{self, ApprovalSettings, Channel, Official, Role};
 use robot_runtime::clock::ManualClock;
+use robot_runtime::config::DeliverySettings;
 use robot_runtime::config::{LookupSettings, SourceSettings};
-use robot_runtime::pipeline::{Fault as CrashFault, FaultPoint, Runtime, drain_run, run_robot, work_once};
+use robot_runtime::faults::{Fault as CrashFault, FaultPoint};
+use robot_runtime::outbox::deliver_once;
+use robot_runtime::pipeline::{drain_run, run_robot, work_once};
+use robot_runtime::runtime::Runtime;
 use robot_runtime::store::{CaseId, CaseSummary, Trigger};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -220,7 +223,7 @@ async fn register_outages_are_retried_and_nothing_is_lost_or_doubled(engine: Eng
         .unwrap()
         .unwrap();
     let run = rt.store.list_runs(Some("r1"), 1).await.unwrap().pop().unwrap();
-    assert_eq!(run.status, "failed");
+    assert_eq!(run.status.as_str(), "failed");
     assert!(run.error.unwrap().contains("not healthy"));
     assert!(all_cases(&rt).await.is_empty());
     sim.faults.clear(Service::Eservice);
@@ -377,28 +380,28 @@ async fn a_sql_view_through_approval_to_one_email_per_decision() {
     assert!(rt.store.case_detail(cases[0].id).await.unwrap().register_json.is_some());
 
     // Nothing is sent before an official approves.
-    assert_eq!(deliver_once(&rt).await.unwrap(), 0);
+    assert_eq!(deliver_once(&rt.outbox).await.unwrap(), 0);
     assert!(smtp.messages().is_empty());
 
     // The mail server is down: the delivery waits and is retried.
     smtp.stop();
     approve(&rt, cases[0].id).await;
-    assert_eq!(deliver_once(&rt).await.unwrap(), 0);
+    assert_eq!(deliver_once(&rt.outbox).await.unwrap(), 0);
     smtp.resume().unwrap();
-    assert_eq!(deliver_once(&rt).await.unwrap(), 0, "not due yet");
+    assert_eq!(deliver_once(&rt.outbox).await.unwrap(), 0, "not due yet");
     clock.advance(chrono::Duration::seconds(30));
-    assert_eq!(deliver_once(&rt).await.unwrap(), 1);
+    assert_eq!(deliver_once(&rt.outbox).await.unwrap(), 1);
 
     // The worker dies after the server took the message, before the receipt
     // is stored: the retry carries the same Message-ID (receivers deduplicate on it).
     approve(&rt, cases[1].id).await;
     rt.faults.plan(FaultPoint::AfterDelivery, CrashFault::Crash, 1);
-    assert_eq!(deliver_once(&rt).await.unwrap(), 0);
+    assert_eq!(deliver_once(&rt.outbox).await.unwrap(), 0);
     clock.advance(chrono::Duration::seconds(
         i64::try_from(rt.settings.lease().as_secs()).unwrap() + 1,
     ));
-    assert_eq!(deliver_once(&rt).await.unwrap(), 1);
-    assert_eq!(deliver_once(&rt).await.unwrap(), 0);
+    assert_eq!(deliver_once(&rt.outbox).await.unwrap(), 1);
+    assert_eq!(deliver_once(&rt.outbox).await.unwrap(), 0);
 
     let messages = smtp.messages();
     let ids: Vec<String> = messages
@@ -493,13 +496,13 @@ async fn the_legacy_system_in_and_out_each_decision_written_back_once() {
     // The worker dies after the case system saved the decision, before the
     // receipt is stored; the retry finds the decision there and does not write it again.
     rt.faults.plan(FaultPoint::AfterDelivery, CrashFault::Crash, 1);
-    assert_eq!(deliver_once(&rt).await.unwrap(), 0);
+    assert_eq!(deliver_once(&rt.outbox).await.unwrap(), 0);
     assert_eq!(legacy_decisions(&sim).await.len(), 1);
     clock.advance(chrono::Duration::seconds(
         i64::try_from(rt.settings.lease().as_secs()).unwrap() + 1,
     ));
-    assert_eq!(deliver_once(&rt).await.unwrap(), 1);
-    assert_eq!(deliver_once(&rt).await.unwrap(), 0);
+    assert_eq!(deliver_once(&rt.outbox).await.unwrap(), 1);
+    assert_eq!(deliver_once(&rt.outbox).await.unwrap(), 0);
 
     let decisions = legacy_decisions(&sim).await;
     assert_eq!(decisions.len(), 1, "{decisions:?}");

@@ -6,7 +6,9 @@ use async_trait::async_trait;
 use connectors::{ConnectorError, PersonAnswer, RegisterLookup};
 use domain::{CaseState, Period, Personnummer};
 use robot_runtime::clock::Clock;
-use robot_runtime::pipeline::{Fault, FaultPoint, Runtime, drain_run, run_robot, work_once};
+use robot_runtime::faults::{Fault, FaultPoint};
+use robot_runtime::pipeline::{drain_run, run_robot, work_once};
+use robot_runtime::runtime::Runtime;
 use robot_runtime::store::Trigger;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -335,7 +337,7 @@ async fn a_source_that_is_down_fails_the_run_and_loses_nothing() {
         .unwrap();
     assert_eq!(report.counts.fetched, 0);
     let runs = rt.store.list_runs(Some("r1"), 1).await.unwrap();
-    assert_eq!(runs[0].status, "failed");
+    assert_eq!(runs[0].status.as_str(), "failed");
     assert!(
         runs[0].error.as_deref().unwrap().contains("not healthy"),
         "{:?}",

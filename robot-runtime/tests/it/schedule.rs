@@ -5,7 +5,8 @@
 use crate::support::*;
 use robot_runtime::clock::{Clock, ManualClock};
 use robot_runtime::config::Missed;
-use robot_runtime::pipeline::{Runtime, robot_loop, run_robot};
+use robot_runtime::pipeline::{robot_loop, run_robot};
+use robot_runtime::runtime::Runtime;
 use robot_runtime::store::Trigger;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,7 +22,7 @@ async fn runs(rt: &Runtime) -> Vec<robot_runtime::store::RunSummary> {
 async fn wait_runs(rt: &Runtime, n: usize) {
     for _ in 0..500 {
         let r = runs(rt).await;
-        if r.len() >= n && r.iter().all(|x| x.status != "running") {
+        if r.len() >= n && r.iter().all(|x| x.status.as_str() != "running") {
             return;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -137,7 +138,7 @@ async fn one_run_per_day(env: &TestEnv, clock: &Arc<ManualClock>, days: i64) -> 
         settle().await;
         let r = runs(&rt).await;
         if let Some(last) = r.last() {
-            assert_ne!(last.status, "running");
+            assert_ne!(last.status.as_str(), "running");
         }
     }
     let _ = stop.send(true);
@@ -205,7 +206,7 @@ async fn missed_fire_times_are_skipped_or_run_once() {
         2,
         "run_once: one catch-up run for five missed fire times"
     );
-    assert_eq!(caught_up[1].trigger, "catch_up");
+    assert_eq!(caught_up[1].trigger.as_str(), "catch_up");
     assert_eq!(
         caught_up[1].fire,
         "2026-05-04T13:00:00Z".parse::<chrono::DateTime<chrono::Utc>>().unwrap(),

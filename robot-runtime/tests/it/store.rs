@@ -125,7 +125,7 @@ async fn conformance(engine: Engine) {
     .unwrap();
     let db = s.case_detail(b).await.unwrap();
     assert_eq!(db.summary.state, CaseState::Failed);
-    assert_eq!(db.work_status.as_deref(), Some("dead"));
+    assert_eq!(db.work_status.map(|s| s.as_str()), Some("dead"));
 
     // Requeue: failed → received, with a fresh work item.
     s.requeue("operator:test", b).await.unwrap();

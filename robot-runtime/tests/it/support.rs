@@ -42,7 +42,7 @@ pub fn stderr(o: &Output) -> String {
 
 use robot_runtime::clock::{Clock, ManualClock};
 use robot_runtime::config::{LookupSettings, Missed, RobotOptions, RobotSettings, Settings, SourceSettings};
-use robot_runtime::pipeline::Runtime;
+use robot_runtime::runtime::Runtime;
 use std::sync::Arc;
 
 /// Which database a test runs against.

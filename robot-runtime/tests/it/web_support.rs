@@ -4,7 +4,8 @@
 
 use crate::support::{Engine, TestEnv, clock_at, valid_cases};
 use robot_runtime::clock::{Clock, ManualClock};
-use robot_runtime::pipeline::{Runtime, run_robot, work_once};
+use robot_runtime::pipeline::{run_robot, work_once};
+use robot_runtime::runtime::Runtime;
 use robot_runtime::service::Service;
 use robot_runtime::store::Trigger;
 use std::sync::Arc;
@@ -120,10 +121,10 @@ impl WebApp {
             }
             p => p,
         };
-        let roles = robot_runtime::web::identity::parse_roles(&roles.iter().map(|r| r.to_string()).collect::<Vec<_>>())
-            .unwrap();
-        robot_runtime::web::admin_create_user(
-            &self.runtime,
+        let roles =
+            robot_runtime::officials::parse_roles(&roles.iter().map(|r| r.to_string()).collect::<Vec<_>>()).unwrap();
+        robot_runtime::accounts::create_user(
+            &self.runtime.store,
             name,
             &format!("{name} Testsson"),
             Some(PASSWORD),

@@ -1,17 +1,73 @@
-//! Who an official is: password hashing (argon2id), the personnummer on a
-//! user (sealed under a key derived from the master key), and turning a
-//! stored user into the approval core's [`Official`].
+//! Who an official is: the [`Official`] acting on a case, password hashing
+//! (argon2id), the personnummer on a user (sealed under a key derived from
+//! the master key), and turning a stored user into an [`Official`]. The
+//! web, the approval core, accounts and the command line all use it; it
+//! needs only the store's user record and the master keys.
 
+use crate::roles::Role;
 use crate::store::users::UserRecord;
-use crate::web::approval_core::{Official, Role};
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use audit::{MasterKey, MasterKeys};
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use domain::{Personnummer, Signatory, SignatoryRole};
 use hkdf::Hkdf;
 use sha2::Sha256;
+use std::fmt;
 use zeroize::Zeroizing;
+
+/// The signed-in official acting on a case.
+#[derive(Clone)]
+pub struct Official {
+    pub user_id: i64,
+    /// The login name (`[A-Za-z0-9._-]`); it is the audit log's actor.
+    pub username: String,
+    /// The name shown on decisions and letters.
+    pub display_name: String,
+    pub roles: Vec<Role>,
+    /// For the conflict-of-interest rule: nobody decides on their own household.
+    pub personnummer: Option<Personnummer>,
+    /// The title letters give, e.g. "Socialsekreterare".
+    pub title: Option<String>,
+    /// The delegation the official decides under.
+    pub delegation: Option<String>,
+}
+
+impl fmt::Debug for Official {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Official")
+            .field("user_id", &self.user_id)
+            .field("username", &self.username)
+            .field("roles", &self.roles)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Official {
+    pub fn has(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+
+    pub(crate) fn actor(&self) -> String {
+        format!("user:{}", self.username)
+    }
+
+    /// How letters name the official.
+    pub fn signatory(&self, role: SignatoryRole) -> Signatory {
+        Signatory {
+            username: self.username.clone(),
+            name: self.display_name.clone(),
+            title: self
+                .title
+                .clone()
+                .filter(|t| !t.trim().is_empty())
+                .unwrap_or_else(|| "Handläggare".into()),
+            delegation: self.delegation.clone().filter(|d| !d.trim().is_empty()),
+            role,
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum IdentityError {

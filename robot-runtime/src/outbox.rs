@@ -5,27 +5,18 @@
 //! keeps failing is marked `failing` for administrators and still retried
 //! at the longest interval.
 
-use crate::pipeline::Runtime;
-use crate::store::OutboxRow;
-use connectors::delivery::{Delivery, Letter, MaildirConfig, SmtpConfig};
+use crate::clock::Clock;
+use crate::config::{DeliverySettings, OutboxSettings};
+use crate::faults::{FaultPoint, Faults};
+use crate::metrics::Metrics;
+use crate::store::{OutboxRow, Store};
+use connectors::delivery::{Delivery, Letter, MaildirConfig};
 use connectors::{CaseWriteBack, IdempotencyKey, WriteBack};
 use domain::LetterKind;
-use serde::Deserialize;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 use tracing::{info, warn};
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
-pub enum DeliverySettings {
-    /// Letters as files in a maildir folder (the default: `<data_dir>/outbox`).
-    Maildir(MaildirConfig),
-    /// Letters by e-mail.
-    Smtp(SmtpConfig),
-    /// The decision written back into the legacy case system, through its web UI.
-    Legacy(connectors::legacy::LegacyConfig),
-}
 
 /// Where approved decisions go: a letter, or the case system itself.
 #[derive(Clone)]
@@ -48,44 +39,10 @@ impl Outlet {
             Outlet::WriteBack(w) => w.health().await,
         }
     }
-}
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct OutboxSettings {
-    /// Where letters go; a maildir in the data directory if unset.
-    pub delivery: Option<DeliverySettings>,
-    /// After this many failed attempts an item is marked failing (and still retried).
-    pub failing_after: i64,
-    pub backoff_base_seconds: u64,
-    pub backoff_cap_seconds: u64,
-    pub poll_millis: u64,
-}
-
-impl Default for OutboxSettings {
-    fn default() -> Self {
-        OutboxSettings {
-            delivery: None,
-            failing_after: 5,
-            backoff_base_seconds: 30,
-            backoff_cap_seconds: 3600,
-            poll_millis: 1000,
-        }
-    }
-}
-
-impl OutboxSettings {
-    /// The channel's name, recorded on each outbox row.
-    pub fn channel(&self) -> &'static str {
-        match &self.delivery {
-            None | Some(DeliverySettings::Maildir(_)) => "maildir",
-            Some(DeliverySettings::Smtp(_)) => "smtp",
-            Some(DeliverySettings::Legacy(_)) => "legacy",
-        }
-    }
-
-    pub fn build(&self, data_dir: &std::path::Path) -> Result<Outlet, connectors::ConnectorError> {
-        Ok(match &self.delivery {
+    /// The channel `[outbox] delivery` names (a maildir in `data_dir` if unset).
+    pub fn build(settings: &OutboxSettings, data_dir: &std::path::Path) -> Result<Outlet, connectors::ConnectorError> {
+        Ok(match &settings.delivery {
             None => Outlet::Letter(Arc::new(connectors::delivery::MaildirDelivery::new(&MaildirConfig {
                 path: data_dir.join("outbox"),
                 from: "Socialtjänsten <beslut@kommun.invalid>".into(),
@@ -99,15 +56,6 @@ impl OutboxSettings {
                 Outlet::WriteBack(Arc::new(connectors::legacy::LegacyConnector::new("outbox", c.clone())?))
             }
         })
-    }
-
-    fn backoff(&self, attempts: i64) -> chrono::Duration {
-        let exp = u32::try_from(attempts.saturating_sub(1).clamp(0, 30)).unwrap_or(30);
-        let secs = self
-            .backoff_base_seconds
-            .saturating_mul(1u64 << exp)
-            .min(self.backoff_cap_seconds);
-        chrono::Duration::seconds(i64::try_from(secs).unwrap_or(i64::MAX / 2))
     }
 }
 
@@ -145,21 +93,37 @@ fn letter_of(item: &OutboxRow) -> Letter {
     }
 }
 
+/// What the outbox worker uses, and nothing else: no robots, no web.
+#[derive(Clone)]
+pub struct Outbox {
+    pub store: Store,
+    pub clock: Arc<dyn Clock>,
+    pub metrics: Arc<Metrics>,
+    pub faults: Faults,
+    /// This process's name in leases.
+    pub owner: String,
+    /// How long a claimed item is this process's.
+    pub lease: Duration,
+    pub settings: OutboxSettings,
+    /// Where approved decisions are delivered.
+    pub outlet: Outlet,
+}
+
 /// One delivery attempt through the configured outlet. The outer error is
 /// the store's (reading the decision); the inner one the outlet's.
 async fn deliver(
-    rt: &Runtime,
+    rt: &Outbox,
     key: &IdempotencyKey,
     item: &OutboxRow,
 ) -> Result<Result<connectors::Receipt, connectors::ConnectorError>, crate::store::StoreError> {
     let timeout = Duration::from_secs(120);
-    let timed_out = || connectors::ConnectorError::retriable(rt.delivery.name(), "timed out");
-    Ok(match &rt.delivery {
+    let timed_out = || connectors::ConnectorError::retriable(rt.outlet.name(), "timed out");
+    Ok(match &rt.outlet {
         Outlet::Letter(d) => tokio::time::timeout(timeout, d.deliver(key, &letter_of(item)))
             .await
             .unwrap_or_else(|_| Err(timed_out())),
         Outlet::WriteBack(_) if item.kind == LetterKind::Kommunicering => Err(connectors::ConnectorError::permanent(
-            rt.delivery.name(),
+            rt.outlet.name(),
             "the case system's write-back records decisions only: configure a letter channel (maildir or SMTP) for kommuniceringsbrev",
         )),
         Outlet::WriteBack(w) => {
@@ -171,7 +135,7 @@ async fn deliver(
                 period: r.period,
                 outcome: r.outcome,
                 amount: Some(r.amount),
-                decision_text: super::brev::write_back_text(r),
+                decision_text: crate::approval::brev::write_back_text(r),
                 decided_by: d.decided_by.join(", "),
             };
             tokio::time::timeout(timeout, w.write_back(key, &wb))
@@ -182,8 +146,8 @@ async fn deliver(
 }
 
 /// Delivers one batch of due items. Returns how many were delivered.
-pub async fn deliver_once(rt: &Runtime) -> Result<usize, crate::store::StoreError> {
-    let items = rt.store.claim_outbox(&rt.owner, rt.settings.lease(), 16).await?;
+pub async fn deliver_once(rt: &Outbox) -> Result<usize, crate::store::StoreError> {
+    let items = rt.store.claim_outbox(&rt.owner, rt.lease, 16).await?;
     let mut delivered = 0;
     for item in items {
         let span = tracing::info_span!("delivery", case_id = item.case_id, attempt = item.attempts);
@@ -193,7 +157,7 @@ pub async fn deliver_once(rt: &Runtime) -> Result<usize, crate::store::StoreErro
             Err(e) => Err(e),
         };
         match result {
-            Ok(_) if rt.faults.hit(crate::pipeline::FaultPoint::AfterDelivery).is_some() => {
+            Ok(_) if rt.faults.hit(FaultPoint::AfterDelivery).is_some() => {
                 warn!("injected crash after delivery: the receipt is not recorded, the lease will expire");
                 return Ok(delivered);
             }
@@ -207,7 +171,7 @@ pub async fn deliver_once(rt: &Runtime) -> Result<usize, crate::store::StoreErro
                 }
             }
             Err(e) => {
-                let s = &rt.settings.outbox;
+                let s = &rt.settings;
                 let failing = item.attempts >= s.failing_after || !e.is_retriable();
                 let next = rt.clock.now()
                     + if e.is_retriable() {
@@ -228,8 +192,8 @@ pub async fn deliver_once(rt: &Runtime) -> Result<usize, crate::store::StoreErro
 }
 
 /// The outbox worker: delivers until told to stop.
-pub async fn outbox_loop(rt: Arc<Runtime>, mut stop: watch::Receiver<bool>) {
-    let poll = Duration::from_millis(rt.settings.outbox.poll_millis.max(10));
+pub async fn outbox_loop(rt: Outbox, mut stop: watch::Receiver<bool>) {
+    let poll = Duration::from_millis(rt.settings.poll_millis.max(10));
     loop {
         if *stop.borrow() {
             return;
@@ -248,9 +212,9 @@ pub async fn outbox_loop(rt: Arc<Runtime>, mut stop: watch::Receiver<bool>) {
 
 /// Returns cases whose kommunicering reply deadline has passed to the
 /// queue, marked, once a minute (and at start).
-pub async fn kommunicering_loop(rt: Arc<Runtime>, mut stop: watch::Receiver<bool>) {
+pub async fn kommunicering_loop(store: Store, mut stop: watch::Receiver<bool>) {
     loop {
-        match super::expire_kommuniceringar(&rt.store).await {
+        match crate::approval::expire_kommuniceringar(&store).await {
             Ok(0) => {}
             Ok(n) => info!(cases = n, "kommunicering deadlines passed; cases are back in the queue"),
             Err(e) => warn!(error = %e, "kommunicering deadlines could not be checked"),

@@ -1,0 +1,243 @@
+//! The service's assembly: the store opened from the settings, the robots
+//! with their connectors, the outbox's delivery channel, and this process's
+//! name in leases and locks.
+//!
+//! Each part takes only what it uses: a robot run and the workers the
+//! [`Runtime`], the outbox worker its [`Outbox`], the web its `Web`
+//! context, and the command line's account and audit verbs only the
+//! [`Store`] from [`open_store`], which builds no connector.
+
+use crate::clock::{AuditClock, Clock};
+use crate::config::{LookupSettings, RobotSettings, Settings, SourceSettings};
+use crate::faults::Faults;
+use crate::metrics::Metrics;
+use crate::outbox::{Outbox, Outlet};
+use crate::scheduler::Schedule;
+use crate::store::{Store, StoreError};
+use anyhow::Context;
+use connectors::file_inbox::FileInbox;
+use connectors::file_register::FileRegister;
+use connectors::{ApplicationSource, RegisterLookup};
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use tracing::{info, warn};
+
+/// Opens the case store (applying migrations) with its audit log and keys,
+/// after securing the data directory. Builds no connector: this is all the
+/// command line's `user …`, `audit …` and `cases …` verbs open.
+pub async fn open_store(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Store> {
+    // Personal data lives here: the owner's alone (see private.rs).
+    crate::private::secure_data_dir(&settings.data_dir).context("the data directory")?;
+    crate::private::precreate_sqlite(settings.database_url().expose()).context("the database file")?;
+    let audit = crate::keys::audit_log(settings, clock.clone()).context("audit log")?;
+    Ok(Store::open(
+        settings.database_url().expose(),
+        settings.database.max_connections,
+        Arc::new(audit),
+        clock,
+    )
+    .await
+    .context("case store")?
+    .with_diarium(settings.approval.diarium.clone()))
+}
+
+/// A configured robot with its connectors.
+pub struct Robot {
+    pub settings: RobotSettings,
+    pub schedule: Schedule,
+    pub source: Arc<dyn ApplicationSource>,
+    pub lookups: Vec<Arc<dyn RegisterLookup>>,
+}
+
+/// What a robot run and the workers need: the store, the robots with their
+/// connectors, and the outbox's context. The CLI's account and audit verbs
+/// do not build it; they open only the store ([`open_store`]).
+pub struct Runtime {
+    pub settings: Arc<Settings>,
+    pub store: Store,
+    pub clock: Arc<dyn Clock>,
+    pub metrics: Arc<Metrics>,
+    pub faults: Faults,
+    /// This process's name in leases and locks.
+    pub owner: String,
+    pub robots: HashMap<String, Robot>,
+    /// The outbox worker's own context (sharing this store, clock, metrics
+    /// and faults); it delivers through the channel built here.
+    pub outbox: Outbox,
+}
+
+/// `(host, pid)` of an owner name made by [`owner_name`].
+fn owner_host_pid(owner: &str) -> Option<(&str, u32)> {
+    let mut parts = owner.rsplitn(3, '-');
+    let _nonce = parts.next()?;
+    let pid = parts.next()?.parse().ok()?;
+    let host = parts.next()?;
+    Some((host, pid))
+}
+
+/// Whether `owner` names an instance on this host whose process is gone.
+/// Only where `/proc` shows processes; a reused pid just means waiting for
+/// the lease to expire, as before.
+fn is_gone_local_instance(owner: &str, me: &str) -> bool {
+    let (Some((host, pid)), Some((my_host, my_pid))) = (owner_host_pid(owner), owner_host_pid(me)) else {
+        return false;
+    };
+    host == my_host
+        && pid != my_pid
+        && Path::new("/proc/self").exists()
+        && !Path::new("/proc").join(pid.to_string()).exists()
+}
+
+fn owner_name() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default();
+    let host: String = host
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .take(32)
+        .collect();
+    let host = if host.is_empty() { "host".to_string() } else { host };
+    let nonce = audit::event::EventId::random();
+    format!("{host}-{}-{}", std::process::id(), hex::encode(&nonce.0[..4]))
+}
+
+impl Runtime {
+    /// Opens the store (applying migrations) and sets up the robots.
+    pub async fn build(mut settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Runtime> {
+        // Letters cite the legal references of the rulesets the robots use.
+        settings.approval.law = crate::law::LawBook::new(settings.robots.iter().map(|r| r.ruleset.clone()));
+        let settings = Arc::new(settings);
+        let store = open_store(&settings, clock.clone()).await?;
+        let mut robots = HashMap::new();
+        for r in &settings.robots {
+            let schedule = Schedule::new(&r.schedule, &r.time_zone).map_err(anyhow::Error::msg)?;
+            let source: Arc<dyn ApplicationSource> = match &r.source {
+                SourceSettings::FileInbox { path } => Arc::new(FileInbox::new(r.name.clone(), path.clone())),
+                SourceSettings::Eservice(c) => Arc::new(
+                    connectors::eservice::EserviceSource::new(r.name.clone(), c)
+                        .with_context(|| format!("robot {}: the e-service source", r.name))?,
+                ),
+                SourceSettings::Sql(c) => Arc::new(
+                    connectors::sql_source::SqlSource::new(r.name.clone(), c)
+                        .await
+                        .with_context(|| format!("robot {}: the SQL source", r.name))?,
+                ),
+                SourceSettings::Legacy(c) => Arc::new(
+                    connectors::legacy::LegacyConnector::new(r.name.clone(), c.clone())
+                        .with_context(|| format!("robot {}: the legacy case system", r.name))?,
+                ),
+            };
+            let lookups = r
+                .lookups
+                .iter()
+                .map(|l| -> anyhow::Result<Arc<dyn RegisterLookup>> {
+                    Ok(match l {
+                        LookupSettings::FileRegister { path } => Arc::new(FileRegister::new(path.clone())),
+                        LookupSettings::Ssbtek(c) => Arc::new(
+                            connectors::ssbtek::SsbtekLookup::new((**c).clone())
+                                .with_context(|| format!("robot {}: the SSBTEK lookup", r.name))?,
+                        ),
+                    })
+                })
+                .collect::<anyhow::Result<_>>()?;
+            robots.insert(
+                r.name.clone(),
+                Robot {
+                    settings: r.clone(),
+                    schedule,
+                    source,
+                    lookups,
+                },
+            );
+        }
+        let outlet = Outlet::build(&settings.outbox, &settings.data_dir).context("the outbox's delivery channel")?;
+        let metrics = Arc::new(Metrics::new());
+        let faults = Faults::default();
+        let owner = owner_name();
+        let outbox = Outbox {
+            store: store.clone(),
+            clock: clock.clone(),
+            metrics: metrics.clone(),
+            faults: faults.clone(),
+            owner: owner.clone(),
+            lease: settings.lease(),
+            settings: settings.outbox.clone(),
+            outlet,
+        };
+        let rt = Runtime {
+            settings,
+            store,
+            clock,
+            metrics,
+            faults,
+            owner,
+            robots,
+            outbox,
+        };
+        if let Err(e) = rt.release_dead_local_holders().await {
+            warn!(error = %e, "could not check for locks and leases of instances that are gone");
+        }
+        Ok(rt)
+    }
+
+    /// Takes over what an earlier instance of hrobot on this host held when
+    /// it died (`kill -9`, a crash): its robot locks are released and its
+    /// work and outbox leases expire now, instead of blocking fetching and
+    /// waiting work for the rest of their lease. Instances on other hosts
+    /// are not judged; their locks and leases run out by themselves (robot
+    /// locks within one schedule interval, see `scheduler::lock_ttl`).
+    pub async fn release_dead_local_holders(&self) -> Result<u64, StoreError> {
+        let mut released = 0;
+        for owner in self.store.holders().await? {
+            if is_gone_local_instance(&owner, &self.owner) {
+                let n = self.store.release_holder(&owner).await?;
+                info!(
+                    released = n,
+                    "took over the locks and leases of an instance that is gone"
+                );
+                released += n;
+            }
+        }
+        Ok(released)
+    }
+
+    pub fn audit_clock(&self) -> Arc<dyn audit::Clock> {
+        Arc::new(AuditClock(self.clock.clone()))
+    }
+
+    pub(crate) fn backoff(&self, attempts: i64) -> chrono::Duration {
+        let w = &self.settings.workers;
+        let exp = u32::try_from(attempts.saturating_sub(1).clamp(0, 30)).unwrap_or(30);
+        let secs = w
+            .backoff_base_seconds
+            .saturating_mul(1u64 << exp)
+            .min(w.backoff_cap_seconds);
+        chrono::Duration::seconds(i64::try_from(secs).unwrap_or(i64::MAX / 2))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_local_instance_whose_process_is_gone_is_taken_over() {
+        assert_eq!(owner_host_pid("web-01-1234-abcd1234"), Some(("web-01", 1234)));
+        assert_eq!(owner_host_pid("w1"), None);
+        assert_eq!(owner_host_pid("host-notapid-abcd"), None);
+        let me = owner_name();
+        let (host, pid) = owner_host_pid(&me).unwrap();
+        assert_eq!(pid, std::process::id());
+        assert!(!is_gone_local_instance(&me, &me), "this process");
+        assert!(!is_gone_local_instance("w1", &me), "a name not made by hrobot");
+        assert!(
+            !is_gone_local_instance(&format!("{host}x-4194304-abcd"), &me),
+            "another host"
+        );
+        // pid 1 always exists; 4,194,304 (2^22) is above the largest pid Linux gives.
+        assert!(!is_gone_local_instance(&format!("{host}-1-abcd"), &me));
+        assert!(is_gone_local_instance(&format!("{host}-4194304-abcd"), &me));
+    }
+}

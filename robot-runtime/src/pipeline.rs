@@ -64,7 +64,7 @@ fn new_case(
     let read = match ruleset {
         Some(r) => r.read(&document),
         None => Application::parse(&document)
-            .map(Input::Builtin)
+            .map(|a| Input::Builtin(Box::new(a)))
             .map_err(|e| ReadError::Input(sandbox::InputError::Application(e))),
     };
     let unread = |document: Vec<u8>| NewCase {
@@ -431,7 +431,7 @@ async fn process(rt: &Runtime, item: &Claimed, rulesets: &mut Rulesets) -> Proce
                     Err(e) => return Processed::Done(Finish::Failed { reason: e.to_string() }),
                 };
                 match app.with_register(reg) {
-                    Ok(a) => (Input::Builtin(a), Some(json)),
+                    Ok(a) => (Input::Builtin(Box::new(a)), Some(json)),
                     Err(e) => {
                         return Processed::Done(Finish::Failed {
                             reason: format!("registersvaret passar inte ansökan: {e}"),

@@ -27,6 +27,14 @@ use tracing::{info, warn};
 /// after securing the data directory. Builds no connector: this is all the
 /// command line's `user …`, `audit …` and `cases …` verbs open.
 pub async fn open_store(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Store> {
+    // The casework types of the robots, so that stored documents, codes and
+    // sections are read by their type (sandbox::Ruleset::of_type). A
+    // ruleset that does not load is reported where it is used.
+    for r in &settings.robots {
+        if let Err(e) = sandbox::Ruleset::load(&r.ruleset) {
+            tracing::warn!(robot = %r.name, error = %e, "the robot's ruleset does not load");
+        }
+    }
     // Personal data lives here: the owner's alone (see private.rs).
     crate::private::secure_data_dir(&settings.data_dir).context("the data directory")?;
     crate::private::precreate_sqlite(settings.database_url().expose()).context("the database file")?;

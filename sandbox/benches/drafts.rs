@@ -196,9 +196,11 @@ fn benches(c: &mut Criterion) {
     g.finish();
 
     // JSON bytes in: parse, evaluate, serialise the draft.
+    // As `hrobot` reads an application: the type's JSON Schema, annotations
+    // and validate.rhai, then the built-in reader for the facts.
     let rhai_pipeline = |bytes: &[u8]| -> String {
-        let app = Application::parse(bytes).unwrap();
-        ruleset.evaluate(&app).unwrap().to_json()
+        let input = ruleset.read(bytes).unwrap();
+        ruleset.evaluate_input(&input).unwrap().to_json()
     };
     let plain_pipeline = |bytes: &[u8]| -> String {
         let app = Application::parse(bytes).unwrap();
@@ -236,6 +238,35 @@ fn benches(c: &mut Criterion) {
                     black_box(plain_pipeline(black_box(bytes)));
                 });
             });
+        });
+    });
+    g.finish();
+
+    // The second casework type, avgift inom äldreomsorgen: its test cases
+    // that give a draft, read as hrobot reads them and evaluated.
+    let fee = Ruleset::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../rulesets/avgift-aldreomsorg")).unwrap();
+    let fee_raw: Vec<Vec<u8>> =
+        json_files(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../rulesets/avgift-aldreomsorg/tests"))
+            .into_iter()
+            .filter(|b| fee.read(b).is_ok_and(|i| fee.evaluate_input(&i).is_ok()))
+            .collect();
+    let fee_inputs: Vec<sandbox::Input> = fee_raw.iter().map(|b| fee.read(b).unwrap()).collect();
+    println!("avgift-aldreomsorg: {} inputs", fee_inputs.len());
+    let mut g = c.benchmark_group("avgift");
+    configure(&mut g, fee_inputs.len());
+    g.bench_function("evaluate/1-core", |b| {
+        b.iter(|| {
+            for i in &fee_inputs {
+                black_box(fee.evaluate_input(black_box(i)).unwrap());
+            }
+        });
+    });
+    g.bench_function("read+evaluate+serialise/1-core", |b| {
+        b.iter(|| {
+            for bytes in &fee_raw {
+                let i = fee.read(black_box(bytes)).unwrap();
+                black_box(fee.evaluate_input(&i).unwrap().to_json());
+            }
         });
     });
     g.finish();

@@ -331,7 +331,7 @@ impl Casework {
                 .build(v)
             {
                 Ok(val) => {
-                    check_annotations(v, v, "", 0, &mut |msg| bad(file, msg));
+                    check_annotations(v, "", 0, &mut |msg| bad(file, msg));
                     Some(val)
                 }
                 Err(e) => {
@@ -535,7 +535,7 @@ impl Casework {
             .and_then(|p| value.pointer(p))
             .and_then(Value::as_str)
             .map(str::to_string);
-        let mut subjects = vec![applicant.clone()];
+        let mut subjects = vec![applicant];
         for s in walk.subjects {
             if !subjects.contains(&s) {
                 subjects.push(s);
@@ -577,7 +577,7 @@ fn schema_message(e: &jsonschema::ValidationError<'_>) -> String {
 
 /// Checks the annotations of a schema: known names, and money and
 /// personnummer only on numbers and strings.
-fn check_annotations(root: &Value, s: &Value, at: &str, depth: usize, bad: &mut dyn FnMut(String)) {
+fn check_annotations(s: &Value, at: &str, depth: usize, bad: &mut dyn FnMut(String)) {
     if depth > 64 {
         return;
     }
@@ -606,15 +606,15 @@ fn check_annotations(root: &Value, s: &Value, at: &str, depth: usize, bad: &mut 
     }
     if let Some(Value::Object(props)) = obj.get("properties") {
         for (k, v) in props {
-            check_annotations(root, v, &format!("{at}/properties/{k}"), depth + 1, bad);
+            check_annotations(v, &format!("{at}/properties/{k}"), depth + 1, bad);
         }
     }
     if let Some(items) = obj.get("items") {
-        check_annotations(root, items, &format!("{at}/items"), depth + 1, bad);
+        check_annotations(items, &format!("{at}/items"), depth + 1, bad);
     }
     if let Some(Value::Object(defs)) = obj.get("$defs") {
         for (k, v) in defs {
-            check_annotations(root, v, &format!("{at}/$defs/{k}"), depth + 1, bad);
+            check_annotations(v, &format!("{at}/$defs/{k}"), depth + 1, bad);
         }
     }
 }
@@ -705,15 +705,13 @@ impl Walk<'_> {
                     return (Dynamic::UNIT, None);
                 }
             },
-            (Some(Annotation::Period), Value::String(s)) => {
-                if s.parse::<Period>().is_err() {
-                    self.problem(at, "perioden ska vara en månad, ÅÅÅÅ-MM".into());
-                }
+            (Some(Annotation::Period), Value::String(s)) if s.parse::<Period>().is_err() => {
+                self.problem(at, "perioden ska vara en månad, ÅÅÅÅ-MM".into());
             }
-            (Some(Annotation::Date), Value::String(s)) => {
-                if chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").is_err() || s.len() != 10 {
-                    self.problem(at, "datumet ska vara ÅÅÅÅ-MM-DD".into());
-                }
+            (Some(Annotation::Date), Value::String(s))
+                if chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").is_err() || s.len() != 10 =>
+            {
+                self.problem(at, "datumet ska vara ÅÅÅÅ-MM-DD".into());
             }
             (Some(Annotation::Personal), Value::String(s)) => {
                 return (Dynamic::from(ImmutableString::from(s.as_str())), None);

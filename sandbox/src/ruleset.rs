@@ -80,7 +80,7 @@ impl std::fmt::Debug for Ruleset {
 #[derive(Debug, Clone)]
 pub enum Input {
     /// Read by the built-in reader of contract v2 (ekonomiskt bistånd).
-    Builtin(Application),
+    Builtin(Box<Application>),
     /// Read by a package type's schema, annotations and validation script.
     Package(Box<CaseDocument>),
 }
@@ -209,7 +209,7 @@ impl Ruleset {
         let type_name = schema.split('/').next().unwrap_or_default();
         match Ruleset::of_type(type_name) {
             Some(r) => r.read(bytes).ok(),
-            None => Application::parse(bytes).ok().map(Input::Builtin),
+            None => Application::parse(bytes).ok().map(|a| Input::Builtin(Box::new(a))),
         }
     }
 
@@ -362,19 +362,19 @@ impl Ruleset {
     pub fn read(&self, bytes: &[u8]) -> Result<Input, ReadError> {
         let Some(cw) = &self.casework else {
             return Application::parse(bytes)
-                .map(Input::Builtin)
+                .map(|a| Input::Builtin(Box::new(a)))
                 .map_err(|e| ReadError::Input(InputError::Application(e)));
         };
         if cw.builtin().is_some() && cw.json_schema().is_none() {
             return Application::parse(bytes)
-                .map(Input::Builtin)
+                .map(|a| Input::Builtin(Box::new(a)))
                 .map_err(|e| ReadError::Input(InputError::Application(e)));
         }
         let doc = cw.read(bytes).map_err(ReadError::Input)?;
         self.run_validate(cw, &doc)?;
         if cw.builtin().is_some() {
             return Application::parse(bytes)
-                .map(Input::Builtin)
+                .map(|a| Input::Builtin(Box::new(a)))
                 .map_err(|e| ReadError::Input(InputError::Application(e)));
         }
         Ok(Input::Package(Box::new(doc)))

@@ -192,7 +192,7 @@ async fn large_amounts_and_amendments_need_two_different_officials() {
         let amendment = DecisionRequest {
             ruling: Ruling::Rows {
                 changes: vec![RowChange::Add {
-                    section: SectionKind::Incomes,
+                    section: SectionKind::INCOMES,
                     label: "Hyresrabatt i mars".into(),
                     amount: Money::from_kronor(750).unwrap(),
                     reason: "Hyresvärden har lämnat rabatt i mars <b>enligt avi</b>.".into(),
@@ -265,7 +265,7 @@ async fn the_amendment_rules() {
         rows(vec![], "Inga rader ändrade."),
         rows(
             vec![RowChange::Remove {
-                section: SectionKind::Costs,
+                section: SectionKind::COSTS,
                 index: 99,
                 reason: "x".into(),
             }],
@@ -273,7 +273,7 @@ async fn the_amendment_rules() {
         ),
         rows(
             vec![RowChange::Change {
-                section: SectionKind::Costs,
+                section: SectionKind::COSTS,
                 index: 0,
                 amount: Money::from_kronor(-5).unwrap(),
                 reason: "x".into(),
@@ -504,8 +504,8 @@ proptest! {
                     Action::Amend(c, by) => {
                         let ruling = match by % 3 {
                             0 => Ruling::Avslag { motivering: "HANDLÄGGARENS AVSLAG.".into() },
-                            1 => Ruling::Rows { changes: vec![RowChange::Add { section: SectionKind::Costs, label: "Tandvård".into(), amount: Money::from_kronor(1200).unwrap(), reason: "Akut tandvård enligt intyg.".into() }], motivering: "HANDLÄGGARENS BIFALL.".into() },
-                            _ => Ruling::Rows { changes: vec![RowChange::Add { section: SectionKind::Incomes, label: "Lön".into(), amount: Money::from_kronor(2000).unwrap(), reason: "Lönebesked.".into() }], motivering: "HANDLÄGGARENS MINSKNING.".into() },
+                            1 => Ruling::Rows { changes: vec![RowChange::Add { section: SectionKind::COSTS, label: "Tandvård".into(), amount: Money::from_kronor(1200).unwrap(), reason: "Akut tandvård enligt intyg.".into() }], motivering: "HANDLÄGGARENS BIFALL.".into() },
+                            _ => Ruling::Rows { changes: vec![RowChange::Add { section: SectionKind::INCOMES, label: "Lön".into(), amount: Money::from_kronor(2000).unwrap(), reason: "Lönebesked.".into() }], motivering: "HANDLÄGGARENS MINSKNING.".into() },
                         };
                         let req = DecisionRequest { ruling, confirmed: vec![], skip_kommunicering: if *by == 2 { None } else { skip() } };
                         let _ = approval::decide(&runtime.store, &s, &CH, ids[*c], &o(*by), &req).await;

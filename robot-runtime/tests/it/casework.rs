@@ -28,7 +28,10 @@ async fn fee_case_is_drafted_approved_and_sent(engine: Engine) {
         fee_tests().join("50-ogiltig-tre-decimaler.json"),
     ]);
     let rt = env.runtime(clock_at("2026-03-01T10:00:00Z")).await;
-    let report = run_robot(&rt, "r1", Trigger::Manual, rt.clock.now()).await.unwrap().unwrap();
+    let report = run_robot(&rt, "r1", Trigger::Manual, rt.clock.now())
+        .await
+        .unwrap()
+        .unwrap();
     drain_run(&rt, report.run_id, |_, _| {}).await.unwrap();
     let all = rt.store.list_cases(None, None, 100, 0).await.unwrap();
     assert_eq!(all.len(), 4, "{all:?}");
@@ -39,10 +42,18 @@ async fn fee_case_is_drafted_approved_and_sent(engine: Engine) {
     assert_eq!(by_ext("AO-04").outcome, Some(Outcome::Faststalld));
     assert_eq!(by_ext("AO-04").amount_ore, Some(0));
     assert_eq!(by_ext("AO-29").outcome, Some(Outcome::Manuell));
-    let invalid = all.iter().find(|c| c.state == CaseState::Invalid).expect("the invalid one");
+    let invalid = all
+        .iter()
+        .find(|c| c.state == CaseState::Invalid)
+        .expect("the invalid one");
     let detail = rt.store.case_detail(invalid.id).await.unwrap();
     assert!(
-        detail.summary.state_reason.as_deref().unwrap_or_default().contains("/incomes/0/amount"),
+        detail
+            .summary
+            .state_reason
+            .as_deref()
+            .unwrap_or_default()
+            .contains("/incomes/0/amount"),
         "{:?}",
         detail.summary.state_reason
     );
@@ -52,9 +63,17 @@ async fn fee_case_is_drafted_approved_and_sent(engine: Engine) {
         robots: Some(robots),
         ..QueueFilter::default()
     };
-    let q = rt.store.queue(&filter(vec!["r1".into()]), QueueSort::default(), 50, 0).await.unwrap();
+    let q = rt
+        .store
+        .queue(&filter(vec!["r1".into()]), QueueSort::default(), 50, 0)
+        .await
+        .unwrap();
     assert_eq!(q.rows.len(), 4);
-    let q = rt.store.queue(&filter(vec![]), QueueSort::default(), 50, 0).await.unwrap();
+    let q = rt
+        .store
+        .queue(&filter(vec![]), QueueSort::default(), 50, 0)
+        .await
+        .unwrap();
     assert!(q.rows.is_empty());
 
     // Approve the fee of 0 kr and the full fee; the letters are the type's own.
@@ -62,7 +81,9 @@ async fn fee_case_is_drafted_approved_and_sent(engine: Engine) {
     let a = official(1, &[Role::Handlaggare], None);
     for case in [full.id, by_ext("AO-04").id] {
         assert_eq!(
-            approval::approve(&rt.store, &s, &Channel("maildir"), case, &a).await.unwrap(),
+            approval::approve(&rt.store, &s, &Channel("maildir"), case, &a)
+                .await
+                .unwrap(),
             ApprovalResult::Approved
         );
     }
@@ -73,12 +94,20 @@ async fn fee_case_is_drafted_approved_and_sent(engine: Engine) {
     let sent = letters(&env);
     assert_eq!(sent.len(), 2);
     for l in &sent {
-        assert!(l.contains("Subject: Beslut om avgift"), "the subject is the type's letter title");
+        assert!(
+            l.contains("Subject: Beslut om avgift"),
+            "the subject is the type's letter title"
+        );
         assert!(!l.contains("ekonomiskt bist"), "no word of another type's letter");
         assert!(!l.contains("bankkonto"), "a fee is not paid out");
     }
     let html = approval::letter_html(&rt.store, &s, full.id).await.unwrap();
-    for needle in ["Du ska betala 2\u{a0}100\u{a0}kr per månad", "mars 2026", "Hur du överklagar", "Förbehållsbelopp"] {
+    for needle in [
+        "Du ska betala 2\u{a0}100\u{a0}kr per månad",
+        "mars 2026",
+        "Hur du överklagar",
+        "Förbehållsbelopp",
+    ] {
         assert!(html.contains(needle), "{needle} missing in the letter: {html}");
     }
     let zero = approval::letter_html(&rt.store, &s, by_ext("AO-04").id).await.unwrap();

@@ -165,7 +165,7 @@ async fn changed_resubmission(engine: Engine) {
     let d = draft_of(&second);
     assert_eq!(d.outcome(), Outcome::Manuell);
     assert_eq!(d.amount(), None);
-    assert!(d.codes().contains(&ReasonCode::AndradAnsokan), "{:?}", d.codes());
+    assert!(d.codes().contains(&ReasonCode::ANDRAD_ANSOKAN), "{:?}", d.codes());
     assert_eq!(d.external_id(), ext, "the external id is kept in the application");
     let texts: Vec<&str> = d.reasons().iter().map(|r| r.text.as_str()).collect();
     let want = format!(
@@ -248,7 +248,7 @@ async fn same_person_same_period(engine: Engine) {
     let d = draft_of(&second);
     assert_eq!(d.outcome(), Outcome::Manuell, "never drafted as a second payment");
     assert_eq!(d.amount(), None);
-    assert_eq!(d.codes(), [ReasonCode::DubblettPeriod]);
+    assert_eq!(d.codes(), [ReasonCode::DUBBLETT_PERIOD]);
     let reason = d
         .reasons()
         .iter()
@@ -271,7 +271,7 @@ async fn same_person_same_period(engine: Engine) {
 
     let april = draft_of(&case_by_ext(&rt, "EX-2021-0001-APRIL").await);
     assert_ne!(april.outcome(), Outcome::Manuell, "another period is not a duplicate");
-    assert!(!april.codes().contains(&ReasonCode::DubblettPeriod));
+    assert!(!april.codes().contains(&ReasonCode::DUBBLETT_PERIOD));
     // The first case is left as it was.
     assert_eq!(draft_of(&case_by_ext(&rt, "EX-2021-0001").await), first_draft);
 

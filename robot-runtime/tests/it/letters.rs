@@ -214,7 +214,7 @@ async fn an_amended_decision_and_one_after_manual_handling_state_only_the_offici
     let req = DecisionRequest {
         ruling: Ruling::Rows {
             changes: vec![RowChange::Add {
-                section: SectionKind::Costs,
+                section: SectionKind::COSTS,
                 label: "Hemförsäkring".into(),
                 amount: Money::from_kronor(150).unwrap(),
                 reason: "Styrkt med försäkringsbrev vid besöket.".into(),

@@ -86,6 +86,7 @@ async fn conformance(engine: Engine) {
                         register_json: Some("{}".into()),
                         subjects: vec![],
                         same_period_check: true,
+                        dropped_when_routed: vec![],
                     },
                 ),
                 (

@@ -460,7 +460,11 @@ impl Casework {
         let (Some(validator), Some(schema)) = (&self.validator, &self.schema) else {
             return Err(invalid("", "ärendetypen har inget JSON Schema".into()));
         };
-        let mut problems: Vec<InputProblem> = validator
+        // The valid case first: no error is built.
+        let mut problems: Vec<InputProblem> = if validator.is_valid(&value) {
+            Vec::new()
+        } else {
+            validator
             .iter_errors(&value)
             .take(50)
             .map(|e| {
@@ -477,7 +481,8 @@ impl Casework {
                     message: schema_message(&e),
                 }
             })
-            .collect();
+            .collect()
+        };
         if !problems.is_empty() {
             problems.sort_by(|a, b| a.pointer.cmp(&b.pointer));
             problems.dedup();
@@ -515,6 +520,7 @@ impl Casework {
         let day1 = period.first_day();
         let mut walk = Walk {
             root: schema,
+            facts: self.builtin().is_none(),
             day1,
             problems: Vec::new(),
             subjects: Vec::new(),
@@ -623,6 +629,9 @@ fn check_annotations(s: &Value, at: &str, depth: usize, bad: &mut dyn FnMut(Stri
 /// the two views the scripts get.
 struct Walk<'a> {
     root: &'a Value,
+    /// Make the rules' view too (not for a type whose facts the built-in
+    /// reader makes).
+    facts: bool,
     day1: chrono::NaiveDate,
     problems: Vec<InputProblem>,
     subjects: Vec<Personnummer>,
@@ -754,7 +763,9 @@ impl Walk<'_> {
                     let (d, f) = self.value(item_schema, item, raws.get(i).copied(), at, depth + 1);
                     at.truncate(len);
                     doc.push(d);
-                    facts.push(f.unwrap_or(Dynamic::UNIT));
+                    if self.facts {
+                        facts.push(f.unwrap_or(Dynamic::UNIT));
+                    }
                 }
                 (Dynamic::from_array(doc), Some(Dynamic::from_array(facts)))
             }
@@ -773,12 +784,12 @@ impl Walk<'_> {
                     let (d, f) = self.value(prop, item, raws.get(k).copied(), at, depth + 1);
                     at.truncate(len);
                     doc.insert(k.as_str().into(), d);
-                    if let Some(f) = f {
+                    if let Some(f) = f.filter(|_| self.facts) {
                         facts.insert(k.as_str().into(), f);
                     }
                 }
                 // Defaults of absent properties, for the rules.
-                if let Some(props) = props {
+                if let Some(props) = props.filter(|_| self.facts) {
                     for (k, p) in props {
                         if obj.contains_key(k) {
                             continue;

@@ -465,23 +465,23 @@ impl Casework {
             Vec::new()
         } else {
             validator
-            .iter_errors(&value)
-            .take(50)
-            .map(|e| {
-                let mut pointer = e.instance_path().to_string();
-                // A missing field is named by its own pointer.
-                if let jsonschema::error::ValidationErrorKind::Required { property } = e.kind()
-                    && let Some(name) = property.as_str()
-                {
-                    pointer.push('/');
-                    pointer.push_str(&escape(name));
-                }
-                InputProblem {
-                    pointer,
-                    message: schema_message(&e),
-                }
-            })
-            .collect()
+                .iter_errors(&value)
+                .take(50)
+                .map(|e| {
+                    let mut pointer = e.instance_path().to_string();
+                    // A missing field is named by its own pointer.
+                    if let jsonschema::error::ValidationErrorKind::Required { property } = e.kind()
+                        && let Some(name) = property.as_str()
+                    {
+                        pointer.push('/');
+                        pointer.push_str(&escape(name));
+                    }
+                    InputProblem {
+                        pointer,
+                        message: schema_message(&e),
+                    }
+                })
+                .collect()
         };
         if !problems.is_empty() {
             problems.sort_by(|a, b| a.pointer.cmp(&b.pointer));

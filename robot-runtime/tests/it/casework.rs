@@ -124,3 +124,36 @@ async fn a_fee_decision_goes_from_inbox_to_letter_sqlite() {
 async fn a_fee_decision_goes_from_inbox_to_letter_postgres() {
     fee_case_is_drafted_approved_and_sent(Engine::Postgres).await;
 }
+
+/// The care system's SQL view, through the type's field map, gives an
+/// application the type accepts, and the yearly recalculation states the
+/// change from the fee in force.
+#[test]
+fn the_care_systems_field_map_makes_a_valid_application_for_the_new_year() {
+    let text =
+        std::fs::read_to_string(repo().join("rulesets/avgift-aldreomsorg/field-maps/verksamhetssystem.toml")).unwrap();
+    let map: connectors::field_map::FieldMap = toml::from_str(&text).unwrap();
+    let row = serde_json::json!({
+        "id": "AVG-2027-000123", "registrerad": "2026-12-01T06:00:00+01:00",
+        "giltig_fran": "2027-01", "personnummer": "194204099222", "namn": "Astrid Provsson",
+        "boendeform": "ordinart_boende", "civilstand": "ensamstaende",
+        "inkomster": [{"slag": "pension", "belopp": "14 500,00"}, {"slag": "bostadstillagg", "belopp": "3 500,00"}],
+        "boendekostnad": "7 000,00",
+        "insatser": [{"typ": "hemtjanst", "timmar": 8}, {"typ": "trygghetslarm"}],
+        "inkomstuppgift_inkommen": "ja", "nuvarande_avgift": "2 100,00"
+    });
+    let doc = map.apply(&row).unwrap();
+    let ruleset = sandbox::Ruleset::load(&repo().join("rulesets/avgift-aldreomsorg")).unwrap();
+    let input = ruleset.read(serde_json::to_string(&doc).unwrap().as_bytes()).unwrap();
+    let draft = ruleset.evaluate_input(&input).unwrap();
+    assert_eq!(draft.outcome(), Outcome::Faststalld);
+    assert_eq!(draft.period().to_string(), "2027-01");
+    assert!(
+        draft
+            .reasons()
+            .iter()
+            .any(|r| r.text.contains("2\u{a0}100") || r.text.contains("2 100")),
+        "the change from the fee in force is stated: {:?}",
+        draft.reasons()
+    );
+}

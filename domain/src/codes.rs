@@ -39,6 +39,16 @@ macro_rules! string_enum {
 }
 pub(crate) use string_enum;
 
+/// A name a casework type declares (a code, a part of the calculation):
+/// 1–64 of `a–z`, `0–9`, `_`.
+pub(crate) fn is_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("okänt värde för {kind}: {value:?}")]
 pub struct UnknownName {
@@ -86,12 +96,7 @@ impl ReasonCode {
 
     /// A code name: 1–64 of `a–z`, `0–9`, `_`.
     pub fn new(name: &str) -> Result<ReasonCode, UnknownName> {
-        let ok = !name.is_empty()
-            && name.len() <= 64
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
-        if !ok {
+        if !is_name(name) {
             return Err(UnknownName {
                 kind: "kod",
                 value: name.chars().take(64).collect(),

@@ -138,12 +138,7 @@ impl SectionKind {
 
     /// A section name: 1–64 of `a–z`, `0–9`, `_`.
     pub fn new(name: &str) -> Result<SectionKind, UnknownName> {
-        let ok = !name.is_empty()
-            && name.len() <= 64
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
-        if !ok {
+        if !crate::codes::is_name(name) {
             return Err(UnknownName {
                 kind: "del av beräkningen",
                 value: name.chars().take(64).collect(),

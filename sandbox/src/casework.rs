@@ -222,6 +222,17 @@ pub struct Document {
     pub(crate) doc: Dynamic,
 }
 
+impl Document {
+    /// The casework type: the `schema` value's first part.
+    pub fn type_name(&self) -> &str {
+        self.value
+            .get("schema")
+            .and_then(Value::as_str)
+            .and_then(|s| s.split('/').next())
+            .unwrap_or_default()
+    }
+}
+
 /// A casework type, loaded and checked.
 pub struct Casework {
     pub manifest: CaseworkManifest,
@@ -420,6 +431,21 @@ impl Casework {
     /// The schema (for the case page and the API).
     pub fn json_schema(&self) -> Option<&Value> {
         self.schema.as_ref()
+    }
+
+    /// The `x-hrobot` annotation of the value at a document pointer
+    /// (`/incomes/0/amount` → `money`), following properties, items and `$ref`.
+    pub fn annotation_at(&self, pointer: &str) -> Option<&str> {
+        let root = self.schema.as_ref()?;
+        let mut s = root;
+        for part in pointer.split('/').skip(1) {
+            s = resolve(root, s);
+            s = match s.get("items") {
+                Some(items) if part.bytes().all(|b| b.is_ascii_digit()) => items,
+                _ => s.get("properties")?.get(part)?,
+            };
+        }
+        resolve(root, s).get("x-hrobot").and_then(Value::as_str)
     }
 
     /// Stages 1–3: JSON, the schema, the annotations. `validate.rhai`

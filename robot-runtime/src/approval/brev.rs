@@ -317,20 +317,14 @@ fn kommunicering_sentence(k: &KommuniceringOutcome, you: &str) -> Option<String>
 /// letters may be replaced in the configuration).
 fn package_letter(input: &Input, pick: impl Fn(&sandbox::Casework) -> Option<String>) -> Option<String> {
     let Input::Package(doc) = input else { return None };
-    let type_name = doc.value.get("schema")?.as_str()?.split('/').next()?;
-    Ruleset::of_type(type_name).and_then(|r| r.casework().and_then(&pick))
+    Ruleset::of_type(doc.type_name()).and_then(|r| r.casework().and_then(&pick))
 }
 
 /// The casework type's title (`Ekonomiskt bistånd`).
 fn type_title(input: &Input) -> String {
     let type_name = match input {
         Input::Builtin(_) => "ekonomiskt-bistand",
-        Input::Package(doc) => doc
-            .value
-            .get("schema")
-            .and_then(|s| s.as_str())
-            .and_then(|s| s.split('/').next())
-            .unwrap_or_default(),
+        Input::Package(doc) => doc.type_name(),
     };
     Ruleset::of_type(type_name)
         .and_then(|r| r.casework().map(|c| c.title().to_string()))

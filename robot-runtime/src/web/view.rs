@@ -232,17 +232,12 @@ pub fn application_view(app: &Application) -> ApplicationView {
 /// then one group per part of the document, each value under the type's
 /// label (`labels.toml`), amounts in kronor.
 pub fn document_view(doc: &sandbox::Document) -> ApplicationView {
-    let type_name = doc
-        .value
-        .get("schema")
-        .and_then(Value::as_str)
-        .and_then(|s| s.split('/').next())
-        .unwrap_or_default();
+    let type_name = doc.type_name();
     let ruleset = sandbox::Ruleset::of_type(type_name);
     let cw = ruleset.as_ref().and_then(|r| r.casework());
     let empty = sandbox::Labels::default();
     let labels = cw.map_or(&empty, |c| &c.labels);
-    let schema = cw.and_then(|c| c.json_schema());
+
     let skip = ["schema", "external_id", "received_at", "period"];
     // The applicant is shown as a person above, not again among the fields.
     let shown: Vec<&str> = cw
@@ -266,13 +261,13 @@ pub fn document_view(doc: &sandbox::Document) -> ApplicationView {
             match v {
                 Value::Object(_) | Value::Array(_) => {
                     let mut items = Vec::new();
-                    flatten(v, &pointer, labels, schema, &mut items);
+                    flatten(v, &pointer, labels, cw, &mut items);
                     groups.push(Group {
                         title: labels.field(&pointer).map_or_else(|| k.clone(), str::to_string),
                         items,
                     });
                 }
-                _ => flatten(v, &pointer, labels, schema, &mut top),
+                _ => flatten(v, &pointer, labels, cw, &mut top),
             }
         }
     }
@@ -299,40 +294,25 @@ pub fn document_view(doc: &sandbox::Document) -> ApplicationView {
     }
 }
 
-/// The schema's `x-hrobot` annotation at a document pointer, if any.
-fn annotation_at<'a>(schema: &'a Value, pointer: &str) -> Option<&'a str> {
-    let mut s = schema;
-    for part in pointer.split('/').skip(1) {
-        s = resolve_ref(schema, s);
-        s = if part.bytes().all(|b| b.is_ascii_digit()) && s.get("items").is_some() {
-            s.get("items")?
-        } else {
-            s.get("properties")?.get(part)?
-        };
-    }
-    resolve_ref(schema, s).get("x-hrobot").and_then(Value::as_str)
-}
-
-fn resolve_ref<'a>(root: &'a Value, s: &'a Value) -> &'a Value {
-    match s.get("$ref").and_then(Value::as_str).and_then(|r| r.strip_prefix('#')) {
-        Some(p) => root.pointer(p).unwrap_or(s),
-        None => s,
-    }
-}
-
-fn flatten(v: &Value, pointer: &str, labels: &sandbox::Labels, schema: Option<&Value>, out: &mut Vec<LabelValue>) {
+fn flatten(
+    v: &Value,
+    pointer: &str,
+    labels: &sandbox::Labels,
+    cw: Option<&sandbox::Casework>,
+    out: &mut Vec<LabelValue>,
+) {
     if out.len() >= 200 {
         return;
     }
     match v {
         Value::Object(m) => {
             for (k, x) in m {
-                flatten(x, &format!("{pointer}/{k}"), labels, schema, out);
+                flatten(x, &format!("{pointer}/{k}"), labels, cw, out);
             }
         }
         Value::Array(a) => {
             for (i, x) in a.iter().enumerate() {
-                flatten(x, &format!("{pointer}/{i}"), labels, schema, out);
+                flatten(x, &format!("{pointer}/{i}"), labels, cw, out);
             }
         }
         Value::Null => {}
@@ -340,7 +320,7 @@ fn flatten(v: &Value, pointer: &str, labels: &sandbox::Labels, schema: Option<&V
             let label = labels
                 .field(pointer)
                 .map_or_else(|| pointer.trim_start_matches('/').replace('/', " › "), str::to_string);
-            let value = match (v, schema.and_then(|s| annotation_at(s, pointer))) {
+            let value = match (v, cw.and_then(|c| c.annotation_at(pointer))) {
                 (Value::Number(n), Some("money")) => {
                     domain::Money::parse_json_number(&n.to_string()).map_or_else(|_| n.to_string(), |m| m.to_string())
                 }

@@ -42,6 +42,10 @@ pub struct CaseworkManifest {
     pub applicant: String,
     #[serde(default)]
     pub applicant_name: Option<String>,
+    /// Others the case is about, shown beside the applicant (a partner):
+    /// pointers to their personnummer and name, and what they are called.
+    #[serde(default)]
+    pub people: Vec<PersonEntry>,
     pub outcomes: Vec<String>,
     pub sections: Vec<SectionEntry>,
     #[serde(default)]
@@ -50,6 +54,28 @@ pub struct CaseworkManifest {
     /// (default "Summa enligt raderna").
     #[serde(default)]
     pub result_label: Option<String>,
+}
+
+/// One more person a package's application names (`[[casework.people]]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PersonEntry {
+    /// What the person is to the case, in Swedish ("Make, maka eller sambo").
+    pub role: String,
+    /// Pointer to the personnummer.
+    pub personnummer: String,
+    /// Pointer to the name.
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// A person the case is about, as the official sees them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Person {
+    /// "Sökande", "Medsökande", or the package's word.
+    pub role: String,
+    pub name: Option<String>,
+    pub personnummer: Personnummer,
 }
 
 fn default_applicant() -> String {
@@ -214,6 +240,8 @@ pub struct Document {
     pub applicant_name: Option<String>,
     /// Every personnummer in the document, the applicant first.
     pub subjects: Vec<Personnummer>,
+    /// The applicant and the manifest's `people`, with names.
+    pub people: Vec<Person>,
     /// The document for the rules: money in öre, personnummer as ages,
     /// personal texts left out, schema defaults filled in.
     pub(crate) facts: Dynamic,
@@ -567,6 +595,29 @@ impl Casework {
             .and_then(|p| value.pointer(p))
             .and_then(Value::as_str)
             .map(str::to_string);
+        let mut people = vec![Person {
+            role: "Sökande".into(),
+            name: applicant_name.clone(),
+            personnummer: applicant,
+        }];
+        for e in &self.manifest.people {
+            let pnr = value
+                .pointer(&e.personnummer)
+                .and_then(Value::as_str)
+                .and_then(|s| Personnummer::parse(s.trim(), day1).ok());
+            if let Some(personnummer) = pnr {
+                people.push(Person {
+                    role: e.role.clone(),
+                    name: e
+                        .name
+                        .as_deref()
+                        .and_then(|p| value.pointer(p))
+                        .and_then(Value::as_str)
+                        .map(str::to_string),
+                    personnummer,
+                });
+            }
+        }
         let mut subjects = vec![applicant];
         for s in walk.subjects {
             if !subjects.contains(&s) {
@@ -581,6 +632,7 @@ impl Casework {
             applicant,
             applicant_name,
             subjects,
+            people,
             facts: facts.unwrap_or(Dynamic::UNIT),
             doc,
         })

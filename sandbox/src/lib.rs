@@ -14,7 +14,7 @@ mod ruleset;
 pub mod testing;
 
 pub use api::{DraftSpec, SectionSpec};
-pub use casework::{Casework, Document, InputError, InputProblem, Labels};
+pub use casework::{Casework, Document, InputError, InputProblem, Labels, Person};
 pub use engine::{LIMITS, Limits, set_heap_probe};
 pub use error::{Problem, RulesetError};
 pub use params::{ParamFile, ParamTable, ParamType, ParamValue, ResolvedParam, ResolvedParams, ValueSet};

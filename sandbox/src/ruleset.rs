@@ -110,6 +110,24 @@ impl Input {
             Input::Package(d) => &d.applicant,
         }
     }
+    /// The adults the case is about, with names, the applicant first: the
+    /// household's adults, or a package's applicant and its `people`.
+    pub fn people(&self) -> Vec<crate::casework::Person> {
+        match self {
+            Input::Builtin(a) => a
+                .household()
+                .adults
+                .iter()
+                .enumerate()
+                .map(|(i, x)| crate::casework::Person {
+                    role: if i == 0 { "Sökande" } else { "Medsökande" }.into(),
+                    name: Some(x.name.clone()),
+                    personnummer: x.personnummer,
+                })
+                .collect(),
+            Input::Package(d) => d.people.clone(),
+        }
+    }
     /// Everyone the case is about, the applicant first.
     pub fn subjects(&self) -> Vec<&Personnummer> {
         match self {

@@ -417,7 +417,7 @@ impl ScriptParams {
             .into_iter()
             .map(|(group, names)| {
                 format!(
-                    "Ej verifierade parametervärden användes: {} – {group}. Kontrollera värdena mot författningstexten innan beslutet godkänns.",
+                    "{UNVERIFIED_PARAMETERS}{} – {group}.{UNVERIFIED_PARAMETERS_END}",
                     names.join(", ")
                 )
             })
@@ -428,6 +428,23 @@ impl ScriptParams {
         }
         warnings
     }
+}
+
+/// How a draft's warning about unverified parameter values begins and
+/// ends; the case page shows these apart from the case's own checks.
+pub const UNVERIFIED_PARAMETERS: &str = "Ej verifierade parametervärden användes: ";
+pub const UNVERIFIED_PARAMETERS_END: &str = " Kontrollera värdena mot författningstexten innan beslutet godkänns.";
+
+/// Whether a draft's warning is a notice about unverified parameter values.
+pub fn is_parameter_notice(warning: &str) -> bool {
+    warning.starts_with(UNVERIFIED_PARAMETERS)
+}
+
+/// The values and their source that a parameter notice names.
+pub fn parameter_notice_body(warning: &str) -> &str {
+    warning
+        .strip_prefix(UNVERIFIED_PARAMETERS)
+        .map_or(warning, |w| w.strip_suffix(UNVERIFIED_PARAMETERS_END).unwrap_or(w))
 }
 
 /// `params` in scripts: the parameter values valid on the first day of the

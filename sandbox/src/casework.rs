@@ -121,6 +121,40 @@ pub struct Labels {
     /// Enumerated values to Swedish words.
     #[serde(default)]
     pub values: BTreeMap<String, String>,
+    /// The rule trace's steps (`kostnader.boende`) in Swedish.
+    #[serde(default)]
+    pub rules: BTreeMap<String, String>,
+    /// The rule trace's values (`hyra`) in Swedish, and whether a number is
+    /// an amount in öre (`{ label = "hyra", unit = "öre" }`) or in kronor.
+    #[serde(default)]
+    pub trace: BTreeMap<String, TraceLabel>,
+}
+
+/// What a value in the rule trace is called and in what unit it is.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum TraceLabel {
+    Plain(String),
+    Unit {
+        label: String,
+        #[serde(default)]
+        unit: Option<String>,
+    },
+}
+
+impl TraceLabel {
+    pub fn label(&self) -> &str {
+        match self {
+            TraceLabel::Plain(l) | TraceLabel::Unit { label: l, .. } => l,
+        }
+    }
+    /// `öre`, `kr`, or another unit word (`%`, `månader`).
+    pub fn unit(&self) -> Option<&str> {
+        match self {
+            TraceLabel::Plain(_) => None,
+            TraceLabel::Unit { unit, .. } => unit.as_deref(),
+        }
+    }
 }
 
 impl Labels {

@@ -13,7 +13,7 @@ mod params;
 mod ruleset;
 pub mod testing;
 
-pub use api::{DraftSpec, SectionSpec};
+pub use api::{DraftSpec, SectionSpec, UNVERIFIED_PARAMETERS, is_parameter_notice, parameter_notice_body};
 pub use casework::{Casework, Document, InputError, InputProblem, Labels, Person};
 pub use engine::{LIMITS, Limits, set_heap_probe};
 pub use error::{Problem, RulesetError};

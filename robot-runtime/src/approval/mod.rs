@@ -510,7 +510,6 @@ pub async fn decide(
     may_decide(store, by, "besluta").await?;
     check_ruling_texts(&req.ruling)?;
     let mut tx = store.begin().await?;
-    let now = tx.now();
     let state = tx.state(case).await?;
     let (app, draft_id, draft) = load(&mut tx, case).await?;
     check_conflict(by, &app)?;
@@ -521,25 +520,8 @@ pub async fn decide(
     let sealed = |record: &DecisionRecord| (app.applicant(), json!({"record": record.to_json()}));
     let result = match state.at() {
         At::AwaitingApproval(w) => {
-            let law = settings.law.letter_law(draft.ruleset(), draft.period());
-            let input = DecisionInput {
-                draft: &draft,
-                ruling: req.ruling.clone(),
-                motivering_lagrum: law.motivering_lagrum.clone(),
-                assessments: confirmed_assessments(&draft, &req.confirmed, &req.ruling)?,
-                signatories: vec![by.signatory(SignatoryRole::Beslutsfattare)],
-                diarienummer: diarienummer(&mut tx, case).await?,
-                decided_on: brev::date(now),
-                kommunicering: KommuniceringOutcome::NotNeeded,
-                fixed_amount: fixes_amount(&draft),
-            };
-            let mut record = DecisionRecord::build(input)?;
-            record.kommunicering =
-                kommunicering_outcome(&mut tx, case, &draft, &record, &req.skip_kommunicering).await?;
-            check_bounds(settings, &record)?;
-            let four_eyes_from = Money::from_kronor(settings.four_eyes_from_kr).unwrap_or(Money::ZERO);
+            let (record, needs_second) = first_record(&mut tx, settings, case, by, req, &draft).await?;
             let amended = record.departs_from_proposal();
-            let needs_second = record.amount >= four_eyes_from || (amended && settings.four_eyes_on_amend);
             let decision = NewDecision {
                 case_id: case,
                 draft_id,
@@ -603,27 +585,7 @@ pub async fn decide(
                     "Ärendet väntar på en andra granskare: godkänn det första beslutet eller lämna ärendet till manuell handläggning.".into(),
                 ));
             }
-            let pending = tx.pending_decision(case).await?.ok_or_else(|| {
-                StoreError::Corrupt(format!(
-                    "case {case} awaits a second approval but has no pending decision"
-                ))
-            })?;
-            if pending.first_by == by.user_id {
-                return Err(ApprovalError::SameApprover);
-            }
-            // Four eyes are two persons, not two accounts.
-            if let (Some(first), Some(me)) = (store.user_by_id(pending.first_by).await?, &by.personnummer)
-                && crate::accounts::personnummer_of(store, &first).as_ref() == Some(me)
-            {
-                return Err(ApprovalError::SameApprover);
-            }
-            let mut record = record_of(&pending)?;
-            for s in &mut record.signatories {
-                s.role = SignatoryRole::Foredragande;
-            }
-            record.signatories.push(by.signatory(SignatoryRole::Beslutsfattare));
-            record.decided_on = brev::date(now);
-            record.check()?;
+            let (pending, record) = second_record(store, &mut tx, case, by).await?;
             tx.finalize_decision(pending.id, by.user_id, &by.display_name, &record.to_json())
                 .await?;
             let step = if record.departs_from_proposal() {
@@ -651,6 +613,153 @@ pub async fn decide(
     };
     tx.commit().await?;
     Ok(result)
+}
+
+/// The record the first official's ruling makes, checked (assessments,
+/// kommunicering, bounds), and whether a second official must approve it.
+async fn first_record(
+    tx: &mut StoreTx,
+    settings: &ApprovalSettings,
+    case: CaseId,
+    by: &Official,
+    req: &DecisionRequest,
+    draft: &Draft,
+) -> Result<(DecisionRecord, bool), ApprovalError> {
+    let now = tx.now();
+    let law = settings.law.letter_law(draft.ruleset(), draft.period());
+    let input = DecisionInput {
+        draft,
+        ruling: req.ruling.clone(),
+        motivering_lagrum: law.motivering_lagrum.clone(),
+        assessments: confirmed_assessments(draft, &req.confirmed, &req.ruling)?,
+        signatories: vec![by.signatory(SignatoryRole::Beslutsfattare)],
+        diarienummer: diarienummer(tx, case).await?,
+        decided_on: brev::date(now),
+        kommunicering: KommuniceringOutcome::NotNeeded,
+        fixed_amount: fixes_amount(draft),
+    };
+    let mut record = DecisionRecord::build(input)?;
+    record.kommunicering = kommunicering_outcome(tx, case, draft, &record, &req.skip_kommunicering).await?;
+    check_bounds(settings, &record)?;
+    let needs_second = needs_second_official(settings, &record).is_some();
+    Ok((record, needs_second))
+}
+
+/// Why a decision needs a second official before it is sent, in Swedish,
+/// or `None` when one official decides alone.
+pub fn needs_second_official(settings: &ApprovalSettings, record: &DecisionRecord) -> Option<String> {
+    let four_eyes_from = Money::from_kronor(settings.four_eyes_from_kr).unwrap_or(Money::ZERO);
+    if record.departs_from_proposal() && settings.four_eyes_on_amend {
+        return Some(
+            "Beslutet avviker från robotens förslag, och ett ändrat beslut godkänns av två handläggare.".into(),
+        );
+    }
+    if record.amount >= four_eyes_from {
+        return Some(format!(
+            "Beloppet är {} eller mer, och sådana beslut godkänns av två handläggare.",
+            brev::kr(four_eyes_from)
+        ));
+    }
+    None
+}
+
+/// The pending record as the second official would make it final: the
+/// first official becomes föredragande, this one beslutsfattare. Refuses
+/// the first official, under any of their accounts.
+async fn second_record(
+    store: &Store,
+    tx: &mut StoreTx,
+    case: CaseId,
+    by: &Official,
+) -> Result<(DecisionRow, DecisionRecord), ApprovalError> {
+    let now = tx.now();
+    let pending = tx.pending_decision(case).await?.ok_or_else(|| {
+        StoreError::Corrupt(format!(
+            "case {case} awaits a second approval but has no pending decision"
+        ))
+    })?;
+    if pending.first_by == by.user_id {
+        return Err(ApprovalError::SameApprover);
+    }
+    // Four eyes are two persons, not two accounts.
+    if let (Some(first), Some(me)) = (store.user_by_id(pending.first_by).await?, &by.personnummer)
+        && crate::accounts::personnummer_of(store, &first).as_ref() == Some(me)
+    {
+        return Err(ApprovalError::SameApprover);
+    }
+    let mut record = record_of(&pending)?;
+    for s in &mut record.signatories {
+        s.role = SignatoryRole::Foredragande;
+    }
+    record.signatories.push(by.signatory(SignatoryRole::Beslutsfattare));
+    record.decided_on = brev::date(now);
+    record.check()?;
+    Ok((pending, record))
+}
+
+/// What approving or amending would do, worked out in a transaction that
+/// is rolled back: the record, whether it then waits for a second
+/// official (and why), and the letter the citizen would get. The
+/// confirmation step shows this before the official commits.
+pub struct Planned {
+    pub record: DecisionRecord,
+    /// Why a second official must still approve; `None`: this approval
+    /// sends the letter.
+    pub waits_for_second: Option<String>,
+    /// The letter as it will be sent (rendered only when this approval is
+    /// the last one).
+    pub letter: Option<letter::Rendered>,
+}
+
+pub async fn plan(
+    store: &Store,
+    settings: &ApprovalSettings,
+    case: CaseId,
+    by: &Official,
+    req: &DecisionRequest,
+) -> Result<Planned, ApprovalError> {
+    may_decide(store, by, "besluta").await?;
+    check_ruling_texts(&req.ruling)?;
+    let mut tx = store.begin().await?;
+    let state = tx.state(case).await?;
+    let (app, _, draft) = load(&mut tx, case).await?;
+    check_conflict(by, &app)?;
+    let (record, waits_for_second) = match state {
+        CaseState::AwaitingApproval => {
+            let (record, _) = first_record(&mut tx, settings, case, by, req, &draft).await?;
+            let why = needs_second_official(settings, &record);
+            (record, why)
+        }
+        CaseState::AwaitingSecondApproval => {
+            if !matches!(req.ruling, Ruling::Proposal) {
+                return Err(ApprovalError::Invalid(
+                    "Ärendet väntar på en andra granskare: godkänn det första beslutet eller lämna ärendet till manuell handläggning.".into(),
+                ));
+            }
+            let (_, record) = second_record(store, &mut tx, case, by).await?;
+            (record, None)
+        }
+        _ => return Err(ApprovalError::NotAwaitingApproval),
+    };
+    drop(tx);
+    let letter = match waits_for_second {
+        Some(_) => None,
+        None => {
+            let law = settings.law.letter_law(&record.ruleset, record.period);
+            Some(brev::decision_letter(
+                settings,
+                &law,
+                &app,
+                &record,
+                brev::LetterState::Final,
+            )?)
+        }
+    };
+    Ok(Planned {
+        record,
+        waits_for_second,
+        letter,
+    })
 }
 
 /// Makes the approved decision (the letter included) from a final record.

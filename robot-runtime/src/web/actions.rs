@@ -5,11 +5,13 @@
 
 use super::Web;
 use super::approval_core::{self as ac, Amendment, ApprovalResult, DecisionRequest, ReplyChannel};
+use super::case::{self, FormError, Posted, field_id};
 use super::error::{Failure, WebError};
 use super::pages::see_other;
 use super::session::Authed;
 use crate::store::CaseId;
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::response::Response;
 use axum::{Extension, Form};
 use domain::{Money, RowChange, Ruling, SectionKind, SkipGround};
@@ -49,34 +51,101 @@ impl Fields {
 }
 
 /// The FL 25 § ground an official gives for deciding without kommunicering.
-pub fn skip_ground(ground: &str, explanation: &str) -> Result<Option<(SkipGround, String)>, Failure> {
+pub fn skip_ground(form: &str, ground: &str, explanation: &str) -> Result<Option<(SkipGround, String)>, FormError> {
     let ground = ground.trim();
     if ground.is_empty() {
         return Ok(None);
     }
-    let g: SkipGround = ground
-        .parse()
-        .map_err(|_| Failure::Invalid("Välj ett skäl att avstå från kommunicering.".into()))?;
+    let g: SkipGround = ground.parse().map_err(|_| {
+        FormError::at(
+            field_id(form, "avsta_grund"),
+            "Välj ett skäl att avstå från kommunicering.",
+        )
+    })?;
     Ok(Some((
         g,
-        required_text(explanation, "Förklaringen till att kommunicering inte behövs")?,
+        required_text(explanation, "Förklaringen till att kommunicering inte behövs")
+            .map_err(|e| FormError::at(field_id(form, "avsta_forklaring"), e.message()))?,
     )))
 }
 
+/// `required_text` with the error placed at the field `name`.
+fn text_at(form: &str, s: &str, what: &str, name: &str) -> Result<String, FormError> {
+    required_text(s, what).map_err(|e| FormError::at(field_id(form, name), e.message()))
+}
+
+/// A failure of a case form shown on the case page itself, the typed
+/// values kept; what is not the official's to correct (a missing case, an
+/// internal error) stays an error page.
+async fn in_place(
+    web: &Web,
+    a: &Authed,
+    id: CaseId,
+    form: &'static str,
+    fields: Vec<(String, String)>,
+    error: FormError,
+    status: StatusCode,
+) -> Result<Response, WebError> {
+    let posted = Posted {
+        form,
+        fields,
+        error: Some(error),
+    };
+    case::render(web, a, id, None, posted, status).await
+}
+
+/// Shows a failure in place when the official can do something about it.
+async fn failed(
+    web: &Web,
+    a: &Authed,
+    id: CaseId,
+    form: &'static str,
+    fields: Vec<(String, String)>,
+    f: Failure,
+) -> Result<Response, WebError> {
+    match f.shown_in_place() {
+        Some((status, message)) => in_place(web, a, id, form, fields, FormError::general(message), status).await,
+        None => Err(f.into()),
+    }
+}
+
+/// Approve: the first submission shows what will happen and the letter
+/// (the confirmation step); `steg=bekrafta` decides, `steg=bekrafta-nasta`
+/// decides and opens the next case.
 pub async fn approve(
     State(web): State<Web>,
     Extension(a): Extension<Authed>,
     Path(id): Path<CaseId>,
-    Form(f): Form<Vec<(String, String)>>,
+    Form(fields): Form<Vec<(String, String)>>,
 ) -> Result<Response, WebError> {
-    let f = Fields(f);
+    let f = Fields(fields.clone());
+    let skip = match skip_ground("godkann", f.one("avsta_grund"), f.one("avsta_forklaring")) {
+        Ok(s) => s,
+        Err(e) => return in_place(&web, &a, id, "godkann", fields, e, StatusCode::UNPROCESSABLE_ENTITY).await,
+    };
     let req = DecisionRequest {
         ruling: Ruling::Proposal,
         confirmed: f.all("bedomning").map(str::to_string).collect(),
-        skip_kommunicering: skip_ground(f.one("avsta_grund"), f.one("avsta_forklaring"))?,
+        skip_kommunicering: skip,
     };
-    let r = ac::decide(&web, id, &a.official, &req).await?;
+    let step = f.one("steg");
+    if step != "bekrafta" && step != "bekrafta-nasta" {
+        return match ac::plan(&web, id, &a.official, &req).await {
+            Ok(planned) => case::confirm_page(&web, &a, id, "godkann", &planned, &fields).await,
+            Err(e) => failed(&web, &a, id, "godkann", fields, e.into()).await,
+        };
+    }
+    let r = match ac::decide(&web, id, &a.official, &req).await {
+        Ok(r) => r,
+        Err(e) => return failed(&web, &a, id, "godkann", fields, e.into()).await,
+    };
     web.counts.invalidate();
+    if step == "bekrafta-nasta" {
+        return Ok(match case::next_case(&web, a.official.user_id, id).await? {
+            Some(next) => see_other(&format!("/arenden/{next}?klart=godkant-forra&forra={id}#innehall")),
+            None => see_other(&format!("/arenden?klart=godkant-sista&forra={id}")),
+        });
+    }
     Ok(back(
         id,
         match r {
@@ -107,8 +176,10 @@ pub fn parse_signed_kronor(s: &str, what: &str) -> Result<Money, Failure> {
 
 /// An amendment from the form: the proposal's rows with new amounts or
 /// marked as not counting, new rows, or avslag; always with a motivering.
-pub fn amendment(f: &Fields) -> Result<Amendment, Failure> {
-    let motivering = required_text(f.one("motivering"), "Motiveringen")?;
+/// An error names the field it is about.
+pub fn amendment(f: &Fields) -> Result<Amendment, FormError> {
+    const F: &str = "andra";
+    let motivering = text_at(F, f.one("motivering"), "Motiveringen", "motivering")?;
     if f.one("beslut") == "avslag" {
         return Ok(Ruling::Avslag { motivering });
     }
@@ -126,14 +197,25 @@ pub fn amendment(f: &Fields) -> Result<Amendment, Failure> {
     keys.sort();
     keys.dedup();
     for (section, index) in keys {
-        let key = |what: &str| format!("rad.{}.{index}.{what}", section.as_str());
+        let prefix = format!("rad.{}.{index}", section.as_str());
+        let key = |what: &str| format!("{prefix}.{what}");
         let reason = f.one(&key("skal")).trim().to_string();
-        let label = format!("{}, rad {}", section.label(), index + 1);
+        let label = f.one(&key("text"));
+        let label = if label.trim().is_empty() {
+            format!("{}, rad {}", section.label(), index + 1)
+        } else {
+            label.trim().to_string()
+        };
         if f.one(&key("bort")) == "1" {
             changes.push(RowChange::Remove {
-                section,
+                section: section.clone(),
                 index,
-                reason: required_text(&reason, &format!("Skälet för att ta bort raden ({label})"))?,
+                reason: text_at(
+                    F,
+                    &reason,
+                    &format!("Skälet för att ta bort raden ”{label}”"),
+                    &key("skal"),
+                )?,
             });
             continue;
         }
@@ -142,109 +224,146 @@ pub fn amendment(f: &Fields) -> Result<Amendment, Failure> {
         if amount.trim().is_empty() || amount.trim() == proposed.trim() {
             continue;
         }
-        let amount = parse_signed_kronor(amount, &label)?;
+        let amount = parse_signed_kronor(amount, &format!("Beloppet för ”{label}”"))
+            .map_err(|e| FormError::at(field_id(F, &key("belopp")), e.message()))?;
         if parse_signed_kronor(proposed, &label).ok() == Some(amount) {
             continue;
         }
         changes.push(RowChange::Change {
-            section,
+            section: section.clone(),
             index,
             amount,
-            reason: required_text(&reason, &format!("Skälet för det ändrade beloppet ({label})"))?,
+            reason: text_at(
+                F,
+                &reason,
+                &format!("Skälet för det ändrade beloppet för ”{label}”"),
+                &key("skal"),
+            )?,
         });
     }
     for n in 0..10 {
         let key = |what: &str| format!("ny.{n}.{what}");
         let text = f.one(&key("text")).trim();
         if text.is_empty() {
+            if !f.one(&key("belopp")).trim().is_empty() {
+                return Err(FormError::at(
+                    field_id(F, &key("text")),
+                    "Den nya raden behöver en text som säger vad beloppet gäller.",
+                ));
+            }
             continue;
         }
-        let section: SectionKind = f
-            .one(&key("del"))
-            .parse()
-            .map_err(|_| Failure::Invalid(format!("Ny rad {}: välj del av beräkningen.", n + 1)))?;
+        let section: SectionKind = f.one(&key("del")).parse().map_err(|_| {
+            FormError::at(
+                field_id(F, &key("del")),
+                "Välj vilken del av beräkningen den nya raden hör till.",
+            )
+        })?;
         changes.push(RowChange::Add {
             section,
             label: text.to_string(),
-            amount: parse_signed_kronor(f.one(&key("belopp")), &format!("Ny rad {}", n + 1))?,
-            reason: required_text(f.one(&key("skal")), &format!("Skälet för ny rad {}", n + 1))?,
+            amount: parse_signed_kronor(f.one(&key("belopp")), "Beloppet för den nya raden")
+                .map_err(|e| FormError::at(field_id(F, &key("belopp")), e.message()))?,
+            reason: text_at(F, f.one(&key("skal")), "Skälet för den nya raden", &key("skal"))?,
         });
     }
     Ok(Ruling::Rows { changes, motivering })
 }
 
+/// Amend: the decision differs from the proposal. When it would be final
+/// at once (no second official), the confirmation step comes first.
 pub async fn amend(
     State(web): State<Web>,
     Extension(a): Extension<Authed>,
     Path(id): Path<CaseId>,
-    Form(f): Form<Vec<(String, String)>>,
+    Form(fields): Form<Vec<(String, String)>>,
 ) -> Result<Response, WebError> {
-    let f = Fields(f);
-    let req = DecisionRequest {
-        ruling: amendment(&f)?,
-        confirmed: Vec::new(),
-        skip_kommunicering: skip_ground(f.one("avsta_grund"), f.one("avsta_forklaring"))?,
+    let f = Fields(fields.clone());
+    let parsed = amendment(&f).and_then(|ruling| {
+        Ok(DecisionRequest {
+            ruling,
+            confirmed: Vec::new(),
+            skip_kommunicering: skip_ground("andra", f.one("avsta_grund"), f.one("avsta_forklaring"))?,
+        })
+    });
+    let req = match parsed {
+        Ok(r) => r,
+        Err(e) => return in_place(&web, &a, id, "andra", fields, e, StatusCode::UNPROCESSABLE_ENTITY).await,
     };
-    let r = ac::decide(&web, id, &a.official, &req).await?;
+    let step = f.one("steg");
+    if step != "bekrafta" && step != "bekrafta-nasta" {
+        match ac::plan(&web, id, &a.official, &req).await {
+            Ok(planned) if planned.waits_for_second.is_none() => {
+                return case::confirm_page(&web, &a, id, "andra", &planned, &fields).await;
+            }
+            Ok(_) => {}
+            Err(e) => return failed(&web, &a, id, "andra", fields, e.into()).await,
+        }
+    }
+    let r = match ac::decide(&web, id, &a.official, &req).await {
+        Ok(r) => r,
+        Err(e) => return failed(&web, &a, id, "andra", fields, e.into()).await,
+    };
     web.counts.invalidate();
+    if step == "bekrafta-nasta" {
+        return Ok(match case::next_case(&web, a.official.user_id, id).await? {
+            Some(next) => see_other(&format!("/arenden/{next}?klart=godkant-forra&forra={id}#innehall")),
+            None => see_other(&format!("/arenden?klart=godkant-sista&forra={id}")),
+        });
+    }
     Ok(back(
         id,
         match r {
-            ApprovalResult::Approved => "andrat",
-            ApprovalResult::AwaitingSecondApproval => "andra-godkannare",
+            ApprovalResult::Approved => "andrat-skickas",
+            ApprovalResult::AwaitingSecondApproval => "andrat",
         },
     ))
-}
-
-#[derive(Deserialize)]
-pub struct KommuniceringForm {
-    #[serde(default)]
-    uppgifter: String,
 }
 
 pub async fn kommunicera(
     State(web): State<Web>,
     Extension(a): Extension<Authed>,
     Path(id): Path<CaseId>,
-    Form(f): Form<KommuniceringForm>,
+    Form(fields): Form<Vec<(String, String)>>,
 ) -> Result<Response, WebError> {
-    ac::send_kommunicering(&web, id, &a.official, &f.uppgifter).await?;
+    let own = Fields(fields.clone()).one("uppgifter").to_string();
+    if let Err(e) = ac::send_kommunicering(&web, id, &a.official, &own).await {
+        return failed(&web, &a, id, "kommunicera", fields, e.into()).await;
+    }
     web.counts.invalidate();
     Ok(back(id, "kommunicerat"))
-}
-
-#[derive(Deserialize)]
-pub struct ReplyForm {
-    #[serde(default)]
-    svar: String,
 }
 
 pub async fn reply(
     State(web): State<Web>,
     Extension(a): Extension<Authed>,
     Path(id): Path<CaseId>,
-    Form(f): Form<ReplyForm>,
+    Form(fields): Form<Vec<(String, String)>>,
 ) -> Result<Response, WebError> {
-    let text = required_text(&f.svar, "Svaret")?;
-    ac::record_reply(&web, id, &a.official, ReplyChannel::Web, &text).await?;
+    let text = match text_at("svar", Fields(fields.clone()).one("svar"), "Svaret", "svar") {
+        Ok(t) => t,
+        Err(e) => return in_place(&web, &a, id, "svar", fields, e, StatusCode::UNPROCESSABLE_ENTITY).await,
+    };
+    if let Err(e) = ac::record_reply(&web, id, &a.official, ReplyChannel::Web, &text).await {
+        return failed(&web, &a, id, "svar", fields, e.into()).await;
+    }
     web.counts.invalidate();
     Ok(back(id, "svar"))
-}
-
-#[derive(Deserialize)]
-pub struct ReturnForm {
-    #[serde(default)]
-    skal: String,
 }
 
 pub async fn return_to_manual(
     State(web): State<Web>,
     Extension(a): Extension<Authed>,
     Path(id): Path<CaseId>,
-    Form(f): Form<ReturnForm>,
+    Form(fields): Form<Vec<(String, String)>>,
 ) -> Result<Response, WebError> {
-    let reason = required_text(&f.skal, "Skälet")?;
-    ac::return_to_manual(&web, id, &a.official, &reason).await?;
+    let reason = match text_at("manuell", Fields(fields.clone()).one("skal"), "Skälet", "skal") {
+        Ok(t) => t,
+        Err(e) => return in_place(&web, &a, id, "manuell", fields, e, StatusCode::UNPROCESSABLE_ENTITY).await,
+    };
+    if let Err(e) = ac::return_to_manual(&web, id, &a.official, &reason).await {
+        return failed(&web, &a, id, "manuell", fields, e.into()).await;
+    }
     web.counts.invalidate();
     Ok(back(id, "manuell"))
 }
@@ -269,19 +388,18 @@ pub async fn assign(
     Ok(back(id, "tilldelat"))
 }
 
-#[derive(Deserialize)]
-pub struct CommentForm {
-    #[serde(default)]
-    text: String,
-}
-
 pub async fn comment(
     State(web): State<Web>,
     Extension(a): Extension<Authed>,
     Path(id): Path<CaseId>,
-    Form(f): Form<CommentForm>,
+    Form(fields): Form<Vec<(String, String)>>,
 ) -> Result<Response, WebError> {
-    let text = required_text(&f.text, "Kommentaren")?;
-    ac::comment(&web, id, &a.official, &text).await?;
+    let text = match text_at("kommentar", Fields(fields.clone()).one("text"), "Kommentaren", "text") {
+        Ok(t) => t,
+        Err(e) => return in_place(&web, &a, id, "kommentar", fields, e, StatusCode::UNPROCESSABLE_ENTITY).await,
+    };
+    if let Err(e) = ac::comment(&web, id, &a.official, &text).await {
+        return failed(&web, &a, id, "kommentar", fields, e.into()).await;
+    }
     Ok(back(id, "kommentar"))
 }

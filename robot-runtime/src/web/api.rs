@@ -204,7 +204,7 @@ pub struct ApproveRequest {
 fn skip(s: Option<SkipRequest>) -> Result<Option<(domain::SkipGround, String)>, ApiError> {
     match s {
         None => Ok(None),
-        Some(s) => super::actions::skip_ground(&s.ground, &s.explanation).map_err(ApiError),
+        Some(s) => super::actions::skip_ground("api", &s.ground, &s.explanation).map_err(|e| ApiError(e.into())),
     }
 }
 

@@ -65,3 +65,13 @@ pub async fn letter_html(web: &Web, case: CaseId) -> Result<String, ApprovalErro
 pub async fn letter_pdf(web: &Web, case: CaseId) -> Result<Vec<u8>, ApprovalError> {
     crate::approval::letter_pdf(&web.ctx.store, &web.ctx.settings.approval, case).await
 }
+
+/// What deciding would do, without doing it (the confirmation step).
+pub async fn plan(
+    web: &Web,
+    case: CaseId,
+    by: &Official,
+    req: &DecisionRequest,
+) -> Result<crate::approval::Planned, ApprovalError> {
+    crate::approval::plan(&web.ctx.store, &web.ctx.settings.approval, case, by, req).await
+}

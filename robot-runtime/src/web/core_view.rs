@@ -25,6 +25,13 @@ pub struct CaseViewModel {
     pub kommuniceringar: Vec<String>,
     /// A kommunicering was sent and closed (answered or expired).
     pub kommunicering_done: bool,
+    /// The open kommunicering's deadline for the reply.
+    pub open_deadline: Option<DateTime<Utc>>,
+    /// Who made the decision that awaits a second official: (user id, name).
+    pub pending_first: Option<(i64, String)>,
+    /// The application as its type reads it, when it can be read.
+    pub application: Option<sandbox::Input>,
+    pub draft: Option<domain::Draft>,
 }
 
 fn outbox_status(s: DeliveryStatus) -> &'static str {
@@ -133,7 +140,26 @@ pub async fn load(web: &Web, id: CaseId) -> Result<CaseViewModel, Failure> {
         })
         .collect();
     let kommunicering_done = cv.kommuniceringar.iter().any(|k| k.closed.is_some());
+    let open_deadline = cv
+        .kommuniceringar
+        .iter()
+        .rev()
+        .find(|k| k.closed.is_none())
+        .map(|k| k.deadline);
+    let pending_first = if cv.detail.summary.state == domain::CaseState::AwaitingSecondApproval {
+        cv.decisions
+            .iter()
+            .rev()
+            .find(|d| !d.final_)
+            .map(|d| (d.first_by, d.first_by_name.clone()))
+    } else {
+        None
+    };
     Ok(CaseViewModel {
+        open_deadline,
+        pending_first,
+        application: cv.application,
+        draft: cv.draft,
         record: cv.record,
         kommuniceringar,
         kommunicering_done,

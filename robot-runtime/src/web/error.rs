@@ -49,7 +49,18 @@ impl Failure {
         }
     }
 
-    fn message(&self) -> String {
+    /// A failure the official can act on, shown on the page they were on
+    /// (status and message); `None` for the rest (an error page).
+    pub fn shown_in_place(&self) -> Option<(StatusCode, String)> {
+        match self {
+            Failure::Invalid(_) | Failure::BadRequest(_) | Failure::Conflict { .. } | Failure::Forbidden { .. } => {
+                Some((self.status(), self.message()))
+            }
+            _ => None,
+        }
+    }
+
+    pub fn message(&self) -> String {
         match self {
             Failure::BadRequest(m) | Failure::Invalid(m) => m.clone(),
             Failure::Unauthenticated => "Du är inte inloggad, eller inloggningen har gått ut.".into(),

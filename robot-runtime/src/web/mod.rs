@@ -18,6 +18,7 @@ mod actions;
 mod admin;
 pub mod api;
 pub mod approval_core;
+mod case;
 mod core_view;
 mod error;
 mod oidc;
@@ -175,7 +176,7 @@ routes! {
     get "/logga-in/sso" => oidc::start, Access::Public;
     get "/logga-in/sso/klar" => oidc::callback, Access::Public;
     get "/arenden" => pages::queue, Access::Roles(CASE_READERS);
-    get "/arenden/{id}" => pages::case_page, Access::Roles(CASE_READERS);
+    get "/arenden/{id}" => case::case_page, Access::Roles(CASE_READERS);
     get "/arenden/{id}/beslutsbrev" => pages::letter, Access::Roles(CASE_READERS);
     get "/arenden/{id}/beslutsbrev.pdf" => pages::letter_pdf, Access::Roles(CASE_READERS);
     post "/arenden/{id}/godkann" => actions::approve, Access::Roles(DECIDERS);

@@ -2,7 +2,7 @@
 
 use super::error::{Failure, WebError};
 use super::session::{self, Authed};
-use super::view::{self, ApplicationView, DraftView, RegisterView};
+use super::view;
 use super::{Access, CASE_READERS, Web, approval_core as ac, role_label};
 use crate::store::CaseId;
 use crate::store::queue::{QueueFilter, QueueSort};
@@ -77,10 +77,15 @@ impl Chrome {
 }
 
 pub fn render<T: Template>(t: &T) -> Result<Response, WebError> {
+    render_status(t, StatusCode::OK)
+}
+
+/// A page with a status other than 200 (a form shown again with its error).
+pub fn render_status<T: Template>(t: &T, status: StatusCode) -> Result<Response, WebError> {
     let html = t
         .render()
         .map_err(|e| Failure::Internal(anyhow::Error::new(e).context("rendering a page")))?;
-    Ok(Html(html).into_response())
+    Ok((status, Html(html)).into_response())
 }
 
 /// After a form: back to a page (303, so a reload does not post again).
@@ -418,7 +423,7 @@ pub struct Choice {
     pub selected: bool,
 }
 
-fn choices(items: Vec<(String, String)>, current: &str) -> Vec<Choice> {
+pub fn choices(items: Vec<(String, String)>, current: &str) -> Vec<Choice> {
     items
         .into_iter()
         .map(|(value, label)| Choice {
@@ -717,318 +722,6 @@ pub async fn queue(
 }
 
 // ------------------------------------------------------------- the case
-
-pub struct CommentLine {
-    pub by: String,
-    pub at: String,
-    pub text: String,
-}
-
-pub struct EarlierLine {
-    pub id: CaseId,
-    pub text: String,
-}
-
-#[derive(Template)]
-#[template(path = "case.html")]
-struct CasePageT {
-    chrome: Chrome,
-    /// The reader is a regelförfattare: no personal data on the page.
-    pseudonymised: bool,
-    /// The case can be assigned (undecided, or in manual handling).
-    assignable: bool,
-    id: CaseId,
-    external_id: String,
-    diarienummer: String,
-    notice: Option<&'static str>,
-    state: &'static str,
-    state_reason: Option<String>,
-    robot: String,
-    received: String,
-    assigned: String,
-    ruleset: Option<String>,
-    draft: Option<DraftView>,
-    application: Option<ApplicationView>,
-    invalid_reason: String,
-    register: RegisterView,
-    decisions: Vec<String>,
-    outbox: Vec<String>,
-    earlier: Vec<EarlierLine>,
-    comments: Vec<CommentLine>,
-    can_decide: bool,
-    awaiting: bool,
-    can_amend: bool,
-    assigned_to_me: bool,
-    proposal: String,
-    /// The decision a second official approves (or the final one).
-    record: Option<RecordView>,
-    /// What the official confirms before approving the proposal: (code, text).
-    assessments: Vec<(String, String)>,
-    /// What the proposal rests on that the applicant has not supplied.
-    kommunicering_facts: Vec<String>,
-    /// Kommunicering is needed before the proposal can be decided.
-    kommunicering_needed: bool,
-    kommuniceringar: Vec<String>,
-    in_kommunicering: bool,
-    has_kommunicering_letter: bool,
-    skip_grounds: Vec<Choice>,
-    amend_rows: Vec<AmendRow>,
-    sections: Vec<Choice>,
-}
-
-struct AmendRow {
-    key: String,
-    section: String,
-    label: String,
-    amount: String,
-}
-
-struct RecordView {
-    what: String,
-    basis: &'static str,
-    rows: Vec<(String, String, String)>,
-    removed: Vec<String>,
-    reasons: Vec<String>,
-    signatories: Vec<String>,
-    final_: bool,
-}
-
-fn record_view(r: &domain::DecisionRecord) -> RecordView {
-    use domain::{Basis, RowOrigin};
-    RecordView {
-        what: if r.outcome == Outcome::Avslag {
-            "Avslag".into()
-        } else {
-            format!("{}, {}", r.outcome.label(), crate::approval::brev::kr(r.amount))
-        },
-        basis: match r.basis {
-            Basis::Proposal => "Förslaget godkänt som det är",
-            Basis::Amended => "Förslaget ändrat av handläggare",
-            Basis::Avslag => "Avslag på handläggarens egna grunder",
-            Basis::AfterManualHandling => "Beslut efter manuell handläggning",
-        },
-        rows: r
-            .rows
-            .iter()
-            .map(|row| {
-                (
-                    format!("{}: {}", row.section.label(), row.label),
-                    crate::approval::brev::kr(row.amount),
-                    match &row.origin {
-                        RowOrigin::Proposal => String::new(),
-                        RowOrigin::Changed { proposed, reason } => {
-                            format!("Ändrad från {}: {reason}", crate::approval::brev::kr(*proposed))
-                        }
-                        RowOrigin::Added { reason } => format!("Tillagd: {reason}"),
-                    },
-                )
-            })
-            .collect(),
-        removed: r
-            .removed
-            .iter()
-            .map(|x| {
-                format!(
-                    "{}: {} ({}) räknas inte: {}",
-                    x.section.label(),
-                    x.label,
-                    crate::approval::brev::kr(x.proposed),
-                    x.reason
-                )
-            })
-            .collect(),
-        reasons: r.reasons.iter().map(|x| format!("{} ({})", x.text, x.lagrum)).collect(),
-        signatories: r
-            .signatories
-            .iter()
-            .map(|x| {
-                format!(
-                    "{}, {} ({})",
-                    x.name,
-                    x.title,
-                    match x.role {
-                        domain::SignatoryRole::Beslutsfattare => "beslutsfattare",
-                        domain::SignatoryRole::Foredragande => "föredragande",
-                    }
-                )
-            })
-            .collect(),
-        final_: false,
-    }
-}
-
-#[derive(Deserialize)]
-pub struct CaseQuery {
-    klart: Option<String>,
-}
-
-fn notice(k: Option<&str>) -> Option<&'static str> {
-    Some(match k? {
-        "godkant" => "Beslutet är godkänt.",
-        "andra-godkannare" => "Ditt godkännande är sparat. Beslutet väntar nu på en andra handläggare.",
-        "andrat" => "Det ändrade beslutet är sparat och väntar på en andra handläggare.",
-        "manuell" => "Ärendet är lämnat till manuell handläggning.",
-        "tilldelat" => "Tilldelningen är ändrad.",
-        "kommentar" => "Kommentaren är sparad.",
-        "kommunicerat" => "Kommuniceringsbrevet är skickat. Ärendet väntar på svar eller på att svarstiden går ut.",
-        "svar" => "Svaret är registrerat. Ärendet är tillbaka i kön för beslut.",
-        _ => return None,
-    })
-}
-
-pub async fn case_page(
-    State(web): State<Web>,
-    Extension(a): Extension<Authed>,
-    Path(id): Path<CaseId>,
-    Query(q): Query<CaseQuery>,
-) -> Result<Response, WebError> {
-    let pseudo = super::access::read_case(&web, &a, id, "page").await?;
-    let cv = super::core_view::load(&web, id).await?;
-    let d = &cv.detail;
-    let s = &d.summary;
-    let app = domain::Application::parse(&d.document);
-    let package = sandbox::Ruleset::read_stored(&d.document);
-    let package = package.as_ref().and_then(sandbox::Input::document);
-    let draft = d.draft_json.as_deref().and_then(|j| domain::Draft::from_json(j).ok());
-    let is_decider = a.official.roles.contains(&ac::Role::Handlaggare);
-    let awaiting = crate::approval::undecided(s.state);
-    let proposal = match &draft {
-        Some(dr) => match dr.amount() {
-            Some(m) => format!("{}, {}", dr.outcome().label().to_lowercase(), m),
-            None => dr.outcome().label().to_lowercase(),
-        },
-        None => "–".into(),
-    };
-    let t = CasePageT {
-        chrome: Chrome::for_user(&a, "/arenden"),
-        id,
-        external_id: s.external_id.clone(),
-        diarienummer: s.diarienummer.clone().unwrap_or_else(|| "–".into()),
-        notice: notice(q.klart.as_deref()),
-        state: s.state.label(),
-        state_reason: s.state_reason.clone(),
-        robot: s.robot.clone(),
-        received: view::time(s.received),
-        assigned: cv.assigned_name.clone().unwrap_or_else(|| "–".into()),
-        ruleset: s.ruleset.clone(),
-        draft: draft.as_ref().map(view::draft_view),
-        application: if pseudo {
-            None
-        } else {
-            match package {
-                Some(doc) => Some(view::document_view(doc)),
-                None => app.as_ref().ok().map(view::application_view),
-            }
-        },
-        pseudonymised: pseudo,
-        assignable: crate::approval::undecided(s.state) || s.state == CaseState::ReturnedToManual,
-        invalid_reason: if package.is_some() {
-            String::new()
-        } else {
-            app.as_ref().err().map(ToString::to_string).unwrap_or_default()
-        },
-        register: if pseudo {
-            view::register_view(None, None)
-        } else {
-            view::register_view(app.as_ref().ok(), d.register_json.as_deref())
-        },
-        decisions: cv.decisions.clone(),
-        outbox: cv.outbox.clone(),
-        earlier: cv
-            .earlier
-            .iter()
-            .map(|(id, text)| EarlierLine {
-                id: *id,
-                text: text.clone(),
-            })
-            .collect(),
-        comments: cv
-            .comments
-            .iter()
-            .filter(|_| !pseudo)
-            .map(|(by, at, text)| CommentLine {
-                by: by.clone(),
-                at: view::time(*at),
-                text: text.clone(),
-            })
-            .collect(),
-        can_decide: is_decider,
-        awaiting: awaiting && draft.is_some(),
-        can_amend: s.state == CaseState::AwaitingApproval && draft.is_some(),
-        assigned_to_me: cv.assigned_to == Some(a.official.user_id),
-        record: cv.record.as_ref().map(|r| {
-            let mut v = record_view(r);
-            v.final_ = !crate::approval::undecided(s.state);
-            v
-        }),
-        assessments: draft
-            .as_ref()
-            .map(|d| {
-                d.assessments()
-                    .iter()
-                    .map(|x| (x.code.clone(), x.text.clone()))
-                    .collect()
-            })
-            .unwrap_or_default(),
-        kommunicering_facts: draft
-            .as_ref()
-            .map(|d| d.kommunicering().iter().map(|x| x.text.clone()).collect())
-            .unwrap_or_default(),
-        kommunicering_needed: draft.as_ref().is_some_and(|d| {
-            !d.kommunicering().is_empty() && matches!(d.outcome(), Outcome::Avslag | Outcome::DelvisBifall)
-        }) && !cv.kommunicering_done,
-        kommuniceringar: cv.kommuniceringar.clone(),
-        in_kommunicering: s.state == CaseState::Kommunicering,
-        has_kommunicering_letter: !cv.kommuniceringar.is_empty(),
-        skip_grounds: choices(
-            domain::SkipGround::ALL
-                .iter()
-                .map(|g| (g.as_str().to_string(), g.label().to_string()))
-                .collect(),
-            "",
-        ),
-        amend_rows: draft
-            .as_ref()
-            .map(|d| {
-                let t = d.casework_type();
-                d.calculation()
-                    .parts()
-                    .iter()
-                    .flat_map(|p| {
-                        let title = sandbox::Ruleset::section_title(t, &p.kind);
-                        let k = &p.kind;
-                        p.section.rows().iter().enumerate().map(move |(i, r)| AmendRow {
-                            key: format!("rad.{}.{i}", k.as_str()),
-                            section: title.clone(),
-                            label: r.label.clone(),
-                            amount: domain::kr(r.amount).replace('\u{a0}', " "),
-                        })
-                    })
-                    .collect()
-            })
-            .unwrap_or_default(),
-        sections: choices(
-            draft
-                .as_ref()
-                .map(|d| {
-                    d.calculation()
-                        .parts()
-                        .iter()
-                        .map(|p| {
-                            (
-                                p.kind.as_str().to_string(),
-                                sandbox::Ruleset::section_title(d.casework_type(), &p.kind),
-                            )
-                        })
-                        .collect()
-                })
-                .unwrap_or_default(),
-            "costs",
-        ),
-        proposal,
-    };
-    render(&t)
-}
 
 /// The decision letter as HTML (the draft's preview until approved).
 pub async fn letter(

@@ -82,7 +82,6 @@ pub struct ApplicationView {
     pub kind: String,
     /// The heading of the people table (`Hushållet`, `Sökande`).
     pub people_title: String,
-    pub period: String,
     pub received: String,
     pub people: Vec<Person>,
     pub groups: Vec<Group>,
@@ -200,7 +199,6 @@ pub fn application_view(app: &Application) -> ApplicationView {
             domain::ApplicationKind::Fortsatt => "Fortsatt ansökan".into(),
             domain::ApplicationKind::Nyansokan => "Nyansökan".into(),
         },
-        period: app.period().to_string(),
         received: app.received_at().format("%Y-%m-%d %H:%M").to_string(),
         people,
         groups: vec![
@@ -283,7 +281,6 @@ pub fn document_view(doc: &sandbox::Document) -> ApplicationView {
     ApplicationView {
         people_title: "Sökande".into(),
         kind: cw.map_or_else(|| type_name.to_string(), |c| c.title().to_string()),
-        period: doc.period.to_string(),
         received: doc.received_at.format("%Y-%m-%d %H:%M").to_string(),
         people: vec![Person {
             role: "Sökande".into(),
@@ -416,8 +413,6 @@ pub struct TraceLine {
 pub struct DraftView {
     pub calculation: CalculationView,
     pub reasons: Vec<ReasonView>,
-    pub warnings: Vec<String>,
-    pub codes: Vec<String>,
     pub trace: Vec<TraceLine>,
     pub ruleset: String,
 }
@@ -440,6 +435,12 @@ fn section(title: &str, sign: &'static str, s: &domain::Section) -> CalcSection 
 
 pub fn draft_view(d: &Draft) -> DraftView {
     let c = d.calculation();
+    let ruleset = sandbox::Ruleset::of_type(d.casework_type());
+    let empty = sandbox::Labels::default();
+    let labels = ruleset
+        .as_ref()
+        .and_then(|r| r.casework())
+        .map_or(&empty, |c| &c.labels);
     let calculation = CalculationView {
         sections: c
             .parts()
@@ -453,7 +454,8 @@ pub fn draft_view(d: &Draft) -> DraftView {
             })
             .collect(),
         need: c.need().map_or_else(|_| "–".into(), |m| m.to_string()),
-        need_label: sandbox::Ruleset::of_type(d.casework_type())
+        need_label: ruleset
+            .as_ref()
             .and_then(|r| r.casework().and_then(|c| c.manifest.result_label.clone()))
             .unwrap_or_else(|| "Summa enligt raderna".into()),
         outcome: d.outcome().label().into(),
@@ -465,9 +467,9 @@ pub fn draft_view(d: &Draft) -> DraftView {
         .map(|t| {
             let v = serde_json::to_value(t).unwrap_or(Value::Null);
             TraceLine {
-                rule: rule_name(&t.rule),
-                looked_at: describe_map(&v["inputs"]),
-                produced: describe_result(&v["result"]),
+                rule: rule_name(labels, &t.rule),
+                looked_at: describe_map(labels, &v["inputs"]),
+                produced: describe_result(labels, d.casework_type(), &v["result"]),
             }
         })
         .collect();
@@ -481,19 +483,17 @@ pub fn draft_view(d: &Draft) -> DraftView {
                 lagrum: r.lagrum.clone(),
             })
             .collect(),
-        warnings: d.warnings().to_vec(),
-        codes: d
-            .codes()
-            .iter()
-            .map(|c| sandbox::Ruleset::code_label(d.casework_type(), c.as_str()))
-            .collect(),
         trace,
         ruleset: format!("{} {}", d.ruleset().name, d.ruleset().version),
     }
 }
 
-/// `norm.vuxna` → "Norm: vuxna".
-fn rule_name(rule: &str) -> String {
+/// A trace step's name: the type's words for it (`labels.toml [rules]`),
+/// else `norm.vuxna` → "Norm: vuxna".
+fn rule_name(labels: &sandbox::Labels, rule: &str) -> String {
+    if let Some(l) = labels.rules.get(rule) {
+        return l.clone();
+    }
     let (area, rest) = rule.split_once('.').unwrap_or((rule, ""));
     let area = match area {
         "manuell" => "Kontroll av manuell handläggning",
@@ -507,48 +507,82 @@ fn rule_name(rule: &str) -> String {
     if rest.is_empty() {
         area.to_string()
     } else {
-        format!("{area}: {}", words(rest))
+        format!("{area}: {}", words(labels, rest))
     }
 }
 
+/// A value's name: the type's word for it (`labels.toml [trace]`), else
 /// `antal_vuxna` → "antal vuxna".
-fn words(key: &str) -> String {
-    key.replace(['_', '.'], " ")
+fn words(labels: &sandbox::Labels, key: &str) -> String {
+    if let Some(l) = labels.trace.get(key) {
+        return l.label().to_string();
+    }
+    // The members' ids the script API gives (`vuxen1`, `barn2`).
+    for member in ["vuxen", "barn"] {
+        if let Some(n) = key.strip_prefix(member)
+            && !n.is_empty()
+            && n.bytes().all(|b| b.is_ascii_digit())
+        {
+            return format!("{member} {n}");
+        }
+    }
+    key.trim_end_matches("_sek").replace(['_', '.'], " ")
 }
 
-fn value_text(key: &str, v: &Value) -> String {
+fn value_text(labels: &sandbox::Labels, key: &str, v: &Value) -> String {
+    value_in(labels, key, labels.trace.get(key).and_then(|l| l.unit()), v)
+}
+
+/// A value in words; `unit` is the key's, or its parent's for the parts of
+/// a map or list (`registrerat` in öre: every amount in it is in öre).
+fn value_in(labels: &sandbox::Labels, key: &str, unit: Option<&str>, v: &Value) -> String {
     match v {
         Value::Null => "uppgift saknas".into(),
         Value::Bool(true) => "ja".into(),
         Value::Bool(false) => "nej".into(),
-        Value::Number(_) if key.ends_with("_sek") || key.ends_with("kr") => kronor_value(v),
-        Value::Number(n) => n.to_string(),
-        Value::String(s) => s.clone(),
+        Value::Number(n) if unit == Some("öre") => match n.as_i64() {
+            Some(ore) => Money::from_ore(ore).to_string(),
+            None => n.to_string(),
+        },
+        Value::Number(_) if unit == Some("kr") || key.ends_with("_sek") || key.ends_with("kr") => kronor_value(v),
+        Value::Number(n) => match unit {
+            Some(u) => format!("{n} {u}"),
+            None => n.to_string(),
+        },
+        Value::String(s) => labels.values.get(s.as_str()).cloned().unwrap_or_else(|| {
+            s.parse::<Outcome>()
+                .map_or_else(|_| s.clone(), |o| o.label().to_lowercase())
+        }),
         Value::Array(a) if a.is_empty() => "inga".into(),
-        Value::Array(a) => a.iter().map(|x| value_text(key, x)).collect::<Vec<_>>().join(", "),
-        Value::Object(m) => describe_obj(m),
+        Value::Object(m) if m.is_empty() => "inga".into(),
+        Value::Array(a) => a
+            .iter()
+            .map(|x| value_in(labels, key, unit, x))
+            .collect::<Vec<_>>()
+            .join(", "),
+        Value::Object(m) => m
+            .iter()
+            .map(|(k, x)| {
+                let own = labels.trace.get(k.as_str()).and_then(|l| l.unit());
+                format!("{} {}", words(labels, k), value_in(labels, k, own.or(unit), x))
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
     }
 }
 
-fn describe_obj(m: &serde_json::Map<String, Value>) -> String {
-    m.iter()
-        .map(|(k, v)| format!("{} {}", words(k.trim_end_matches("_sek")), value_text(k, v)))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-fn describe_map(v: &Value) -> String {
+fn describe_map(labels: &sandbox::Labels, v: &Value) -> String {
     match v.as_object() {
         Some(m) if !m.is_empty() => m
             .iter()
-            .map(|(k, v)| format!("{}: {}", words(k.trim_end_matches("_sek")), value_text(k, v)))
+            .map(|(k, v)| format!("{}: {}", words(labels, k), value_text(labels, k, v)))
             .collect::<Vec<_>>()
             .join("; "),
         _ => "inga uppgifter".into(),
     }
 }
 
-fn describe_result(v: &Value) -> String {
+fn describe_result(labels: &sandbox::Labels, type_name: &str, v: &Value) -> String {
     let Some(m) = v.as_object() else {
         return "ingenting".into();
     };
@@ -564,29 +598,59 @@ fn describe_result(v: &Value) -> String {
     }
     if let Some(codes) = m.get("codes").and_then(Value::as_array) {
         for c in codes.iter().filter_map(Value::as_str) {
-            let label = c
-                .parse::<domain::ReasonCode>()
-                .ok()
-                .and_then(|rc| rc.store_label())
-                .unwrap_or(c);
-            out.push(format!("koden ”{label}”"));
+            out.push(format!("koden ”{}”", sandbox::Ruleset::code_label(type_name, c)));
         }
     }
     if let Some(reasons) = m.get("reasons").and_then(Value::as_array) {
-        let r: Vec<&str> = reasons.iter().filter_map(Value::as_str).collect();
-        if !r.is_empty() {
-            out.push(format!("motivering ({})", r.join(", ")));
+        let n = reasons.len();
+        if n > 0 {
+            out.push(if n == 1 {
+                "ett skäl i motiveringen".to_string()
+            } else {
+                format!("{n} skäl i motiveringen")
+            });
         }
     }
     if let Some(w) = m.get("warnings").and_then(Value::as_array)
         && !w.is_empty()
     {
-        out.push(format!("{} varning(ar)", w.len()));
+        out.push(if w.len() == 1 {
+            "en sak att kontrollera".to_string()
+        } else {
+            format!("{} saker att kontrollera", w.len())
+        });
     }
     for (k, v) in m {
-        if !["rows", "codes", "reasons", "warnings"].contains(&k.as_str()) {
-            out.push(format!("{}: {}", words(k), value_text(k, v)));
+        if ["rows", "codes", "reasons", "warnings"].contains(&k.as_str()) {
+            continue;
         }
+        let n = v.as_array().map_or(1, Vec::len);
+        match k.as_str() {
+            "assessments" => {
+                out.push(if n == 1 {
+                    "en bedömning som handläggaren bekräftar".to_string()
+                } else {
+                    format!("{n} bedömningar som handläggaren bekräftar")
+                });
+                continue;
+            }
+            "kommunicering" => {
+                out.push(if n == 1 {
+                    "en uppgift att kommunicera".to_string()
+                } else {
+                    format!("{n} uppgifter att kommunicera")
+                });
+                continue;
+            }
+            _ => {}
+        }
+        let name = match k.as_str() {
+            "outcome" => "utfall".to_string(),
+            "amount_sek" => "belopp".to_string(),
+            "total" | "total_sek" => "summa".to_string(),
+            _ => words(labels, k),
+        };
+        out.push(format!("{name}: {}", value_text(labels, k, v)));
     }
     if out.is_empty() {
         "ingenting (regeln gällde inte)".into()
@@ -601,18 +665,47 @@ mod tests {
 
     #[test]
     fn the_trace_reads_as_swedish() {
-        assert_eq!(rule_name("norm.vuxna"), "Norm: vuxna");
+        let none = sandbox::Labels::default();
+        assert_eq!(rule_name(&none, "norm.vuxna"), "Norm: vuxna");
         assert_eq!(
-            describe_map(&serde_json::json!({"antal_vuxna": 1, "sambor_eller_makar": false, "hyra_sek": 5200})),
+            describe_map(
+                &none,
+                &serde_json::json!({"antal_vuxna": 1, "sambor_eller_makar": false, "hyra_sek": 5200})
+            ),
             "antal vuxna: 1; hyra: 5\u{a0}200\u{a0}kr; sambor eller makar: nej"
         );
         assert_eq!(
-            describe_result(&serde_json::json!({"rows": [{"label": "Riksnorm", "amount_sek": 3160}]})),
+            describe_result(
+                &none,
+                "x",
+                &serde_json::json!({"rows": [{"label": "Riksnorm", "amount_sek": 3160}]})
+            ),
             "raden ”Riksnorm” 3\u{a0}160\u{a0}kr"
         );
         assert_eq!(
-            describe_result(&serde_json::json!({})),
+            describe_result(&none, "x", &serde_json::json!({})),
             "ingenting (regeln gällde inte)"
+        );
+        // The type's words: a rule's name with å/ä/ö, öre read as kronor,
+        // an outcome in Swedish.
+        let labels: sandbox::Labels = toml::from_str(
+            r#"
+            [rules]
+            "kostnader.boende" = "Boendekostnad"
+            [trace]
+            hyra = { label = "hyran", unit = "öre" }
+            riktvarde = { label = "riktvärdet", unit = "öre" }
+            "#,
+        )
+        .unwrap();
+        assert_eq!(rule_name(&labels, "kostnader.boende"), "Boendekostnad");
+        assert_eq!(
+            describe_map(&labels, &serde_json::json!({"hyra": 760000, "riktvarde": 650000})),
+            "hyran: 7\u{a0}600\u{a0}kr; riktvärdet: 6\u{a0}500\u{a0}kr"
+        );
+        assert_eq!(
+            describe_result(&labels, "x", &serde_json::json!({"outcome": "delvis_bifall"})),
+            "utfall: delvis bifall"
         );
     }
 }

@@ -8,13 +8,13 @@ use crate::support::{Engine, TestEnv, clock_at};
 use crate::web_support::{OFFICIALS, WebApp};
 use fantoccini::key::Key;
 use fantoccini::wd::Capabilities;
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::{Client, ClientBuilder};
 use std::path::PathBuf;
 use std::time::Duration;
 
 /// chromedriver and a headless Chromium with a fresh profile; both end on drop.
-struct Chrome {
-    client: Client,
+pub(crate) struct Chrome {
+    pub(crate) client: Client,
     driver: std::process::Child,
     _profile: tempfile::TempDir,
 }
@@ -26,7 +26,13 @@ impl Drop for Chrome {
     }
 }
 
-async fn chrome() -> Chrome {
+pub(crate) async fn chrome() -> Chrome {
+    chrome_sized(false).await
+}
+
+/// A browser at 1366×900, or a phone's 390×844 (Chromium's mobile
+/// emulation: the viewport, touch and the device scale).
+pub(crate) async fn chrome_sized(phone: bool) -> Chrome {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -53,10 +59,17 @@ async fn chrome() -> Chrome {
     args.push(format!("--user-data-dir={}", profile.path().display()));
     let mut caps = Capabilities::new();
     caps.insert("browserName".into(), "chrome".into());
-    caps.insert(
-        "goog:chromeOptions".into(),
-        serde_json::json!({"binary": "/usr/bin/chromium", "args": args}),
-    );
+    let mut options = serde_json::json!({"binary": "/usr/bin/chromium", "args": args});
+    if phone {
+        options["mobileEmulation"] =
+            serde_json::json!({"deviceMetrics": {"width": 390, "height": 844, "pixelRatio": 1.0}});
+    } else {
+        options["args"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::Value::String("--window-size=1366,900".into()));
+    }
+    caps.insert("goog:chromeOptions".into(), options);
     let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
         .capabilities(caps)
         .connect(&format!("http://127.0.0.1:{port}"))
@@ -70,7 +83,7 @@ async fn chrome() -> Chrome {
 }
 
 /// axe-core, installed with npm into the test's scratch folder (once).
-fn axe_source() -> String {
+pub(crate) fn axe_source() -> String {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("axe");
     let file = dir.join("node_modules/axe-core/axe.min.js");
     if !file.exists() {
@@ -87,7 +100,7 @@ fn axe_source() -> String {
 }
 
 /// Runs axe on the current page; returns the violations as readable lines.
-async fn axe(c: &Client, axe: &str) -> Vec<String> {
+pub(crate) async fn axe(c: &Client, axe: &str) -> Vec<String> {
     c.execute(axe, vec![]).await.expect("axe loads");
     let r = c
         .execute_async(
@@ -111,18 +124,18 @@ async fn axe(c: &Client, axe: &str) -> Vec<String> {
         .collect()
 }
 
-async fn active_id(c: &Client) -> String {
+pub(crate) async fn active_id(c: &Client) -> String {
     let e = c.active_element().await.unwrap();
     e.attr("id").await.unwrap().unwrap_or_default()
 }
 
-async fn active_href(c: &Client) -> String {
+pub(crate) async fn active_href(c: &Client) -> String {
     let e = c.active_element().await.unwrap();
     e.attr("href").await.unwrap().unwrap_or_default()
 }
 
 /// Presses Tab until `pred` holds for the focused element (at most `max` times).
-async fn tab_until<F, Fut>(c: &Client, max: usize, pred: F) -> bool
+pub(crate) async fn tab_until<F, Fut>(c: &Client, max: usize, pred: F) -> bool
 where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = bool>,
@@ -137,11 +150,26 @@ where
     pred().await
 }
 
-async fn text(c: &Client) -> String {
-    c.find(Locator::Css("main")).await.unwrap().text().await.unwrap()
+pub(crate) async fn text(c: &Client) -> String {
+    // Read in one script, so a page that is just being replaced gives its
+    // old or its new text, never a stale element.
+    for _ in 0..40 {
+        if let Ok(v) = c
+            .execute(
+                "const m = document.querySelector('main'); return m ? m.innerText : '';",
+                vec![],
+            )
+            .await
+            && let Some(t) = v.as_str()
+        {
+            return t.replace(['\u{a0}', '\u{202f}'], " ");
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("the page's text could not be read");
 }
 
-async fn login_with_keyboard(c: &Client, base: &str, user: &str) {
+pub(crate) async fn login_with_keyboard(c: &Client, base: &str, user: &str) {
     c.goto(&format!("{base}/logga-in")).await.unwrap();
     // The username field has focus (autofocus); type, Tab, type, Enter.
     assert_eq!(active_id(c).await, "anvandarnamn");
@@ -155,7 +183,7 @@ async fn login_with_keyboard(c: &Client, base: &str, user: &str) {
     wait_for(c, |url| !url.contains("/logga-in")).await;
 }
 
-async fn wait_for(c: &Client, pred: impl Fn(&str) -> bool) {
+pub(crate) async fn wait_for(c: &Client, pred: impl Fn(&str) -> bool) {
     for _ in 0..200 {
         let url = c.current_url().await.unwrap().to_string();
         if pred(&url) {
@@ -204,8 +232,17 @@ async fn an_official_approves_a_case_with_the_keyboard_and_one_letter_is_sent() 
     );
     let e = c.active_element().await.unwrap();
     e.send_keys(&String::from(char::from(Key::Enter))).await.unwrap();
+    // The confirmation step: what will be sent, then approve.
+    wait_for(c, |u| u.ends_with(&format!("/arenden/{case}/godkann"))).await;
+    assert!(text(c).await.contains("Brevet som skickas"));
+    assert!(
+        tab_until(c, 40, || async { active_id(c).await == "bekrafta" }).await,
+        "the confirm button is reachable with Tab"
+    );
+    let e = c.active_element().await.unwrap();
+    e.send_keys(&String::from(char::from(Key::Enter))).await.unwrap();
     wait_for(c, |u| u.contains("klart=godkant")).await;
-    assert!(text(c).await.contains("Beslutet är godkänt."));
+    assert!(text(c).await.contains("Beslutet är godkänt"));
 
     // The outbox delivers it: exactly one letter, and no second one later.
     let mut got = Vec::new();
@@ -224,7 +261,7 @@ async fn an_official_approves_a_case_with_the_keyboard_and_one_letter_is_sent() 
 }
 
 /// Points the outbox's delivery at the test's SMTP server.
-fn configure_smtp(env: &mut TestEnv, port: u16) {
+pub(crate) fn configure_smtp(env: &mut TestEnv, port: u16) {
     env.settings.outbox.delivery = Some(
         serde_json::from_value(serde_json::json!({
             "kind": "smtp", "host": "127.0.0.1", "port": port, "security": "none",

@@ -69,7 +69,7 @@ async fn value(c: &Client, css: &str) -> String {
 }
 
 async fn exists(c: &Client, css: &str) -> bool {
-    c.find_all(Locator::Css(css)).await.unwrap().len() > 0
+    !c.find_all(Locator::Css(css)).await.unwrap().is_empty()
 }
 
 /// Waits until the page has this text.

@@ -403,3 +403,37 @@ pub async fn comment(
     }
     Ok(back(id, "kommentar"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amounts_are_read_as_people_write_them() {
+        let ore = |s: &str| parse_signed_kronor(s, "Beloppet").map(Money::ore).ok();
+        assert_eq!(ore("11970"), Some(1_197_000));
+        assert_eq!(ore("11 970"), Some(1_197_000));
+        assert_eq!(ore("11 970 kr"), Some(1_197_000));
+        assert_eq!(ore("11\u{a0}970\u{a0}kr"), Some(1_197_000));
+        assert_eq!(ore("11970,50"), Some(1_197_050));
+        assert_eq!(ore("11 970,50 kr"), Some(1_197_050));
+        assert_eq!(ore("-1 050"), Some(-105_000));
+        assert_eq!(ore("−1 050 kr"), Some(-105_000));
+        for bad in ["", "kr", "elva tusen", "11.970.50", "11 970 kronor", "1,2,3"] {
+            assert!(ore(bad).is_none(), "{bad:?} is refused");
+        }
+    }
+
+    #[test]
+    fn an_amendment_error_names_its_field() {
+        let f = Fields(vec![
+            ("motivering".into(), "Skäl".into()),
+            ("rad.costs.1.forslag".into(), "300".into()),
+            ("rad.costs.1.belopp".into(), "trehundra".into()),
+        ]);
+        let e = amendment(&f).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("andra-rad-costs-1-belopp"));
+        let f = Fields(vec![("motivering".into(), "  ".into())]);
+        assert_eq!(amendment(&f).unwrap_err().field.as_deref(), Some("andra-motivering"));
+    }
+}

@@ -210,6 +210,22 @@ impl CasePageT {
         (e.field.as_deref() == Some(id)).then_some(e.message.as_str())
     }
 
+    /// An error of a form this page no longer shows (the case moved on, or
+    /// the official may not use it): shown at the top of the page.
+    fn orphan_error(&self) -> Option<&FormError> {
+        let e = self.posted.error.as_ref()?;
+        let shown = match self.posted.form {
+            "godkann" => self.can_approve,
+            "andra" => self.can_amend,
+            "kommunicera" => self.can_kommunicera,
+            "manuell" => self.can_return,
+            "svar" => self.can_reply,
+            "kommentar" => self.is_decider,
+            _ => false,
+        };
+        (!shown).then_some(e)
+    }
+
     /// The error of this form (shown at its top).
     fn form_err(&self, form: &str) -> Option<&FormError> {
         if self.posted.form != form {
@@ -441,11 +457,11 @@ async fn build(
                 CaseState::AwaitingApproval => {
                     can_approve = !manual_draft;
                     can_amend = true;
-                    can_kommunicera = !manual_draft;
+                    can_kommunicera = true;
                     can_return = true;
                     if manual_draft {
                         cannot = Some(
-                            "Roboten har lämnat ärendet till en handläggare: det finns inget förslag att godkänna. Besluta efter manuell handläggning med raderna nedan, eller lämna ärendet till manuell handläggning i verksamhetssystemet."
+                            "Roboten har lämnat ärendet till en handläggare: det finns inget förslag att godkänna. Besluta efter manuell handläggning med raderna nedan (kommunicera först om beslutet går den sökande emot), eller lämna ärendet till manuell handläggning i verksamhetssystemet."
                                 .into(),
                         );
                     }

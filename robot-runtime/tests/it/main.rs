@@ -24,6 +24,7 @@ mod support;
 mod web_api;
 mod web_auth;
 mod web_browser;
+mod web_case;
 mod web_desk;
 mod web_matrix;
 mod web_oidc;

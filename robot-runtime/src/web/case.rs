@@ -150,7 +150,8 @@ struct CasePageT {
     /// Unverified parameter values the proposal used, once, compactly.
     parameter_notices: Vec<String>,
     application: Option<ApplicationView>,
-    invalid_reason: String,
+    /// Why the application could not be read, field by field in words.
+    invalid_problems: Vec<String>,
     register: RegisterView,
     decisions: Vec<String>,
     outbox: Vec<String>,
@@ -534,7 +535,10 @@ async fn build(
             ("Väntar på andra granskare".to_string(), s)
         }
         (None, Some(dr)) => ("Robotens förslag".to_string(), what(dr.outcome(), dr.amount())),
-        (None, None) => ("Förslag".to_string(), "inget förslag".to_string()),
+        (None, None) if state == CaseState::Invalid => {
+            ("Ansökan".to_string(), "ogiltig, kan inte beräknas".to_string())
+        }
+        (None, None) => ("Förslag".to_string(), "inget förslag ännu".to_string()),
     };
 
     let (checks, parameter_notices) = match draft {
@@ -583,15 +587,11 @@ async fn build(
             _ => None,
         }
     };
-    let invalid_reason = if input.is_some() {
-        String::new()
+    let invalid_problems = if input.is_some() || pseudo {
+        Vec::new()
     } else {
-        match domain::Application::parse(&d.document) {
-            Err(e) => e.to_string(),
-            Ok(_) => s.state_reason.clone().unwrap_or_default(),
-        }
+        invalid_problems(web, &s.robot, &d.document, s.state_reason.as_deref())
     };
-
     let approve_text = match (state, &cv.record, draft) {
         (CaseState::AwaitingSecondApproval, Some(r), _) => format!(
             "Du godkänner beslutet: {}{}. Sedan skickas beslutsbrevet.",
@@ -700,7 +700,7 @@ async fn build(
             .unwrap_or_default(),
         parameter_notices,
         application,
-        invalid_reason,
+        invalid_problems,
         register: if pseudo {
             view::register_view(None, None)
         } else {
@@ -757,6 +757,42 @@ async fn build(
         sections,
         posted,
     })
+}
+
+/// Why a stored application is not valid, each problem under its field's
+/// Swedish name (the type's `labels.toml [fields]`), read again with the
+/// robot's ruleset; the stored reason when it cannot be read at all.
+fn invalid_problems(web: &Web, robot: &str, document: &[u8], stored: Option<&str>) -> Vec<String> {
+    let ruleset = web
+        .ctx
+        .settings
+        .robots
+        .iter()
+        .find(|r| r.name == robot)
+        .and_then(|r| sandbox::Ruleset::load(&r.ruleset).ok());
+    let Some(rs) = ruleset else {
+        return stored.map(|s| vec![s.to_string()]).unwrap_or_default();
+    };
+    let labels = rs.casework().map(|c| &c.labels);
+    let name = |pointer: &str| -> String {
+        labels
+            .and_then(|l| l.field(pointer))
+            .map_or_else(|| pointer.trim_start_matches('/').replace('/', " › "), str::to_string)
+    };
+    match rs.read(document) {
+        Ok(_) => stored.map(|s| vec![s.to_string()]).unwrap_or_default(),
+        Err(sandbox::ReadError::Input(sandbox::InputError::Invalid(problems))) => problems
+            .iter()
+            .map(|p| {
+                if p.pointer.is_empty() || p.pointer == "/" {
+                    p.message.clone()
+                } else {
+                    format!("{}: {}", name(&p.pointer), p.message)
+                }
+            })
+            .collect(),
+        Err(e) => vec![e.to_string()],
+    }
 }
 
 // ------------------------------------------------------------ confirmation

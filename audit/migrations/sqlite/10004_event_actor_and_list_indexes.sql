@@ -8,6 +8,12 @@
 -- reference, which are ASCII and equal to their columns. Only this
 -- migration writes to the append-only table, with its UPDATE trigger
 -- dropped and created again in the same transaction.
+--
+-- First the schema is read again: 10002 and 10003 edited the table's stored
+-- SQL in place, and a connection that ran them still holds the old parse,
+-- whose end-of-columns offset ADD COLUMN would use on the longer new text
+-- (it wrote ", actor TEXT" into the middle of the kind CHECK list).
+PRAGMA writable_schema = RESET;
 ALTER TABLE audit_events ADD COLUMN actor TEXT;
 
 DROP TRIGGER audit_events_no_update;

@@ -4,7 +4,7 @@
 //! Checks, in one pass over the events and one over the nodes:
 //! - sequence numbers are 0, 1, 2, … without gaps;
 //! - every leaf carries its own sequence number and agrees with the
-//!   columns stored beside it (event id, kind, case, time);
+//!   columns stored beside it (event id, kind, case, actor, time);
 //! - every stored leaf hash is `SHA-256(0x00 ‖ leaf)`;
 //! - every stored node is the hash of its children, no node is missing and
 //!   none is extra;
@@ -311,6 +311,7 @@ pub async fn scan_events<C: AuditConnection>(
                     event_id: &row.event_id,
                     kind: row.kind.as_bytes(),
                     case_ref: row.case_ref.as_deref().map(str::as_bytes),
+                    actor: row.actor.as_deref().map(str::as_bytes),
                     time_us: row.time_us,
                 },
                 &mut problems,
@@ -330,6 +331,7 @@ pub(crate) struct EventFields<'a> {
     pub(crate) event_id: &'a [u8],
     pub(crate) kind: &'a [u8],
     pub(crate) case_ref: Option<&'a [u8]>,
+    pub(crate) actor: Option<&'a [u8]>,
     pub(crate) time_us: i64,
 }
 
@@ -356,6 +358,9 @@ pub(crate) fn check_event(seq: u64, row: &EventFields<'_>, problems: &mut Proble
             }
             if h.case_ref.as_bytes() != row.case_ref.unwrap_or(b"") || row.case_ref.is_some_and(<[u8]>::is_empty) {
                 wrong.push("case_ref");
+            }
+            if row.actor != Some(h.actor.as_bytes()) {
+                wrong.push("actor");
             }
             if h.time_us != row.time_us {
                 wrong.push("time_us");

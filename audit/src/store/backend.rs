@@ -20,6 +20,7 @@ pub struct EventRow {
     pub event_id: [u8; 16],
     pub kind: &'static str,
     pub case_ref: Option<String>,
+    pub actor: String,
     pub time_us: i64,
     pub leaf: Vec<u8>,
     pub leaf_hash: Hash,
@@ -32,6 +33,8 @@ pub struct StoredEvent {
     pub event_id: Vec<u8>,
     pub kind: String,
     pub case_ref: Option<String>,
+    /// `None` only if the column was emptied behind the log's back.
+    pub actor: Option<String>,
     pub time_us: i64,
     pub leaf: Vec<u8>,
     pub leaf_hash: Vec<u8>,
@@ -67,6 +70,33 @@ pub struct KeyringRow {
     pub wrapped: Vec<u8>,
 }
 
+/// Which events a listing shows: each condition that is set must hold.
+/// Every one is answered by an index (`audit_events_by_case`, `_by_actor`,
+/// `_by_kind`, `_by_time`; migration 10004).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventFilter {
+    /// The case reference, e.g. `case:17`.
+    pub case_ref: Option<String>,
+    /// Who did it, e.g. `user:anna` or `robot:demo`.
+    pub actor: Option<String>,
+    pub kind: Option<crate::EventKind>,
+    /// From this time on (microseconds since the epoch, inclusive).
+    pub from_us: Option<i64>,
+    /// Before this time (exclusive).
+    pub until_us: Option<i64>,
+}
+
+/// Where a listing starts, by sequence number (keyset paging).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListFrom {
+    /// The newest events, going back.
+    Newest,
+    /// Events older than this one, going back.
+    Before(u64),
+    /// Events newer than this one, going forward.
+    After(u64),
+}
+
 type R<T> = Result<T, sqlx::Error>;
 
 fn bad_meta() -> sqlx::Error {
@@ -82,7 +112,7 @@ fn unhex_text(s: &str) -> R<String> {
 }
 
 /// An event row from its columns, the small ones packed by the query as
-/// `hex(event_id),hex(kind),hex(case_ref) or -,time_us`.
+/// `hex(event_id),hex(kind),hex(case_ref) or -,time_us,hex(actor) or -`.
 pub(crate) fn stored_event(seq: i64, leaf: Vec<u8>, leaf_hash: Vec<u8>, meta: String) -> R<StoredEvent> {
     let mut f = meta.split(',');
     let mut next = || f.next().ok_or_else(bad_meta);
@@ -95,6 +125,10 @@ pub(crate) fn stored_event(seq: i64, leaf: Vec<u8>, leaf_hash: Vec<u8>, meta: St
             h => Some(unhex_text(h)?),
         },
         time_us: next()?.parse().map_err(|_| bad_meta())?,
+        actor: match next()? {
+            "-" => None,
+            h => Some(unhex_text(h)?),
+        },
         leaf,
         leaf_hash,
     })
@@ -119,6 +153,14 @@ pub trait Backend: Send {
     /// Hashes of the given nodes; level 0 comes from the events' leaf hashes.
     fn get_nodes(&mut self, ids: &[NodeId]) -> impl Future<Output = R<Vec<(NodeId, Vec<u8>)>>> + Send;
     fn events_page(&mut self, from_seq: u64, limit: u32) -> impl Future<Output = R<Vec<StoredEvent>>> + Send;
+    /// The sequence numbers and leaves of the events that pass `filter`,
+    /// from `from` on in its direction, at most `limit`.
+    fn events_listed(
+        &mut self,
+        filter: &EventFilter,
+        from: ListFrom,
+        limit: u32,
+    ) -> impl Future<Output = R<Vec<(i64, Vec<u8>)>>> + Send;
     /// Nodes in (level, idx) order after the given one.
     fn nodes_page(&mut self, after: (i64, i64), limit: u32) -> impl Future<Output = R<Vec<StoredNode>>> + Send;
     /// Count, lowest and highest index of the stored nodes at one level.

@@ -176,6 +176,22 @@ impl Db {
         with_conn!(self, |c| super::prove(c, seq, checkpoint_size))
     }
 
+    /// A page of events that pass `filter`, newest first (see
+    /// [`super::list_events`]).
+    pub async fn list_events(
+        &self,
+        filter: &super::EventFilter,
+        from: super::ListFrom,
+        per_page: u32,
+    ) -> Result<super::EventPage, AuditError> {
+        with_conn!(self, |c| super::list_events(c, filter, from, per_page))
+    }
+
+    /// One event, decoded (its personal data still sealed).
+    pub async fn event(&self, seq: u64) -> Result<crate::event::LeafEvent, AuditError> {
+        with_conn!(self, |c| super::event(c, seq))
+    }
+
     /// Verifies the whole log. On an SQLite file it reads the file directly
     /// (read-only, with rusqlite, in one read transaction on a blocking
     /// thread: see `sqlite_verify`); otherwise it reads the two halves of the

@@ -7,7 +7,8 @@
 
 /// Implements `Backend` for one engine. `lock_head` is the statement that
 /// takes the sequencer's lock and returns the head row; `meta` the SQL
-/// expression `hex(event_id),hex(kind),hex(case_ref) or -,time_us` as text;
+/// expression `hex(event_id),hex(kind),hex(case_ref) or -,time_us,hex(actor) or -`
+/// as text;
 /// `level_in`/`level_out` convert the node level to and from the column's type.
 macro_rules! backend {
     (
@@ -22,8 +23,8 @@ macro_rules! backend {
     ) => {
         use $crate::hash::Hash;
         use $crate::store::backend::{
-            Backend, EventRow, Head, KeyringRow, StoredCheckpoint, StoredEvent, StoredNode, SubjectKeyRow, stored_event,
-            to_i64,
+            Backend, EventFilter, EventRow, Head, KeyringRow, ListFrom, StoredCheckpoint, StoredEvent, StoredNode,
+            SubjectKeyRow, stored_event, to_i64,
         };
         use $crate::tree::NodeId;
         use sqlx::{QueryBuilder, Row};
@@ -97,7 +98,7 @@ macro_rules! backend {
             async fn insert_events(&mut self, rows: &[EventRow]) -> R<()> {
                 for chunk in rows.chunks(CHUNK) {
                     let mut q = QueryBuilder::<$db>::new(
-                        "INSERT INTO audit_events (seq, event_id, kind, case_ref, time_us, leaf, leaf_hash) ",
+                        "INSERT INTO audit_events (seq, event_id, kind, case_ref, actor, time_us, leaf, leaf_hash) ",
                     );
                     let mut err = None;
                     q.push_values(chunk, |mut b, r| {
@@ -111,6 +112,7 @@ macro_rules! backend {
                         b.push_bind(r.event_id.as_slice())
                             .push_bind(r.kind)
                             .push_bind(r.case_ref.as_deref())
+                            .push_bind(r.actor.as_str())
                             .push_bind(r.time_us)
                             .push_bind(r.leaf.as_slice())
                             .push_bind(r.leaf_hash.0.as_slice());
@@ -211,6 +213,38 @@ macro_rules! backend {
                             r.try_get::<String, _>("meta")?,
                         )
                     })
+                    .collect()
+            }
+
+            async fn events_listed(&mut self, f: &EventFilter, from: ListFrom, limit: u32) -> R<Vec<(i64, Vec<u8>)>> {
+                // Only the conditions that are set, so that each engine's
+                // planner sees plain equalities and ranges it can take to an
+                // index (an `$1 IS NULL OR …` form would defeat that).
+                let mut q = QueryBuilder::<$db>::new("SELECT seq, leaf FROM audit_events WHERE 1 = 1");
+                if let Some(c) = &f.case_ref {
+                    q.push(" AND case_ref = ").push_bind(c.clone());
+                }
+                if let Some(a) = &f.actor {
+                    q.push(" AND actor = ").push_bind(a.clone());
+                }
+                if let Some(k) = f.kind {
+                    q.push(" AND kind = ").push_bind(k.as_str());
+                }
+                if let Some(t) = f.from_us {
+                    q.push(" AND time_us >= ").push_bind(t);
+                }
+                if let Some(t) = f.until_us {
+                    q.push(" AND time_us < ").push_bind(t);
+                }
+                match from {
+                    ListFrom::Newest => q.push(" ORDER BY seq DESC"),
+                    ListFrom::Before(s) => q.push(" AND seq < ").push_bind(to_i64(s)?).push(" ORDER BY seq DESC"),
+                    ListFrom::After(s) => q.push(" AND seq > ").push_bind(to_i64(s)?).push(" ORDER BY seq ASC"),
+                };
+                q.push(" LIMIT ").push_bind(i64::from(limit));
+                let rows = q.build().fetch_all(&mut *self).await?;
+                rows.iter()
+                    .map(|r| Ok((r.try_get("seq")?, r.try_get("leaf")?)))
                     .collect()
             }
 

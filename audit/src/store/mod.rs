@@ -19,6 +19,7 @@ mod postgres;
 mod sqlite;
 mod sqlite_verify;
 
+pub use backend::{EventFilter, ListFrom};
 pub use db::{Db, WITNESS_BATCH, postgres_migrator, run_checkpointer, sqlite_migrator};
 
 use crate::checkpoint::{Checkpoint, SignedCheckpoint};
@@ -292,6 +293,7 @@ impl AuditLog {
                 event_id: id.0,
                 kind: event.kind.as_str(),
                 case_ref: event.case_ref.as_ref().map(|c| c.as_str().to_string()),
+                actor: event.actor.as_str().to_string(),
                 time_us: event.time_us,
                 leaf,
                 leaf_hash: hash,
@@ -660,6 +662,99 @@ pub async fn prove<C: AuditConnection>(
         proof,
         checkpoint: cp.note,
     })
+}
+
+/// One page of a filtered listing, newest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventPage {
+    pub events: Vec<LeafEvent>,
+    /// Whether newer events pass the filter (a page before this one).
+    pub newer: bool,
+    /// Whether older events pass the filter (a page after this one).
+    pub older: bool,
+}
+
+async fn listed<C: AuditConnection>(
+    conn: &mut C,
+    filter: &EventFilter,
+    from: ListFrom,
+    limit: u32,
+) -> Result<Vec<LeafEvent>, AuditError> {
+    conn.events_listed(filter, from, limit)
+        .await?
+        .into_iter()
+        .map(|(seq, leaf)| {
+            let e = LeafEvent::decode(&leaf).map_err(|e| corrupt(format!("event {seq}: {e}")))?;
+            // The columns the filter used must be the leaf's: a row whose
+            // columns were changed is not shown as something it is not.
+            let agrees = i64::try_from(e.seq).is_ok_and(|s| s == seq)
+                && filter
+                    .case_ref
+                    .as_deref()
+                    .is_none_or(|c| e.case_ref.as_ref().is_some_and(|r| r.as_str() == c))
+                && filter.actor.as_deref().is_none_or(|a| e.actor.as_str() == a)
+                && filter.kind.is_none_or(|k| e.kind == k)
+                && filter.from_us.is_none_or(|t| e.time_us >= t)
+                && filter.until_us.is_none_or(|t| e.time_us < t);
+            if agrees {
+                Ok(e)
+            } else {
+                Err(corrupt(format!(
+                    "the stored columns of event {seq} do not match its leaf (hrobot audit verify)"
+                )))
+            }
+        })
+        .collect()
+}
+
+/// A page of at most `per_page` events that pass `filter`, newest first,
+/// starting at `from` (keyset paging by sequence number: no count, no
+/// offset; one extra row tells whether there is more, and one probe the
+/// other way whether there is a page before).
+pub async fn list_events<C: AuditConnection>(
+    conn: &mut C,
+    filter: &EventFilter,
+    from: ListFrom,
+    per_page: u32,
+) -> Result<EventPage, AuditError> {
+    let n = per_page.max(1);
+    let wanted = usize::try_from(n).unwrap_or(usize::MAX);
+    let mut events = listed(conn, filter, from, n.saturating_add(1)).await?;
+    let more = events.len() > wanted;
+    events.truncate(wanted);
+    match from {
+        ListFrom::Newest | ListFrom::Before(_) => {
+            let newer = match (from, events.first()) {
+                (ListFrom::Newest, _) => false,
+                (_, Some(e)) => !listed(conn, filter, ListFrom::After(e.seq), 1).await?.is_empty(),
+                (ListFrom::Before(s), None) => !listed(conn, filter, ListFrom::After(s.saturating_sub(1)), 1)
+                    .await?
+                    .is_empty(),
+                (ListFrom::After(_), None) => false,
+            };
+            Ok(EventPage {
+                events,
+                newer,
+                older: more,
+            })
+        }
+        ListFrom::After(s) => {
+            events.reverse();
+            let edge = events.last().map_or(s.saturating_add(1), |e| e.seq);
+            let older = !listed(conn, filter, ListFrom::Before(edge), 1).await?.is_empty();
+            Ok(EventPage {
+                events,
+                newer: more,
+                older,
+            })
+        }
+    }
+}
+
+/// One event as stored, decoded (its personal data still sealed).
+pub async fn event<C: AuditConnection>(conn: &mut C, seq: u64) -> Result<LeafEvent, AuditError> {
+    let (bytes, _) = leaf(conn, seq).await?;
+    LeafEvent::decode(&bytes).map_err(|e| corrupt(format!("event {seq}: {e}")))
 }
 
 /// One subject's personal data in an exported event.

@@ -25,7 +25,7 @@ super::engine::backend! {
     lock_head: "SELECT size, frontier, checkpoint_size, checkpoint_us FROM audit_head WHERE id = 1 FOR UPDATE",
     // The small columns travel as one value: the driver's cost is per
     // value, and a full verify reads every row.
-    meta: "encode(event_id, 'hex') || ',' || encode(convert_to(kind, 'UTF8'), 'hex') || ',' || coalesce(encode(convert_to(case_ref, 'UTF8'), 'hex'), '-') || ',' || time_us::text",
+    meta: "encode(event_id, 'hex') || ',' || encode(convert_to(kind, 'UTF8'), 'hex') || ',' || coalesce(encode(convert_to(case_ref, 'UTF8'), 'hex'), '-') || ',' || time_us::text || ',' || coalesce(encode(convert_to(actor, 'UTF8'), 'hex'), '-')",
     level_in: level_in,
     level_out: level_out,
 }

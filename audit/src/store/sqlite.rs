@@ -24,7 +24,7 @@ super::engine::backend! {
     lock_head: "UPDATE audit_head SET size = size WHERE id = 1 RETURNING size, frontier, checkpoint_size, checkpoint_us",
     // The small columns travel as one value: the driver's cost is per
     // value, and a full verify reads every row.
-    meta: "hex(event_id) || ',' || hex(kind) || ',' || CASE WHEN case_ref IS NULL THEN '-' ELSE hex(case_ref) END || ',' || time_us",
+    meta: "hex(event_id) || ',' || hex(kind) || ',' || CASE WHEN case_ref IS NULL THEN '-' ELSE hex(case_ref) END || ',' || time_us || ',' || CASE WHEN actor IS NULL THEN '-' ELSE hex(actor) END",
     level_in: level_in,
     level_out: level_out,
 }

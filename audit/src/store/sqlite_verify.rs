@@ -98,8 +98,9 @@ fn scan_events(tx: &Transaction<'_>, expected: u64) -> Result<EventScan, AuditEr
     let mut hashes = Vec::with_capacity(usize::try_from(expected.min(1 << 26)).unwrap_or(0));
     let mut problems = Problems(Vec::new());
     let mut complete = true;
-    let mut stmt =
-        tx.prepare("SELECT seq, leaf, leaf_hash, event_id, kind, case_ref, time_us FROM audit_events ORDER BY seq")?;
+    let mut stmt = tx.prepare(
+        "SELECT seq, leaf, leaf_hash, event_id, kind, case_ref, time_us, actor FROM audit_events ORDER BY seq",
+    )?;
     let mut rows = stmt.query([])?;
     while let Some(row) = rows.next()? {
         let seq = hashes.len() as u64;
@@ -120,6 +121,7 @@ fn scan_events(tx: &Transaction<'_>, expected: u64) -> Result<EventScan, AuditEr
             kind: row.get_ref(4)?.as_bytes().map_err(rusqlite::Error::from)?,
             case_ref: row.get_ref(5)?.as_bytes_or_null().map_err(rusqlite::Error::from)?,
             time_us: row.get(6)?,
+            actor: row.get_ref(7)?.as_bytes_or_null().map_err(rusqlite::Error::from)?,
         };
         hashes.push(check_event(seq, &fields, &mut problems));
     }

@@ -1,5 +1,6 @@
 //! What the access log and the revisor's search need from the store: the
-//! cases a person is part of, and the reads of a case.
+//! cases a person is part of, the reads of a case, and the log itself on
+//! the store's pool (`audit_db`).
 
 use super::{Backend, CaseId, Store, StoreError};
 use audit::event::{Actor, CaseRef, Event, LeafEvent};
@@ -18,6 +19,15 @@ macro_rules! reads {
 }
 
 impl Store {
+    /// The audit log on this store's pool, for reading it as the `hrobot
+    /// audit` commands do (listing events, proofs).
+    pub fn audit_db(&self) -> audit::Db {
+        match &*self.backend {
+            Backend::Sqlite(p) => audit::Db::Sqlite(p.clone()),
+            Backend::Postgres(p) => audit::Db::Postgres(p.clone()),
+        }
+    }
+
     /// The cases whose household includes this person (by the keyed
     /// subject id intake recorded, never by searching documents).
     pub async fn cases_of_person(&self, pnr: &domain::Personnummer) -> Result<Vec<CaseId>, StoreError> {

@@ -18,6 +18,7 @@ mod actions;
 mod admin;
 pub mod api;
 pub mod approval_core;
+mod audit_events;
 mod case;
 mod core_view;
 mod error;
@@ -201,6 +202,9 @@ routes! {
     get "/granskning" => admin::audit_status, Access::Roles(AUDITORS);
     post "/granskning/verifiera" => admin::audit_verify, Access::Roles(AUDITORS);
     get "/granskning/lasningar" => access::reads_page, Access::Roles(AUDITORS);
+    get "/granskning/handelser" => audit_events::list, Access::Roles(AUDITORS);
+    get "/granskning/handelser/{seq}" => audit_events::detail, Access::Roles(AUDITORS);
+    get "/granskning/handelser/{seq}/bevis" => audit_events::proof, Access::Roles(AUDITORS);
     post "/api/v1/session" => api::create_session, Access::Public;
     delete "/api/v1/session" => api::delete_session, Access::SignedIn;
     get "/api/v1/cases" => api::list_cases, Access::Roles(CASE_READERS);

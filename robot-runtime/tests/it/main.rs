@@ -22,6 +22,7 @@ mod service_e2e;
 mod store;
 mod support;
 mod web_api;
+mod web_audit_ui;
 mod web_auth;
 mod web_browser;
 mod web_case;

@@ -321,7 +321,17 @@ async fn axe_finds_no_violations_on_any_page() {
                 "/admin/utkorg",
             ],
         ),
-        ("vera", vec!["/granskning", "/arenden"]),
+        (
+            "vera",
+            vec![
+                "/granskning",
+                "/arenden",
+                "/granskning/handelser",
+                "/granskning/handelser?utford_av=anna&typ=login",
+                "/granskning/handelser?arende=tolv&fran=ig%C3%A5r",
+                "/granskning/handelser/1",
+            ],
+        ),
     ] {
         c.delete_all_cookies().await.unwrap();
         login_with_keyboard(c, &app.base, user).await;

@@ -54,6 +54,9 @@ const MATRIX: &[(&str, &str, [E; 5])] = &[
     ("get", "/granskning", [Login, No, No, No, Ok]),
     ("post", "/granskning/verifiera", [Login, No, No, No, Ok]),
     ("get", "/granskning/lasningar", [Login, No, No, No, Ok]),
+    ("get", "/granskning/handelser", [Login, No, No, No, Ok]),
+    ("get", "/granskning/handelser/{seq}", [Login, No, No, No, Ok]),
+    ("get", "/granskning/handelser/{seq}/bevis", [Login, No, No, No, Ok]),
     ("post", "/api/v1/session", [Ok, Ok, Ok, Ok, Ok]),
     ("delete", "/api/v1/session", [Login, Ok, Ok, Ok, Ok]),
     ("get", "/api/v1/cases", [Login, Ok, Ok, No, Ok]),
@@ -181,7 +184,8 @@ async fn every_route_for_every_role_and_anonymous() {
                     }
                     .to_string(),
                 )
-                .replace("{name}", "r1");
+                .replace("{name}", "r1")
+                .replace("{seq}", "0");
             let got = call(&app, session.as_ref().map(|(b, t)| (b, t.as_str())), method, &concrete).await;
             checked += 1;
             if got != expected[i] {

@@ -66,7 +66,9 @@ async fn check(engine: Engine) {
     let anna = app.login("anna").await;
     // Anna approves a case (or gives it its first approval).
     let case = awaiting[0];
-    let r = anna.post(&format!("/arenden/{case}/godkann"), &[]).await;
+    let r = anna
+        .post(&format!("/arenden/{case}/godkann"), &[("steg", "bekrafta")])
+        .await;
     assert_eq!(r.status(), 303, "{}", r.text().await.unwrap());
     // The outbox sends the decision on its own: wait for it, so that the
     // log holds still while it is compared.

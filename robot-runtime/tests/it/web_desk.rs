@@ -397,6 +397,22 @@ async fn an_officials_day_in_the_browser() {
             wide.push(format!("{p}: {w} px"));
         }
     }
+    // The revisor's pages on the phone too.
+    c.delete_all_cookies().await.unwrap();
+    login_with_keyboard(c, &app.base, "vera").await;
+    for p in [
+        "/granskning".to_string(),
+        "/granskning/handelser".into(),
+        format!("/granskning/handelser?arende={big}"),
+        "/granskning/handelser/1".into(),
+    ] {
+        c.goto(&app.url(&p)).await.unwrap();
+        checks.page(c, &format!("{p} on a phone"), None).await;
+        let w = sideways(c).await;
+        if w > 0 {
+            wide.push(format!("{p}: {w} px"));
+        }
+    }
     m.client.clone().close().await.unwrap();
     assert!(checks.pages >= 15, "{} page states checked", checks.pages);
     assert!(

@@ -26,5 +26,6 @@ mod web_auth;
 mod web_browser;
 mod web_matrix;
 mod web_oidc;
+mod web_queue;
 mod web_support;
 mod web_xss;

@@ -219,13 +219,31 @@ pub struct OutboxProblem {
 /// (the century is in the number; the date only rules out births after it).
 const FAR_FUTURE: chrono::NaiveDate = chrono::NaiveDate::MAX;
 
+/// A search whose every word matches this many terms or more is broad.
+const BROAD: i64 = 2000;
+
+/// The counts of one state (see `queue_tally`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StateTally {
+    pub state: CaseState,
+    pub all: i64,
+    /// Assigned to the user asked for.
+    pub mine: i64,
+    /// Waiting for a second approval the user may give.
+    pub second: i64,
+}
+
 /// Binds in the order the fragments were added.
 enum Bind {
     Text(String),
     Int(i64),
 }
 
-fn where_clause(f: &QueueFilter) -> (String, Vec<Bind>) {
+/// The WHERE clause of a filter. `walk_in_order`: the search is broad, so
+/// walk the sort order's index and test each case against the search's
+/// cases (SQLite's unary `+` keeps it from driving the query by the search
+/// instead and sorting thousands of rows).
+fn where_clause(f: &QueueFilter, walk_in_order: bool) -> (String, Vec<Bind>) {
     let mut parts = Vec::new();
     let mut binds = Vec::new();
     let mut add = |sql: &str, bs: Vec<Bind>| {
@@ -260,9 +278,10 @@ fn where_clause(f: &QueueFilter) -> (String, Vec<Bind>) {
     if let Some(t) = f.received_after {
         add("c.applied_us >= ?", vec![Bind::Int(us(t))]);
     }
+    let id = if walk_in_order { "+c.id" } else { "c.id" };
     for (from, to) in f.search_ranges() {
         add(
-            "c.id IN (SELECT t.case_id FROM case_terms t WHERE t.term >= ? AND t.term < ?)",
+            &format!("{id} IN (SELECT t.case_id FROM case_terms t WHERE t.term >= ? AND t.term < ?)"),
             vec![Bind::Text(from), Bind::Text(to)],
         );
     }
@@ -286,12 +305,34 @@ fn where_clause(f: &QueueFilter) -> (String, Vec<Bind>) {
 }
 
 macro_rules! engine {
-    ($module:ident, $db:ty, $pool:ty) => {
+    ($module:ident, $db:ty, $pool:ty, $walk:literal) => {
         pub(super) mod $module {
             use super::*;
 
+            /// Whether every word of the search matches at least `BROAD`
+            /// terms (then the sort order's index leads; else the search).
+            async fn broad(pool: &$pool, f: &QueueFilter) -> Result<bool, StoreError> {
+                let ranges = f.search_ranges();
+                if !$walk || ranges.is_empty() {
+                    return Ok(false);
+                }
+                for (from, to) in ranges {
+                    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM (SELECT 1 FROM case_terms WHERE term >= $1 AND term < $2 LIMIT $3) x")
+                        .bind(from)
+                        .bind(to)
+                        .bind(BROAD)
+                        .fetch_one(pool)
+                        .await?;
+                    if n < BROAD {
+                        return Ok(false);
+                    }
+                }
+                Ok(true)
+            }
+
             pub async fn queue(pool: &$pool, f: &QueueFilter, sort: QueueSort, limit: i64, offset: i64) -> Result<QueuePage, StoreError> {
-                let (filter, binds) = where_clause(f);
+                let walk = broad(pool, f).await?;
+                let (filter, binds) = where_clause(f, walk);
                 let n = binds.len();
                 let sql = format!(
                     "SELECT c.id, c.external_id, c.diarienummer, c.robot, c.state, c.period, c.outcome, c.amount_ore, c.received_us, c.applied_us, \
@@ -377,7 +418,7 @@ macro_rules! engine {
 
             /// How many cases of each state match a filter (its state aside).
             pub async fn queue_counts(pool: &$pool, f: &QueueFilter) -> Result<Vec<(CaseState, i64)>, StoreError> {
-                let (filter, binds) = where_clause(&f.any_state());
+                let (filter, binds) = where_clause(&f.any_state(), false);
                 let sql = format!("SELECT c.state, COUNT(*) AS n FROM cases c {filter} GROUP BY c.state");
                 let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
                 for b in binds {
@@ -396,8 +437,40 @@ macro_rules! engine {
             }
 
             /// How many cases match a filter.
+            /// Per state: the cases matching a filter (its state, mine and
+            /// second-approver parts aside), those assigned to `me`, and
+            /// those waiting for `me` as second approver. One pass.
+            pub async fn queue_tally(pool: &$pool, f: &QueueFilter, me: UserId) -> Result<Vec<StateTally>, StoreError> {
+                let base = QueueFilter { state: None, assigned_to: None, second_for: None, ..f.clone() };
+                let (filter, binds) = where_clause(&base, false);
+                let m = binds.len() + 1;
+                let sql = format!(
+                    "SELECT c.state, COUNT(*) AS n, SUM(CASE WHEN c.assigned_to = ${m} THEN 1 ELSE 0 END) AS mine, \
+                     SUM(CASE WHEN c.state = 'awaiting_second_approval' AND (c.first_by IS NULL OR c.first_by <> ${m}) THEN 1 ELSE 0 END) AS second \
+                     FROM cases c {filter} GROUP BY c.state"
+                );
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for b in binds {
+                    q = match b {
+                        Bind::Text(t) => q.bind(t),
+                        Bind::Int(i) => q.bind(i),
+                    };
+                }
+                let mut out = Vec::new();
+                for r in q.bind(me).fetch_all(pool).await? {
+                    let s: String = r.try_get("state")?;
+                    out.push(StateTally {
+                        state: s.parse().map_err(|_| StoreError::Corrupt(format!("unknown state {s:?}")))?,
+                        all: r.try_get("n")?,
+                        mine: r.try_get::<Option<i64>, _>("mine")?.unwrap_or(0),
+                        second: r.try_get::<Option<i64>, _>("second")?.unwrap_or(0),
+                    });
+                }
+                Ok(out)
+            }
+
             pub async fn queue_count(pool: &$pool, f: &QueueFilter) -> Result<i64, StoreError> {
-                let (filter, binds) = where_clause(f);
+                let (filter, binds) = where_clause(f, false);
                 let sql = format!("SELECT COUNT(*) FROM cases c {filter}");
                 let mut q = sqlx::query_scalar(sqlx::AssertSqlSafe(sql));
                 for b in binds {
@@ -474,6 +547,15 @@ macro_rules! engine {
                     .collect()
             }
 
+            pub async fn queue_tally_mine(pool: &$pool, user: UserId) -> Result<Vec<(CaseState, i64)>, StoreError> {
+                let mut out = Vec::new();
+                for r in sqlx::query("SELECT state, COUNT(*) AS n FROM cases WHERE assigned_to = $1 GROUP BY state").bind(user).fetch_all(pool).await? {
+                    let s: String = r.try_get("state")?;
+                    out.push((s.parse().map_err(|_| StoreError::Corrupt(format!("unknown state {s:?}")))?, r.try_get("n")?));
+                }
+                Ok(out)
+            }
+
             pub async fn assigned_count(pool: &$pool, user: UserId) -> Result<i64, StoreError> {
                 Ok(sqlx::query_scalar("SELECT COUNT(*) FROM cases WHERE assigned_to = $1 AND state IN ('awaiting_approval', 'awaiting_second_approval')")
                     .bind(user)
@@ -484,8 +566,10 @@ macro_rules! engine {
     };
 }
 
-engine!(sqlite, sqlx::Sqlite, sqlx::SqlitePool);
-engine!(postgres, sqlx::Postgres, sqlx::PgPool);
+// PostgreSQL's planner weighs the search's selectivity itself (statistics
+// per term range); SQLite's does not, so the store decides for it.
+engine!(sqlite, sqlx::Sqlite, sqlx::SqlitePool, true);
+engine!(postgres, sqlx::Postgres, sqlx::PgPool, false);
 
 /// A case stored before the queue knew its people (see `Store::backfill_queue`).
 pub struct Unfilled {
@@ -581,9 +665,20 @@ impl Store {
         dispatch!(self, queue_counts(filter))
     }
 
+    /// Per state, under a filter's other parts: all, mine, waiting for me
+    /// as second approver (one pass over the matching cases).
+    pub async fn queue_tally(&self, filter: &QueueFilter, me: UserId) -> Result<Vec<StateTally>, StoreError> {
+        dispatch!(self, queue_tally(filter, me))
+    }
+
     /// How many cases match a filter.
     pub async fn queue_count(&self, filter: &QueueFilter) -> Result<i64, StoreError> {
         dispatch!(self, queue_count(filter))
+    }
+
+    /// Cases assigned to a user, per state (an index only).
+    pub async fn queue_tally_mine(&self, user: UserId) -> Result<Vec<(CaseState, i64)>, StoreError> {
+        dispatch!(self, queue_tally_mine(user))
     }
 
     /// Cases assigned to a user that wait for a decision.

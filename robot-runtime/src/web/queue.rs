@@ -9,7 +9,7 @@ use super::session::{self, Authed};
 use super::view;
 use super::{Web, approval_core as ac};
 use crate::store::CaseId;
-use crate::store::queue::{QueueFilter, QueueRow, QueueSort, SortColumn};
+use crate::store::queue::{QueueFilter, QueueRow, QueueSort, SortColumn, StateTally};
 use askama::Template;
 use axum::Extension;
 use axum::extract::{Query, State};
@@ -285,16 +285,6 @@ impl QueueQuery {
     }
 }
 
-/// Counts per state matching a filter (its state aside): the cached
-/// counts of all cases when nothing else filters.
-async fn state_counts(web: &Web, f: &QueueFilter) -> Result<Vec<(CaseState, i64)>, WebError> {
-    if f.only_state() {
-        Ok(web.counts.get(web).await?)
-    } else {
-        Ok(web.ctx.store.queue_counts(f).await?)
-    }
-}
-
 fn count_of(counts: &[(CaseState, i64)], s: CaseState) -> i64 {
     counts.iter().find(|(st, _)| *st == s).map_or(0, |(_, n)| *n)
 }
@@ -366,37 +356,48 @@ pub async fn queue(
         second_for: None,
         ..filter.clone()
     };
-    let base_counts = state_counts(&web, &base).await?;
-    let all: i64 = base_counts.iter().map(|(_, n)| n).sum();
-    let mine_count = if is_decider {
-        Some(
-            web.ctx
-                .store
-                .queue_count(&QueueFilter {
-                    assigned_to: Some(me),
-                    ..base.clone()
-                })
-                .await?,
-        )
-    } else {
-        None
-    };
-    let second_count = if is_decider {
-        Some(
+    let tally: Vec<StateTally> = if base.only_state() {
+        // Nothing else filters: the cached counts of all cases, and the
+        // two indexed counts of mine and waiting for me.
+        let all = web.counts.get(&web).await?;
+        let mine = if is_decider || mine {
+            web.ctx.store.queue_tally_mine(me).await?
+        } else {
+            Vec::new()
+        };
+        let second = if is_decider {
             web.ctx
                 .store
                 .queue_count(&QueueFilter {
                     second_for: Some(me),
-                    ..base.clone()
+                    ..QueueFilter::default()
                 })
-                .await?,
-        )
+                .await?
+        } else {
+            0
+        };
+        all.iter()
+            .map(|(s, n)| StateTally {
+                state: *s,
+                all: *n,
+                mine: count_of(&mine, *s),
+                second: if *s == CaseState::AwaitingSecondApproval {
+                    second
+                } else {
+                    0
+                },
+            })
+            .collect()
     } else {
-        None
+        web.ctx.store.queue_tally(&base, me).await?
     };
+    let base_counts: Vec<(CaseState, i64)> = tally.iter().map(|t| (t.state, t.all)).collect();
+    let all: i64 = base_counts.iter().map(|(_, n)| n).sum();
+    let mine_count = is_decider.then(|| tally.iter().map(|t| t.mine).sum::<i64>());
+    let second_count = is_decider.then(|| tally.iter().map(|t| t.second).sum::<i64>());
     // The states' counts with every filter but the state (mine included).
-    let counts = if mine {
-        state_counts(&web, &filter.any_state()).await?
+    let counts: Vec<(CaseState, i64)> = if mine {
+        tally.iter().map(|t| (t.state, t.mine)).collect()
     } else {
         base_counts.clone()
     };

@@ -239,11 +239,21 @@ enum Bind {
     Int(i64),
 }
 
-/// The WHERE clause of a filter. `walk_in_order`: the search is broad, so
-/// walk the sort order's index and test each case against the search's
-/// cases (SQLite's unary `+` keeps it from driving the query by the search
-/// instead and sorting thousands of rows).
-fn where_clause(f: &QueueFilter, walk_in_order: bool) -> (String, Vec<Bind>) {
+/// How a search takes part in a query.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Walk {
+    /// The planner decides (selective searches start from their terms).
+    Free,
+    /// A broad search: walk the sort order's index and test each case
+    /// against the search's (hashed) cases, instead of fetching thousands
+    /// of matches and sorting them. SQLite: a unary `+` on the column;
+    /// PostgreSQL: `IS TRUE`, which keeps the IN from becoming a join.
+    Sqlite,
+    Postgres,
+}
+
+/// The WHERE clause of a filter.
+fn where_clause(f: &QueueFilter, walk: Walk) -> (String, Vec<Bind>) {
     let mut parts = Vec::new();
     let mut binds = Vec::new();
     let mut add = |sql: &str, bs: Vec<Bind>| {
@@ -278,12 +288,14 @@ fn where_clause(f: &QueueFilter, walk_in_order: bool) -> (String, Vec<Bind>) {
     if let Some(t) = f.received_after {
         add("c.applied_us >= ?", vec![Bind::Int(us(t))]);
     }
-    let id = if walk_in_order { "+c.id" } else { "c.id" };
     for (from, to) in f.search_ranges() {
-        add(
-            &format!("{id} IN (SELECT t.case_id FROM case_terms t WHERE t.term >= ? AND t.term < ?)"),
-            vec![Bind::Text(from), Bind::Text(to)],
-        );
+        let sub = "(SELECT t.case_id FROM case_terms t WHERE t.term >= ? AND t.term < ?)";
+        let sql = match walk {
+            Walk::Free => format!("c.id IN {sub}"),
+            Walk::Sqlite => format!("+c.id IN {sub}"),
+            Walk::Postgres => format!("(c.id IN {sub}) IS TRUE"),
+        };
+        add(&sql, vec![Bind::Text(from), Bind::Text(to)]);
     }
     if let Some(rs) = &f.robots {
         if rs.is_empty() {
@@ -305,7 +317,7 @@ fn where_clause(f: &QueueFilter, walk_in_order: bool) -> (String, Vec<Bind>) {
 }
 
 macro_rules! engine {
-    ($module:ident, $db:ty, $pool:ty, $walk:literal) => {
+    ($module:ident, $db:ty, $pool:ty, $walk:expr) => {
         pub(super) mod $module {
             use super::*;
 
@@ -313,7 +325,7 @@ macro_rules! engine {
             /// terms (then the sort order's index leads; else the search).
             async fn broad(pool: &$pool, f: &QueueFilter) -> Result<bool, StoreError> {
                 let ranges = f.search_ranges();
-                if !$walk || ranges.is_empty() {
+                if ranges.is_empty() {
                     return Ok(false);
                 }
                 for (from, to) in ranges {
@@ -331,7 +343,7 @@ macro_rules! engine {
             }
 
             pub async fn queue(pool: &$pool, f: &QueueFilter, sort: QueueSort, limit: i64, offset: i64) -> Result<QueuePage, StoreError> {
-                let walk = broad(pool, f).await?;
+                let walk = if broad(pool, f).await? { $walk } else { Walk::Free };
                 let (filter, binds) = where_clause(f, walk);
                 let n = binds.len();
                 let sql = format!(
@@ -418,7 +430,7 @@ macro_rules! engine {
 
             /// How many cases of each state match a filter (its state aside).
             pub async fn queue_counts(pool: &$pool, f: &QueueFilter) -> Result<Vec<(CaseState, i64)>, StoreError> {
-                let (filter, binds) = where_clause(&f.any_state(), false);
+                let (filter, binds) = where_clause(&f.any_state(), Walk::Free);
                 let sql = format!("SELECT c.state, COUNT(*) AS n FROM cases c {filter} GROUP BY c.state");
                 let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
                 for b in binds {
@@ -442,7 +454,7 @@ macro_rules! engine {
             /// those waiting for `me` as second approver. One pass.
             pub async fn queue_tally(pool: &$pool, f: &QueueFilter, me: UserId) -> Result<Vec<StateTally>, StoreError> {
                 let base = QueueFilter { state: None, assigned_to: None, second_for: None, ..f.clone() };
-                let (filter, binds) = where_clause(&base, false);
+                let (filter, binds) = where_clause(&base, Walk::Free);
                 let m = binds.len() + 1;
                 let sql = format!(
                     "SELECT c.state, COUNT(*) AS n, SUM(CASE WHEN c.assigned_to = ${m} THEN 1 ELSE 0 END) AS mine, \
@@ -470,7 +482,7 @@ macro_rules! engine {
             }
 
             pub async fn queue_count(pool: &$pool, f: &QueueFilter) -> Result<i64, StoreError> {
-                let (filter, binds) = where_clause(f, false);
+                let (filter, binds) = where_clause(f, Walk::Free);
                 let sql = format!("SELECT COUNT(*) FROM cases c {filter}");
                 let mut q = sqlx::query_scalar(sqlx::AssertSqlSafe(sql));
                 for b in binds {
@@ -566,10 +578,10 @@ macro_rules! engine {
     };
 }
 
-// PostgreSQL's planner weighs the search's selectivity itself (statistics
-// per term range); SQLite's does not, so the store decides for it.
-engine!(sqlite, sqlx::Sqlite, sqlx::SqlitePool, true);
-engine!(postgres, sqlx::Postgres, sqlx::PgPool, false);
+// Neither planner sees how many cases a prefix range holds before it
+// runs; the store counts (capped) and says how to walk (`Walk`).
+engine!(sqlite, sqlx::Sqlite, sqlx::SqlitePool, Walk::Sqlite);
+engine!(postgres, sqlx::Postgres, sqlx::PgPool, Walk::Postgres);
 
 /// A case stored before the queue knew its people (see `Store::backfill_queue`).
 pub struct Unfilled {

@@ -357,3 +357,89 @@ async fn queue_backfill_fills_an_older_database_sqlite() {
 async fn queue_backfill_fills_an_older_database_postgres() {
     check_backfill(Engine::Postgres).await;
 }
+
+/// A broad search (every word matching 2,000 terms or more) walks the
+/// sort order instead of sorting its matches: the same rows in the same
+/// order as a narrow one would give, on both engines.
+async fn check_broad_search(engine: Engine) {
+    use robot_runtime::store::queue::{QueueFilter, QueueSort};
+    use robot_runtime::store::{CasePerson, NewCase};
+    let env = crate::support::TestEnv::new(engine).await;
+    let clock = crate::support::clock_at("2026-12-10T09:00:00Z");
+    let rt = env.runtime(clock.clone()).await;
+    let day = chrono::NaiveDate::from_ymd_opt(2026, 12, 1).unwrap();
+    let pnrs = ["198112189876", "198504039820", "198709149838"];
+    let start: chrono::DateTime<chrono::Utc> = "2026-10-01T08:00:00Z".parse().unwrap();
+    let n = 2_100usize;
+    for chunk in (0..n).collect::<Vec<_>>().chunks(500) {
+        let cases: Vec<NewCase> = chunk
+            .iter()
+            .map(|&k| NewCase {
+                source: "s".into(),
+                external_id: format!("BRED-{k}"),
+                source_ref: format!("{k}.json"),
+                robot: "r1".into(),
+                run_id: None,
+                document: format!("{{\"k\": {k}}}").into_bytes(),
+                period: Some("2026-12".into()),
+                subjects: vec![],
+                adults: 0,
+                refused: None,
+                people: vec![CasePerson {
+                    role: "Sökande".into(),
+                    name: Some(if k % 2 == 0 { "Anna Lindström" } else { "Bo Lindgren" }.into()),
+                    personnummer: domain::Personnummer::parse(pnrs[k % 3], day).unwrap(),
+                }],
+                // Received in an order unlike the ids.
+                applied: Some(start + chrono::Duration::minutes(((k * 7919) % n) as i64)),
+            })
+            .collect();
+        rt.store.insert_cases(&cases).await.unwrap();
+    }
+    let page = |q: &str| {
+        let f = QueueFilter {
+            search: Some(q.into()),
+            ..QueueFilter::default()
+        };
+        let store = rt.store.clone();
+        async move { store.queue(&f, QueueSort::Oldest, 50, 100).await.unwrap() }
+    };
+    // "lind" matches every case (2,100 terms): broad, walked in order.
+    // "anna" (half) and "9876" (a third) are narrow, so "anna lind" and
+    // "lind 9876" start from their terms: the same answer either way.
+    for (q, every) in [("lind", 1), ("anna lind", 2), ("lind 9876", 3)] {
+        let p = page(q).await;
+        assert_eq!(p.rows.len(), 50, "{q}");
+        assert!(p.has_more);
+        let want: Vec<usize> = {
+            let mut v: Vec<usize> = (0..n)
+                .filter(|k| match every {
+                    2 => k % 2 == 0,
+                    3 => k % 3 == 0,
+                    _ => true,
+                })
+                .collect();
+            v.sort_by_key(|&k| ((k * 7919) % n, k));
+            v.into_iter().skip(100).take(50).collect()
+        };
+        let got: Vec<String> = p.rows.iter().map(|r| r.external_id.clone()).collect();
+        let want: Vec<String> = want.iter().map(|k| format!("BRED-{k}")).collect();
+        assert_eq!(got, want, "{q}");
+        let f = QueueFilter {
+            search: Some(q.into()),
+            ..QueueFilter::default()
+        };
+        let total: i64 = rt.store.queue_counts(&f).await.unwrap().iter().map(|(_, c)| c).sum();
+        assert_eq!(total as usize, n / every, "{q}");
+    }
+}
+
+#[tokio::test]
+async fn queue_broad_search_walks_the_sort_order_sqlite() {
+    check_broad_search(Engine::Sqlite).await;
+}
+
+#[tokio::test]
+async fn queue_broad_search_walks_the_sort_order_postgres() {
+    check_broad_search(Engine::Postgres).await;
+}

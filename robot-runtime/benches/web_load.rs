@@ -530,10 +530,15 @@ async fn main() {
 
     // Each official gets its own slice of the waiting cases.
     let per = awaiting.len() / a.officials.max(1);
-    let deadline = Instant::now() + Duration::from_secs(a.seconds);
+    // Everyone logs in first (argon2 is slow on purpose: 50 logins are
+    // seconds of CPU); then the load starts, and every request from the
+    // first on is measured.
+    let logged_in = Arc::new(tokio::sync::Barrier::new(a.officials + 1));
+    let go = Arc::new(tokio::sync::Barrier::new(a.officials + 1));
+    let start_at: Arc<std::sync::OnceLock<(Instant, Instant)>> = Arc::default();
     let mut tasks = Vec::new();
-    let load_started = Instant::now();
     for i in 0..a.officials {
+        let (logged_in, go, start_at) = (logged_in.clone(), go.clone(), start_at.clone());
         let base = base.clone();
         let mine: Vec<i64> = awaiting[i * per..(i + 1) * per].to_vec();
         let think = a.think;
@@ -581,6 +586,9 @@ async fn main() {
                 })
                 .expect("logged in");
             let cookie = format!("hrobot={session}");
+            logged_in.wait().await;
+            go.wait().await;
+            let (load_started, deadline) = *start_at.get().unwrap();
             let mut s = Samples::default();
             let mut csrf = String::new();
             let mut n = 0usize;
@@ -669,6 +677,12 @@ async fn main() {
             s
         }));
     }
+    logged_in.wait().await;
+    let load_started = Instant::now();
+    start_at
+        .set((load_started, load_started + Duration::from_secs(a.seconds)))
+        .unwrap();
+    go.wait().await;
     let mut all = Samples::default();
     for t in tasks {
         let s = t.await.unwrap();

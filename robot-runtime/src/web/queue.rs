@@ -131,8 +131,46 @@ fn sort_label(s: QueueSort) -> &'static str {
     }
 }
 
+type RobotTypes = Vec<(String, String, String)>;
+
 /// Each robot with its casework type and the type's title, by robot name.
-fn robot_types(web: &Web) -> Vec<(String, String, String)> {
+/// Loading a ruleset reads and hashes its files, so the answer is kept for
+/// ten seconds per set of robots (a changed package shows after that).
+fn robot_types(web: &Web) -> RobotTypes {
+    type Cache = std::sync::Mutex<
+        Vec<(
+            Vec<(String, std::path::PathBuf)>,
+            chrono::DateTime<chrono::Utc>,
+            RobotTypes,
+        )>,
+    >;
+    static CACHE: std::sync::OnceLock<Cache> = std::sync::OnceLock::new();
+    let key: Vec<(String, std::path::PathBuf)> = web
+        .ctx
+        .settings
+        .robots
+        .iter()
+        .map(|r| (r.name.clone(), r.ruleset.clone()))
+        .collect();
+    let now = web.now();
+    let cache = CACHE.get_or_init(Default::default);
+    if let Ok(c) = cache.lock()
+        && let Some((_, at, v)) = c.iter().find(|(k, ..)| *k == key)
+        && now >= *at
+        && now - *at < chrono::Duration::seconds(10)
+    {
+        return v.clone();
+    }
+    let v = load_robot_types(web);
+    if let Ok(mut c) = cache.lock() {
+        c.retain(|(k, ..)| *k != key);
+        c.truncate(15);
+        c.push((key, now, v.clone()));
+    }
+    v
+}
+
+fn load_robot_types(web: &Web) -> RobotTypes {
     let mut v: Vec<(String, String, String)> = web
         .ctx
         .settings

@@ -77,6 +77,8 @@ fn new_case(
         subjects: Vec::new(),
         adults: 0,
         refused: None,
+        people: Vec::new(),
+        applied: None,
         document,
     };
     match read {
@@ -99,6 +101,8 @@ fn new_case(
                     subjects,
                     adults,
                     refused: None,
+                    people: crate::store::CasePerson::of(&input),
+                    applied: Some(input.received_at().with_timezone(&chrono::Utc)),
                     document,
                 },
                 Ack::Accepted,
@@ -130,6 +134,8 @@ fn refused_case(robot: &str, source: &str, item: &str, run: RunId, reason: &str)
             subjects: Vec::new(),
             adults: 0,
             refused: Some(reason.to_string()),
+            people: Vec::new(),
+            applied: None,
             document: Vec::new(),
         },
         Ack::Rejected {

@@ -50,6 +50,35 @@ pub async fn open_store(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::R
     .with_diarium(settings.approval.diarium.clone()))
 }
 
+/// Cases stored before the queue knew who they are about (migration
+/// 0008) are read again, each by its robot's ruleset (or by the type its
+/// document names), so an upgraded installation is searchable.
+async fn backfill_queue(settings: &Settings, store: &Store) -> anyhow::Result<()> {
+    let rulesets: HashMap<String, Arc<sandbox::Ruleset>> = settings
+        .robots
+        .iter()
+        .filter_map(|r| Some((r.name.clone(), sandbox::Ruleset::load(&r.ruleset).ok()?)))
+        .collect();
+    let read = |robot: &str, document: &[u8]| {
+        let input = rulesets
+            .get(robot)
+            .and_then(|rs| rs.read(document).ok())
+            .or_else(|| sandbox::Ruleset::read_stored(document))?;
+        Some(crate::store::queue::ReadBack {
+            people: crate::store::CasePerson::of(&input),
+            applied: Some(input.received_at().with_timezone(&chrono::Utc)),
+        })
+    };
+    let n = store
+        .backfill_queue(&read)
+        .await
+        .context("filling in the queue's people and search terms")?;
+    if n > 0 {
+        info!(cases = n, "queue backfill done");
+    }
+    Ok(())
+}
+
 /// A configured robot with its connectors.
 pub struct Robot {
     pub settings: RobotSettings,
@@ -184,6 +213,7 @@ impl Runtime {
             robots,
             outbox,
         };
+        backfill_queue(&rt.settings, &rt.store).await?;
         if let Err(e) = rt.release_dead_local_holders().await {
             warn!(error = %e, "could not check for locks and leases of instances that are gone");
         }

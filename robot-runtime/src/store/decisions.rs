@@ -52,9 +52,12 @@ macro_rules! engine {
                 .await?;
                 // The queue shows the decision being made (what a second
                 // approver approves), not the superseded proposal.
-                sqlx::query("UPDATE cases SET outcome = $1, amount_ore = $2 WHERE id = $3")
+                // And who approved first, so the queue finds the cases
+                // waiting for another official than them.
+                sqlx::query("UPDATE cases SET outcome = $1, amount_ore = $2, first_by = $3 WHERE id = $4")
                     .bind(d.outcome.as_str())
                     .bind(d.amount.ore())
+                    .bind(d.needs_second.then_some(d.by_user))
                     .bind(d.case_id)
                     .execute(&mut **tx)
                     .await?;

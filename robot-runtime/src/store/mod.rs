@@ -35,6 +35,7 @@ pub mod queue;
 mod records;
 pub mod routing;
 mod runs;
+pub mod search;
 pub mod sessions;
 mod sql;
 mod states;
@@ -131,6 +132,44 @@ pub struct NewCase {
     /// `connectors::ErrorKind::Refused`): the case is stored as invalid
     /// with this reason and never worked.
     pub refused: Option<String>,
+    /// Who the case is about, the applicant first (`Input::people`): the
+    /// queue shows and searches them.
+    pub people: Vec<CasePerson>,
+    /// When the application says it was received; the queue's days count
+    /// from it (from the intake when the document could not be read).
+    pub applied: Option<DateTime<Utc>>,
+}
+
+/// A person a case is about, as the queue shows and finds them.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CasePerson {
+    /// "Sökande", "Medsökande", or the casework type's word.
+    pub role: String,
+    pub name: Option<String>,
+    pub personnummer: domain::Personnummer,
+}
+
+impl std::fmt::Debug for CasePerson {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CasePerson")
+            .field("role", &self.role)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CasePerson {
+    /// The people of an application read by its casework type.
+    pub fn of(input: &sandbox::Input) -> Vec<CasePerson> {
+        input
+            .people()
+            .into_iter()
+            .map(|p| CasePerson {
+                role: p.role,
+                name: p.name,
+                personnummer: p.personnummer,
+            })
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -406,8 +406,8 @@ macro_rules! engine {
             ) -> Result<Option<CaseId>, StoreError> {
                 let t = us(now);
                 let id: Option<i64> = sqlx::query_scalar(
-                    "INSERT INTO cases (source, external_id, source_ref, robot, run_id, state, period, received_us, updated_us, version, previous_case_id, content_sha256) \
-                     VALUES ($1, $2, $3, $4, $5, 'received', $6, $7, $7, $8, $9, $10) ON CONFLICT (source, external_id) DO NOTHING RETURNING id",
+                    "INSERT INTO cases (source, external_id, source_ref, robot, run_id, state, period, received_us, updated_us, version, previous_case_id, content_sha256, applied_us) \
+                     VALUES ($1, $2, $3, $4, $5, 'received', $6, $7, $7, $8, $9, $10, $11) ON CONFLICT (source, external_id) DO NOTHING RETURNING id",
                 )
                 .bind(&c.source)
                 .bind(external_id)
@@ -419,6 +419,7 @@ macro_rules! engine {
                 .bind(version)
                 .bind(previous)
                 .bind(sha256)
+                .bind(us(c.applied.unwrap_or(now)))
                 .fetch_optional(&mut **tx)
                 .await?;
                 let Some(id) = id else { return Ok(None) };
@@ -444,6 +445,7 @@ macro_rules! engine {
                         .execute(&mut **tx)
                         .await?;
                 }
+                write_people(tx, id, &c.people, &diarienummer, external_id).await?;
                 events.push(fetched_event(id, c, &diarienummer, now)?);
                 if let Some(previous) = previous {
                     events.push(
@@ -473,6 +475,41 @@ macro_rules! engine {
                     }
                 }
                 Ok(Some(id))
+            }
+
+            /// Who a case is about and its search terms (names,
+            /// personnummer, diarienummer, external id). Idempotent.
+            pub(crate) async fn write_people(
+                tx: &mut Tx,
+                id: CaseId,
+                people: &[CasePerson],
+                diarienummer: &str,
+                external_id: &str,
+            ) -> Result<(), StoreError> {
+                for (pos, p) in people.iter().enumerate() {
+                    sqlx::query("INSERT INTO case_people (case_id, pos, role, name, personnummer) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING")
+                        .bind(id)
+                        .bind(i32::try_from(pos).unwrap_or(i32::MAX))
+                        .bind(&p.role)
+                        .bind(&p.name)
+                        .bind(p.personnummer.as_str())
+                        .execute(&mut **tx)
+                        .await?;
+                }
+                let texts = people
+                    .iter()
+                    .flat_map(|p| [p.name.as_deref().unwrap_or(""), p.personnummer.as_str()])
+                    .chain([diarienummer, external_id]);
+                let terms: Vec<String> = crate::store::search::terms(texts).into_iter().collect();
+                for chunk in terms.chunks(200) {
+                    let mut qb = sqlx::QueryBuilder::<$db>::new("INSERT INTO case_terms (term, case_id) ");
+                    qb.push_values(chunk, |mut b, t| {
+                        b.push_bind(t.clone()).push_bind(id);
+                    });
+                    qb.push(" ON CONFLICT DO NOTHING");
+                    qb.build().execute(&mut **tx).await?;
+                }
+                Ok(())
             }
 
             /// The SHA-256 (hex) of a stored case's document.

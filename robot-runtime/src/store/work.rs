@@ -123,7 +123,7 @@ macro_rules! engine {
                                 .execute(&mut *tx)
                                 .await?;
                             sqlx::query(
-                                "UPDATE cases SET period = $1, ruleset_name = $2, ruleset_version = $3, ruleset_hash = $4, outcome = $5, amount_ore = $6 WHERE id = $7",
+                                "UPDATE cases SET period = $1, ruleset_name = $2, ruleset_version = $3, ruleset_hash = $4, outcome = $5, amount_ore = $6, assessments = $8 WHERE id = $7",
                             )
                             .bind(draft.period().to_string())
                             .bind(&r.name)
@@ -132,6 +132,7 @@ macro_rules! engine {
                             .bind(draft.outcome().as_str())
                             .bind(draft.amount().map(domain::Money::ore))
                             .bind(item.case_id)
+                            .bind(i32::try_from(draft.assessments().len()).unwrap_or(i32::MAX))
                             .execute(&mut *tx)
                             .await?;
                             let evaluated = received.evaluated();

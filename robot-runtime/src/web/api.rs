@@ -6,7 +6,8 @@ use super::Web;
 use super::actions::required_text;
 use super::approval_core::{self as ac, ApprovalResult, DecisionRequest, ReplyChannel};
 use super::error::{ApiError, Failure};
-use super::pages::{ClientAddr, LoginRefused, QueueQuery, client_ip};
+use super::pages::{ClientAddr, LoginRefused, client_ip};
+use super::queue::QueueQuery;
 use super::session::Authed;
 use crate::store::CaseId;
 use crate::store::sessions::{AuthMethod, SessionKind};
@@ -87,6 +88,9 @@ pub struct CasesQuery {
     age: Option<String>,
     assigned_to_me: Option<bool>,
     sort: Option<String>,
+    /// Search: name, personnummer, diarienummer or external id (each word
+    /// must match part of one).
+    q: Option<String>,
     limit: Option<i64>,
     offset: Option<i64>,
 }
@@ -107,7 +111,15 @@ pub async fn list_cases(
         mina: q.assigned_to_me.filter(|m| *m).map(|_| "1".into()),
         sortering: q.sort.clone(),
         sida: None,
+        q: q.q.clone(),
+        vy: None,
     };
+    if qq.q.as_deref().is_some_and(|s| !s.trim().is_empty()) && super::access::pseudonymised(&a) {
+        return Err(ApiError(Failure::Forbidden {
+            code: "pseudonymised",
+            message: "Sökning på person är inte tillgänglig för den här rollen.".into(),
+        }));
+    }
     let (filter, sort) = qq.filter(&web, a.official.user_id).map_err(ApiError)?;
     let limit = q.limit.unwrap_or(50).clamp(1, 500);
     let offset = q.offset.unwrap_or(0).max(0);
@@ -119,12 +131,14 @@ pub async fn list_cases(
             json!({
                 "id": r.id,
                 "external_id": r.external_id,
+                "diarienummer": r.diarienummer,
                 "robot": r.robot,
                 "state": r.state.as_str(),
                 "period": r.period,
                 "outcome": r.outcome.map(Outcome::as_str),
                 "amount_ore": r.amount_ore,
                 "received": r.received.to_rfc3339(),
+                "application_received": r.applied.to_rfc3339(),
                 "updated": r.updated.to_rfc3339(),
                 "assigned_to": r.assigned_to,
             })

@@ -25,6 +25,7 @@ mod error;
 mod oidc;
 pub mod openapi;
 mod pages;
+mod queue;
 pub mod ratelimit;
 pub mod session;
 mod view;
@@ -176,7 +177,7 @@ routes! {
     post "/logga-ut" => pages::logout, Access::SignedIn;
     get "/logga-in/sso" => oidc::start, Access::Public;
     get "/logga-in/sso/klar" => oidc::callback, Access::Public;
-    get "/arenden" => pages::queue, Access::Roles(CASE_READERS);
+    get "/arenden" => queue::queue, Access::Roles(CASE_READERS);
     get "/arenden/{id}" => case::case_page, Access::Roles(CASE_READERS);
     get "/arenden/{id}/beslutsbrev" => pages::letter, Access::Roles(CASE_READERS);
     get "/arenden/{id}/beslutsbrev.pdf" => pages::letter_pdf, Access::Roles(CASE_READERS);

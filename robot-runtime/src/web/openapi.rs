@@ -80,7 +80,8 @@ pub fn document() -> Value {
                         {"name": "age", "in": "query", "schema": {"type": "string", "enum": ["0-7", "8-30", "31-"]}},
                         {"name": "assigned_to_me", "in": "query", "schema": {"type": "boolean"}},
                         {"name": "casework_type", "in": "query", "schema": {"type": "string"}, "description": "Ärendetyp, t.ex. avgift-aldreomsorg"},
-                        {"name": "sort", "in": "query", "schema": {"type": "string", "enum": ["aldst", "nyast", "belopp_hogst", "belopp_lagst"]}},
+                        {"name": "sort", "in": "query", "schema": {"type": "string", "enum": ["aldst", "nyast", "belopp_hogst", "belopp_lagst", "arende", "arende_fallande", "period", "period_fallande", "forslag", "forslag_fallande"]}, "description": "aldst/nyast: by the application's own received date"},
+                        {"name": "q", "in": "query", "schema": {"type": "string", "maxLength": 200}, "description": "Search: every word (2 characters or more) must match part of a name, personnummer (12 or 10 digits, with or without dash, or the last four), diarienummer or external id; case and accents ignored. Refused (403) for a role that sees cases pseudonymised"},
                         {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}},
                         {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0, "default": 0}}
                     ],
@@ -141,9 +142,9 @@ pub fn document() -> Value {
                     "user": {"type": "object", "properties": {"id": {"type": "integer"}, "username": {"type": "string"}, "roles": {"type": "array", "items": {"type": "string"}}}}
                 }},
                 "CaseSummary": {"type": "object", "properties": {
-                    "id": {"type": "integer"}, "external_id": {"type": "string"}, "robot": {"type": "string"}, "state": {"type": "string"},
+                    "id": {"type": "integer"}, "external_id": {"type": "string"}, "diarienummer": {"type": ["string", "null"]}, "robot": {"type": "string"}, "state": {"type": "string"},
                     "period": {"type": ["string", "null"]}, "outcome": {"type": ["string", "null"]}, "amount_ore": {"type": ["integer", "null"]},
-                    "received": {"type": "string", "format": "date-time"}, "updated": {"type": "string", "format": "date-time"}, "assigned_to": {"type": ["integer", "null"]}
+                    "received": {"type": "string", "format": "date-time"}, "application_received": {"type": "string", "format": "date-time"}, "updated": {"type": "string", "format": "date-time"}, "assigned_to": {"type": ["integer", "null"]}
                 }},
                 "CaseList": {"type": "object", "properties": {"cases": {"type": "array", "items": {"$ref": "#/components/schemas/CaseSummary"}}, "limit": {"type": "integer"}, "offset": {"type": "integer"}, "has_more": {"type": "boolean"}}},
                 "Case": {"allOf": [{"$ref": "#/components/schemas/CaseSummary"}, {"type": "object", "properties": {

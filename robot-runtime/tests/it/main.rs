@@ -29,5 +29,6 @@ mod web_case;
 mod web_desk;
 mod web_matrix;
 mod web_oidc;
+mod web_queue;
 mod web_support;
 mod web_xss;

@@ -19,6 +19,8 @@ fn new_case(ext: &str, doc: &[u8]) -> NewCase {
         subjects: vec![],
         adults: 0,
         refused: None,
+        people: vec![],
+        applied: None,
     }
 }
 

@@ -296,6 +296,11 @@ async fn axe_finds_no_violations_on_any_page() {
         "/arenden".to_string(),
         "/arenden?status=alla&sortering=belopp_hogst".into(),
         "/arenden?status=avslag-finns-inte".into(),
+        "/arenden?vy=andra-granskare".into(),
+        "/arenden?mina=1&status=alla".into(),
+        "/arenden?status=invalid".into(),
+        "/arenden?q=tolvan&status=alla&sortering=period".into(),
+        "/arenden?q=zz-inget".into(),
         format!("/arenden/{case}"),
         format!("/arenden/{case}/beslutsbrev"),
         format!("/arenden/{}", ids[ids.len() - 1]),
@@ -346,5 +351,38 @@ async fn axe_finds_no_violations_on_any_page() {
         report.len(),
         report.join("\n")
     );
+    app.stop().await;
+}
+
+/// At a phone's width (390 × 844 CSS pixels) the queue's pages never
+/// scroll sideways: the table becomes one block per case.
+#[tokio::test]
+async fn queue_has_no_sideways_scroll_at_390_px() {
+    let app = WebApp::start(Engine::Sqlite).await;
+    app.seed(&[]).await;
+    let b = chrome().await;
+    let c = &b.client;
+    c.set_window_size(390, 844).await.unwrap();
+    login_with_keyboard(c, &app.base, "anna").await;
+    for path in [
+        "/arenden",
+        "/arenden?status=alla",
+        "/arenden?status=alla&sortering=belopp_hogst&sida=2",
+        "/arenden?vy=andra-granskare",
+        "/arenden?q=tolvan&status=alla",
+        "/arenden?status=invalid",
+    ] {
+        c.goto(&app.url(path)).await.unwrap();
+        let v = c
+            .execute(
+                "return [document.documentElement.scrollWidth, window.innerWidth];",
+                vec![],
+            )
+            .await
+            .unwrap();
+        let (scroll, inner) = (v[0].as_u64().unwrap(), v[1].as_u64().unwrap());
+        assert!(inner <= 400, "the window is a phone's: {inner}");
+        assert!(scroll <= inner, "{path} scrolls sideways: {scroll} > {inner}");
+    }
     app.stop().await;
 }

@@ -1,0 +1,48 @@
+-- The queue as officials work it (issue 12): who a case is about, the
+-- application's own received date, a search index, and what the queue
+-- flags. Cases stored before this migration are filled in at start by
+-- `Store::backfill_queue` (it reads the stored documents with the robots'
+-- rulesets); `applied_us IS NULL` marks a case not yet done.
+
+-- 0007 edited the stored definition of `cases` in place; a connection
+-- that ran it still knows the text's old length, which ADD COLUMN splices
+-- at. Read the schema again before adding columns.
+PRAGMA writable_schema = RESET;
+
+-- The people a case is about (`sandbox::Input::people`), the applicant
+-- first: role as the type names it, name, personnummer (12 digits).
+CREATE TABLE case_people (
+    case_id      INTEGER NOT NULL REFERENCES cases (id),
+    pos          INTEGER NOT NULL,
+    role         TEXT NOT NULL,
+    name         TEXT,
+    personnummer TEXT NOT NULL,
+    PRIMARY KEY (case_id, pos)
+);
+
+-- The search index: every folded word of the people's names and
+-- personnummer, the diarienummer and the external id, with its suffixes of
+-- three characters or more (`store/search.rs`). A query word matches a
+-- case when some term starts with it: an indexed range, no scan.
+CREATE TABLE case_terms (
+    term    TEXT NOT NULL,
+    case_id INTEGER NOT NULL,
+    PRIMARY KEY (term, case_id)
+) WITHOUT ROWID;
+
+-- When the application says it was received (its `received_at`): the
+-- queue's days count from it.
+ALTER TABLE cases ADD COLUMN applied_us INTEGER;
+-- The first approver of the decision waiting for a second official.
+ALTER TABLE cases ADD COLUMN first_by INTEGER;
+-- How many assessments the draft asks the official to confirm.
+ALTER TABLE cases ADD COLUMN assessments INTEGER NOT NULL DEFAULT 0;
+
+UPDATE cases SET first_by = (SELECT d.first_by FROM decisions d WHERE d.case_id = cases.id AND d.final = 0 ORDER BY d.id DESC LIMIT 1)
+ WHERE state = 'awaiting_second_approval';
+
+CREATE INDEX cases_unfilled ON cases (id) WHERE applied_us IS NULL;
+CREATE INDEX cases_days ON cases (state, applied_us, id);
+CREATE INDEX cases_days_all ON cases (applied_us, id);
+CREATE INDEX cases_period_state ON cases (state, period, id);
+CREATE INDEX cases_second ON cases (state, first_by);

@@ -199,6 +199,27 @@ async fn an_officials_day_in_the_browser() {
     wait_text(c, "Ärenden").await;
     checks.page(c, "the queue", Some("queue-desktop")).await;
     visited.push("/arenden".into());
+    // A client calls: find her by part of her name, typed without accents,
+    // with the keyboard alone.
+    key(c, Key::Tab).await;
+    assert!(
+        tab_until(c, 60, || async { active_id(c).await == "f-q" }).await,
+        "the search field is reachable with Tab"
+    );
+    let e = c.active_element().await.unwrap();
+    e.send_keys("ostlund").await.unwrap();
+    e.send_keys(&String::from(char::from(Key::Enter))).await.unwrap();
+    wait_for(c, |u| u.contains("q=ostlund")).await;
+    let found = text(c).await;
+    assert!(found.contains("Åsa Östlund"), "found by name: {found}");
+    assert!(!found.contains("Nils Ek"), "and only her");
+    checks.page(c, "a search", Some("queue-search-desktop")).await;
+    visited.push("/arenden?q=ostlund".into());
+    // And by the last four digits of the personnummer.
+    c.goto(&app.url("/arenden?q=9280")).await.unwrap();
+    assert!(text(c).await.contains("Åsa Östlund"), "found by the last four digits");
+    c.goto(&app.url("/arenden?q=ostlund")).await.unwrap();
+    wait_text(c, "Åsa Östlund").await;
     key(c, Key::Tab).await;
     let want = format!("/arenden/{simple}");
     assert!(
@@ -331,6 +352,20 @@ async fn an_officials_day_in_the_browser() {
     // ---- Bo: the second approval, seeing what changed.
     c.delete_all_cookies().await.unwrap();
     login_with_keyboard(c, &app.base, "bo").await;
+    // Bo's view of what waits for him as the second reviewer: the amended
+    // case and the adverse one, with the pending amount.
+    c.goto(&app.url("/arenden?vy=andra-granskare")).await.unwrap();
+    wait_text(c, "Örjan Lindqvist").await;
+    let view = text(c).await;
+    assert!(view.contains("Karin Berg"), "{view}");
+    assert!(
+        view.contains("17 540 kr"),
+        "the pending amount, not the draft's: {view}"
+    );
+    checks
+        .page(c, "the second reviewer's view", Some("queue-second-desktop"))
+        .await;
+    visited.push("/arenden?vy=andra-granskare".into());
     c.goto(&app.url(&format!("/arenden/{big}"))).await.unwrap();
     wait_text(c, "Beslutet jämfört med robotens förslag").await;
     let page = text(c).await;

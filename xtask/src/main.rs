@@ -213,6 +213,12 @@ fn ci(root: &Path) -> Result<()> {
         )?;
     }
     fuzz(root, 20)?;
+    // The browser tests' screenshots (the queue and the case page at
+    // 1366×900 and 390×844): CI artefacts, never committed.
+    let shots = root.join("target/ci-artefacts/screenshots");
+    if let Ok(entries) = std::fs::read_dir(&shots) {
+        println!("\nscreenshots ({}): {}", entries.count(), shots.display());
+    }
     println!("\nci: all checks passed in {:.0} s", started.elapsed().as_secs_f64());
     Ok(())
 }

@@ -219,8 +219,8 @@ pub struct OutboxProblem {
 /// (the century is in the number; the date only rules out births after it).
 const FAR_FUTURE: chrono::NaiveDate = chrono::NaiveDate::MAX;
 
-/// A search whose every word matches this many terms or more is broad: it
-/// walks the sort order, and its counts stop at this many cases.
+/// A one-word search matching this many terms or more is broad: it walks
+/// the sort order, and its counts stop at this many cases.
 pub const BROAD: i64 = 2000;
 
 /// The counts of one state (see `queue_tally`).
@@ -322,11 +322,14 @@ macro_rules! engine {
         pub(super) mod $module {
             use super::*;
 
-            /// Whether every word of the search matches at least `BROAD`
+            /// Whether the search is one word that matches at least `BROAD`
             /// terms (then the sort order's index leads; else the search).
             async fn broad(pool: &$pool, f: &QueueFilter) -> Result<bool, StoreError> {
                 let ranges = f.search_ranges();
-                if ranges.is_empty() {
+                // Several words: their intersection may be small however
+                // broad each is, and walking the order would then read
+                // every case; starting from the terms is bounded.
+                if ranges.len() != 1 {
                     return Ok(false);
                 }
                 for (from, to) in ranges {

@@ -71,7 +71,7 @@ struct QueuePageT {
     total: i64,
     /// A broad search: more than `BROAD` cases, counts not shown.
     capped: bool,
-    broad: i64,
+    broad: String,
     search: String,
     /// The search had no word of two characters or more.
     search_too_short: bool,
@@ -326,6 +326,19 @@ impl QueueQuery {
     }
 }
 
+/// "2 000": digits in groups of three, as Swedish writes them.
+fn grouped(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::new();
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push('\u{a0}');
+        }
+        out.push(ch);
+    }
+    if n < 0 { format!("−{out}") } else { out }
+}
+
 fn count_of(counts: &[(CaseState, i64)], s: CaseState) -> i64 {
     counts.iter().find(|(st, _)| *st == s).map_or(0, |(_, n)| *n)
 }
@@ -542,7 +555,7 @@ pub async fn queue(
         views,
         total,
         capped,
-        broad: crate::store::queue::BROAD,
+        broad: grouped(crate::store::queue::BROAD),
         search_too_short: !search.is_empty() && filter.search_ranges().is_empty(),
         search,
         may_search: !pseudo,

@@ -358,7 +358,7 @@ async fn queue_backfill_fills_an_older_database_postgres() {
     check_backfill(Engine::Postgres).await;
 }
 
-/// A broad search (every word matching 2,000 terms or more) walks the
+/// A broad search (one word matching 2,000 terms or more) walks the
 /// sort order instead of sorting its matches: the same rows in the same
 /// order as a narrow one would give, on both engines.
 async fn check_broad_search(engine: Engine) {

@@ -46,3 +46,5 @@ CREATE INDEX cases_days ON cases (state, applied_us, id);
 CREATE INDEX cases_days_all ON cases (applied_us, id);
 CREATE INDEX cases_period_state ON cases (state, period, id);
 CREATE INDEX cases_second ON cases (state, first_by);
+CREATE INDEX cases_outcome_days ON cases (state, outcome, applied_us, id);
+CREATE INDEX cases_outcome_days_all ON cases (outcome, applied_us, id);

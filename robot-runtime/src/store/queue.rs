@@ -219,8 +219,9 @@ pub struct OutboxProblem {
 /// (the century is in the number; the date only rules out births after it).
 const FAR_FUTURE: chrono::NaiveDate = chrono::NaiveDate::MAX;
 
-/// A search whose every word matches this many terms or more is broad.
-const BROAD: i64 = 2000;
+/// A one-word search matching this many terms or more is broad: it walks
+/// the sort order, and its counts stop at this many cases.
+pub const BROAD: i64 = 2000;
 
 /// The counts of one state (see `queue_tally`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -321,11 +322,14 @@ macro_rules! engine {
         pub(super) mod $module {
             use super::*;
 
-            /// Whether every word of the search matches at least `BROAD`
+            /// Whether the search is one word that matches at least `BROAD`
             /// terms (then the sort order's index leads; else the search).
             async fn broad(pool: &$pool, f: &QueueFilter) -> Result<bool, StoreError> {
                 let ranges = f.search_ranges();
-                if ranges.is_empty() {
+                // Several words: their intersection may be small however
+                // broad each is, and walking the order would then read
+                // every case; starting from the terms is bounded.
+                if ranges.len() != 1 {
                     return Ok(false);
                 }
                 for (from, to) in ranges {
@@ -452,14 +456,21 @@ macro_rules! engine {
             /// Per state: the cases matching a filter (its state, mine and
             /// second-approver parts aside), those assigned to `me`, and
             /// those waiting for `me` as second approver. One pass.
-            pub async fn queue_tally(pool: &$pool, f: &QueueFilter, me: UserId) -> Result<Vec<StateTally>, StoreError> {
+            pub async fn queue_tally(pool: &$pool, f: &QueueFilter, me: UserId) -> Result<(Vec<StateTally>, bool), StoreError> {
                 let base = QueueFilter { state: None, assigned_to: None, second_for: None, ..f.clone() };
+                // A broad search is counted up to `BROAD` cases only.
+                let broad = broad(pool, &base).await?;
                 let (filter, binds) = where_clause(&base, Walk::Free);
                 let m = binds.len() + 1;
+                let from = if broad {
+                    format!("(SELECT c.state, c.assigned_to, c.first_by FROM cases c {filter} LIMIT {}) c", BROAD + 1)
+                } else {
+                    format!("cases c {filter}")
+                };
                 let sql = format!(
                     "SELECT c.state, COUNT(*) AS n, SUM(CASE WHEN c.assigned_to = ${m} THEN 1 ELSE 0 END) AS mine, \
                      SUM(CASE WHEN c.state = 'awaiting_second_approval' AND (c.first_by IS NULL OR c.first_by <> ${m}) THEN 1 ELSE 0 END) AS second \
-                     FROM cases c {filter} GROUP BY c.state"
+                     FROM {from} GROUP BY c.state"
                 );
                 let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
                 for b in binds {
@@ -478,7 +489,8 @@ macro_rules! engine {
                         second: r.try_get::<Option<i64>, _>("second")?.unwrap_or(0),
                     });
                 }
-                Ok(out)
+                let capped = broad && out.iter().map(|t| t.all).sum::<i64>() > BROAD;
+                Ok((out, capped))
             }
 
             pub async fn queue_count(pool: &$pool, f: &QueueFilter) -> Result<i64, StoreError> {
@@ -678,8 +690,10 @@ impl Store {
     }
 
     /// Per state, under a filter's other parts: all, mine, waiting for me
-    /// as second approver (one pass over the matching cases).
-    pub async fn queue_tally(&self, filter: &QueueFilter, me: UserId) -> Result<Vec<StateTally>, StoreError> {
+    /// as second approver (one pass over the matching cases). A broad
+    /// search is counted up to 2,000 cases: `true` when there are more
+    /// (the counts are then of the first 2,001 found).
+    pub async fn queue_tally(&self, filter: &QueueFilter, me: UserId) -> Result<(Vec<StateTally>, bool), StoreError> {
         dispatch!(self, queue_tally(filter, me))
     }
 

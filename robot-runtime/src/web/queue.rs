@@ -69,6 +69,9 @@ struct QueuePageT {
     heading: &'static str,
     views: Vec<ViewTab>,
     total: i64,
+    /// A broad search: more than `BROAD` cases, counts not shown.
+    capped: bool,
+    broad: String,
     search: String,
     /// The search had no word of two characters or more.
     search_too_short: bool,
@@ -323,6 +326,19 @@ impl QueueQuery {
     }
 }
 
+/// "2 000": digits in groups of three, as Swedish writes them.
+fn grouped(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::new();
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push('\u{a0}');
+        }
+        out.push(ch);
+    }
+    if n < 0 { format!("−{out}") } else { out }
+}
+
 fn count_of(counts: &[(CaseState, i64)], s: CaseState) -> i64 {
     counts.iter().find(|(st, _)| *st == s).map_or(0, |(_, n)| *n)
 }
@@ -394,7 +410,7 @@ pub async fn queue(
         second_for: None,
         ..filter.clone()
     };
-    let tally: Vec<StateTally> = if base.only_state() {
+    let (tally, capped): (Vec<StateTally>, bool) = if base.only_state() {
         // Nothing else filters: the cached counts of all cases, and the
         // two indexed counts of mine and waiting for me.
         let all = web.counts.get(&web).await?;
@@ -414,7 +430,8 @@ pub async fn queue(
         } else {
             0
         };
-        all.iter()
+        let t = all
+            .iter()
             .map(|(s, n)| StateTally {
                 state: *s,
                 all: *n,
@@ -425,7 +442,8 @@ pub async fn queue(
                     0
                 },
             })
-            .collect()
+            .collect();
+        (t, false)
     } else {
         web.ctx.store.queue_tally(&base, me).await?
     };
@@ -536,6 +554,8 @@ pub async fn queue(
         heading,
         views,
         total,
+        capped,
+        broad: grouped(crate::store::queue::BROAD),
         search_too_short: !search.is_empty() && filter.search_ranges().is_empty(),
         search,
         may_search: !pseudo,
@@ -544,12 +564,20 @@ pub async fn queue(
         f_state: choices(
             std::iter::once((
                 "alla".to_string(),
-                format!("Alla ({})", counts.iter().map(|(_, n)| n).sum::<i64>()),
+                if capped {
+                    "Alla".to_string()
+                } else {
+                    format!("Alla ({})", counts.iter().map(|(_, n)| n).sum::<i64>())
+                },
             ))
             .chain(CaseState::ALL.iter().map(|s| {
                 (
                     s.as_str().to_string(),
-                    format!("{} ({})", s.label(), count_of(&counts, *s)),
+                    if capped {
+                        s.label().to_string()
+                    } else {
+                        format!("{} ({})", s.label(), count_of(&counts, *s))
+                    },
                 )
             }))
             .collect(),

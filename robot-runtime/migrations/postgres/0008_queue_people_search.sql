@@ -26,6 +26,10 @@ CREATE TABLE case_terms (
     PRIMARY KEY (term, case_id)
 );
 
+-- A word of a search tested for one case (every word but the one the
+-- query starts from).
+CREATE INDEX case_terms_case ON case_terms (case_id, term);
+
 -- When the application says it was received (its `received_at`): the
 -- queue's days count from it.
 ALTER TABLE cases ADD COLUMN applied_us BIGINT;

@@ -219,9 +219,15 @@ pub struct OutboxProblem {
 /// (the century is in the number; the date only rules out births after it).
 const FAR_FUTURE: chrono::NaiveDate = chrono::NaiveDate::MAX;
 
-/// A one-word search matching this many terms or more is broad: it walks
-/// the sort order, and its counts stop at this many cases.
+/// A search whose rarest word matches this many terms or more is broad:
+/// its counts stop at this many cases.
 pub const BROAD: i64 = 2000;
+
+/// A one-word search matching this many terms or more (a third of 100,000
+/// cases or so: "berg") walks the sort order; below it, starting from the
+/// word's cases and sorting them is cheaper than testing case after case
+/// along the order (a personnummer's last four digits: 2.7 % of the cases).
+const WALK: i64 = 20_000;
 
 /// The counts of one state (see `queue_tally`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -240,21 +246,25 @@ enum Bind {
     Int(i64),
 }
 
-/// How a search takes part in a query.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Walk {
-    /// The planner decides (selective searches start from their terms).
-    Free,
-    /// A broad search: walk the sort order's index and test each case
-    /// against the search's (hashed) cases, instead of fetching thousands
-    /// of matches and sorting them. SQLite: a unary `+` on the column;
-    /// PostgreSQL: `IS TRUE`, which keeps the IN from becoming a join.
-    Sqlite,
-    Postgres,
+/// How a search takes part in a query. Every word but the one the query
+/// starts from is tested per case through `case_terms (case_id, term)`, as
+/// a scalar subquery with LIMIT 1 that neither engine turns into a join
+/// over all the word's cases.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum SearchPlan {
+    /// The query starts from this word's cases (the rarest word).
+    From(usize),
+    /// One broad word: walk the sort order's index and test each case, so a
+    /// page of a search matching 30,000 cases reads about a page's worth.
+    Walk,
 }
 
+/// A word's test for one case.
+const PROBE: &str =
+    "(SELECT 1 FROM case_terms t WHERE t.case_id = c.id AND t.term >= ? AND t.term < ? LIMIT 1) IS NOT NULL";
+
 /// The WHERE clause of a filter.
-fn where_clause(f: &QueueFilter, walk: Walk) -> (String, Vec<Bind>) {
+fn where_clause(f: &QueueFilter, plan: SearchPlan) -> (String, Vec<Bind>) {
     let mut parts = Vec::new();
     let mut binds = Vec::new();
     let mut add = |sql: &str, bs: Vec<Bind>| {
@@ -289,14 +299,13 @@ fn where_clause(f: &QueueFilter, walk: Walk) -> (String, Vec<Bind>) {
     if let Some(t) = f.received_after {
         add("c.applied_us >= ?", vec![Bind::Int(us(t))]);
     }
-    for (from, to) in f.search_ranges() {
-        let sub = "(SELECT t.case_id FROM case_terms t WHERE t.term >= ? AND t.term < ?)";
-        let sql = match walk {
-            Walk::Free => format!("c.id IN {sub}"),
-            Walk::Sqlite => format!("+c.id IN {sub}"),
-            Walk::Postgres => format!("(c.id IN {sub}) IS TRUE"),
+    for (i, (from, to)) in f.search_ranges().into_iter().enumerate() {
+        let sql = if plan == SearchPlan::From(i) {
+            "c.id IN (SELECT t.case_id FROM case_terms t WHERE t.term >= ? AND t.term < ?)"
+        } else {
+            PROBE
         };
-        add(&sql, vec![Bind::Text(from), Bind::Text(to)]);
+        add(sql, vec![Bind::Text(from), Bind::Text(to)]);
     }
     if let Some(rs) = &f.robots {
         if rs.is_empty() {
@@ -318,37 +327,39 @@ fn where_clause(f: &QueueFilter, walk: Walk) -> (String, Vec<Bind>) {
 }
 
 macro_rules! engine {
-    ($module:ident, $db:ty, $pool:ty, $walk:expr) => {
+    ($module:ident, $db:ty, $pool:ty) => {
         pub(super) mod $module {
             use super::*;
 
-            /// Whether the search is one word that matches at least `BROAD`
-            /// terms (then the sort order's index leads; else the search).
-            async fn broad(pool: &$pool, f: &QueueFilter) -> Result<bool, StoreError> {
+            /// How to run the search: from its rarest word (each word's
+            /// matching terms counted up to `BROAD`), or, when it is one
+            /// word matching `BROAD` terms or more, along the sort order.
+            async fn plan(pool: &$pool, f: &QueueFilter) -> Result<(SearchPlan, bool), StoreError> {
                 let ranges = f.search_ranges();
-                // Several words: their intersection may be small however
-                // broad each is, and walking the order would then read
-                // every case; starting from the terms is bounded.
-                if ranges.len() != 1 {
-                    return Ok(false);
-                }
-                for (from, to) in ranges {
+                let mut rarest = (0usize, i64::MAX);
+                for (i, (from, to)) in ranges.iter().enumerate() {
+                    let cap = if ranges.len() == 1 { WALK } else { BROAD };
                     let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM (SELECT 1 FROM case_terms WHERE term >= $1 AND term < $2 LIMIT $3) x")
                         .bind(from)
                         .bind(to)
-                        .bind(BROAD)
+                        .bind(cap)
                         .fetch_one(pool)
                         .await?;
-                    if n < BROAD {
-                        return Ok(false);
+                    if n < rarest.1 {
+                        rarest = (i, n);
                     }
                 }
-                Ok(true)
+                let broad = !ranges.is_empty() && rarest.1 >= BROAD;
+                Ok(if ranges.len() == 1 && rarest.1 >= WALK {
+                    (SearchPlan::Walk, true)
+                } else {
+                    (SearchPlan::From(rarest.0), broad)
+                })
             }
 
             pub async fn queue(pool: &$pool, f: &QueueFilter, sort: QueueSort, limit: i64, offset: i64) -> Result<QueuePage, StoreError> {
-                let walk = if broad(pool, f).await? { $walk } else { Walk::Free };
-                let (filter, binds) = where_clause(f, walk);
+                let (plan, _) = plan(pool, f).await?;
+                let (filter, binds) = where_clause(f, plan);
                 let n = binds.len();
                 let sql = format!(
                     "SELECT c.id, c.external_id, c.diarienummer, c.robot, c.state, c.period, c.outcome, c.amount_ore, c.received_us, c.applied_us, \
@@ -434,7 +445,8 @@ macro_rules! engine {
 
             /// How many cases of each state match a filter (its state aside).
             pub async fn queue_counts(pool: &$pool, f: &QueueFilter) -> Result<Vec<(CaseState, i64)>, StoreError> {
-                let (filter, binds) = where_clause(&f.any_state(), Walk::Free);
+                let (plan, _) = plan(pool, f).await?;
+                let (filter, binds) = where_clause(&f.any_state(), plan);
                 let sql = format!("SELECT c.state, COUNT(*) AS n FROM cases c {filter} GROUP BY c.state");
                 let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
                 for b in binds {
@@ -459,8 +471,14 @@ macro_rules! engine {
             pub async fn queue_tally(pool: &$pool, f: &QueueFilter, me: UserId) -> Result<(Vec<StateTally>, bool), StoreError> {
                 let base = QueueFilter { state: None, assigned_to: None, second_for: None, ..f.clone() };
                 // A broad search is counted up to `BROAD` cases only.
-                let broad = broad(pool, &base).await?;
-                let (filter, binds) = where_clause(&base, Walk::Free);
+                let (plan, broad) = plan(pool, &base).await?;
+                // Counting stops at `BROAD` + 1: from the word's cases, not
+                // along an order (which would test every case of a sparse word).
+                let plan = match plan {
+                    SearchPlan::Walk => SearchPlan::From(0),
+                    p => p,
+                };
+                let (filter, binds) = where_clause(&base, plan);
                 let m = binds.len() + 1;
                 let from = if broad {
                     format!("(SELECT c.state, c.assigned_to, c.first_by FROM cases c {filter} LIMIT {}) c", BROAD + 1)
@@ -494,7 +512,8 @@ macro_rules! engine {
             }
 
             pub async fn queue_count(pool: &$pool, f: &QueueFilter) -> Result<i64, StoreError> {
-                let (filter, binds) = where_clause(f, Walk::Free);
+                let (plan, _) = plan(pool, f).await?;
+                let (filter, binds) = where_clause(f, plan);
                 let sql = format!("SELECT COUNT(*) FROM cases c {filter}");
                 let mut q = sqlx::query_scalar(sqlx::AssertSqlSafe(sql));
                 for b in binds {
@@ -591,9 +610,10 @@ macro_rules! engine {
 }
 
 // Neither planner sees how many cases a prefix range holds before it
-// runs; the store counts (capped) and says how to walk (`Walk`).
-engine!(sqlite, sqlx::Sqlite, sqlx::SqlitePool, Walk::Sqlite);
-engine!(postgres, sqlx::Postgres, sqlx::PgPool, Walk::Postgres);
+// runs; the store counts each word (capped) and plans the query
+// (`SearchPlan`): from the rarest word, or along the sort order.
+engine!(sqlite, sqlx::Sqlite, sqlx::SqlitePool);
+engine!(postgres, sqlx::Postgres, sqlx::PgPool);
 
 /// A case stored before the queue knew its people (see `Store::backfill_queue`).
 pub struct Unfilled {

@@ -709,6 +709,8 @@ pub struct Planned {
     /// The letter as it will be sent (rendered only when this approval is
     /// the last one).
     pub letter: Option<letter::Rendered>,
+    /// Whom the case is about (the recipients).
+    pub people: Vec<sandbox::Person>,
 }
 
 pub async fn plan(
@@ -759,6 +761,7 @@ pub async fn plan(
         record,
         waits_for_second,
         letter,
+        people: app.people(),
     })
 }
 

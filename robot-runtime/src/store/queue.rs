@@ -246,6 +246,20 @@ enum Bind {
     Int(i64),
 }
 
+/// A query (rows or a scalar) with a filter's binds, in order.
+macro_rules! bind_all {
+    ($q:expr, $binds:expr) => {{
+        let mut q = $q;
+        for b in $binds {
+            q = match b {
+                Bind::Text(t) => q.bind(t),
+                Bind::Int(i) => q.bind(i),
+            };
+        }
+        q
+    }};
+}
+
 /// How a search takes part in a query. Every word but the one the query
 /// starts from is tested per case through `case_terms (case_id, term)`, as
 /// a scalar subquery with LIMIT 1 that neither engine turns into a join
@@ -374,13 +388,7 @@ macro_rules! engine {
                     n + 1,
                     n + 2
                 );
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-                for b in binds {
-                    q = match b {
-                        Bind::Text(t) => q.bind(t),
-                        Bind::Int(i) => q.bind(i),
-                    };
-                }
+                let q = bind_all!(sqlx::query(sqlx::AssertSqlSafe(sql)), binds);
                 let rows = q.bind(limit + 1).bind(offset).fetch_all(pool).await?;
                 let mut out = Vec::with_capacity(rows.len());
                 for r in &rows {
@@ -448,13 +456,7 @@ macro_rules! engine {
                 let (plan, _) = plan(pool, f).await?;
                 let (filter, binds) = where_clause(&f.any_state(), plan);
                 let sql = format!("SELECT c.state, COUNT(*) AS n FROM cases c {filter} GROUP BY c.state");
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-                for b in binds {
-                    q = match b {
-                        Bind::Text(t) => q.bind(t),
-                        Bind::Int(i) => q.bind(i),
-                    };
-                }
+                let q = bind_all!(sqlx::query(sqlx::AssertSqlSafe(sql)), binds);
                 let mut out = Vec::new();
                 for r in q.fetch_all(pool).await? {
                     let s: String = r.try_get("state")?;
@@ -490,13 +492,7 @@ macro_rules! engine {
                      SUM(CASE WHEN c.state = 'awaiting_second_approval' AND (c.first_by IS NULL OR c.first_by <> ${m}) THEN 1 ELSE 0 END) AS second \
                      FROM {from} GROUP BY c.state"
                 );
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-                for b in binds {
-                    q = match b {
-                        Bind::Text(t) => q.bind(t),
-                        Bind::Int(i) => q.bind(i),
-                    };
-                }
+                let q = bind_all!(sqlx::query(sqlx::AssertSqlSafe(sql)), binds);
                 let mut out = Vec::new();
                 for r in q.bind(me).fetch_all(pool).await? {
                     let s: String = r.try_get("state")?;
@@ -515,13 +511,7 @@ macro_rules! engine {
                 let (plan, _) = plan(pool, f).await?;
                 let (filter, binds) = where_clause(f, plan);
                 let sql = format!("SELECT COUNT(*) FROM cases c {filter}");
-                let mut q = sqlx::query_scalar(sqlx::AssertSqlSafe(sql));
-                for b in binds {
-                    q = match b {
-                        Bind::Text(t) => q.bind(t),
-                        Bind::Int(i) => q.bind(i),
-                    };
-                }
+                let q = bind_all!(sqlx::query_scalar(sqlx::AssertSqlSafe(sql)), binds);
                 Ok(q.fetch_one(pool).await?)
             }
 

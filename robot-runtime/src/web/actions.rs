@@ -131,7 +131,7 @@ pub async fn approve(
     let step = f.one("steg");
     if step != "bekrafta" && step != "bekrafta-nasta" {
         return match ac::plan(&web, id, &a.official, &req).await {
-            Ok(planned) => case::confirm_page(&web, &a, id, "godkann", &planned, &fields).await,
+            Ok(planned) => case::confirm_page(&a, id, "godkann", &planned, &fields),
             Err(e) => failed(&web, &a, id, "godkann", fields, e.into()).await,
         };
     }
@@ -294,7 +294,7 @@ pub async fn amend(
     if step != "bekrafta" && step != "bekrafta-nasta" {
         match ac::plan(&web, id, &a.official, &req).await {
             Ok(planned) if planned.waits_for_second.is_none() => {
-                return case::confirm_page(&web, &a, id, "andra", &planned, &fields).await;
+                return case::confirm_page(&a, id, "andra", &planned, &fields);
             }
             Ok(_) => {}
             Err(e) => return failed(&web, &a, id, "andra", fields, e.into()).await,

@@ -274,6 +274,18 @@ pub async fn case_page(
     render(&web, &a, id, n, Posted::default(), StatusCode::OK).await
 }
 
+/// The people a case is about, as the header and the confirmation list them.
+fn person_lines(people: Vec<sandbox::Person>) -> Vec<PersonLine> {
+    people
+        .into_iter()
+        .map(|p| PersonLine {
+            role: p.role,
+            name: p.name.unwrap_or_else(|| "namn saknas".into()),
+            personnummer: p.personnummer.formatted(),
+        })
+        .collect()
+}
+
 fn kr(m: Money) -> String {
     crate::approval::brev::kr(m)
 }
@@ -558,21 +570,10 @@ async fn build(
         _ => (Vec::new(), Vec::new()),
     };
 
-    let people: Vec<PersonLine> = if pseudo {
+    let people = if pseudo {
         Vec::new()
     } else {
-        input
-            .map(|i| {
-                i.people()
-                    .into_iter()
-                    .map(|p| PersonLine {
-                        role: p.role,
-                        name: p.name.unwrap_or_else(|| "namn saknas".into()),
-                        personnummer: p.personnummer.formatted(),
-                    })
-                    .collect()
-            })
-            .unwrap_or_default()
+        input.map(|i| person_lines(i.people())).unwrap_or_default()
     };
     let applied_at = input.map(|i| i.received_at().with_timezone(&chrono::Utc));
     let now = web.now();
@@ -815,29 +816,14 @@ struct ConfirmT {
     has_next: bool,
 }
 
-pub async fn confirm_page(
-    web: &Web,
+pub fn confirm_page(
     a: &Authed,
     id: CaseId,
     action: &'static str,
     planned: &crate::approval::Planned,
     fields: &[(String, String)],
 ) -> Result<Response, WebError> {
-    let cv = super::core_view::load(web, id).await?;
-    let people = cv
-        .application
-        .as_ref()
-        .map(|i| {
-            i.people()
-                .into_iter()
-                .map(|p| PersonLine {
-                    role: p.role,
-                    name: p.name.unwrap_or_else(|| "namn saknas".into()),
-                    personnummer: p.personnummer.formatted(),
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let people = person_lines(planned.people.clone());
     let r = &planned.record;
     let t = ConfirmT {
         chrome: Chrome::for_user(a, "/arenden"),

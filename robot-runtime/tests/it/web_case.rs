@@ -30,24 +30,10 @@ async fn case_page_promises(engine: Engine) {
             ruleset().join("tests/08-nyansokan-manuell.json"),
         ])
         .await;
-    let by_ext = |ext: &str| {
-        let store = app.runtime.store.clone();
-        let ext = ext.to_string();
-        async move {
-            store
-                .list_cases(None, None, 100, 0)
-                .await
-                .unwrap()
-                .into_iter()
-                .find(|c| c.external_id == ext)
-                .unwrap()
-                .id
-        }
-    };
     let (small, big, manual) = (
-        by_ext("EX-2021-0005").await,
-        by_ext("EX-2021-0003").await,
-        by_ext("EX-2021-0008").await,
+        app.case_by_external_id("EX-2021-0005").await,
+        app.case_by_external_id("EX-2021-0003").await,
+        app.case_by_external_id("EX-2021-0008").await,
     );
     assert_eq!(ids.len(), 3);
     let anna = app.login("anna").await;

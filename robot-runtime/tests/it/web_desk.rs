@@ -163,25 +163,11 @@ async fn an_officials_day_in_the_browser() {
         ])
         .await;
     assert_eq!(seeded.len(), 4);
-    let case_of = |ext: &str| {
-        let store = app.runtime.store.clone();
-        let ext = ext.to_string();
-        async move {
-            store
-                .list_cases(None, None, 100, 0)
-                .await
-                .unwrap()
-                .into_iter()
-                .find(|c| c.external_id == ext)
-                .unwrap()
-                .id
-        }
-    };
     let (simple, next, big, adverse) = (
-        case_of("DAG-1").await,
-        case_of("DAG-2").await,
-        case_of("DAG-3").await,
-        case_of("DAG-4").await,
+        app.case_by_external_id("DAG-1").await,
+        app.case_by_external_id("DAG-2").await,
+        app.case_by_external_id("DAG-3").await,
+        app.case_by_external_id("DAG-4").await,
     );
     let mut checks = Checks {
         axe_js: axe_source(),

@@ -161,6 +161,19 @@ impl WebApp {
         cases.into_iter().map(|c| c.id).collect()
     }
 
+    /// The case stored for an application's external id.
+    pub async fn case_by_external_id(&self, external_id: &str) -> i64 {
+        self.runtime
+            .store
+            .list_cases(None, None, 10_000, 0)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|c| c.external_id == external_id)
+            .unwrap_or_else(|| panic!("no case for {external_id}"))
+            .id
+    }
+
     /// A case awaiting approval.
     pub async fn awaiting(&self) -> Vec<i64> {
         self.runtime

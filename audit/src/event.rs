@@ -125,6 +125,12 @@ kinds! {
     RoleRemoved => "role_removed", "A role was taken from a user.";
     RobotChanged => "robot_changed", "An administrator paused or resumed a robot.";
     Resubmitted => "resubmitted", "An application came again under a known external id with different content: a new version for a person.";
+    RulesetPublished => "ruleset_published", "A ruleset version (its files and content hash) was stored, by a rule author or from a robot's configured folder.";
+    ActivationRequested => "activation_requested", "A rule author asked for a ruleset version to become active for a casework type from a date.";
+    ActivationApproved => "activation_approved", "A second person (regelförfattare or administratör) approved an activation: the version is used from its date.";
+    ActivationRefused => "activation_refused", "An activation request was refused by a second person or withdrawn by the one who asked.";
+    ShadowRun => "shadow_run", "A candidate ruleset was evaluated over stored cases and compared with their drafts (nothing changed).";
+    CaseReplayed => "case_replayed", "A case was evaluated again with its own ruleset version and stored inputs, and compared with its stored draft.";
     Erased => "erased", "A data subject's key was deleted (gallring); only `erase` makes this one.";
 }
 

@@ -17,6 +17,7 @@ pub mod outbox;
 pub mod pipeline;
 pub mod private;
 pub mod roles;
+pub mod rulebook;
 pub mod runtime;
 pub mod scheduler;
 pub mod server;

@@ -254,8 +254,16 @@ async fn fetch_all(
         return Err((counts, anyhow::anyhow!("the source is not healthy: {e}")));
     }
     // The robot's casework type reads what is fetched (its schema,
-    // annotations and validation script); cached by content hash.
-    let ruleset = sandbox::Ruleset::load(&robot.settings.ruleset).ok();
+    // annotations and validation script): the version in force today
+    // (rulebook), else its configured folder; cached by content hash.
+    let ruleset = crate::rulebook::ruleset_for_robot(
+        &rt.store,
+        &rt.settings.data_dir,
+        &robot.settings.name,
+        &robot.settings.ruleset,
+    )
+    .await
+    .ok();
     let mut seen = std::collections::HashSet::new();
     loop {
         let total = counts.fetched + counts.duplicates;
@@ -373,16 +381,29 @@ enum Processed {
     Crash,
 }
 
-/// Rulesets loaded for one batch, by robot: read and hashed once per batch
-/// (so a changed ruleset is picked up by the next batch), compiled once per
-/// content hash by the sandbox.
-type Rulesets = HashMap<String, Result<Arc<sandbox::Ruleset>, String>>;
+/// Rulesets chosen for one batch, by robot: the version in force today
+/// for the robot's type, else its configured folder (`rulebook`); asked
+/// once per batch, so an approved activation is picked up by the next
+/// batch; compiled once per content hash by the sandbox.
+type Rulesets = HashMap<String, Result<Arc<sandbox::Ruleset>, crate::rulebook::Unavailable>>;
 
-fn ruleset_for(rulesets: &mut Rulesets, robot: &Robot) -> Result<Arc<sandbox::Ruleset>, String> {
-    rulesets
-        .entry(robot.settings.name.clone())
-        .or_insert_with(|| sandbox::Ruleset::load(&robot.settings.ruleset).map_err(|e| e.to_string()))
-        .clone()
+async fn ruleset_for(
+    rt: &Runtime,
+    rulesets: &mut Rulesets,
+    robot: &Robot,
+) -> Result<Arc<sandbox::Ruleset>, crate::rulebook::Unavailable> {
+    if let Some(r) = rulesets.get(&robot.settings.name) {
+        return r.clone();
+    }
+    let r = crate::rulebook::ruleset_for_robot(
+        &rt.store,
+        &rt.settings.data_dir,
+        &robot.settings.name,
+        &robot.settings.ruleset,
+    )
+    .await;
+    rulesets.insert(robot.settings.name.clone(), r.clone());
+    r
 }
 
 /// Works one leased item through enrichment and evaluation.
@@ -410,11 +431,12 @@ async fn process(rt: &Runtime, item: &Claimed, rulesets: &mut Rulesets) -> Proce
             item.robot
         )));
     };
-    let ruleset = match ruleset_for(rulesets, robot) {
+    let ruleset = match ruleset_for(rt, rulesets, robot).await {
         Ok(r) => r,
+        Err(e) if e.retriable => return Processed::Done(retry_or_fail(e.message)),
         Err(e) => {
             return Processed::Done(Finish::Failed {
-                reason: format!("regeluppsättningen kan inte läsas: {e}"),
+                reason: format!("regeluppsättningen kan inte läsas: {}", e.message),
             });
         }
     };

@@ -18,4 +18,4 @@ pub use casework::{Casework, Document, InputError, InputProblem, Labels, Person}
 pub use engine::{LIMITS, Limits, set_heap_probe};
 pub use error::{Problem, RulesetError};
 pub use params::{ParamFile, ParamTable, ParamType, ParamValue, ResolvedParam, ResolvedParams, ValueSet};
-pub use ruleset::{Input, MANIFEST, ReadError, Ruleset};
+pub use ruleset::{Input, MANIFEST, Package, ReadError, Ruleset};

@@ -181,6 +181,7 @@ struct Manifest {
 /// The ruleset folder read into memory, with its content hash.
 struct Contents {
     manifest: Manifest,
+    manifest_text: String,
     /// (relative path, text) in combined-source order: includes, then entry.
     scripts: Vec<(String, String)>,
     params: Vec<(String, String)>,
@@ -192,6 +193,20 @@ struct Contents {
     letter: Option<(String, String)>,
     kommunicering_letter: Option<(String, String)>,
     hash: String,
+}
+
+/// A ruleset's files and content hash ([`Ruleset::package`]).
+#[derive(Debug, Clone)]
+pub struct Package {
+    pub name: String,
+    pub version: String,
+    pub description: String,
+    /// Filled in by the caller from the loaded ruleset (`Ruleset::type_name`).
+    pub casework_type: Option<String>,
+    /// `sha256:<hex>`, the same as the loaded ruleset's [`Ruleset::hash`].
+    pub hash: String,
+    /// (relative path, text), manifest first.
+    pub files: Vec<(String, String)>,
 }
 
 fn cache() -> &'static Mutex<HashMap<String, Arc<Ruleset>>> {
@@ -296,6 +311,35 @@ impl Ruleset {
         }
     }
 
+    /// The files that make up the ruleset's content hash, as read for it
+    /// (manifest, scripts, parameter files and the casework type's schema,
+    /// validation script, labels and letters), with that hash: what a
+    /// published version stores. Written back to a folder, they load as a
+    /// ruleset with the same hash.
+    pub fn package(dir: &Path) -> Result<Package, RulesetError> {
+        let c = read(dir)?;
+        let mut files = vec![(MANIFEST.to_string(), c.manifest_text.clone())];
+        files.extend(c.scripts.iter().cloned());
+        files.extend(c.params.iter().cloned());
+        files.extend(
+            [&c.schema, &c.validate, &c.labels, &c.letter, &c.kommunicering_letter]
+                .into_iter()
+                .flatten()
+                .cloned(),
+        );
+        // A file named twice (an include that is also the entry) is stored once.
+        let mut seen = std::collections::HashSet::new();
+        files.retain(|(p, _)| seen.insert(p.clone()));
+        Ok(Package {
+            name: c.manifest.name.clone(),
+            version: c.manifest.version.clone(),
+            description: c.manifest.description.clone(),
+            casework_type: None,
+            hash: c.hash,
+            files,
+        })
+    }
+
     /// Every problem in the folder: manifest, scripts, parameter files.
     pub fn check(dir: &Path) -> Vec<Problem> {
         match read(dir) {
@@ -316,6 +360,11 @@ impl Ruleset {
     }
     pub fn description(&self) -> &str {
         &self.description
+    }
+    /// The casework type this ruleset decides (its `[casework]` type, or
+    /// its name for a ruleset without one): what a version is activated for.
+    pub fn type_name(&self) -> &str {
+        self.casework.as_ref().map(|c| c.type_name()).unwrap_or(&self.name)
     }
     pub fn dir(&self) -> &Path {
         &self.dir
@@ -877,6 +926,7 @@ fn read(dir: &Path) -> Result<Contents, RulesetError> {
     let hash = format!("sha256:{}", hex::encode(h.finalize()));
     Ok(Contents {
         manifest,
+        manifest_text,
         scripts,
         params,
         schema,

@@ -269,7 +269,7 @@ async fn migrations_share_the_table_with_the_runtimes(t: TestDb) {
             .await
             .unwrap(),
     };
-    assert_eq!(versions, vec![1, 2, 10001, 10002, 10003, 10004]);
+    assert_eq!(versions, vec![1, 2, 10001, 10002, 10003, 10004, 10005]);
     // Without ignore_missing the audit migrator would refuse the runtime's rows.
     let mut strict = audit::sqlite_migrator();
     strict.set_ignore_missing(false);

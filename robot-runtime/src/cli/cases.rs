@@ -35,6 +35,23 @@ pub enum CasesCommand {
     },
     /// Send a failed case through the pipeline again.
     Requeue { id: i64 },
+    /// Evaluate a case again with its own ruleset version and stored
+    /// inputs, and show that the draft is byte-identical, or the
+    /// difference. Exit 0 when every replayed draft is identical.
+    Replay {
+        /// The case (or --all).
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        id: Option<i64>,
+        /// Every stored case with a draft (narrowed by --cases).
+        #[arg(long)]
+        all: bool,
+        /// With --all: from=YYYY-MM-DD, to=…, period=YYYY-MM, robot=NAME,
+        /// state=STATE, limit=N, last-month.
+        #[arg(long, default_value = "all")]
+        cases: String,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
 }
 
 pub fn run(settings: Settings, cmd: CasesCommand) -> u8 {
@@ -158,9 +175,97 @@ async fn run_async(settings: Settings, cmd: CasesCommand) -> anyhow::Result<u8> 
             println!("case {id} is queued again");
             0
         }
+        CasesCommand::Replay { id, all, cases, format } => replay(store, &settings, id, all, &cases, format).await?,
     };
     store.close().await;
     Ok(code)
+}
+
+async fn replay(
+    store: &crate::store::Store,
+    settings: &Settings,
+    id: Option<i64>,
+    all: bool,
+    cases: &str,
+    format: Format,
+) -> anyhow::Result<u8> {
+    use crate::rulebook::{replay, shadow, swedish_day};
+    let actor = crate::accounts::By::cli().actor();
+    let ids: Vec<i64> = if all {
+        let filter = match shadow::parse_filter(cases, swedish_day(store.clock().now())) {
+            Ok(f) => f,
+            Err(e) => {
+                eprintln!("error: --cases: {e}");
+                return Ok(2);
+            }
+        };
+        let limit = filter.limit.unwrap_or(i64::MAX);
+        let mut ids = Vec::new();
+        let mut after = 0;
+        loop {
+            let page = store.stored_inputs(&filter, after, 1_000).await?;
+            let Some(last) = page.last() else { break };
+            after = last.case_id;
+            ids.extend(page.iter().map(|s| s.case_id));
+            if ids.len() as i64 >= limit {
+                ids.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+                break;
+            }
+        }
+        ids
+    } else {
+        id.into_iter().collect()
+    };
+    let (mut same, mut different) = (0u64, 0u64);
+    for case in ids {
+        let r = match replay::replay_case(store, &settings.data_dir, case, &actor).await {
+            Ok(r) => r,
+            Err(e) => {
+                different += 1;
+                match format {
+                    Format::Json => println!("{}", serde_json::json!({"case_id": case, "error": e})),
+                    Format::Table => println!("case {case}: cannot replay: {e}"),
+                }
+                continue;
+            }
+        };
+        if r.identical {
+            same += 1;
+        } else {
+            different += 1;
+        }
+        match format {
+            Format::Json => {
+                let mut v = serde_json::to_value(&r)?;
+                if let Some(m) = v.as_object_mut() {
+                    // The drafts themselves are in `cases show`.
+                    m.remove("stored");
+                    m.remove("replayed");
+                }
+                println!("{v}");
+            }
+            Format::Table => {
+                let name = r.diarienummer.as_deref().map(|d| format!(" ({d})")).unwrap_or_default();
+                if r.identical {
+                    println!("case {case}{name}: identical ({} {}, {})", r.name, r.version, r.hash);
+                } else if let Some(e) = &r.error {
+                    println!(
+                        "case {case}{name}: DIFFERENT ({} {}): cannot be evaluated again: {e}",
+                        r.name, r.version
+                    );
+                } else {
+                    println!("case {case}{name}: DIFFERENT ({} {}, {}):", r.name, r.version, r.hash);
+                    for d in &r.differences {
+                        println!("    {d}");
+                    }
+                }
+            }
+        }
+    }
+    if format == Format::Table && (all || same + different != 1) {
+        println!("{same} identical, {different} different");
+    }
+    Ok(u8::from(different > 0))
 }
 
 fn truncate(s: &str, n: usize) -> String {

@@ -90,7 +90,18 @@ pub fn run(cli: Cli) -> ExitCode {
         }
         Command::Rules(cmd) => {
             quiet();
-            rules::run(cmd)
+            let settings = if cmd.needs_store() {
+                match load(config.as_deref(), data_dir) {
+                    Ok(s) => Some(s),
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        return ExitCode::from(1);
+                    }
+                }
+            } else {
+                None
+            };
+            rules::run(cmd, settings)
         }
         Command::Demo(args) => demo::run(args, data_dir, log_format, verbose),
         Command::Audit(args) => {
@@ -169,7 +180,7 @@ pub(crate) fn on_big_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'st
         .ok()
 }
 
-pub(crate) const EVAL_STACK_BYTES: usize = 32 * 1024 * 1024;
+pub(crate) const EVAL_STACK_BYTES: usize = crate::rulebook::EVAL_STACK_BYTES;
 
 #[cfg(test)]
 mod tests {

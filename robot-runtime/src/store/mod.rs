@@ -34,6 +34,7 @@ mod outbox;
 pub mod queue;
 mod records;
 pub mod routing;
+pub mod rulesets;
 mod runs;
 pub mod search;
 pub mod sessions;

@@ -64,6 +64,12 @@ pub fn kind_label(k: EventKind) -> &'static str {
         EventKind::RoleRemoved => "Roll borttagen",
         EventKind::RobotChanged => "Robot pausad eller startad",
         EventKind::Resubmitted => "Ny version av ansökan",
+        EventKind::RulesetPublished => "Regelversion publicerad",
+        EventKind::ActivationRequested => "Aktivering av regelversion begärd",
+        EventKind::ActivationApproved => "Aktivering av regelversion godkänd",
+        EventKind::ActivationRefused => "Aktivering av regelversion avslagen eller återkallad",
+        EventKind::ShadowRun => "Skuggkörning av regelversion",
+        EventKind::CaseReplayed => "Ärendet kört om med sin regelversion",
         EventKind::Erased => "Personuppgifter gallrade",
     }
 }
@@ -274,6 +280,44 @@ pub fn summary(e: &LeafEvent) -> String {
                 parts.push(format!("{n} nyckel/nycklar raderade"));
             }
         }
+        EventKind::RulesetPublished => {
+            if let (Some(n), Some(v)) = (text(p, "name"), text(p, "version")) {
+                parts.push(format!("{n} {v}"));
+            }
+            if let (Some(ok), Some(bad)) = (number(p, "tests_passed"), number(p, "tests_failed")) {
+                parts.push(format!("tester {ok} av {} gick igenom", ok + bad));
+            }
+            if text(p, "via") == Some("configuration") {
+                parts.push("från robotens konfigurerade mapp".into());
+            }
+        }
+        EventKind::ActivationRequested | EventKind::ActivationApproved | EventKind::ActivationRefused => {
+            if let Some(r) = number(p, "request") {
+                parts.push(format!("begäran {r}"));
+            }
+            if let Some(t) = text(p, "casework_type") {
+                parts.push(format!("ärendetyp {t}"));
+            }
+            if let Some(d) = text(p, "valid_from") {
+                parts.push(format!("från {d}"));
+            }
+            if text(p, "state") == Some("withdrawn") {
+                parts.push("återkallad".into());
+            }
+        }
+        EventKind::ShadowRun => {
+            if let (Some(n), Some(c)) = (number(p, "cases"), number(p, "changed")) {
+                parts.push(format!("{n} ärenden, {c} ändras"));
+            }
+            if let Some(r) = number(p, "report") {
+                parts.push(format!("rapport {r}"));
+            }
+        }
+        EventKind::CaseReplayed => match p.get("identical").and_then(serde_json::Value::as_bool) {
+            Some(true) => parts.push("samma utkast byte för byte".into()),
+            Some(false) => parts.push("utkastet skiljer sig".into()),
+            None => {}
+        },
         EventKind::Returned | EventKind::Requeued | EventKind::Closed | EventKind::KommuniceringExpired => {}
     }
     if let (Some(from), Some(to)) = (text(p, "from"), text(p, "state")) {

@@ -10,8 +10,8 @@ CREATE TABLE ruleset_versions (
     description     TEXT NOT NULL,
     -- The version's own tests (its tests/ folder, stored with it) when it
     -- was published; an activation needs failed = 0.
-    tests_passed    INTEGER NOT NULL,
-    tests_failed    INTEGER NOT NULL,
+    tests_passed    BIGINT NOT NULL,
+    tests_failed    BIGINT NOT NULL,
     published_by    TEXT NOT NULL,
     published_us    BIGINT NOT NULL
 );
@@ -65,7 +65,8 @@ CREATE TABLE ruleset_activations (
     decision_note   TEXT,
     shadow_report   BIGINT REFERENCES shadow_reports (id),
     CHECK (state = 'requested' OR decided_us IS NOT NULL),
-    CHECK (decided_by_user IS NULL OR requested_by_user IS NULL OR decided_by_user <> requested_by_user)
+    -- Four eyes: who approves or refuses is not who asked (who asked may withdraw).
+    CHECK (state = 'withdrawn' OR decided_by_user IS NULL OR requested_by_user IS NULL OR decided_by_user <> requested_by_user)
 );
 CREATE INDEX ruleset_activations_active ON ruleset_activations (casework_type, state, valid_from);
 

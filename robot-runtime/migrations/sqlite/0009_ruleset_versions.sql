@@ -72,7 +72,8 @@ CREATE TABLE ruleset_activations (
     decision_note   TEXT,
     shadow_report   INTEGER REFERENCES shadow_reports (id),
     CHECK (state = 'requested' OR decided_us IS NOT NULL),
-    CHECK (decided_by_user IS NULL OR requested_by_user IS NULL OR decided_by_user <> requested_by_user)
+    -- Four eyes: who approves or refuses is not who asked (who asked may withdraw).
+    CHECK (state = 'withdrawn' OR decided_by_user IS NULL OR requested_by_user IS NULL OR decided_by_user <> requested_by_user)
 );
 CREATE INDEX ruleset_activations_active ON ruleset_activations (casework_type, state, valid_from);
 -- A decided request stays as it was decided.

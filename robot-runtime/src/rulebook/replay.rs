@@ -27,38 +27,71 @@ const MAX_DIFFERENCES: usize = 50;
 /// applied them, read from the draft's trace (`manuell.andrad_ansokan`,
 /// `manuell.dubblett_period`). `diarienummer` names an earlier case.
 pub fn routes_of(draft: &Draft, diarienummer: &dyn Fn(CaseId) -> Option<String>) -> Vec<Route> {
-    let mut out = Vec::new();
-    for t in &draft.parts().trace {
-        let inputs = t.inputs();
-        match t.rule.as_str() {
-            "manuell.andrad_ansokan" => {
-                if let Some(previous) = inputs.get("tidigare_version").and_then(Value::as_i64) {
-                    out.push(Route::Resubmitted {
-                        previous,
-                        diarienummer: inputs
-                            .get("tidigare_diarienummer")
-                            .and_then(Value::as_str)
-                            .map(str::to_string),
-                    });
-                }
-            }
-            "manuell.dubblett_period" => {
-                let earlier = inputs
-                    .get("tidigare_arenden")
-                    .and_then(Value::as_array)
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(Value::as_i64)
-                            .map(|id| (id, diarienummer(id)))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                out.push(Route::SamePeriod { earlier });
-            }
-            _ => {}
-        }
+    draft
+        .parts()
+        .trace
+        .iter()
+        .filter_map(|t| route_of(&t.rule, &Value::Object(t.inputs()), diarienummer))
+        .collect()
+}
+
+fn route_of(rule: &str, inputs: &Value, diarienummer: &dyn Fn(CaseId) -> Option<String>) -> Option<Route> {
+    match rule {
+        "manuell.andrad_ansokan" => Some(Route::Resubmitted {
+            previous: inputs.get("tidigare_version").and_then(Value::as_i64)?,
+            diarienummer: inputs
+                .get("tidigare_diarienummer")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+        }),
+        "manuell.dubblett_period" => Some(Route::SamePeriod {
+            earlier: inputs
+                .get("tidigare_arenden")
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_i64)
+                        .map(|id| (id, diarienummer(id)))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        }),
+        _ => None,
     }
-    out
+}
+
+/// What replay needs from a stored draft, read as plain JSON so that a
+/// draft changed in the store (even into one the domain would refuse) is
+/// still replayed and shown to differ: its version and its routes.
+struct Basis {
+    hash: String,
+    name: String,
+    version: String,
+    routes: Vec<Route>,
+}
+
+fn basis(stored: &str) -> Result<Basis, String> {
+    let v: Value = serde_json::from_str(stored).map_err(|e| format!("det sparade utkastet är inte JSON: {e}"))?;
+    let text = |p: &str| v.pointer(p).and_then(Value::as_str).map(str::to_string);
+    let hash = text("/ruleset/hash").ok_or("det sparade utkastet namnger ingen regelversion")?;
+    let routes = v
+        .get("trace")
+        .and_then(Value::as_array)
+        .map(|t| {
+            t.iter()
+                .filter_map(|e| {
+                    let rule = e.get("rule").and_then(Value::as_str)?;
+                    route_of(rule, e.get("inputs")?, &|_| None)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(Basis {
+        hash,
+        name: text("/ruleset/name").unwrap_or_default(),
+        version: text("/ruleset/version").unwrap_or_default(),
+        routes,
+    })
 }
 
 /// The register answer as the application carried it (stored with 12
@@ -173,10 +206,9 @@ pub async fn replay_case(store: &Store, data_dir: &Path, case: CaseId, actor: &s
         .await
         .map_err(store_error)?
         .ok_or_else(|| format!("Ärende {case} finns inte eller har inget utkast att köra om."))?;
-    let draft = Draft::from_json(&stored.draft).map_err(|e| format!("det sparade utkastet kan inte läsas: {e}"))?;
-    let r = draft.ruleset().clone();
+    let r = basis(&stored.draft)?;
     let ruleset = load_version(store, data_dir, &r.hash).await?;
-    let mut routes = routes_of(&draft, &|_| None);
+    let mut routes = r.routes.clone();
     // The earlier cases' diarienummer, as the reasons named them.
     for route in &mut routes {
         if let Route::SamePeriod { earlier } = route {

@@ -16,6 +16,7 @@ mod module_graph;
 mod municipality;
 mod pipeline;
 mod privacy;
+mod rulebook;
 mod schedule;
 mod security;
 mod service_e2e;

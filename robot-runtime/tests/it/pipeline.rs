@@ -34,7 +34,7 @@ async fn states(rt: &Runtime) -> BTreeMap<String, (CaseState, Option<domain::Out
 }
 
 /// The register answers that agree with what an application declares.
-fn register_agreeing(env: &TestEnv, file: &std::path::Path) {
+pub(crate) fn register_agreeing(env: &TestEnv, file: &std::path::Path) {
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap();
     let period = v["period"].as_str().unwrap();
     for a in v["household"]["adults"].as_array().unwrap() {

@@ -64,6 +64,11 @@ pub struct Ruleset {
     script_params: RwLock<HashMap<NaiveDate, Arc<ScriptParams>>>,
     /// The casework type (`[casework]`); `None` for a bare ruleset.
     casework: Option<Casework>,
+    /// The rule scripts as read, (relative path, text): includes, then the
+    /// entry. Kept for static analysis (`coverage.rs`).
+    scripts: Vec<(String, String)>,
+    /// The manifest as read.
+    manifest_text: String,
 }
 
 impl std::fmt::Debug for Ruleset {
@@ -181,6 +186,7 @@ struct Manifest {
 /// The ruleset folder read into memory, with its content hash.
 struct Contents {
     manifest: Manifest,
+    manifest_text: String,
     /// (relative path, text) in combined-source order: includes, then entry.
     scripts: Vec<(String, String)>,
     params: Vec<(String, String)>,
@@ -366,6 +372,17 @@ impl Ruleset {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .insert(date, p.clone());
         Ok(p)
+    }
+
+    /// The rule scripts as read, (path relative to the folder, text):
+    /// includes first, the entry last. Lines count from 1 in each file.
+    pub fn scripts(&self) -> &[(String, String)] {
+        &self.scripts
+    }
+
+    /// The manifest (`ruleset.toml`) as read.
+    pub fn manifest_text(&self) -> &str {
+        &self.manifest_text
     }
 
     /// The casework type, when the manifest declares one.
@@ -877,6 +894,7 @@ fn read(dir: &Path) -> Result<Contents, RulesetError> {
     let hash = format!("sha256:{}", hex::encode(h.finalize()));
     Ok(Contents {
         manifest,
+        manifest_text,
         scripts,
         params,
         schema,
@@ -1004,6 +1022,8 @@ fn compile(dir: &Path, c: Contents) -> (Option<Ruleset>, Vec<Problem>) {
         resolved: RwLock::default(),
         script_params: RwLock::default(),
         casework,
+        scripts: c.scripts,
+        manifest_text: c.manifest_text,
     };
     (Some(ruleset), problems)
 }

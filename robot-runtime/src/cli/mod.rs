@@ -90,7 +90,7 @@ pub fn run(cli: Cli) -> ExitCode {
         }
         Command::Rules(cmd) => {
             quiet();
-            rules::run(cmd)
+            rules::run(cmd, config, data_dir)
         }
         Command::Demo(args) => demo::run(args, data_dir, log_format, verbose),
         Command::Audit(args) => {

@@ -16,6 +16,7 @@ mod module_graph;
 mod municipality;
 mod pipeline;
 mod privacy;
+mod rules_coverage;
 mod schedule;
 mod security;
 mod service_e2e;

@@ -2,7 +2,6 @@
 //! store per ruleset version (`Store::production_coverage`).
 
 use crate::support::*;
-use robot_runtime::clock::Clock;
 use robot_runtime::pipeline::{drain_run, run_robot};
 use robot_runtime::runtime::Runtime;
 use robot_runtime::store::Trigger;

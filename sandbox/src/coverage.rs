@@ -744,6 +744,9 @@ pub struct Coverage {
     drafts: u64,
     /// Per kind, per item: the drafts that exercised it.
     counts: [Vec<u64>; 4],
+    /// Per rule: the drafts in which its trace entry recorded something
+    /// (a row, reason, code, note, outcome …), not only that it ran.
+    fired: Vec<u64>,
     service: [BTreeMap<String, u64>; 4],
     unknown: [BTreeMap<String, u64>; 4],
     /// Names already resolved to items (drafts repeat their names).
@@ -758,11 +761,13 @@ impl Coverage {
 
     pub fn with_universe(ruleset: RulesetRef, universe: Universe) -> Coverage {
         let counts = Kind::ALL.map(|k| vec![0; universe.items(k).len()]);
+        let fired = vec![0; universe.items(Kind::Rule).len()];
         Coverage {
             ruleset,
             universe,
             drafts: 0,
             counts,
+            fired,
             service: Default::default(),
             unknown: Default::default(),
             resolved: HashMap::new(),
@@ -797,6 +802,15 @@ impl Coverage {
         names[Kind::Code.index()].extend(draft.codes().iter().map(|c| c.as_str()));
         names[Kind::Reason.index()].extend(draft.reasons().iter().map(|r| r.code.as_str()));
         names[Kind::Row.index()].extend(rows.iter().map(String::as_str));
+        // A rule whose entry recorded nothing ran without effect: its
+        // condition did not hold.
+        let fired: BTreeSet<&str> = draft
+            .trace()
+            .iter()
+            .filter(|t| t.result_json() != "{}")
+            .map(|t| t.rule.as_str())
+            .collect();
+        let mut fired_items = BTreeSet::new();
         for kind in Kind::ALL {
             let mut hit = BTreeSet::new();
             for &name in &names[kind.index()] {
@@ -806,6 +820,9 @@ impl Coverage {
                     .or_insert_with(|| self.universe.resolve(kind, name));
                 if !items.is_empty() {
                     hit.extend(items.iter().copied());
+                    if kind == Kind::Rule && fired.contains(name) {
+                        fired_items.extend(items.iter().copied());
+                    }
                 } else if added_by_service(kind, name) {
                     *self.service[kind.index()].entry(name.to_string()).or_default() += 1;
                 } else {
@@ -815,6 +832,9 @@ impl Coverage {
             for i in hit {
                 self.counts[kind.index()][i] += 1;
             }
+        }
+        for i in fired_items {
+            self.fired[i] += 1;
         }
     }
 
@@ -826,7 +846,8 @@ impl Coverage {
                 .items(k)
                 .iter()
                 .zip(&self.counts[k.index()])
-                .map(|(it, &n)| {
+                .enumerate()
+                .map(|(idx, (it, &n))| {
                     let site = it.site().cloned().unwrap_or(Site {
                         file: MANIFEST.to_string(),
                         line: 1,
@@ -841,11 +862,13 @@ impl Coverage {
                         sites: it.sites.clone(),
                         drafts: n,
                         exercised: n > 0,
+                        fired: (k == Kind::Rule).then(|| self.fired.get(idx).copied().unwrap_or(0)),
                     }
                 })
                 .collect();
             let total = items.len();
             let exercised = items.iter().filter(|i| i.exercised).count();
+            let fired = (k == Kind::Rule).then(|| items.iter().filter(|i| i.fired > Some(0)).count());
             let observed = |m: &BTreeMap<String, u64>| {
                 m.iter()
                     .map(|(name, &drafts)| Observed {
@@ -859,6 +882,7 @@ impl Coverage {
                 total,
                 exercised,
                 summary: format!("{exercised} of {total} {} exercised", k.plural()),
+                fired,
                 items,
                 added_by_service: observed(&self.service[k.index()]),
                 not_in_sources: observed(&self.unknown[k.index()]),
@@ -909,6 +933,13 @@ pub struct KindReport {
     pub exercised: usize,
     /// `23 of 27 rules exercised`.
     pub summary: String,
+    /// Rules only: how many recorded something in at least one draft. A
+    /// rule is exercised when its `draft.rule(…)` ran; it fired when its
+    /// trace entry then got a row, reason, code, note or outcome (rules
+    /// that record their step before testing a condition run in every
+    /// draft, and only fire when the condition holds).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fired: Option<usize>,
     /// Every item of the universe, in source order; `exercised: false`
     /// flags one no draft exercised.
     pub items: Vec<ItemReport>,
@@ -956,6 +987,9 @@ pub struct ItemReport {
     /// How many drafts exercised it.
     pub drafts: u64,
     pub exercised: bool,
+    /// Rules only: in how many drafts its trace entry recorded something.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fired: Option<u64>,
 }
 
 /// A name observed outside the universe, and in how many drafts.

@@ -310,7 +310,14 @@ fn print_report(report: &Report) {
     for kind in Kind::ALL {
         let k = report.kind(kind);
         println!();
-        println!("{} ({:.0} %)", k.summary, k.percent());
+        match k.fired {
+            Some(f) => println!(
+                "{} ({:.0} %), {f} fired (recorded a row, reason, code, note or outcome)",
+                k.summary,
+                k.percent()
+            ),
+            None => println!("{} ({:.0} %)", k.summary, k.percent()),
+        }
         let width = k
             .items
             .iter()
@@ -325,8 +332,9 @@ fn print_report(report: &Report) {
                 i.sites.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
             };
             let name = if i.dynamic { "dynamic" } else { i.name.as_str() };
+            let fired = i.fired.map(|f| format!(" {f:>6} fired")).unwrap_or_default();
             println!(
-                "  {:>6}  {name:<width$}  {place}{}",
+                "  {:>6}{fired}  {name:<width$}  {place}{}",
                 i.drafts,
                 if i.exercised { "" } else { "  NEVER" }
             );
@@ -353,6 +361,18 @@ fn print_report(report: &Report) {
                 _ => format!("{}  {}:{}", i.name, i.file, i.line),
             };
             println!("  {:<6}  {what}", kind.as_str());
+        }
+    }
+    let unfired: Vec<_> = report
+        .rules
+        .items
+        .iter()
+        .filter(|i| i.exercised && i.fired == Some(0))
+        .collect();
+    if !unfired.is_empty() {
+        println!("Rules that ran but never fired ({}):", unfired.len());
+        for i in unfired {
+            println!("  rule    {}  {}:{}", i.name, i.file, i.line);
         }
     }
     println!(

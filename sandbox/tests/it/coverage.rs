@@ -174,6 +174,14 @@ fn a_rule_no_case_reaches_is_flagged_and_counts_are_per_draft() {
     assert_eq!(dynamic.drafts, 3);
     assert!(rules.not_in_sources.is_empty(), "{:?}", rules.not_in_sources);
 
+    // `alder` runs in every draft but records something (code, reason,
+    // outcome) only for the child who is too old.
+    assert_eq!(item(rules, "alder").fired, Some(1));
+    assert_eq!(dynamic.fired, Some(3));
+    assert_eq!(never.fired, Some(0));
+    assert_eq!(rules.fired, Some(2));
+    assert_eq!(item(&r.rows, "kostnad: Hjälmens pris").fired, None);
+
     // Codes: the script's and the manifest's, each once, with both places.
     let codes = &r.codes;
     assert_eq!(codes.summary, "1 of 3 codes exercised");
@@ -238,6 +246,10 @@ fn consistent(dir: &Path, r: &Report) {
         for i in &k.items {
             assert!(i.drafts <= r.drafts, "{}", i.name);
             assert_eq!(i.exercised, i.drafts > 0);
+            match kind {
+                Kind::Rule => assert!(i.fired.unwrap() <= i.drafts, "{}", i.name),
+                _ => assert_eq!(i.fired, None),
+            }
             assert!(!i.sites.is_empty());
             for s in &i.sites {
                 let text = std::fs::read_to_string(dir.join(&s.file)).unwrap();

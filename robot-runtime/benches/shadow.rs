@@ -27,7 +27,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -155,7 +158,7 @@ async fn main() {
         .unwrap();
     let in_force = sandbox::Ruleset::load(&repo().join("rulesets/ekonomiskt-bistand")).unwrap();
     let t = templates(&in_force);
-    let now = chrono::Utc::now().timestamp_micros();
+    let now = robot_runtime::clock::Clock::now(&SystemClock).timestamp_micros();
     let seeding = Instant::now();
     match (store.sqlite_pool(), store.postgres_pool()) {
         (Some(p), _) => seed_with!(p, cases, in_force, &t, now),

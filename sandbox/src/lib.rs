@@ -7,6 +7,7 @@
 
 mod api;
 pub mod casework;
+pub mod coverage;
 mod engine;
 mod error;
 mod params;

@@ -64,6 +64,11 @@ pub struct Ruleset {
     script_params: RwLock<HashMap<NaiveDate, Arc<ScriptParams>>>,
     /// The casework type (`[casework]`); `None` for a bare ruleset.
     casework: Option<Casework>,
+    /// The rule scripts as read, (relative path, text): includes, then the
+    /// entry. Kept for static analysis (`coverage.rs`).
+    scripts: Vec<(String, String)>,
+    /// The manifest as read.
+    manifest_text: String,
 }
 
 impl std::fmt::Debug for Ruleset {
@@ -415,6 +420,17 @@ impl Ruleset {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .insert(date, p.clone());
         Ok(p)
+    }
+
+    /// The rule scripts as read, (path relative to the folder, text):
+    /// includes first, the entry last. Lines count from 1 in each file.
+    pub fn scripts(&self) -> &[(String, String)] {
+        &self.scripts
+    }
+
+    /// The manifest (`ruleset.toml`) as read.
+    pub fn manifest_text(&self) -> &str {
+        &self.manifest_text
     }
 
     /// The casework type, when the manifest declares one.
@@ -1054,6 +1070,8 @@ fn compile(dir: &Path, c: Contents) -> (Option<Ruleset>, Vec<Problem>) {
         resolved: RwLock::default(),
         script_params: RwLock::default(),
         casework,
+        scripts: c.scripts,
+        manifest_text: c.manifest_text,
     };
     (Some(ruleset), problems)
 }

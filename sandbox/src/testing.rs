@@ -77,6 +77,19 @@ pub fn cases(dir: &Path) -> std::io::Result<Vec<(String, PathBuf, PathBuf)>> {
 
 /// Runs one case.
 pub fn run_case(ruleset: &Ruleset, name: &str, input: &Path, expected: &Path) -> CaseResult {
+    run_case_with_draft(ruleset, name, input, expected).0
+}
+
+/// Runs one case, also returning the draft the ruleset made of it (none
+/// for an invalid application or a ruleset error), whether or not it was
+/// what the case expects.
+pub fn run_case_with_draft(
+    ruleset: &Ruleset,
+    name: &str,
+    input: &Path,
+    expected: &Path,
+) -> (CaseResult, Option<domain::Draft>) {
+    let mut made = None;
     let mut r = CaseResult {
         name: name.to_string(),
         passed: false,
@@ -90,14 +103,14 @@ pub fn run_case(ruleset: &Ruleset, name: &str, input: &Path, expected: &Path) ->
         Ok(w) => w,
         Err(e) => {
             r.diffs.push(format!("{}: kan inte läsas: {e}", expected.display()));
-            return r;
+            return (r, None);
         }
     };
     let bytes = match std::fs::read(input) {
         Ok(b) => b,
         Err(e) => {
             r.diffs.push(format!("{}: kan inte läsas: {e}", input.display()));
-            return r;
+            return (r, None);
         }
     };
     let want_exit = want.exit_code.unwrap_or(0);
@@ -137,12 +150,13 @@ pub fn run_case(ruleset: &Ruleset, name: &str, input: &Path, expected: &Path) ->
                     } else {
                         compare(&want, &draft, &mut r.diffs);
                     }
+                    made = Some(draft);
                 }
             }
         }
     }
     r.passed = r.diffs.is_empty();
-    r
+    (r, made)
 }
 
 fn compare(want: &Expected, draft: &domain::Draft, diffs: &mut Vec<String>) {

@@ -82,7 +82,9 @@ async fn rule_change(
         .await?
         .ok_or_else(|| anyhow::anyhow!("the demo user regel is missing"))?;
     let by = crate::accounts::By::Official(crate::officials::official(&regel, None)?);
-    let published = rulebook::publish(&rt.store, &by, dir).await.map_err(anyhow::Error::msg)?;
+    let published = rulebook::publish(&rt.store, &by, dir)
+        .await
+        .map_err(anyhow::Error::msg)?;
     let robots: Vec<(String, PathBuf)> = rt
         .settings
         .robots
@@ -107,7 +109,10 @@ async fn rule_change(
         out.join(format!("shadow-{id}.html")),
         shadow::html(&report, &format!("http://{}", rt.settings.http.listen)).map_err(anyhow::Error::msg)?,
     )?;
-    std::fs::write(out.join(format!("shadow-{id}.json")), serde_json::to_string_pretty(&report)?)?;
+    std::fs::write(
+        out.join(format!("shadow-{id}.json")),
+        serde_json::to_string_pretty(&report)?,
+    )?;
     let request = rulebook::request_activation(
         &rt.store,
         &by,

@@ -1,12 +1,14 @@
-//! `hrobot rules test|check|publish|versions|activate|activations|shadow`:
-//! for rule authors. `test` and `check` read a folder; the others work on
-//! the service's store (its configuration names it).
+//! `hrobot rules test|check|coverage|publish|versions|activate|activations|shadow`:
+//! for rule authors. `test`, `check` and `coverage` read a folder (and
+//! `coverage --production` the store); the others work on the service's
+//! store (its configuration names it).
 
 use crate::accounts::By;
 use crate::clock::SystemClock;
 use crate::config::Settings;
 use crate::rulebook::{self, shadow};
 use sandbox::Ruleset;
+use sandbox::coverage::{Kind, Report};
 use sandbox::testing::{cases, run_case};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -85,6 +87,27 @@ pub enum RulesCommand {
         #[arg(long, default_value = "")]
         link_base: String,
     },
+    /// Which rules, rows, reasons and codes the test cases exercise (or,
+    /// with `--production`, the drafts in the store, per ruleset version);
+    /// lists those never exercised.
+    Coverage {
+        /// The ruleset folder.
+        dir: PathBuf,
+        /// Another folder of cases to run against the ruleset.
+        #[arg(long, conflicts_with = "production")]
+        cases: Option<PathBuf>,
+        /// The drafts stored for cases of this ruleset (by name) in the
+        /// configuration's database, one section per version, newest first.
+        #[arg(long)]
+        production: bool,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Exit 1 when less than N percent of the rules are exercised (with
+        /// `--production`: by the drafts of the version in DIR).
+        #[arg(long, value_name = "N")]
+        fail_under_rules: Option<f64>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -96,7 +119,11 @@ pub enum Format {
 impl RulesCommand {
     /// Whether the verb works on the service's store.
     pub fn needs_store(&self) -> bool {
-        !matches!(self, RulesCommand::Test { .. } | RulesCommand::Check { .. })
+        match self {
+            RulesCommand::Test { .. } | RulesCommand::Check { .. } => false,
+            RulesCommand::Coverage { production, .. } => *production,
+            _ => true,
+        }
     }
 }
 
@@ -111,6 +138,27 @@ pub fn run(cmd: RulesCommand, settings: Option<Settings>) -> ExitCode {
             _,
         ) => super::on_big_stack(move || test(dir, cases, show_output)).unwrap_or(1),
         (RulesCommand::Check { dir }, _) => super::on_big_stack(move || check(dir)).unwrap_or(1),
+        (
+            RulesCommand::Coverage {
+                dir,
+                cases,
+                production,
+                json,
+                fail_under_rules,
+            },
+            settings,
+        ) => super::on_big_stack(move || {
+            let out = Output { json, fail_under_rules };
+            match (production, settings) {
+                (true, Some(settings)) => production_coverage(dir, settings, out),
+                (true, None) => {
+                    eprintln!("error: --production needs the service's configuration (--config or HROBOT_CONFIG)");
+                    1
+                }
+                (false, _) => tests_coverage(dir, cases, out),
+            }
+        })
+        .unwrap_or(1),
         (cmd, Some(settings)) => match super::tokio_runtime() {
             Ok(rt) => match rt.block_on(with_store(settings, cmd)) {
                 Ok(code) => code,
@@ -136,7 +184,7 @@ async fn with_store(settings: Settings, cmd: RulesCommand) -> anyhow::Result<u8>
     let store = &crate::runtime::open_store(&settings, Arc::new(SystemClock)).await?;
     let by = By::cli();
     Ok(match cmd {
-        RulesCommand::Test { .. } | RulesCommand::Check { .. } => 1,
+        RulesCommand::Test { .. } | RulesCommand::Check { .. } | RulesCommand::Coverage { .. } => 1,
         RulesCommand::Publish { dir } => match rulebook::publish(store, &by, &dir).await {
             Ok(p) => {
                 let v = &p.row;
@@ -425,4 +473,236 @@ fn check(dir: PathBuf) -> u8 {
         eprintln!("{} problem(s)", problems.len());
         1
     }
+}
+
+/// How `rules coverage` reports.
+#[derive(Debug, Clone, Copy)]
+struct Output {
+    json: bool,
+    fail_under_rules: Option<f64>,
+}
+
+impl Output {
+    /// The exit code for a report's rule coverage.
+    fn exit(self, report: &Report) -> u8 {
+        let rules = report.kind(Kind::Rule);
+        match self.fail_under_rules {
+            Some(n) if rules.percent() < n => {
+                eprintln!(
+                    "rule coverage {:.1} % is under {n} % ({})",
+                    rules.percent(),
+                    rules.summary
+                );
+                1
+            }
+            _ => 0,
+        }
+    }
+}
+
+fn load_ruleset(dir: &std::path::Path) -> Option<std::sync::Arc<Ruleset>> {
+    match Ruleset::load(dir) {
+        Ok(r) => Some(r),
+        Err(e) => {
+            eprintln!("error: ruleset {}:\n{e}", dir.display());
+            None
+        }
+    }
+}
+
+fn tests_coverage(dir: PathBuf, cases_dir: Option<PathBuf>, out: Output) -> u8 {
+    let Some(ruleset) = load_ruleset(&dir) else { return 1 };
+    let cases_dir = cases_dir.unwrap_or_else(|| dir.join("tests"));
+    let t = match sandbox::coverage::of_tests(&ruleset, &cases_dir) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {}: {e}", cases_dir.display());
+            return 1;
+        }
+    };
+    if out.json {
+        match serde_json::to_string_pretty(&t) {
+            Ok(j) => println!("{j}"),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return 1;
+            }
+        }
+    } else {
+        println!(
+            "Coverage of {} {} ({}) by the cases in {}: {} cases, {} drafts",
+            ruleset.name(),
+            ruleset.version(),
+            ruleset.hash(),
+            cases_dir.display(),
+            t.cases,
+            t.report.drafts
+        );
+        if !t.without_draft.is_empty() {
+            println!(
+                "  no draft (invalid application or ruleset error): {}",
+                t.without_draft.join(", ")
+            );
+        }
+        if !t.failed.is_empty() {
+            println!(
+                "  FAILED (drafts counted all the same; see `hrobot rules test`): {}",
+                t.failed.join(", ")
+            );
+        }
+        print_report(&t.report);
+    }
+    out.exit(&t.report)
+}
+
+fn production_coverage(dir: PathBuf, settings: Settings, out: Output) -> u8 {
+    let Some(ruleset) = load_ruleset(&dir) else { return 1 };
+    let rt = match super::tokio_runtime() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 1;
+        }
+    };
+    let found = rt.block_on(async {
+        let clock = std::sync::Arc::new(crate::clock::SystemClock);
+        let store = crate::runtime::open_store(&settings, clock).await?;
+        let found = store.production_coverage(&ruleset).await;
+        store.close().await;
+        anyhow::Ok(found?)
+    });
+    let found = match found {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return 1;
+        }
+    };
+    // The exit code follows the version in DIR; no drafts of it: nothing exercised.
+    let current = found
+        .versions
+        .iter()
+        .find(|v| v.current)
+        .map(|v| v.report.clone())
+        .unwrap_or_else(|| sandbox::coverage::Coverage::new(&ruleset).report());
+    if out.json {
+        match serde_json::to_string_pretty(&found) {
+            Ok(j) => println!("{j}"),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return 1;
+            }
+        }
+    } else {
+        println!(
+            "Production coverage of {} (the sources of {} {}, {}): {} version(s) in the store",
+            ruleset.name(),
+            ruleset.name(),
+            ruleset.version(),
+            ruleset.hash(),
+            found.versions.len()
+        );
+        if found.unreadable > 0 {
+            println!("  {} stored drafts could not be read (not counted)", found.unreadable);
+        }
+        if !found.versions.iter().any(|v| v.current) {
+            println!("  no drafts of the version in {}", dir.display());
+        }
+        for v in &found.versions {
+            println!();
+            println!(
+                "== version {} ({}){}: {} drafts",
+                v.version,
+                v.hash,
+                if v.current {
+                    ", the one in the folder"
+                } else {
+                    ", another version: compared with the folder's sources"
+                },
+                v.report.drafts
+            );
+            print_report(&v.report);
+        }
+    }
+    out.exit(&current)
+}
+
+/// The report as tables, then what was never exercised and the totals.
+fn print_report(report: &Report) {
+    for kind in Kind::ALL {
+        let k = report.kind(kind);
+        println!();
+        match k.fired {
+            Some(f) => println!(
+                "{} ({:.0} %), {f} fired (recorded a row, reason, code, note or outcome)",
+                k.summary,
+                k.percent()
+            ),
+            None => println!("{} ({:.0} %)", k.summary, k.percent()),
+        }
+        let width = k
+            .items
+            .iter()
+            .map(|i| i.name.chars().count())
+            .max()
+            .unwrap_or(0)
+            .min(60);
+        for i in &k.items {
+            let place = if i.dynamic {
+                format!("{}:{}  [{}]", i.file, i.line, i.pattern.as_deref().unwrap_or("*"))
+            } else {
+                i.sites.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+            };
+            let name = if i.dynamic { "dynamic" } else { i.name.as_str() };
+            let fired = i.fired.map(|f| format!(" {f:>6} fired")).unwrap_or_default();
+            println!(
+                "  {:>6}{fired}  {name:<width$}  {place}{}",
+                i.drafts,
+                if i.exercised { "" } else { "  NEVER" }
+            );
+        }
+        for o in &k.added_by_service {
+            println!("  {:>6}  {:<width$}  added by the service", o.drafts, o.name);
+        }
+        for o in &k.not_in_sources {
+            println!("  {:>6}  {:<width$}  NOT IN THE SOURCES", o.drafts, o.name);
+        }
+    }
+    let never: Vec<_> = Kind::ALL
+        .into_iter()
+        .flat_map(|kind| report.kind(kind).never_exercised().map(move |i| (kind, i)))
+        .collect();
+    println!();
+    if never.is_empty() {
+        println!("Every rule, row, reason and code was exercised.");
+    } else {
+        println!("Never exercised ({}):", never.len());
+        for (kind, i) in never {
+            let what = match (&i.pattern, &i.expression) {
+                (Some(p), Some(e)) => format!("{} [{p}] from `{e}`", i.name),
+                _ => format!("{}  {}:{}", i.name, i.file, i.line),
+            };
+            println!("  {:<6}  {what}", kind.as_str());
+        }
+    }
+    let unfired: Vec<_> = report
+        .rules
+        .items
+        .iter()
+        .filter(|i| i.exercised && i.fired == Some(0))
+        .collect();
+    if !unfired.is_empty() {
+        println!("Rules that ran but never fired ({}):", unfired.len());
+        for i in unfired {
+            println!("  rule    {}  {}:{}", i.name, i.file, i.line);
+        }
+    }
+    println!(
+        "Total: {}",
+        Kind::ALL
+            .iter()
+            .map(|k| report.kind(*k).summary.clone())
+            .collect::<Vec<_>>()
+            .join("; ")
+    );
 }

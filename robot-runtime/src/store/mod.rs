@@ -29,6 +29,7 @@ macro_rules! dispatch {
 }
 
 mod access;
+mod coverage;
 mod decisions;
 mod outbox;
 pub mod queue;
@@ -55,6 +56,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use coverage::{ProductionCoverage, VersionCoverage};
 pub use records::{AmendedBasis, AmendmentNote, RegisterAnswer, RegisterAnswerIncome};
 pub use sql::{
     Backend, CommentRow, DecisionRow, KommuniceringRow, NewDecision, NewKommunicering, NewOutboxItem, OutboxDecision,

@@ -17,6 +17,7 @@ mod municipality;
 mod pipeline;
 mod privacy;
 mod rulebook;
+mod rules_coverage;
 mod schedule;
 mod security;
 mod service_e2e;

@@ -13,6 +13,7 @@ pub fn install_heap_probe() {
 
 mod api;
 mod casework;
+mod coverage;
 mod hostile;
 mod hostile_corpus;
 mod support;

@@ -204,6 +204,19 @@ async fn eservice_applications_enriched_by_ssbtek_become_the_drafts_a_direct_eva
         .unwrap();
     drain_run(&rt, again.run_id, |_, _| {}).await.unwrap();
     assert_eq!(all_cases(&rt).await.len(), cases.len());
+
+    // Every draft replays byte-identical from what was stored: the
+    // e-service's document and SSBTEK's answers, with the version the
+    // service published from the robot's folder.
+    let mut replayed = 0;
+    for case in cases.iter().filter(|c| c.state == CaseState::AwaitingApproval) {
+        let r = robot_runtime::rulebook::replay::replay_case(&rt.store, env.dir.path(), case.id, "cli:test")
+            .await
+            .unwrap();
+        assert!(r.identical, "{}: {:?} {:?}", case.external_id, r.error, r.differences);
+        replayed += 1;
+    }
+    assert_eq!(replayed, drafted);
     rt.store.close().await;
 }
 

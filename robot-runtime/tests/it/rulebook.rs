@@ -489,3 +489,145 @@ async fn the_workbench_on_sqlite() {
 async fn the_workbench_on_postgres() {
     workbench(Engine::Postgres).await;
 }
+
+/// Both casework types over the demo data, through the command line:
+/// every draft replays byte-identical (`cases replay --all`), and the
+/// workbench's verbs publish, list, shadow and refuse as they say.
+#[tokio::test]
+async fn the_demo_data_replays_and_the_workbench_verbs_work() {
+    let env = TestEnv::new(Engine::Sqlite).await;
+    let dir = env.dir.path();
+    let demo = repo().join("ops/demo");
+    copy_dir(&demo.join("inbox"), &dir.join("inbox-eb"));
+    copy_dir(&demo.join("inbox-avgift"), &dir.join("inbox-avgift"));
+    let cfg = dir.join("hrobot.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"data_dir = "{data}"
+[[robots]]
+name = "demo"
+schedule = "0 8 * * 1-5"
+ruleset = "{eb}"
+[robots.source]
+kind = "file_inbox"
+path = "{data}/inbox-eb"
+[[robots.lookups]]
+kind = "file_register"
+path = "{register}"
+[[robots]]
+name = "demo-avgift"
+schedule = "0 8 * * 1-5"
+ruleset = "{avgift}"
+[robots.source]
+kind = "file_inbox"
+path = "{data}/inbox-avgift"
+"#,
+            data = dir.display(),
+            eb = ruleset().display(),
+            avgift = repo().join("rulesets/avgift-aldreomsorg").display(),
+            register = demo.join("register").display(),
+        ),
+    )
+    .unwrap();
+    let cfg = cfg.to_str().unwrap();
+    for robot in ["demo", "demo-avgift"] {
+        let o = run(&["run", robot, "--config", cfg]);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+
+    let o = run(&["rules", "versions", "--format", "json", "--config", cfg]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let versions: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let by: Vec<&str> = versions
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["row"]["published_by"].as_str().unwrap())
+        .collect();
+    assert_eq!(by.len(), 2, "{versions}");
+    assert!(
+        by.contains(&"config:demo") && by.contains(&"config:demo-avgift"),
+        "{by:?}"
+    );
+
+    let o = run(&["cases", "replay", "--all", "--config", cfg]);
+    let out = stdout(&o);
+    assert!(o.status.success(), "{out}\n{}", stderr(&o));
+    let summary = out.lines().last().unwrap();
+    let identical: usize = summary.split(' ').next().unwrap().parse().unwrap();
+    assert!(identical >= 30, "{summary}");
+    assert!(summary.ends_with(" identical, 0 different"), "{summary}");
+    let o = run(&["cases", "replay", "1", "--format", "json", "--config", cfg]);
+    let one: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(one["identical"], true, "{one}");
+
+    // A candidate: higher rent guide values (its own tests no longer hold).
+    let cand = higher_rent(&dir.join("kandidat"), "2.1.0");
+    let o = run(&["rules", "publish", cand.to_str().unwrap(), "--config", cfg]);
+    let out = stdout(&o);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(out.starts_with("published ekonomiskt-bistand 2.1.0"), "{out}");
+    let hash = out
+        .split_whitespace()
+        .find(|w| w.starts_with("sha256:"))
+        .unwrap()
+        .to_string();
+    let prefix = &hash["sha256:".len().."sha256:".len() + 12];
+    let o = run(&["rules", "publish", cand.to_str().unwrap(), "--config", cfg]);
+    assert!(stdout(&o).starts_with("already published"), "{}", stdout(&o));
+
+    let reports = dir.join("rapporter");
+    let o = run(&[
+        "rules",
+        "shadow",
+        prefix,
+        "--cases",
+        "all",
+        "--out",
+        reports.to_str().unwrap(),
+        "--config",
+        cfg,
+    ]);
+    let out = stdout(&o);
+    assert!(o.status.success(), "{out}\n{}", stderr(&o));
+    assert!(out.starts_with("shadow report #1: "), "{out}");
+    assert!(out.contains(" changed, ") && !out.contains(" 0 changed"), "{out}");
+    assert!(out.contains("increased, 0 decreased"), "{out}");
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(reports.join("shadow-1.json")).unwrap()).unwrap();
+    assert!(report["changed"].as_u64().unwrap() >= 1, "{report}");
+    assert_eq!(report["casework_type"], "ekonomiskt-bistand");
+    let html = std::fs::read_to_string(reports.join("shadow-1.html")).unwrap();
+    assert!(html.contains("<html lang=\"sv\">") && html.contains("Delvis bifall"));
+    // Personal data stays out of the report: ids and diarienummer only.
+    assert!(
+        !audit::event::contains_personnummer(&html),
+        "no personnummer in the report"
+    );
+    assert!(!audit::event::contains_personnummer(&report.to_string()));
+
+    // A version whose tests fail is not asked for; a bad filter is named.
+    let today = chrono::Utc::now()
+        .with_timezone(&chrono_tz::Europe::Stockholm)
+        .date_naive()
+        .to_string();
+    let o = run(&[
+        "rules",
+        "activate",
+        prefix,
+        "--from",
+        &today,
+        "--reason",
+        "Nya riktvärden",
+        "--config",
+        cfg,
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("tester misslyckades"), "{}", stderr(&o));
+    let o = run(&["rules", "shadow", prefix, "--cases", "fran=2026-01-01", "--config", cfg]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("okänd nyckel"), "{}", stderr(&o));
+    let o = run(&["rules", "activations", "--config", cfg]);
+    assert!(o.status.success());
+}

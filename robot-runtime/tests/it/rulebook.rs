@@ -608,10 +608,9 @@ path = "{data}/inbox-avgift"
     assert!(!audit::event::contains_personnummer(&report.to_string()));
 
     // A version whose tests fail is not asked for; a bad filter is named.
-    let today = chrono::Utc::now()
-        .with_timezone(&chrono_tz::Europe::Stockholm)
-        .date_naive()
-        .to_string();
+    let today =
+        robot_runtime::rulebook::swedish_day(robot_runtime::clock::Clock::now(&robot_runtime::clock::SystemClock))
+            .to_string();
     let o = run(&[
         "rules",
         "activate",

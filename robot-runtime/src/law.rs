@@ -52,6 +52,8 @@ impl LetterLaw {
 #[derive(Clone, Default)]
 pub struct LawBook {
     dirs: Vec<PathBuf>,
+    /// Where published versions are written out (`DATA/rulesets/<hex>/`).
+    versions: Option<PathBuf>,
     loaded: Arc<Mutex<HashMap<PathBuf, Arc<Ruleset>>>>,
 }
 
@@ -70,8 +72,31 @@ impl LawBook {
         dirs.dedup();
         LawBook {
             dirs,
+            versions: None,
             loaded: Arc::default(),
         }
+    }
+
+    /// Also reads the published versions written out under `dir`, so a
+    /// letter cites the references of the very version its draft was made
+    /// with.
+    pub fn with_versions(mut self, dir: PathBuf) -> LawBook {
+        self.versions = Some(dir);
+        self
+    }
+
+    /// The draft's own version: loaded in this process, or written out
+    /// under the versions folder.
+    fn version(&self, hash: &str) -> Option<Arc<Ruleset>> {
+        if let Some(r) = Ruleset::loaded(hash) {
+            return Some(r);
+        }
+        let hex = hash.strip_prefix("sha256:")?;
+        let dir = self.versions.as_ref()?.join(hex);
+        if !dir.is_dir() {
+            return None;
+        }
+        Ruleset::load(&dir).ok().filter(|r| r.hash() == hash)
     }
 
     fn ruleset(&self, name: &str) -> Option<Arc<Ruleset>> {
@@ -96,11 +121,11 @@ impl LawBook {
     }
 
     /// The references in force for a decision about `period`, from the
-    /// ruleset the draft was made with (by name: a newer version of the
-    /// same ruleset carries the same dated references).
+    /// version the draft was made with, else the robots' ruleset of the
+    /// same name (a newer version carries the same dated references).
     pub fn letter_law(&self, ruleset: &RulesetRef, period: Period) -> LetterLaw {
         let fallback = LetterLaw::fallback(period);
-        let Some(r) = self.ruleset(&ruleset.name) else {
+        let Some(r) = self.version(&ruleset.hash).or_else(|| self.ruleset(&ruleset.name)) else {
             return fallback;
         };
         let Ok(params) = r.resolved(period.first_day()) else {

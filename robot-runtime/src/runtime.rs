@@ -144,7 +144,8 @@ impl Runtime {
     /// Opens the store (applying migrations) and sets up the robots.
     pub async fn build(mut settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Runtime> {
         // Letters cite the legal references of the rulesets the robots use.
-        settings.approval.law = crate::law::LawBook::new(settings.robots.iter().map(|r| r.ruleset.clone()));
+        settings.approval.law = crate::law::LawBook::new(settings.robots.iter().map(|r| r.ruleset.clone()))
+            .with_versions(settings.data_dir.join("rulesets"));
         let settings = Arc::new(settings);
         let store = open_store(&settings, clock.clone()).await?;
         let mut robots = HashMap::new();

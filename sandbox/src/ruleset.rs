@@ -285,6 +285,15 @@ impl Ruleset {
             .unwrap_or_else(|| kind.label().to_string())
     }
 
+    /// A ruleset this process has loaded, by its content hash.
+    pub fn loaded(hash: &str) -> Option<Arc<Ruleset>> {
+        cache()
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(hash)
+            .cloned()
+    }
+
     /// Loads a ruleset folder. Files are read and hashed every time; the
     /// scripts are compiled once per content hash and shared.
     pub fn load(dir: &Path) -> Result<Arc<Ruleset>, RulesetError> {

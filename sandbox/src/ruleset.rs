@@ -368,7 +368,8 @@ impl Ruleset {
     pub fn version(&self) -> &str {
         &self.version
     }
-    /// `sha256:<hex>` over the manifest, scripts and parameter files.
+    /// `sha256:<hex>` over the manifest, scripts, parameter files and the
+    /// casework type's schema, validation script, labels and letters.
     pub fn hash(&self) -> &str {
         &self.hash
     }

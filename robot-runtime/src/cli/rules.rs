@@ -567,7 +567,16 @@ fn production_coverage(dir: PathBuf, settings: Settings, out: Output) -> u8 {
     let found = rt.block_on(async {
         let clock = std::sync::Arc::new(crate::clock::SystemClock);
         let store = crate::runtime::open_store(&settings, clock).await?;
-        let found = store.production_coverage(&ruleset).await;
+        // Published versions of this ruleset are measured against their own files.
+        let mut stored = std::collections::HashMap::new();
+        for v in store.ruleset_versions(None).await? {
+            if v.name == ruleset.name()
+                && let Ok(r) = rulebook::load_version(&store, &settings.data_dir, &v.hash).await
+            {
+                stored.insert(v.hash, r);
+            }
+        }
+        let found = store.production_coverage(&ruleset, &stored).await;
         store.close().await;
         anyhow::Ok(found?)
     });
@@ -616,8 +625,10 @@ fn production_coverage(dir: PathBuf, settings: Settings, out: Output) -> u8 {
                 v.hash,
                 if v.current {
                     ", the one in the folder"
+                } else if v.own_sources {
+                    ", another version: compared with its own published files"
                 } else {
-                    ", another version: compared with the folder's sources"
+                    ", another version (not published): compared with the folder's sources"
                 },
                 v.report.drafts
             );

@@ -30,7 +30,7 @@ use sandbox::Ruleset;
 use serde_json::json;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 
 /// The stack rule evaluation needs (the sandbox's depth limits are sized
 /// for it).
@@ -147,7 +147,6 @@ pub async fn store_version(store: &Store, actor: &str, p: &Prepared, via: &str) 
         )
         .await
         .map_err(store_error)?;
-    published().insert(row.hash.clone());
     let row = if new {
         row
     } else {
@@ -170,27 +169,17 @@ pub async fn publish(store: &Store, by: &By, dir: &Path) -> Result<Published, St
     store_version(store, &by.actor(), &p, "publish").await
 }
 
-fn published() -> std::sync::MutexGuard<'static, HashSet<String>> {
-    static SEEN: OnceLock<Mutex<HashSet<String>>> = OnceLock::new();
-    SEEN.get_or_init(Default::default)
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
 /// Makes sure the store holds the version a robot's configured folder
 /// has (published as `config:ROBOT` the first time), so that its drafts
-/// can be replayed.
+/// can be replayed. (One look-up by primary key; the pipeline asks once
+/// per batch.)
 pub async fn ensure_published(store: &Store, robot: &str, dir: &Path, ruleset: &Arc<Ruleset>) -> Result<(), String> {
-    if published().contains(ruleset.hash()) {
-        return Ok(());
-    }
     if store
         .ruleset_version(ruleset.hash())
         .await
         .map_err(store_error)?
         .is_some()
     {
-        published().insert(ruleset.hash().to_string());
         return Ok(());
     }
     let d = dir.to_path_buf();
@@ -303,10 +292,7 @@ pub async fn ruleset_for_robot(
         .await
         .map_err(|e| again(store_error(e)))?
     {
-        Some(a) if a.hash == configured.hash() => {
-            published().insert(a.hash);
-            Ok(configured)
-        }
+        Some(a) if a.hash == configured.hash() => Ok(configured),
         Some(a) => load_version(store, data_dir, &a.hash).await.map_err(again),
         None => {
             ensure_published(store, robot, folder, &configured)

@@ -57,6 +57,9 @@ pub struct VersionCoverage {
     /// For another version, items may have moved or changed: the universe
     /// is still the loaded version's.
     pub current: bool,
+    /// Measured against its own sources (the folder's, or the published
+    /// version's stored files); otherwise against the folder's.
+    pub own_sources: bool,
     /// The id of the newest draft of this version.
     pub newest_draft: i64,
     pub report: Report,
@@ -77,7 +80,14 @@ impl Store {
     /// itself, which made it), newest version first. The universe is the
     /// given ruleset's sources for every version. For the web UI and
     /// `hrobot rules coverage --production`.
-    pub async fn production_coverage(&self, ruleset: &sandbox::Ruleset) -> Result<ProductionCoverage, StoreError> {
+    /// `stored`: other versions' own rulesets by hash (published versions,
+    /// `rulebook::load_version`); a version found there is measured against
+    /// its own sources.
+    pub async fn production_coverage(
+        &self,
+        ruleset: &sandbox::Ruleset,
+        stored: &HashMap<String, std::sync::Arc<sandbox::Ruleset>>,
+    ) -> Result<ProductionCoverage, StoreError> {
         let universe = sandbox::coverage::Universe::of(ruleset);
         // hash → (version, newest draft id, coverage)
         let mut by_hash: HashMap<String, (String, i64, Coverage)> = HashMap::new();
@@ -94,10 +104,14 @@ impl Store {
                 };
                 let r = draft.ruleset();
                 let entry = by_hash.entry(r.hash.clone()).or_insert_with(|| {
+                    let own = stored.get(&r.hash).filter(|_| r.hash != ruleset.hash());
                     (
                         r.version.clone(),
                         *id,
-                        Coverage::with_universe(ruleset.reference(), universe.clone()),
+                        match own {
+                            Some(o) => Coverage::with_universe(o.reference(), sandbox::coverage::Universe::of(o)),
+                            None => Coverage::with_universe(ruleset.reference(), universe.clone()),
+                        },
                     )
                 });
                 entry.1 = entry.1.max(*id);
@@ -108,6 +122,7 @@ impl Store {
             .into_iter()
             .map(|(hash, (version, newest_draft, coverage))| VersionCoverage {
                 current: hash == ruleset.hash(),
+                own_sources: hash == ruleset.hash() || stored.contains_key(&hash),
                 hash,
                 version,
                 newest_draft,

@@ -110,7 +110,7 @@ async fn production_per_version(engine: Engine) {
     assert_eq!(old.name(), new.name());
     assert_ne!(old.hash(), new.hash());
 
-    let found = rt.store.production_coverage(&new).await.unwrap();
+    let found = rt.store.production_coverage(&new, &Default::default()).await.unwrap();
     assert_eq!(found.unreadable, 0);
     let got: Vec<(&str, bool, u64)> = found
         .versions
@@ -131,7 +131,7 @@ async fn production_per_version(engine: Engine) {
         assert_eq!(first.drafts, v.report.drafts, "{}", first.name);
     }
     // The same through the old folder: the newer version is then the other one.
-    let found = rt.store.production_coverage(&old).await.unwrap();
+    let found = rt.store.production_coverage(&old, &Default::default()).await.unwrap();
     assert_eq!(
         found.versions.iter().map(|v| v.current).collect::<Vec<_>>(),
         [false, true]

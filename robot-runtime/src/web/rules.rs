@@ -55,6 +55,10 @@ fn who(actor: &str) -> String {
         format!("konfigurationen (robot {r})")
     } else if let Some(c) = actor.strip_prefix("cli:") {
         format!("kommandoraden ({c})")
+    } else if actor == "setup" {
+        "installationen".into()
+    } else if actor == "idp" {
+        "identitetsleverantören".into()
     } else {
         actor.to_string()
     }
@@ -740,10 +744,20 @@ pub async fn shadow_report(
 
 // ------------------------------------------------------------ activations
 
+/// `1 ärende`, `3 ärenden`.
+fn cases(n: u64) -> String {
+    if n == 1 {
+        "1 ärende".into()
+    } else {
+        format!("{n} ärenden")
+    }
+}
+
 pub struct ShadowSummary {
     pub id: i64,
     pub created: String,
-    pub cases: u64,
+    /// `12 ärenden`.
+    pub cases: String,
     pub changed: u64,
     pub failed: u64,
     /// Outcome changes, `Bifall → Avslag: 3 ärenden`.
@@ -777,6 +791,8 @@ pub struct RequestView {
 struct ActivationsPage {
     chrome: Chrome,
     notice: Option<String>,
+    /// An error about a request that is no longer open (decided meanwhile).
+    top_error: Option<String>,
     open: Vec<RequestView>,
     closed: Vec<RequestView>,
 }
@@ -812,22 +828,14 @@ async fn shadow_summary(web: &Web, hash: &str) -> Result<Option<ShadowSummary>, 
     Ok(Some(ShadowSummary {
         id: row.id,
         created: view::time(row.created_at),
-        cases: r.cases,
+        cases: cases(r.cases),
         changed: r.changed,
         failed: r.failed,
         transitions: v
             .transitions
             .iter()
             .filter(|t| t.changed)
-            .map(|t| {
-                format!(
-                    "{} → {}: {} {}",
-                    t.from,
-                    t.to,
-                    t.cases,
-                    if t.cases == 1 { "ärende" } else { "ärenden" }
-                )
-            })
+            .map(|t| format!("{} → {}: {}", t.from, t.to, cases(t.cases)))
             .collect(),
         against: match &r.baseline {
             Some(b) => format!("{} {}", b.name, b.version),
@@ -906,10 +914,14 @@ async fn activations_page(
             closed.push(view);
         }
     }
+    let top_error = posted
+        .filter(|p| !open.iter().any(|q: &RequestView| q.id == p.id))
+        .map(|p| format!("Begäran nr {}: {}", p.id, p.error));
     render_status(
         &ActivationsPage {
             chrome: Chrome::for_user(a, "/regler"),
             notice,
+            top_error,
             open,
             closed,
         },
@@ -989,7 +1001,10 @@ pub struct TriedDraft {
     pub outcome: String,
     pub amount: String,
     pub codes: Vec<String>,
+    /// What to check in this application (not the parameter notices).
     pub warnings: Vec<String>,
+    /// Unverified parameter values the draft used.
+    pub parameter_notices: Vec<String>,
 }
 
 #[derive(Template)]
@@ -1169,7 +1184,18 @@ pub async fn try_post(
                     .iter()
                     .map(|c| format!("{} – {}", c.as_str(), sandbox::Ruleset::code_label(t, c.as_str())))
                     .collect(),
-                warnings: d.warnings().to_vec(),
+                warnings: d
+                    .warnings()
+                    .iter()
+                    .filter(|w| !sandbox::is_parameter_notice(w))
+                    .cloned()
+                    .collect(),
+                parameter_notices: d
+                    .warnings()
+                    .iter()
+                    .filter(|w| sandbox::is_parameter_notice(w))
+                    .map(|w| sandbox::parameter_notice_body(w).to_string())
+                    .collect(),
             });
             StatusCode::OK
         }

@@ -252,6 +252,14 @@ async fn rule_pages(engine: Engine) {
         )
         .await;
     assert_eq!(r.status(), 303, "a second regelförfattare approves");
+    let r = adam
+        .post(
+            &format!("/regler/aktiveringar/{id}"),
+            &[("atgard", "avsla"), ("anteckning", "Sent.")],
+        )
+        .await;
+    assert_eq!(r.status(), 422, "decided once");
+    assert!(r.text().await.unwrap().contains("Begäran är redan avgjord"));
     let html = page(&rut, "/regler/versioner").await;
     assert!(row(&html, &new).contains("Gäller nu"), "{html}");
     assert!(!row(&html, &config).contains("Gäller nu"));
@@ -395,6 +403,16 @@ async fn the_rule_pages_pass_axe_and_fit_a_phone() {
         }
     }
 
+    // Screenshots to look at, beside the official's day's (web_desk.rs).
+    let shots = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .unwrap()
+        .join("ci-artefacts/screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let shot = async |c: &Client, name: &str| {
+        let png = c.screenshot().await.unwrap();
+        std::fs::write(shots.join(format!("{name}.png")), png).unwrap();
+    };
     let axe_js = axe_source();
     let app = WebApp::start(Engine::Sqlite).await;
     app.seed(&[ruleset().join("tests/05-lon-med-jobbstimulans.json")]).await;
@@ -473,6 +491,14 @@ async fn the_rule_pages_pass_axe_and_fit_a_phone() {
             for p in pages {
                 c.goto(&app.url(&p)).await.unwrap();
                 check(c, &format!("{p} as {user}")).await;
+                let name = match (user, p.as_str()) {
+                    ("rut", x) if x == format!("/regler/versioner/{new}") => Some("rules-version"),
+                    ("rakel", "/regler/aktiveringar") => Some("rules-activations"),
+                    _ => None,
+                };
+                if let Some(n) = name {
+                    shot(c, &format!("{n}-{}", if phone { "phone" } else { "wide" })).await;
+                }
             }
         }
         // The states after a form, as rut.
@@ -484,10 +510,11 @@ async fn the_rule_pages_pass_axe_and_fit_a_phone() {
         assert!(text(c).await.contains("Skuggkörningen kunde inte startas"));
         check(c, "a shadow run's filter error").await;
         c.goto(&app.url("/regler/prova")).await.unwrap();
-        submit_form(c, "/regler/prova", &[("ansokan", &valid)]).await;
+        submit_form(c, "/regler/prova#resultat", &[("ansokan", &valid)]).await;
         assert!(text(c).await.contains("Reglerna steg för steg"), "{}", text(c).await);
         check(c, "a draft tried").await;
-        submit_form(c, "/regler/prova", &[("ansokan", &invalid)]).await;
+        shot(c, if phone { "rules-try-phone" } else { "rules-try-wide" }).await;
+        submit_form(c, "/regler/prova#resultat", &[("ansokan", &invalid)]).await;
         assert!(text(c).await.contains("Ansökan är inte giltig"));
         check(c, "an invalid application tried").await;
         // rut's own request: the decision refused in place.

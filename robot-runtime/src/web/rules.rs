@@ -238,7 +238,8 @@ fn type_title(t: &str) -> String {
 /// `/regler/versioner`: every published version, newest first.
 pub async fn versions(State(web): State<Web>, Extension(a): Extension<Authed>) -> Result<Response, WebError> {
     let states = rulebook::version_states(&web.ctx.store, None).await.map_err(internal)?;
-    let mut versions: Vec<VersionLine> = states
+    // Newest first, as the store lists them.
+    let versions: Vec<VersionLine> = states
         .iter()
         .map(|s| VersionLine {
             hex: hex(&s.row.hash).to_string(),
@@ -253,12 +254,6 @@ pub async fn versions(State(web): State<Web>, Extension(a): Extension<Authed>) -
             state: state_text(s),
         })
         .collect();
-    // Newest first (the store lists them in its own order).
-    let order: HashMap<String, chrono::DateTime<chrono::Utc>> = states
-        .iter()
-        .map(|s| (hex(&s.row.hash).to_string(), s.row.published_at))
-        .collect();
-    versions.sort_by(|x, y| order.get(&y.hex).cmp(&order.get(&x.hex)));
     render(&VersionsPage {
         chrome: Chrome::for_user(&a, "/regler"),
         versions,
@@ -968,12 +963,18 @@ pub async fn decide(
         "aterkalla" => (Decision::Withdraw, "aterkallad"),
         _ => return Err(Failure::Invalid("Okänd åtgärd.".into()).into()),
     };
-    web.ctx.store.activation(id).await?.ok_or(Failure::NotFound)?;
+    let row = web.ctx.store.activation(id).await?.ok_or(Failure::NotFound)?;
+    // Refused for who the official is (403), or for what was sent (422).
+    let mine = own(&a, &row);
+    let not_theirs = match decision {
+        Decision::Withdraw => !mine,
+        Decision::Approve | Decision::Refuse => mine,
+    };
     let note = Some(f.anteckning.as_str()).filter(|n| !n.trim().is_empty());
     match rulebook::decide_activation(&web.ctx.store, &a.official, id, decision, note).await {
         Ok(_) => Ok(see_other(&format!("/regler/aktiveringar?klart={done}"))),
         Err(e) => {
-            let status = if e.contains("fyra ögon") || e.starts_with("Bara ") {
+            let status = if not_theirs && row.state == ActivationState::Requested {
                 StatusCode::FORBIDDEN
             } else {
                 StatusCode::UNPROCESSABLE_ENTITY

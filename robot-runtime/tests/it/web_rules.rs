@@ -284,6 +284,38 @@ async fn rule_pages(engine: Engine) {
     assert!(!row(&html, &new).contains("Gäller nu"));
     let html = page(&rut, "/regler/aktiveringar").await;
     assert!(html.contains("Godkänd") && html.contains("Skuggkörningen granskad."));
+    // Approved from a later day; a request withdrawn by the one who asked
+    // (nobody else may).
+    let ask = async |from: &str| {
+        let r = rut
+            .post(
+                &format!("/regler/versioner/{new}/aktivering"),
+                &[("fran", from), ("motivering", "Från nästa månad.")],
+            )
+            .await;
+        assert_eq!(r.status(), 303);
+        open_request(&page(&rut, "/regler/aktiveringar").await)
+    };
+    let later = ask("2021-04-01").await;
+    let r = rakel
+        .post(&format!("/regler/aktiveringar/{later}"), &[("atgard", "aterkalla")])
+        .await;
+    assert_eq!(r.status(), 403);
+    assert!(r.text().await.unwrap().contains("Bara den som begärde kan återkalla"));
+    let r = adam
+        .post(&format!("/regler/aktiveringar/{later}"), &[("atgard", "godkann")])
+        .await;
+    assert_eq!(r.status(), 303);
+    let html = page(&rut, "/regler/versioner").await;
+    assert!(row(&html, &new).contains("Godkänd från 2021-04-01"), "{html}");
+    assert!(row(&html, &config).contains("Gäller nu"));
+    let withdrawn = ask("2021-05-01").await;
+    let r = rut
+        .post(&format!("/regler/aktiveringar/{withdrawn}"), &[("atgard", "aterkalla")])
+        .await;
+    assert_eq!(r.status(), 303, "{}", r.text().await.unwrap());
+    let html = page(&rut, "/regler/aktiveringar").await;
+    assert!(html.contains("Ingen begäran väntar på beslut") && html.contains("Återkallad"));
 
     // Pröva en ansökan: the version in force, a valid application.
     let html = page(&rut, "/regler/prova").await;

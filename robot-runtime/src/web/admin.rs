@@ -1,4 +1,4 @@
-//! The pages of the other roles: rulesets (regelförfattare, revisor),
+//! The pages of the other roles (the rule pages are in `rules.rs`):
 //! users, robots, configuration and failing deliveries (administratör),
 //! the audit log's state (revisor).
 
@@ -13,56 +13,6 @@ use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use axum::{Extension, Form};
 use serde::Deserialize;
-
-pub struct RulesetLine {
-    pub robot: String,
-    pub name: String,
-    pub version: String,
-    pub hash: String,
-    pub path: String,
-    pub problem: Option<String>,
-}
-
-#[derive(Template)]
-#[template(path = "rules.html")]
-struct RulesPage {
-    chrome: Chrome,
-    rulesets: Vec<RulesetLine>,
-}
-
-pub async fn rulesets(State(web): State<Web>, Extension(a): Extension<Authed>) -> Result<Response, WebError> {
-    let mut robots = web.ctx.settings.robots.clone();
-    robots.sort_by(|a, b| a.name.cmp(&b.name));
-    let lines = tokio::task::spawn_blocking(move || {
-        robots
-            .into_iter()
-            .map(|r| match sandbox::Ruleset::load(&r.ruleset) {
-                Ok(rs) => RulesetLine {
-                    robot: r.name,
-                    name: rs.name().to_string(),
-                    version: rs.version().to_string(),
-                    hash: rs.hash().to_string(),
-                    path: r.ruleset.display().to_string(),
-                    problem: None,
-                },
-                Err(e) => RulesetLine {
-                    robot: r.name,
-                    name: "–".into(),
-                    version: "–".into(),
-                    hash: "–".into(),
-                    path: r.ruleset.display().to_string(),
-                    problem: Some(e.to_string()),
-                },
-            })
-            .collect::<Vec<_>>()
-    })
-    .await
-    .map_err(|e| Failure::Internal(anyhow::Error::new(e)))?;
-    render(&RulesPage {
-        chrome: Chrome::for_user(&a, "/regler"),
-        rulesets: lines,
-    })
-}
 
 // ------------------------------------------------------------- users
 

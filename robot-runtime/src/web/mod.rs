@@ -27,6 +27,7 @@ pub mod openapi;
 mod pages;
 mod queue;
 pub mod ratelimit;
+mod rules;
 pub mod session;
 mod view;
 
@@ -151,7 +152,13 @@ use Role::{Administrator as A, Handlaggare as H, Regelforfattare as R, Revisor a
 const CASE_READERS: &[Role] = &[H, R, V];
 const DECIDERS: &[Role] = &[H];
 const ADMINS: &[Role] = &[A];
-const RULE_READERS: &[Role] = &[R, V];
+/// The rule pages: regelförfattare, the administratör who may decide an
+/// activation, and the revisor, who reads them.
+const RULE_READERS: &[Role] = &[R, A, V];
+/// Shadow runs, activation requests and "pröva en ansökan".
+const RULE_AUTHORS: &[Role] = rules::AUTHORS;
+/// Deciding an activation request (a second person; `rulebook` checks who).
+const RULE_DECIDERS: &[Role] = rules::DECIDERS;
 const AUDITORS: &[Role] = &[V];
 
 macro_rules! routes {
@@ -189,7 +196,18 @@ routes! {
     post "/arenden/{id}/manuell" => actions::return_to_manual, Access::Roles(DECIDERS);
     post "/arenden/{id}/tilldela" => actions::assign, Access::Roles(DECIDERS);
     post "/arenden/{id}/kommentar" => actions::comment, Access::Roles(DECIDERS);
-    get "/regler" => admin::rulesets, Access::Roles(RULE_READERS);
+    post "/arenden/{id}/kor-om" => rules::replay, Access::Roles(CASE_READERS);
+    get "/regler" => rules::overview, Access::Roles(RULE_READERS);
+    get "/regler/versioner" => rules::versions, Access::Roles(RULE_READERS);
+    get "/regler/versioner/{hash}" => rules::version, Access::Roles(RULE_READERS);
+    get "/regler/versioner/{hash}/fil" => rules::file, Access::Roles(RULE_READERS);
+    post "/regler/versioner/{hash}/skuggkorning" => rules::run_shadow, Access::Roles(RULE_AUTHORS);
+    post "/regler/versioner/{hash}/aktivering" => rules::request_activation, Access::Roles(RULE_AUTHORS);
+    get "/regler/skuggkorningar/{id}" => rules::shadow_report, Access::Roles(RULE_READERS);
+    get "/regler/aktiveringar" => rules::activations, Access::Roles(RULE_READERS);
+    post "/regler/aktiveringar/{id}" => rules::decide, Access::Roles(RULE_DECIDERS);
+    get "/regler/prova" => rules::try_page, Access::Roles(RULE_AUTHORS);
+    post "/regler/prova" => rules::try_post, Access::Roles(RULE_AUTHORS);
     get "/admin/anvandare" => admin::users, Access::Roles(ADMINS);
     post "/admin/anvandare" => admin::add_user, Access::Roles(ADMINS);
     post "/admin/anvandare/{id}/status" => admin::user_status, Access::Roles(ADMINS);

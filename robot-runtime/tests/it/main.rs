@@ -32,5 +32,6 @@ mod web_desk;
 mod web_matrix;
 mod web_oidc;
 mod web_queue;
+mod web_rules;
 mod web_support;
 mod web_xss;

@@ -40,7 +40,18 @@ const MATRIX: &[(&str, &str, [E; 5])] = &[
     ("post", "/arenden/{id}/manuell", [Login, Ok, No, No, No]),
     ("post", "/arenden/{id}/tilldela", [Login, Ok, No, No, No]),
     ("post", "/arenden/{id}/kommentar", [Login, Ok, No, No, No]),
-    ("get", "/regler", [Login, No, Ok, No, Ok]),
+    ("post", "/arenden/{id}/kor-om", [Login, Ok, Ok, No, Ok]),
+    ("get", "/regler", [Login, No, Ok, Ok, Ok]),
+    ("get", "/regler/versioner", [Login, No, Ok, Ok, Ok]),
+    ("get", "/regler/versioner/{hash}", [Login, No, Ok, Ok, Ok]),
+    ("get", "/regler/versioner/{hash}/fil", [Login, No, Ok, Ok, Ok]),
+    ("post", "/regler/versioner/{hash}/skuggkorning", [Login, No, Ok, No, No]),
+    ("post", "/regler/versioner/{hash}/aktivering", [Login, No, Ok, No, No]),
+    ("get", "/regler/skuggkorningar/{id}", [Login, No, Ok, Ok, Ok]),
+    ("get", "/regler/aktiveringar", [Login, No, Ok, Ok, Ok]),
+    ("post", "/regler/aktiveringar/{id}", [Login, No, Ok, Ok, No]),
+    ("get", "/regler/prova", [Login, No, Ok, No, No]),
+    ("post", "/regler/prova", [Login, No, Ok, No, No]),
     ("get", "/admin/anvandare", [Login, No, No, Ok, No]),
     ("post", "/admin/anvandare", [Login, No, No, Ok, No]),
     ("post", "/admin/anvandare/{id}/status", [Login, No, No, Ok, No]),
@@ -185,6 +196,7 @@ async fn every_route_for_every_role_and_anonymous() {
                     .to_string(),
                 )
                 .replace("{name}", "r1")
+                .replace("{hash}", &"0".repeat(64))
                 .replace("{seq}", "0");
             let got = call(&app, session.as_ref().map(|(b, t)| (b, t.as_str())), method, &concrete).await;
             checked += 1;

@@ -545,9 +545,59 @@ pub fn parse_filter(text: &str, today: chrono::NaiveDate) -> Result<CaseFilter, 
     Ok(f)
 }
 
+/// A filter as people read it, in Swedish ("alla lagrade ärenden",
+/// "inkomna 2026-12-01–2026-12-31, robot eb").
+pub fn describe_filter(text: &str) -> String {
+    let mut parts = Vec::new();
+    let (mut from, mut to) = (None, None);
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        match part.split_once('=') {
+            None if part == "last-month" || part == "forra-manaden" => parts.push("inkomna förra månaden".to_string()),
+            None => {}
+            Some((k, v)) => match k.trim() {
+                "from" => from = Some(v.trim().to_string()),
+                "to" => to = Some(v.trim().to_string()),
+                "period" => parts.push(format!("perioden {}", v.trim())),
+                "robot" => parts.push(format!("roboten {}", v.trim())),
+                "state" => parts.push(format!(
+                    "läget {}",
+                    v.trim()
+                        .parse::<domain::CaseState>()
+                        .map(|s| s.label().to_lowercase())
+                        .unwrap_or_else(|_| v.trim().to_string())
+                )),
+                "limit" => parts.push(format!("högst {} ärenden", v.trim())),
+                _ => parts.push(part.to_string()),
+            },
+        }
+    }
+    match (from, to) {
+        (Some(f), Some(t)) => parts.insert(0, format!("inkomna {f}–{t}")),
+        (Some(f), None) => parts.insert(0, format!("inkomna från och med {f}")),
+        (None, Some(t)) => parts.insert(0, format!("inkomna till och med {t}")),
+        (None, None) => {}
+    }
+    if parts.is_empty() {
+        "alla lagrade ärenden".to_string()
+    } else {
+        parts.join(", ")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn filters_are_described_in_swedish() {
+        assert_eq!(describe_filter("all"), "alla lagrade ärenden");
+        assert_eq!(describe_filter("last-month"), "inkomna förra månaden");
+        assert_eq!(
+            describe_filter("from=2026-12-01, to=2026-12-31,robot=eb,limit=10"),
+            "inkomna 2026-12-01–2026-12-31, roboten eb, högst 10 ärenden"
+        );
+        assert_eq!(describe_filter("state=awaiting_approval"), "läget väntar på beslut");
+    }
 
     #[test]
     fn filters_are_read_as_rule_authors_write_them() {
@@ -587,6 +637,8 @@ mod tests {
 /// A report as people read it: kronor, Swedish outcome labels, links.
 /// `shadow_body.html` renders it (in the web UI and in the file).
 pub struct ReportView {
+    /// The filter in Swedish.
+    pub filter: String,
     pub generated: String,
     pub seconds: String,
     pub total_change: String,
@@ -648,6 +700,7 @@ impl ReportView {
     pub fn of(r: &Report, link_base: &str) -> ReportView {
         let amount = |a: Option<i64>| a.map(kr).unwrap_or_else(|| "–".into());
         ReportView {
+            filter: describe_filter(&r.filter),
             generated: r
                 .generated_at
                 .with_timezone(&chrono_tz::Europe::Stockholm)

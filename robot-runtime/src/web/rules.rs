@@ -1029,7 +1029,18 @@ pub struct TryForm {
     ansokan: String,
 }
 
-/// The choices: the version in force per type, then every published version.
+/// The choice that reads the type from the pasted document's `schema`.
+const AUTO: &str = "galler:*";
+
+/// The casework type a document names (`schema`'s first part).
+fn type_of_document(text: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(text).ok()?;
+    let schema = v.get("schema")?.as_str()?;
+    schema.split('/').next().filter(|t| !t.is_empty()).map(str::to_string)
+}
+
+/// The choices: the version in force for the document's own type, per
+/// type, then every published version.
 async fn try_choices(web: &Web, current: &str) -> Result<Vec<Choice>, Failure> {
     let states = rulebook::version_states(&web.ctx.store, None).await.map_err(internal)?;
     let mut types: Vec<String> = states.iter().map(|s| s.row.casework_type.clone()).collect();
@@ -1046,15 +1057,16 @@ async fn try_choices(web: &Web, current: &str) -> Result<Vec<Choice>, Failure> {
     types.extend(loaded);
     types.sort();
     types.dedup();
-    let mut items: Vec<(String, String)> = types
-        .iter()
-        .map(|t| {
-            (
-                format!("galler:{t}"),
-                format!("Den som gäller nu för {}", type_title(t)),
-            )
-        })
-        .collect();
+    let mut items: Vec<(String, String)> = vec![(
+        AUTO.to_string(),
+        "Den som gäller nu för ansökans ärendetyp (enligt dess schema)".to_string(),
+    )];
+    items.extend(types.iter().map(|t| {
+        (
+            format!("galler:{t}"),
+            format!("Den som gäller nu för {}", type_title(t)),
+        )
+    }));
     items.extend(states.iter().map(|s| {
         (
             hex(&s.row.hash).to_string(),
@@ -1141,12 +1153,21 @@ pub async fn try_post(
     Form(f): Form<TryForm>,
 ) -> Result<Response, WebError> {
     let store = &web.ctx.store;
-    let ruleset = if let Some(t) = f.version.strip_prefix("galler:") {
+    let auto_type = if f.version == AUTO || f.version.is_empty() {
+        type_of_document(&f.ansokan)
+    } else {
+        None
+    };
+    let ruleset = if let Some(t) = auto_type.as_deref() {
         rulebook::in_force(store, &web.ctx.settings.data_dir, &robots(&web), t)
             .await
             .map_err(internal)?
-    } else if f.version.is_empty() {
+    } else if f.version == AUTO || f.version.is_empty() {
         None
+    } else if let Some(t) = f.version.strip_prefix("galler:") {
+        rulebook::in_force(store, &web.ctx.settings.data_dir, &robots(&web), t)
+            .await
+            .map_err(internal)?
     } else {
         Some(load(&web, &find(&web, &f.version).await?.hash).await?)
     };
@@ -1162,7 +1183,13 @@ pub async fn try_post(
         error: None,
     };
     let Some(rs) = ruleset else {
-        page.error = Some("Välj en version att pröva med.".into());
+        page.error = Some(if f.ansokan.trim().is_empty() {
+            "Klistra in en ansökan (JSON) att pröva.".into()
+        } else if f.version == AUTO || f.version.is_empty() {
+            "Ansökan namnger ingen ärendetyp som finns här (fältet schema), eller är inte JSON. Välj en version i listan eller rätta ansökan.".into()
+        } else {
+            "Välj en version att pröva med.".into()
+        });
         return render_status(&page, StatusCode::UNPROCESSABLE_ENTITY);
     };
     if f.ansokan.trim().is_empty() {

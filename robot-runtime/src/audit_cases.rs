@@ -29,6 +29,99 @@ pub struct CasesReport {
     pub cases: usize,
     pub events: u64,
     pub findings: Vec<Finding>,
+    /// Differences in the rule author's workbench: a published version or
+    /// an activation the log does not account for.
+    pub rules: Vec<String>,
+}
+
+/// What the log says about ruleset versions and activations.
+#[derive(Default)]
+struct LoggedRules {
+    published: BTreeSet<String>,
+    /// Request id → who asked.
+    requested: BTreeMap<i64, String>,
+    /// Request id → (event kind, who decided).
+    decided: BTreeMap<i64, (String, String)>,
+}
+
+macro_rules! load_rules {
+    ($pool:expr) => {{
+        let pool = $pool;
+        let versions: Vec<String> = sqlx::query_scalar("SELECT hash FROM ruleset_versions ORDER BY hash")
+            .fetch_all(pool)
+            .await?;
+        let mut activations = Vec::new();
+        for r in sqlx::query("SELECT id, state, requested_by, decided_by FROM ruleset_activations ORDER BY id")
+            .fetch_all(pool)
+            .await?
+        {
+            activations.push((
+                r.try_get::<i64, _>("id")?,
+                r.try_get::<String, _>("state")?,
+                r.try_get::<String, _>("requested_by")?,
+                r.try_get::<Option<String>, _>("decided_by")?,
+            ));
+        }
+        (versions, activations)
+    }};
+}
+
+/// Published versions and activations held to the log: every version was
+/// published by an event, every activation was asked for, and every
+/// decided one was decided by an event of the matching kind, by someone
+/// other than the one who asked (unless withdrawn).
+fn check_rules(
+    l: &LoggedRules,
+    versions: &[String],
+    activations: &[(i64, String, String, Option<String>)],
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for v in versions {
+        if !l.published.contains(v) {
+            out.push(format!(
+                "ruleset version {v} is in the store, but no event published it"
+            ));
+        }
+    }
+    for (id, state, asked, decided) in activations {
+        match l.requested.get(id) {
+            None => out.push(format!("activation {id} is in the store, but no event asked for it")),
+            Some(a) if a != asked => out.push(format!(
+                "activation {id}: asked for by {asked} in the store, by {a} in the log"
+            )),
+            Some(_) => {}
+        }
+        let logged = l.decided.get(id);
+        let want = match state.as_str() {
+            "approved" => Some(("activation_approved", "approved")),
+            "refused" | "withdrawn" => Some(("activation_refused", state.as_str())),
+            _ => None,
+        };
+        match (want, logged) {
+            (None, None) => {}
+            (None, Some((k, _))) => out.push(format!(
+                "activation {id} is still requested in the store, but the log decided it ({k})"
+            )),
+            (Some((k, _)), None) => out.push(format!(
+                "activation {id} is {state} in the store, but no {k} event decided it"
+            )),
+            (Some((k, st)), Some((lk, by))) => {
+                if k != lk {
+                    out.push(format!("activation {id} is {st} in the store, but the log says {lk}"));
+                }
+                if decided.as_deref() != Some(by.as_str()) {
+                    out.push(format!(
+                        "activation {id}: decided by {} in the store, by {by} in the log",
+                        decided.as_deref().unwrap_or("nobody")
+                    ));
+                }
+                if st == "approved" && Some(by) == l.requested.get(id) {
+                    out.push(format!("activation {id} was approved by the one who asked for it"));
+                }
+            }
+        }
+    }
+    out
 }
 
 #[derive(Default)]
@@ -132,8 +225,28 @@ async fn load(db: &Db) -> anyhow::Result<BTreeMap<i64, StoredCase>> {
 /// Reads the log and the case store and compares them.
 pub async fn check(db: &Db) -> anyhow::Result<CasesReport> {
     let mut logged: BTreeMap<i64, Logged> = BTreeMap::new();
+    let mut rules = LoggedRules::default();
     let events = db
         .export(None, 0, None, |e| {
+            let request = || e.payload.get("request").and_then(Value::as_i64);
+            match e.kind.as_str() {
+                "ruleset_published" => {
+                    if let Some(h) = &e.ruleset {
+                        rules.published.insert(h.clone());
+                    }
+                }
+                "activation_requested" => {
+                    if let Some(r) = request() {
+                        rules.requested.insert(r, e.actor.clone());
+                    }
+                }
+                "activation_approved" | "activation_refused" => {
+                    if let Some(r) = request() {
+                        rules.decided.insert(r, (e.kind.clone(), e.actor.clone()));
+                    }
+                }
+                _ => {}
+            }
             let Some(case) = case_number(&e) else { return Ok(()) };
             let l = logged.entry(case).or_default();
             let p = &e.payload;
@@ -160,6 +273,11 @@ pub async fn check(db: &Db) -> anyhow::Result<CasesReport> {
         })
         .await?;
     let stored = load(db).await?;
+    let (versions, activations) = match db {
+        Db::Sqlite(p) => load_rules!(p),
+        Db::Postgres(p) => load_rules!(p),
+    };
+    let rule_findings = check_rules(&rules, &versions, &activations);
     let mut findings = Vec::new();
     let mut say = |case: i64, what: String| findings.push(Finding { case, what });
     for (id, c) in &stored {
@@ -275,5 +393,6 @@ pub async fn check(db: &Db) -> anyhow::Result<CasesReport> {
         cases: stored.len(),
         events,
         findings,
+        rules: rule_findings,
     })
 }

@@ -571,12 +571,24 @@ async fn verify_cases(settings: &AuditSettings, show: usize) -> u8 {
             return 2;
         }
     };
-    if report.findings.is_empty() {
+    if report.findings.is_empty() && report.rules.is_empty() {
         println!(
             "ok: {} cases agree with the {} events of the audit log",
             report.cases, report.events
         );
         return 0;
+    }
+    if !report.rules.is_empty() {
+        println!(
+            "RULESETS CHANGED: {} difference(s) between the published versions or activations and the audit log",
+            report.rules.len()
+        );
+        for r in report.rules.iter().take(show) {
+            println!("  {r}");
+        }
+        if report.findings.is_empty() {
+            return 1;
+        }
     }
     println!(
         "CASE STORE CHANGED: {} difference(s) between the case store and the audit log",

@@ -461,6 +461,42 @@ async fn workbench(engine: Engine) {
     let db = audit::Db::connect(&url).await.unwrap();
     let report = db.verify(&[signer.verifier()]).await.unwrap();
     assert!(report.is_ok(), "audit log: {:?}", report.problems);
+    // The store's versions and activations agree with the log …
+    let cases = robot_runtime::audit_cases::check(&db).await.unwrap();
+    assert!(cases.rules.is_empty(), "{:?}", cases.rules);
+    // … and an activation written into the store by hand, past the four
+    // eyes, is found out.
+    let sql = "INSERT INTO ruleset_activations (casework_type, hash, valid_from, reason, state, requested_by, requested_us, decided_by, decided_us) \
+               VALUES ('ekonomiskt-bistand', $1, '2026-12-10', 'x', 'approved', 'user:anna', 1, 'user:anna', 1)";
+    match (rt.store.sqlite_pool(), rt.store.postgres_pool()) {
+        (Some(p), _) => assert_eq!(
+            sqlx::query(sql)
+                .bind(&v2.hash)
+                .execute(p)
+                .await
+                .unwrap()
+                .rows_affected(),
+            1
+        ),
+        (_, Some(p)) => assert_eq!(
+            sqlx::query(sql)
+                .bind(&v2.hash)
+                .execute(p)
+                .await
+                .unwrap()
+                .rows_affected(),
+            1
+        ),
+        _ => unreachable!(),
+    }
+    let cases = robot_runtime::audit_cases::check(&db).await.unwrap();
+    assert_eq!(cases.rules.len(), 2, "{:?}", cases.rules);
+    assert!(cases.rules[0].contains("no event asked for it"), "{:?}", cases.rules);
+    assert!(
+        cases.rules[1].contains("no activation_approved event decided it"),
+        "{:?}",
+        cases.rules
+    );
     db.close().await;
 
     // The store refuses to change a published version.

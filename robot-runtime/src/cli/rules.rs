@@ -211,6 +211,14 @@ async fn with_store(settings: Settings, cmd: RulesCommand) -> anyhow::Result<u8>
             let states = rulebook::version_states(store, casework_type.as_deref())
                 .await
                 .map_err(anyhow::Error::msg)?;
+            let robots: Vec<(String, PathBuf)> = settings
+                .robots
+                .iter()
+                .map(|r| (r.name.clone(), r.ruleset.clone()))
+                .collect();
+            let from_folders = rulebook::used_from_folders(store, &robots)
+                .await
+                .map_err(anyhow::Error::msg)?;
             match format {
                 Format::Json => println!("{}", serde_json::to_string_pretty(&states)?),
                 Format::Table => {
@@ -222,6 +230,8 @@ async fn with_store(settings: Settings, cmd: RulesCommand) -> anyhow::Result<u8>
                         let v = &s.row;
                         let state = if s.active {
                             "active".to_string()
+                        } else if from_folders.contains(&v.hash) {
+                            "in use (configured folder)".to_string()
                         } else if let Some(d) = s.scheduled_from {
                             format!("approved from {d}")
                         } else if !s.requested.is_empty() {

@@ -527,6 +527,29 @@ pub async fn in_force(
     Ok(None)
 }
 
+/// The versions robots use today from their configured folder (their
+/// type has no activation in force), by hash.
+pub async fn used_from_folders(store: &Store, robots: &[(String, PathBuf)]) -> Result<HashSet<String>, String> {
+    let today = swedish_day(store.clock().now());
+    let folders: Vec<PathBuf> = robots.iter().map(|(_, f)| f.clone()).collect();
+    let loaded =
+        tokio::task::spawn_blocking(move || folders.iter().filter_map(|f| Ruleset::load(f).ok()).collect::<Vec<_>>())
+            .await
+            .map_err(|_| "regeluppsättningarna kunde inte läsas (internt fel)".to_string())?;
+    let mut out = HashSet::new();
+    for r in loaded {
+        if store
+            .active_activation(r.type_name(), today)
+            .await
+            .map_err(store_error)?
+            .is_none()
+        {
+            out.insert(r.hash().to_string());
+        }
+    }
+    Ok(out)
+}
+
 /// Where each version stands, as the versions list shows it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct VersionState {

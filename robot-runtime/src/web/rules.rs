@@ -89,10 +89,13 @@ fn today(web: &Web) -> chrono::NaiveDate {
     rulebook::swedish_day(web.now())
 }
 
-/// A version's state in words.
-fn state_text(s: &VersionState) -> String {
+/// A version's state in words (`from_folders`: versions robots use from
+/// their configured folder, `rulebook::used_from_folders`).
+fn state_text(s: &VersionState, from_folders: &std::collections::HashSet<String>) -> String {
     if s.active {
         "Gäller nu".into()
+    } else if from_folders.contains(&s.row.hash) {
+        "Används (konfigurationens mapp, ingen aktivering)".into()
     } else if let Some(d) = s.scheduled_from {
         format!("Godkänd från {d}")
     } else if !s.requested.is_empty() {
@@ -238,6 +241,9 @@ fn type_title(t: &str) -> String {
 /// `/regler/versioner`: every published version, newest first.
 pub async fn versions(State(web): State<Web>, Extension(a): Extension<Authed>) -> Result<Response, WebError> {
     let states = rulebook::version_states(&web.ctx.store, None).await.map_err(internal)?;
+    let from_folders = rulebook::used_from_folders(&web.ctx.store, &robots(&web))
+        .await
+        .map_err(internal)?;
     // Newest first, as the store lists them.
     let versions: Vec<VersionLine> = states
         .iter()
@@ -251,7 +257,7 @@ pub async fn versions(State(web): State<Web>, Extension(a): Extension<Authed>) -
             by: who(&s.row.published_by),
             tests: tests_text(&s.row),
             tests_failed: s.row.tests_failed > 0,
-            state: state_text(s),
+            state: state_text(s, &from_folders),
         })
         .collect();
     render(&VersionsPage {
@@ -473,6 +479,9 @@ async fn version_page(
         .await
         .map_err(internal)?;
     let state = states.iter().find(|s| s.row.hash == row.hash);
+    let from_folders = rulebook::used_from_folders(store, &robots(web))
+        .await
+        .map_err(internal)?;
     let files = store
         .ruleset_files(&row.hash)
         .await?
@@ -519,7 +528,7 @@ async fn version_page(
             by: who(&row.published_by),
             tests: tests_text(&row),
             tests_failed: row.tests_failed > 0,
-            state: state.map_or_else(|| "–".into(), state_text),
+            state: state.map_or_else(|| "–".into(), |s| state_text(s, &from_folders)),
         },
         description: row.description.clone(),
         hash: row.hash.clone(),

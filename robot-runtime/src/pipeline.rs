@@ -256,14 +256,10 @@ async fn fetch_all(
     // The robot's casework type reads what is fetched (its schema,
     // annotations and validation script): the version in force today
     // (rulebook), else its configured folder; cached by content hash.
-    let ruleset = crate::rulebook::ruleset_for_robot(
-        &rt.store,
-        &rt.settings.data_dir,
-        &robot.settings.name,
-        &robot.settings.ruleset,
-    )
-    .await
-    .ok();
+    let ruleset = crate::rulebook::in_force_for_robot(&rt.store, &rt.settings.data_dir, &robot.settings.ruleset)
+        .await
+        .ok()
+        .map(|(r, _)| r);
     let mut seen = std::collections::HashSet::new();
     loop {
         let total = counts.fetched + counts.duplicates;

@@ -179,7 +179,9 @@ fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
         if e.file_type()?.is_dir() {
             copy_tree(&e.path(), &target)?;
         } else {
-            std::fs::copy(e.path(), target)?;
+            // Written, not copied: the repository's modes stay behind, and
+            // the data directory's files are the service's alone.
+            std::fs::write(target, std::fs::read(e.path())?)?;
         }
     }
     Ok(())

@@ -274,6 +274,25 @@ pub async fn ruleset_for_robot(
     robot: &str,
     folder: &Path,
 ) -> Result<Arc<Ruleset>, Unavailable> {
+    let (ruleset, from_folder) = in_force_for_robot(store, data_dir, folder).await?;
+    if from_folder {
+        ensure_published(store, robot, folder, &ruleset)
+            .await
+            .map_err(|message| Unavailable {
+                message,
+                retriable: true,
+            })?;
+    }
+    Ok(ruleset)
+}
+
+/// [`ruleset_for_robot`] without publishing the folder: for reading what
+/// a robot fetches (no draft is made from it). `true`: the folder's.
+pub async fn in_force_for_robot(
+    store: &Store,
+    data_dir: &Path,
+    folder: &Path,
+) -> Result<(Arc<Ruleset>, bool), Unavailable> {
     let again = |message: String| Unavailable {
         message,
         retriable: true,
@@ -292,14 +311,9 @@ pub async fn ruleset_for_robot(
         .await
         .map_err(|e| again(store_error(e)))?
     {
-        Some(a) if a.hash == configured.hash() => Ok(configured),
-        Some(a) => load_version(store, data_dir, &a.hash).await.map_err(again),
-        None => {
-            ensure_published(store, robot, folder, &configured)
-                .await
-                .map_err(again)?;
-            Ok(configured)
-        }
+        Some(a) if a.hash == configured.hash() => Ok((configured, false)),
+        Some(a) => Ok((load_version(store, data_dir, &a.hash).await.map_err(again)?, false)),
+        None => Ok((configured, true)),
     }
 }
 

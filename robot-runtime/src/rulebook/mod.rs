@@ -236,7 +236,14 @@ pub fn load_version_files(data_dir: &Path, hash: &str, files: &[(String, String)
         std::fs::write(&target, content).map_err(|e| format!("{}: {e}", target.display()))?;
     }
     let _ = std::fs::remove_dir_all(&dir);
-    std::fs::rename(&tmp, &dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    if let Err(e) = std::fs::rename(&tmp, &dir) {
+        // Another process (or worker) wrote the same version first.
+        let _ = std::fs::remove_dir_all(&tmp);
+        return match Ruleset::load(&dir) {
+            Ok(r) if r.hash() == hash => Ok(r),
+            _ => Err(format!("{}: {e}", dir.display())),
+        };
+    }
     let r = Ruleset::load(&dir).map_err(|e| format!("version {hash} laddas inte:\n{e}"))?;
     if r.hash() != hash {
         return Err(format!("version {hash}: filerna ger en annan hash ({})", r.hash()));
@@ -607,4 +614,42 @@ pub async fn version_states(store: &Store, casework_type: Option<&str>) -> Resul
             }
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_version_is_written_out_checked_by_its_hash_and_written_again_when_changed() {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../rulesets/avgift-aldreomsorg");
+        let pkg = Ruleset::package(&src).unwrap();
+        let data = tempfile::tempdir().unwrap();
+        let r = load_version_files(data.path(), &pkg.hash, &pkg.files).unwrap();
+        assert_eq!(r.hash(), pkg.hash);
+        // A file changed on disk is not used: the folder is written again
+        // from the stored files.
+        let hex = &pkg.hash["sha256:".len()..];
+        let manifest = data.path().join("rulesets").join(hex).join("ruleset.toml");
+        let text = std::fs::read_to_string(&manifest).unwrap();
+        std::fs::write(&manifest, text.replace("version = ", "version = \"9\"\n# ")).unwrap();
+        let again = load_version_files(data.path(), &pkg.hash, &pkg.files).unwrap();
+        assert_eq!(again.hash(), pkg.hash);
+        assert_eq!(std::fs::read_to_string(&manifest).unwrap(), text);
+        // Files that do not give the hash they are stored under are refused,
+        // and so is a path outside the folder.
+        let other = format!("sha256:{}", "0".repeat(64));
+        let e = load_version_files(data.path(), &other, &pkg.files)
+            .map(|_| ())
+            .unwrap_err();
+        assert!(e.contains("en annan hash"), "{e}");
+        let mut outside = pkg.files.clone();
+        outside.push(("../utanfor.txt".into(), "x".into()));
+        let e = load_version_files(data.path(), &other, &outside)
+            .map(|_| ())
+            .unwrap_err();
+        assert!(e.contains("utanför mappen"), "{e}");
+        assert!(!data.path().join("utanfor.txt").exists());
+        assert!(load_version_files(data.path(), "sha256:../../etc", &pkg.files).is_err());
+    }
 }

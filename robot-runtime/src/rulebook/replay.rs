@@ -207,7 +207,26 @@ pub async fn replay_case(store: &Store, data_dir: &Path, case: CaseId, actor: &s
         .map_err(store_error)?
         .ok_or_else(|| format!("Ärende {case} finns inte eller har inget utkast att köra om."))?;
     let r = basis(&stored.draft)?;
-    let ruleset = load_version(store, data_dir, &r.hash).await?;
+    let ruleset = match load_version(store, data_dir, &r.hash).await {
+        Ok(rs) => rs,
+        Err(e) => {
+            // A draft from before versions were stored (migration 0009):
+            // its version can still be published from a folder this process
+            // has loaded with exactly that content (a robot's configured one).
+            let Some(loaded) = Ruleset::loaded(&r.hash) else {
+                return Err(e);
+            };
+            let dir = loaded.dir().to_path_buf();
+            let p = tokio::task::spawn_blocking(move || super::prepare(&dir))
+                .await
+                .map_err(|_| "regeluppsättningen kunde inte läsas (internt fel)".to_string())??;
+            if p.ruleset.hash() != r.hash {
+                return Err(e);
+            }
+            super::store_version(store, actor, &p, "replay").await?;
+            p.ruleset
+        }
+    };
     let mut routes = r.routes.clone();
     // The earlier cases' diarienummer, as the reasons named them.
     for route in &mut routes {

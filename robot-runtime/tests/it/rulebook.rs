@@ -666,3 +666,47 @@ path = "{data}/inbox-avgift"
     let o = run(&["rules", "activations", "--config", cfg]);
     assert!(o.status.success());
 }
+
+/// A case drafted before versions were stored (migration 0009): replay
+/// publishes its version from the folder loaded with exactly that content,
+/// and the draft comes out byte-identical.
+#[tokio::test]
+async fn a_draft_from_before_versions_were_stored_is_replayed() {
+    let env = TestEnv::new(Engine::Sqlite).await;
+    let rt = env.runtime(clock_at("2026-12-10T09:00:00Z")).await;
+    let rs = sandbox::Ruleset::load(&ruleset()).unwrap();
+    let file = valid_cases().into_iter().next().unwrap();
+    let bytes = std::fs::read(&file).unwrap();
+    let draft = rs.evaluate_input(&rs.read(&bytes).unwrap()).unwrap();
+    let pool = rt.store.sqlite_pool().unwrap();
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO cases (source, external_id, source_ref, robot, state, period, ruleset_name, ruleset_version, ruleset_hash, received_us, updated_us) \
+         VALUES ('gammal', 'G-1', 'gammal/1', 'r1', 'awaiting_approval', $1, $2, $3, $4, 1, 1) RETURNING id",
+    )
+    .bind(draft.period().to_string())
+    .bind(rs.name())
+    .bind(rs.version())
+    .bind(rs.hash())
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    sqlx::query("INSERT INTO applications (case_id, document) VALUES ($1, $2)")
+        .bind(id)
+        .bind(&bytes)
+        .execute(pool)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO drafts (case_id, draft, created_us) VALUES ($1, $2, 1)")
+        .bind(id)
+        .bind(draft.to_json())
+        .execute(pool)
+        .await
+        .unwrap();
+    assert!(rt.store.ruleset_version(rs.hash()).await.unwrap().is_none());
+    let r = replay::replay_case(&rt.store, env.dir.path(), id, "cli:test")
+        .await
+        .unwrap();
+    assert!(r.identical, "{:?} {:?}", r.error, r.differences);
+    let v = rt.store.ruleset_version(rs.hash()).await.unwrap().unwrap();
+    assert_eq!(v.published_by, "cli:test");
+}

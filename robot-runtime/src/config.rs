@@ -444,6 +444,14 @@ impl Settings {
         Duration::from_secs(self.workers.lease_seconds.max(5))
     }
 
+    /// Each robot's name and configured ruleset folder.
+    pub fn ruleset_folders(&self) -> Vec<(String, PathBuf)> {
+        self.robots
+            .iter()
+            .map(|r| (r.name.clone(), r.ruleset.clone()))
+            .collect()
+    }
+
     /// Checks what can be checked without touching other systems: names,
     /// schedules, time zones, that rulesets load and folders exist.
     pub fn check(&self) -> Vec<String> {

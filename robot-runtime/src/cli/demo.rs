@@ -85,12 +85,7 @@ async fn rule_change(
     let published = rulebook::publish(&rt.store, &by, dir)
         .await
         .map_err(anyhow::Error::msg)?;
-    let robots: Vec<(String, PathBuf)> = rt
-        .settings
-        .robots
-        .iter()
-        .map(|r| (r.name.clone(), r.ruleset.clone()))
-        .collect();
+    let robots = rt.settings.ruleset_folders();
     let candidate = rulebook::load_version(&rt.store, &rt.settings.data_dir, &published.row.hash)
         .await
         .map_err(anyhow::Error::msg)?;

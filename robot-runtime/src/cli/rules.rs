@@ -211,11 +211,7 @@ async fn with_store(settings: Settings, cmd: RulesCommand) -> anyhow::Result<u8>
             let states = rulebook::version_states(store, casework_type.as_deref())
                 .await
                 .map_err(anyhow::Error::msg)?;
-            let robots: Vec<(String, PathBuf)> = settings
-                .robots
-                .iter()
-                .map(|r| (r.name.clone(), r.ruleset.clone()))
-                .collect();
+            let robots: Vec<(String, PathBuf)> = settings.ruleset_folders();
             let from_folders = rulebook::used_from_folders(store, &robots)
                 .await
                 .map_err(anyhow::Error::msg)?;
@@ -374,11 +370,7 @@ async fn shadow(
     let baseline = if against_stored {
         None
     } else {
-        let robots: Vec<(String, PathBuf)> = settings
-            .robots
-            .iter()
-            .map(|r| (r.name.clone(), r.ruleset.clone()))
-            .collect();
+        let robots: Vec<(String, PathBuf)> = settings.ruleset_folders();
         rulebook::in_force(store, &settings.data_dir, &robots, cand.type_name())
             .await
             .map_err(anyhow::Error::msg)?

@@ -148,13 +148,7 @@ fn robot_types(web: &Web) -> RobotTypes {
         )>,
     >;
     static CACHE: std::sync::OnceLock<Cache> = std::sync::OnceLock::new();
-    let key: Vec<(String, std::path::PathBuf)> = web
-        .ctx
-        .settings
-        .robots
-        .iter()
-        .map(|r| (r.name.clone(), r.ruleset.clone()))
-        .collect();
+    let key: Vec<(String, std::path::PathBuf)> = web.ctx.settings.ruleset_folders();
     let now = web.now();
     let cache = CACHE.get_or_init(Default::default);
     if let Ok(c) = cache.lock()

@@ -74,13 +74,7 @@ fn short(hash: &str) -> String {
 }
 
 fn robots(web: &Web) -> Vec<(String, PathBuf)> {
-    let mut r: Vec<(String, PathBuf)> = web
-        .ctx
-        .settings
-        .robots
-        .iter()
-        .map(|r| (r.name.clone(), r.ruleset.clone()))
-        .collect();
+    let mut r = web.ctx.settings.ruleset_folders();
     r.sort();
     r
 }

@@ -213,6 +213,7 @@ fn ci(root: &Path) -> Result<()> {
         )?;
     }
     fuzz(root, 20)?;
+    container(hrobot)?;
     // The browser tests' screenshots (the queue and the case page at
     // 1366×900 and 390×844): CI artefacts, never committed.
     let shots = root.join("target/ci-artefacts/screenshots");
@@ -221,6 +222,23 @@ fn ci(root: &Path) -> Result<()> {
     }
     println!("\nci: all checks passed in {:.0} s", started.elapsed().as_secs_f64());
     Ok(())
+}
+
+/// The container image (ops/container/Containerfile), built and smoke-tested
+/// where a container engine can run: podman is installed from Debian when
+/// neither podman nor docker answers. The image carries the binary CI just
+/// built (the Rust image cannot be pulled on a closed network); the script
+/// says so, and says when no engine runs here at all.
+fn container(hrobot: &str) -> Result<()> {
+    let engine_runs = |e: &str| have(e) && succeeds(e, &["info"]);
+    if !engine_runs("podman") && !engine_runs("docker") {
+        // Best effort: a machine without apt or without the rights for
+        // namespaces gets the script's own "skipped" line below.
+        // With recommends: podman's helpers; runc for sandboxes where crun
+        // cannot run (hybrid cgroups).
+        let _ = run("apt-get", &["install", "-y", "-qq", "podman", "runc", "debootstrap"]);
+    }
+    run_bounded("ops/container/smoke.sh", &[hrobot], Duration::from_secs(20 * 60))
 }
 
 /// Like [`run`], but the command is killed after `limit`.

@@ -4,6 +4,7 @@
 
 mod approval;
 mod audit_cli;
+mod backup;
 mod casework;
 mod cli_service;
 mod demo_data;

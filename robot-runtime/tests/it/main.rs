@@ -24,6 +24,7 @@ mod security;
 mod service_e2e;
 mod store;
 mod support;
+mod upgrade;
 mod web_api;
 mod web_audit_ui;
 mod web_auth;

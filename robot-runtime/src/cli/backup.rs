@@ -104,7 +104,7 @@ pub fn restore(settings: Settings, args: RestoreArgs) -> u8 {
             );
             println!(
                 "note: events after the backup are not in the restored log; a witness kept elsewhere will report \
-                 the log as rolled back (see ops/runbooks/operations.md \"Restore\")"
+                 the log as rolled back (see ops/runbooks/operations.md \"Backup and restore\")"
             );
             0
         }

@@ -379,3 +379,91 @@ async fn backup_under_load_and_restore_sqlite() {
 async fn backup_under_load_and_restore_postgres() {
     backup_under_load_and_restore(Engine::Postgres).await;
 }
+
+/// A copy of an SQLite backup with `sql` run on its database, and the
+/// manifest's hash of the file made to match.
+async fn tampered_sqlite(backup: &Path, to: &Path, sql: &[&str]) {
+    use sqlx::Connection;
+    std::fs::create_dir_all(to).unwrap();
+    let status = std::process::Command::new("cp")
+        .args(["-a", &format!("{}/.", backup.display()), &to.display().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let f = to.join("hrobot.sqlite");
+    let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", f.display()))
+        .await
+        .unwrap();
+    for s in sql {
+        sqlx::query(sqlx::AssertSqlSafe(*s)).execute(&mut c).await.unwrap();
+    }
+    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    c.close().await.unwrap();
+    let mpath = to.join("manifest.json");
+    let mut m: serde_json::Value = serde_json::from_slice(&std::fs::read(&mpath).unwrap()).unwrap();
+    m["database_sha256"] = sha256_hex(&f).into();
+    std::fs::write(&mpath, serde_json::to_vec_pretty(&m).unwrap()).unwrap();
+}
+
+/// What restore names when the log itself was changed, when a row the log
+/// does not cover was deleted, and when a file was changed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restore_names_what_does_not_match() {
+    let mut env = TestEnv::new(Engine::Sqlite).await;
+    env.settings.robots[0].lookups.clear();
+    let clock = clock_at("2026-03-01T10:00:00Z");
+    let rt = env.runtime(clock.clone()).await;
+    for n in 0..3 {
+        round(&rt, &env.inbox(), n, &clock).await;
+    }
+    robot_runtime::outbox::deliver_once(&rt.outbox).await.unwrap();
+    rt.store.close().await;
+    let backups = tempfile::tempdir().unwrap();
+    let dest = backups.path().join("b");
+    let o = hrobot_at(env.dir.path(), None, &["backup", dest.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    let cases: Vec<(&str, Vec<&str>, &str)> = vec![
+        (
+            "log",
+            vec![
+                "DROP TRIGGER audit_events_no_update",
+                "UPDATE audit_events SET leaf = zeroblob(length(leaf)) WHERE seq = 3",
+            ],
+            "the audit log does not verify (first bad sequence number 3)",
+        ),
+        (
+            "count",
+            // Who a case is about: not in the log, but counted.
+            vec!["DELETE FROM case_people WHERE case_id = (SELECT MIN(case_id) FROM case_people)"],
+            "table case_people:",
+        ),
+    ];
+    for (name, sql, said) in cases {
+        let bad = backups.path().join(name);
+        tampered_sqlite(&dest, &bad, &sql).await;
+        let (t, _) = empty_target(&env, Engine::Sqlite).await;
+        let r = hrobot_at(t.path(), None, &["restore", bad.to_str().unwrap()]);
+        assert_eq!(r.status.code(), Some(1), "{name}: {}{}", stdout(&r), stderr(&r));
+        assert!(stdout(&r).contains("REFUSED"), "{name}: {}{}", stdout(&r), stderr(&r));
+        assert!(stdout(&r).contains(said), "{name}: {}", stdout(&r));
+        assert!(files_besides_keys(t.path()).is_empty(), "{name}");
+    }
+
+    // A letter changed in the backup.
+    let bad = backups.path().join("letter");
+    tampered_sqlite(&dest, &bad, &[]).await;
+    let letter = files_besides_keys(&bad.join("files/outbox"))
+        .into_iter()
+        .next()
+        .expect("a delivered letter in the backup");
+    std::fs::write(&letter, b"changed").unwrap();
+    let (t, _) = empty_target(&env, Engine::Sqlite).await;
+    let r = hrobot_at(t.path(), None, &["restore", bad.to_str().unwrap()]);
+    assert_eq!(r.status.code(), Some(1), "{}{}", stdout(&r), stderr(&r));
+    assert!(stdout(&r).contains("differs from the manifest"), "{}", stdout(&r));
+    assert!(files_besides_keys(t.path()).is_empty());
+}

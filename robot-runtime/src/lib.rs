@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod approval;
 pub mod audit_cases;
+pub mod backup;
 pub mod cli;
 pub mod clock;
 pub mod config;

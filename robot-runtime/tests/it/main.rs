@@ -4,6 +4,7 @@
 
 mod approval;
 mod audit_cli;
+mod backup;
 mod casework;
 mod cli_service;
 mod demo_data;
@@ -23,6 +24,7 @@ mod security;
 mod service_e2e;
 mod store;
 mod support;
+mod upgrade;
 mod web_api;
 mod web_audit_ui;
 mod web_auth;

@@ -40,7 +40,11 @@ pub async fn track_http(State(metrics): State<Arc<Metrics>>, req: Request, next:
     let res = next.run(req).await;
     let status = res.status();
     metrics.http_request(&route, method, status.as_u16(), started.elapsed().as_secs_f64());
-    if route == SSO_CALLBACK && (status.is_client_error() || status.is_server_error()) {
+    // 404: single sign-on is not configured, so nobody tried it.
+    if route == SSO_CALLBACK
+        && status != axum::http::StatusCode::NOT_FOUND
+        && (status.is_client_error() || status.is_server_error())
+    {
         metrics.login("sso", false);
     }
     res
@@ -112,8 +116,12 @@ pub async fn refresh(rt: &Runtime) {
             g.audit_entries.set(s.audit_size);
             g.audit_unsigned_entries
                 .set((s.audit_size - s.audit_checkpoint_size).max(0));
-            g.audit_checkpoint_timestamp.set(seconds(s.audit_checkpoint_us));
-            let since = if s.audit_checkpoint_size > 0 {
+            // audit_head keeps the policy's clock from the first entry on,
+            // before any checkpoint is signed.
+            let signed = s.audit_checkpoint_size > 0;
+            g.audit_checkpoint_timestamp
+                .set(if signed { seconds(s.audit_checkpoint_us) } else { 0 });
+            let since = if signed {
                 Some(s.audit_checkpoint_us)
             } else {
                 s.audit_first_us

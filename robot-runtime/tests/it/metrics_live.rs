@@ -298,6 +298,12 @@ fn check_families(text: &str, engine: Engine) {
     assert!(entries > drafted, "{engine:?}: {entries}");
     assert!(value(&s, "hrobot_audit_log_unsigned_entries", &[]) <= entries);
     assert!(value(&s, "hrobot_audit_checkpoint_age_seconds", &[]) >= 0.0);
+    // No checkpoint signed yet (the test's clock stands still): no time.
+    let signed = value(&s, "hrobot_audit_log_unsigned_entries", &[]) < entries;
+    assert_eq!(
+        value(&s, "hrobot_audit_checkpoint_timestamp_seconds", &[]) > 0.0,
+        signed
+    );
     assert!(value(&s, "hrobot_audit_witness_lag_entries", &[]) >= 0.0);
     // The ruleset in force, the robot's runs and schedule.
     assert_eq!(
@@ -497,4 +503,31 @@ fn metrics_alert_rules_pass_promtool_check_and_unit_tests() {
         );
     }
     assert_eq!(alerts.matches("severity:").count(), names.len());
+}
+
+#[tokio::test]
+async fn metrics_sso_sign_ins_and_refused_callbacks_are_counted() {
+    let (app, idp) = crate::web_oidc::app_with_sso().await;
+    idp.sign_in_as(crate::web_oidc::identity("sara", &["SOC-Handlaggare"]));
+    assert_eq!(crate::web_oidc::sso(&app).await.status(), 200);
+    // The provider sends the browser back with an error: refused.
+    let r = client()
+        .get(app.url("/logga-in/sso/klar?error=access_denied&state=x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let s = samples(&scrape(&app).await);
+    assert_eq!(value(&s, "hrobot_logins_total", &["method=\"sso\""]), 1.0);
+    assert_eq!(value(&s, "hrobot_login_failures_total", &["method=\"sso\""]), 1.0);
+    assert_eq!(value(&s, "hrobot_logins_total", &["method=\"password\""]), 0.0);
+    assert_eq!(
+        value(
+            &s,
+            "hrobot_http_requests_total",
+            &["route=\"/logga-in/sso/klar\"", "status=\"403\""]
+        ),
+        1.0
+    );
+    app.stop().await;
 }

@@ -40,36 +40,53 @@ fn age(now: i64, then: Option<i64>) -> i64 {
     then.map_or(0, |t| (now - t).max(0) / 1_000_000)
 }
 
+/// (status, count, age of the oldest) from a count per status and the
+/// oldest time of the statuses that have one.
+fn with_ages(now: i64, counts: &[(String, i64)], ages: &[(String, Option<i64>)]) -> Vec<(String, i64, i64)> {
+    counts
+        .iter()
+        .map(|(status, n)| {
+            let t = ages.iter().find(|(s, _)| s == status).and_then(|(_, t)| *t);
+            (status.clone(), *n, age(now, t))
+        })
+        .collect()
+}
+
 macro_rules! engine {
     ($module:ident, $pool:ty) => {
         pub(super) mod $module {
             use super::*;
 
-            pub async fn ops_snapshot(pool: &$pool, now: DateTime<Utc>, days: &[i64]) -> Result<OpsSnapshot, StoreError> {
+            pub async fn ops_snapshot(
+                pool: &$pool,
+                now: DateTime<Utc>,
+                days: &[i64],
+            ) -> Result<OpsSnapshot, StoreError> {
                 let t = us(now);
                 let mut s = OpsSnapshot::default();
-                let rows = sqlx::query(concat!(
-                    "SELECT w.status, COUNT(*) AS n, MIN(c.received_us) AS oldest ",
-                    "FROM work_items w JOIN cases c ON c.id = w.case_id GROUP BY w.status ORDER BY w.status"
+                // Counts from the status indexes alone; the ages only over
+                // the open rows (done and delivered rows are most of them).
+                let counts: Vec<(String, i64)> =
+                    sqlx::query_as("SELECT status, COUNT(*) FROM work_items GROUP BY status ORDER BY status")
+                        .fetch_all(pool)
+                        .await?;
+                let ages: Vec<(String, Option<i64>)> = sqlx::query_as(concat!(
+                    "SELECT w.status, MIN(c.received_us) FROM work_items w JOIN cases c ON c.id = w.case_id ",
+                    "WHERE w.status IN ('pending', 'leased') GROUP BY w.status"
                 ))
                 .fetch_all(pool)
                 .await?;
-                for r in rows {
-                    let status: String = r.try_get("status")?;
-                    let open = status == "pending" || status == "leased";
-                    let oldest: Option<i64> = if open { r.try_get("oldest")? } else { None };
-                    s.work_items.push((status, r.try_get("n")?, age(t, oldest)));
-                }
-                let rows = sqlx::query(
-                    "SELECT status, COUNT(*) AS n, MIN(created_us) AS oldest FROM outbox GROUP BY status ORDER BY status",
+                s.work_items = with_ages(t, &counts, &ages);
+                let counts: Vec<(String, i64)> =
+                    sqlx::query_as("SELECT status, COUNT(*) FROM outbox GROUP BY status ORDER BY status")
+                        .fetch_all(pool)
+                        .await?;
+                let ages: Vec<(String, Option<i64>)> = sqlx::query_as(
+                    "SELECT status, MIN(created_us) FROM outbox WHERE status <> 'delivered' GROUP BY status",
                 )
                 .fetch_all(pool)
                 .await?;
-                for r in rows {
-                    let status: String = r.try_get("status")?;
-                    let oldest: Option<i64> = if status == "delivered" { None } else { r.try_get("oldest")? };
-                    s.outbox.push((status, r.try_get("n")?, age(t, oldest)));
-                }
+                s.outbox = with_ages(t, &counts, &ages);
                 let waiting = sqlx::query(concat!(
                     "SELECT COUNT(*) AS n, MIN(COALESCE(applied_us, received_us)) AS oldest FROM cases ",
                     "WHERE state IN ('awaiting_approval', 'awaiting_second_approval')"

@@ -531,3 +531,33 @@ async fn metrics_sso_sign_ins_and_refused_callbacks_are_counted() {
     );
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_store_snapshot_ages_open_work_from_the_cases_receipt() {
+    use robot_runtime::clock::Clock;
+    for engine in ENGINES {
+        let env = web_env(engine).await;
+        let clock = clock_at("2021-03-10T09:00:00Z");
+        // The runtime alone: no workers, so the fetched items stay pending.
+        let rt = env.runtime(clock.clone()).await;
+        env.put(&valid_cases()[..3]);
+        robot_runtime::pipeline::run_robot(&rt, "r1", robot_runtime::store::Trigger::Manual, clock.now())
+            .await
+            .unwrap()
+            .unwrap();
+        clock.advance(chrono::Duration::hours(2));
+        let s = rt.store.ops_snapshot(&[1]).await.unwrap();
+        assert_eq!(s.work_items, vec![("pending".to_string(), 3, 7200)], "{engine:?}");
+        assert_eq!(s.awaiting, 0);
+        assert!(s.last_success.iter().any(|(r, t)| r == "r1" && *t > 0));
+        while robot_runtime::pipeline::work_once(&rt).await.unwrap() > 0 {}
+        let s = rt.store.ops_snapshot(&[1, 36_500]).await.unwrap();
+        assert_eq!(s.work_items, vec![("done".to_string(), 3, 0)], "{engine:?}");
+        assert_eq!(s.awaiting, 3, "{engine:?}");
+        // Counted from the applications' own dates, which are in the past.
+        assert_eq!(s.awaiting_older, vec![(1, 3), (36_500, 0)], "{engine:?}");
+        assert!(s.awaiting_oldest_age > 86_400);
+        assert!(s.outbox.is_empty());
+        assert!(s.audit_size > 3);
+    }
+}

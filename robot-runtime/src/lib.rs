@@ -13,6 +13,7 @@ pub mod http;
 pub mod keys;
 pub mod law;
 pub mod metrics;
+pub mod observe;
 pub mod officials;
 pub mod outbox;
 pub mod pipeline;

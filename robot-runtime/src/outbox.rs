@@ -152,9 +152,24 @@ pub async fn deliver_once(rt: &Outbox) -> Result<usize, crate::store::StoreError
     for item in items {
         let span = tracing::info_span!("delivery", case_id = item.case_id, attempt = item.attempts);
         let _e = span.enter();
+        let started = std::time::Instant::now();
         let result = match IdempotencyKey::new(item.idempotency_key.clone()) {
             Ok(key) => deliver(rt, &key, &item).await?,
             Err(e) => Err(e),
+        };
+        let call = match rt.outlet {
+            Outlet::Letter(_) => "deliver",
+            Outlet::WriteBack(_) => "write_back",
+        };
+        rt.metrics.connector_call(
+            rt.outlet.name(),
+            call,
+            crate::metrics::connector_result(&result),
+            started.elapsed().as_secs_f64(),
+        );
+        let letter = match item.kind {
+            LetterKind::Beslut => "beslut",
+            LetterKind::Kommunicering => "kommunicering",
         };
         match result {
             Ok(_) if rt.faults.hit(FaultPoint::AfterDelivery).is_some() => {
@@ -165,8 +180,10 @@ pub async fn deliver_once(rt: &Outbox) -> Result<usize, crate::store::StoreError
                 if rt.store.outbox_delivered(&rt.owner, &item, &receipt.reference).await? {
                     delivered += 1;
                     rt.metrics.work_item("delivered");
+                    rt.metrics.delivery(rt.outlet.name(), letter, "delivered");
                     info!(already = receipt.already_done, "decision delivered");
                 } else {
+                    rt.metrics.delivery(rt.outlet.name(), letter, "lease_lost");
                     warn!("the outbox lease was lost after delivery; the other worker's retry uses the same key");
                 }
             }
@@ -184,6 +201,8 @@ pub async fn deliver_once(rt: &Outbox) -> Result<usize, crate::store::StoreError
                     .await?;
                 rt.metrics
                     .work_item(if failing { "delivery_failing" } else { "delivery_retry" });
+                rt.metrics
+                    .delivery(rt.outlet.name(), letter, if failing { "failing" } else { "retry" });
                 warn!(error = %e, failing, "delivery failed; will retry");
             }
         }

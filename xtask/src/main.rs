@@ -139,6 +139,9 @@ fn setup() -> Result<()> {
     // pdftotext: the letter tests read the PDF's text as a reader would
     // (they fall back to lopdf's extraction without it).
     ensure_packages(&[("pdftotext", "poppler-utils")])?;
+    // promtool (Debian's prometheus package): the live /metrics, the alert
+    // rules and their unit tests are checked with it (ops/prometheus/).
+    ensure_packages(&[("promtool", "prometheus")])?;
     // A real SMTP server for the delivery tests: Debian's aiosmtpd, for
     // Debian's own Python (other Pythons on PATH do not see it).
     if !succeeds("/usr/bin/python3", &["-c", "import aiosmtpd"]) {
@@ -213,6 +216,7 @@ fn ci(root: &Path) -> Result<()> {
         )?;
     }
     fuzz(root, 20)?;
+    prometheus_rules(root)?;
     container(hrobot)?;
     // The browser tests' screenshots (the queue and the case page at
     // 1366×900 and 390×844): CI artefacts, never committed.
@@ -239,6 +243,20 @@ fn container(hrobot: &str) -> Result<()> {
         let _ = run("apt-get", &["install", "-y", "-qq", "podman", "runc", "debootstrap"]);
     }
     run_bounded("ops/container/smoke.sh", &[hrobot], Duration::from_secs(20 * 60))
+}
+
+/// The alert rules, their unit tests and the example scrape configuration
+/// (ops/prometheus/), each through promtool, bounded in time. The live
+/// `/metrics` is checked by `promtool check metrics` in the integration
+/// tests (`robot-runtime/tests/it/metrics_live.rs`).
+fn prometheus_rules(root: &Path) -> Result<()> {
+    let dir = root.join("ops/prometheus");
+    let file = |name: &str| -> Result<String> { Ok(dir.join(name).to_str().context("non-UTF-8 path")?.to_string()) };
+    let limit = Duration::from_secs(120);
+    run_bounded("promtool", &["check", "rules", &file("alerts.yml")?], limit)?;
+    run_bounded("promtool", &["check", "config", &file("prometheus.yml")?], limit)?;
+    // `test rules` finds alerts.yml relative to the test file.
+    run_bounded("promtool", &["test", "rules", &file("alerts_test.yml")?], limit)
 }
 
 /// Like [`run`], but the command is killed after `limit`.

@@ -31,6 +31,7 @@ macro_rules! dispatch {
 mod access;
 mod coverage;
 mod decisions;
+mod ops;
 mod outbox;
 pub mod queue;
 mod records;
@@ -57,6 +58,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use coverage::{ProductionCoverage, VersionCoverage};
+pub use ops::OpsSnapshot;
 pub use records::{AmendedBasis, AmendmentNote, RegisterAnswer, RegisterAnswerIncome};
 pub use sql::{
     Backend, CommentRow, DecisionRow, KommuniceringRow, NewDecision, NewKommunicering, NewOutboxItem, OutboxDecision,

@@ -83,6 +83,8 @@ pub struct WebContext {
     pub settings: Arc<Settings>,
     pub store: Store,
     pub clock: Arc<dyn Clock>,
+    /// Sign-ins are counted here (`hrobot_logins_total`).
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// What every handler can reach.

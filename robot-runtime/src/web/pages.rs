@@ -329,6 +329,7 @@ impl Web {
         let known = user.as_ref().map(|u| u.username.clone());
         if let Err(l) = self.limiter.check(username, ip, now) {
             let secs = session::seconds_until(now, l.retry_after);
+            self.ctx.metrics.login("password", false);
             tracing::warn!(
                 username = known.as_deref(),
                 client = ip.map(tracing::field::display),

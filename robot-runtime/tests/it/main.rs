@@ -13,6 +13,7 @@ mod hostile_cli;
 mod http_limits;
 mod inbox;
 mod letters;
+mod metrics_live;
 mod module_graph;
 mod municipality;
 mod pipeline;

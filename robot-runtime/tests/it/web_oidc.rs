@@ -8,7 +8,7 @@ use robot_runtime::clock::Clock;
 use std::collections::BTreeMap;
 use tests::oidc::{Identity, OidcFault, OidcProvider};
 
-async fn app_with_sso() -> (WebApp, OidcProvider) {
+pub(crate) async fn app_with_sso() -> (WebApp, OidcProvider) {
     let idp = OidcProvider::start("hrobot", "hemlig-klient", "groups").await.unwrap();
     let mut env = crate::web_support::web_env(Engine::Sqlite).await;
     let secret = env.dir.path().join("oidc-secret");
@@ -39,7 +39,7 @@ async fn app_with_sso() -> (WebApp, OidcProvider) {
 }
 
 /// Follows the flow like a browser: our start page → the provider → our callback.
-async fn sso(app: &WebApp) -> reqwest::Response {
+pub(crate) async fn sso(app: &WebApp) -> reqwest::Response {
     let c = client();
     let r = c.get(app.url("/logga-in/sso")).send().await.unwrap();
     assert_eq!(r.status(), 303);
@@ -60,7 +60,7 @@ async fn sso(app: &WebApp) -> reqwest::Response {
         .unwrap()
 }
 
-fn identity(user: &str, groups: &[&str]) -> Identity {
+pub(crate) fn identity(user: &str, groups: &[&str]) -> Identity {
     Identity {
         subject: format!("sub-{user}"),
         username: user.into(),

@@ -561,3 +561,158 @@ async fn metrics_store_snapshot_ages_open_work_from_the_cases_receipt() {
         assert!(s.audit_size > 3);
     }
 }
+
+/// A real Prometheus server (Debian's `prometheus`, the package that brings
+/// promtool) scrapes a service with work in it and loads the alert rules;
+/// then every query of the Grafana dashboard is asked of it, as Grafana
+/// would: each must evaluate, and each panel must show data. The alert
+/// rules must all evaluate without error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_a_real_prometheus_answers_every_dashboard_query() {
+    if let Err(why) = promtool() {
+        println!("SKIPPED the Prometheus server check: {why}");
+        return;
+    }
+    let prometheus = "/usr/bin/prometheus";
+    assert!(
+        std::path::Path::new(prometheus).is_file(),
+        "Debian's prometheus package is installed (promtool is) but has no server"
+    );
+    let (app, _) = service_with_work(Engine::Sqlite).await;
+    let target = app.base.trim_start_matches("http://").trim_end_matches('/').to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global: {{scrape_interval: 1s, evaluation_interval: 1s}}\n\
+             rule_files: [{rules:?}]\n\
+             scrape_configs:\n  - job_name: hrobot\n    static_configs: [{{targets: [{target:?}]}}]\n",
+            rules = ops("prometheus/alerts.yml").display().to_string(),
+        ),
+    )
+    .unwrap();
+    let mut server = Command::new(prometheus)
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.path().join("prometheus.log")).unwrap())
+        .spawn()
+        .expect("prometheus starts");
+    let api = format!("http://127.0.0.1:{port}/api/v1");
+    let c = client();
+    let query = |q: String| {
+        let c = c.clone();
+        let api = api.clone();
+        async move {
+            let r = c
+                .get(format!("{api}/query"))
+                .query(&[("query", q.as_str())])
+                .send()
+                .await;
+            match r {
+                Ok(r) => r.json::<Value>().await.unwrap_or(Value::Null),
+                Err(_) => Value::Null,
+            }
+        }
+    };
+    // Six scrapes at least, with requests between them, so rates exist.
+    let mut scrapes = 0.0;
+    for _ in 0..120 {
+        let v = query("count_over_time(up{job=\"hrobot\"}[5m])".into()).await;
+        scrapes = v["data"]["result"][0]["value"][1]
+            .as_str()
+            .and_then(|s| s.parse::<f64>().ok())
+            .unwrap_or(0.0);
+        if scrapes >= 6.0 {
+            break;
+        }
+        let _ = c.get(app.url("/healthz")).send().await;
+        let _ = c.get(app.url("/arenden")).send().await;
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    let log = || std::fs::read_to_string(dir.path().join("prometheus.log")).unwrap_or_default();
+    assert!(scrapes >= 6.0, "Prometheus scraped {scrapes} times:\n{}", log());
+    let up = query("up{job=\"hrobot\"}".into()).await;
+    assert_eq!(up["data"]["result"][0]["value"][1], "1", "{up}");
+
+    let d: Value = serde_json::from_str(&std::fs::read_to_string(ops("grafana/hrobot.json")).unwrap()).unwrap();
+    let mut panels = 0;
+    let mut empty_panels = Vec::new();
+    for panel in d["panels"].as_array().unwrap() {
+        let Some(targets) = panel["targets"].as_array() else {
+            continue;
+        };
+        if targets.is_empty() {
+            continue;
+        }
+        panels += 1;
+        let mut with_data = 0;
+        for t in targets {
+            // Grafana's own variables, as Grafana fills them in.
+            let expr = t["expr"]
+                .as_str()
+                .unwrap()
+                .replace("$__rate_interval", "1m")
+                .replace("$__interval", "15s")
+                .replace("$__range", "1h");
+            let v = query(expr.clone()).await;
+            assert_eq!(v["status"], "success", "panel {}: {expr}: {v}", panel["title"]);
+            if v["data"]["result"].as_array().is_some_and(|r| !r.is_empty()) {
+                with_data += 1;
+            }
+        }
+        if with_data == 0 {
+            empty_panels.push(panel["title"].as_str().unwrap_or("?").to_string());
+        }
+    }
+    assert!(panels >= 20, "{panels} panels with queries");
+    assert!(
+        empty_panels.is_empty(),
+        "panels without data from a service with work: {empty_panels:?}"
+    );
+
+    // Every alert rule loaded and evaluated without error.
+    let mut rules: Vec<Value> = Vec::new();
+    for _ in 0..40 {
+        let v = c
+            .get(format!("{api}/rules"))
+            .send()
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap();
+        rules = v["data"]["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|g| g["rules"].as_array().cloned().unwrap_or_default())
+            .collect();
+        if !rules.is_empty() && rules.iter().all(|r| r["health"] == "ok") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    let alerts_in_file = std::fs::read_to_string(ops("prometheus/alerts.yml"))
+        .unwrap()
+        .matches("- alert:")
+        .count();
+    assert_eq!(rules.len(), alerts_in_file, "rules loaded by Prometheus:\n{}", log());
+    for r in &rules {
+        assert_eq!(r["health"], "ok", "{}: {}", r["name"], r["lastError"]);
+    }
+    println!(
+        "Prometheus scraped the service {scrapes} times; {panels} dashboard panels answered with data; {} alert rules evaluated",
+        rules.len()
+    );
+    let _ = server.kill();
+    let _ = server.wait();
+    app.stop().await;
+}

@@ -81,6 +81,9 @@ pub enum OidcFault {
     WrongAudience,
     /// Signed with a key that is not in the JWKS.
     BadSignature,
+    /// Signed with another key under a key id the JWKS does not list
+    /// (a rotation the JWKS never shows).
+    UnknownKey,
 }
 
 struct Pending {
@@ -101,6 +104,7 @@ struct Inner {
     fault: Option<OidcFault>,
     now: Option<i64>,
     tokens_issued: u32,
+    jwks_served: u32,
 }
 
 #[derive(Clone)]
@@ -142,6 +146,7 @@ impl OidcProvider {
             fault: None,
             now: None,
             tokens_issued: 0,
+            jwks_served: 0,
         }));
         let app = Router::new()
             .route("/.well-known/openid-configuration", get(discovery))
@@ -183,6 +188,11 @@ impl OidcProvider {
         }
     }
 
+    /// How many times the JWKS was fetched.
+    pub fn jwks_served(&self) -> u32 {
+        self.inner.lock().map(|g| g.jwks_served).unwrap_or(0)
+    }
+
     pub fn tokens_issued(&self) -> u32 {
         self.inner.lock().map(|g| g.tokens_issued).unwrap_or(0)
     }
@@ -207,7 +217,10 @@ async fn discovery(State(s): State<St>) -> Json<Value> {
     }))
 }
 
-async fn jwks() -> Response {
+async fn jwks(State(s): State<St>) -> Response {
+    if let Ok(mut g) = s.lock() {
+        g.jwks_served += 1;
+    }
     let Ok(k) = key(KEY) else {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
@@ -356,7 +369,7 @@ async fn token(State(s): State<St>, headers: HeaderMap, Form(f): Form<TokenForm>
             n
         });
     }
-    let signing = if g.fault == Some(OidcFault::BadSignature) {
+    let signing = if matches!(g.fault, Some(OidcFault::BadSignature | OidcFault::UnknownKey)) {
         OTHER_KEY
     } else {
         KEY
@@ -364,7 +377,12 @@ async fn token(State(s): State<St>, headers: HeaderMap, Form(f): Form<TokenForm>
     let Ok(k) = key(signing) else {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
-    let header = json!({"alg": "RS256", "typ": "JWT", "kid": "sim-1"});
+    let kid = if g.fault == Some(OidcFault::UnknownKey) {
+        "sim-2"
+    } else {
+        "sim-1"
+    };
+    let header = json!({"alg": "RS256", "typ": "JWT", "kid": kid});
     let input = format!(
         "{}.{}",
         b64(header.to_string().as_bytes()),

@@ -9,8 +9,12 @@ use std::collections::BTreeMap;
 use tests::oidc::{Identity, OidcFault, OidcProvider};
 
 async fn app_with_sso() -> (WebApp, OidcProvider) {
+    app_with_sso_on(Engine::Sqlite).await
+}
+
+async fn app_with_sso_on(engine: Engine) -> (WebApp, OidcProvider) {
     let idp = OidcProvider::start("hrobot", "hemlig-klient", "groups").await.unwrap();
-    let mut env = crate::web_support::web_env(Engine::Sqlite).await;
+    let mut env = crate::web_support::web_env(engine).await;
     let secret = env.dir.path().join("oidc-secret");
     std::fs::write(&secret, "hemlig-klient\n").unwrap();
     let mut role_map = BTreeMap::new();
@@ -449,4 +453,111 @@ async fn config_check_validates_the_sso_section() {
     assert!(e.contains(&format!("OIDC discovery at https://{closed}")), "{e}");
     assert!(e.contains("request to the identity provider failed"), "{e}");
     assert!(e.to_lowercase().contains("connection refused"), "{e}");
+}
+
+/// A provider without an `end_session_endpoint` (the simulated one): "Logga
+/// ut" ends our session and says the provider's may still be active. On
+/// both engines, with a link made and removed on the way (migration 0011
+/// and the linking SQL on PostgreSQL too).
+#[tokio::test]
+async fn logout_without_an_end_session_endpoint_says_the_provider_session_may_live_on() {
+    for engine in [Engine::Sqlite, Engine::Postgres] {
+        let (app, idp) = app_with_sso_on(engine).await;
+        idp.sign_in_as(identity("sara", &["SOC-Handlaggare"]));
+        let r = sso(&app).await;
+        assert_eq!(r.status(), 200, "{engine:?}");
+        let cookie = set_cookie(&r, "hrobot").unwrap();
+        let page = client()
+            .get(app.url("/arenden"))
+            .header("cookie", format!("hrobot={cookie}"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let csrf = crate::web_support::field(&page, "_csrf").unwrap();
+        let r = client()
+            .post(app.url("/logga-ut"))
+            .header("cookie", format!("hrobot={cookie}"))
+            .form(&[("_csrf", csrf.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{engine:?}: a page, not a redirect to the provider");
+        let html = r.text().await.unwrap();
+        assert!(html.contains("Du är utloggad"), "{html}");
+        assert!(html.contains("kan fortfarande vara aktiv"), "{html}");
+        let r = client()
+            .get(app.url("/arenden"))
+            .header("cookie", format!("hrobot={cookie}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 303, "{engine:?}: the session is gone");
+
+        let sara = app.runtime.store.user_by_name("sara").await.unwrap().unwrap();
+        let by = robot_runtime::accounts::By::Setup;
+        robot_runtime::accounts::unlink_sso(&app.runtime.store, &by, sara.id)
+            .await
+            .unwrap();
+        idp.sign_in_as(identity("sara", &["SOC-Handlaggare"]));
+        assert_eq!(sso(&app).await.status(), 403, "{engine:?}: unlinked");
+        robot_runtime::accounts::link_sso(&app.runtime.store, &by, sara.id, &idp.issuer(), "sub-sara")
+            .await
+            .unwrap();
+        assert_eq!(sso(&app).await.status(), 200, "{engine:?}: linked again");
+        app.stop().await;
+    }
+}
+
+/// `roles_from`: `auto` reads UserInfo when the ID token lacks the roles
+/// (and only then); `userinfo` always, refusing an answer about another
+/// subject; `id_token` never; `both` takes either.
+#[tokio::test]
+async fn roles_from_userinfo_when_configured_or_missing_and_its_subject_is_checked() {
+    let (app, idp) = app_with_sso().await;
+    idp.set_fault(Some(OidcFault::RolesOnlyInUserinfo));
+    idp.sign_in_as(identity("sara", &["SOC-Handlaggare"]));
+    assert_eq!(sso(&app).await.status(), 200, "auto: the roles from UserInfo");
+    let u = app.runtime.store.user_by_name("sara").await.unwrap().unwrap();
+    assert_eq!(u.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>(), ["handlaggare"]);
+    idp.set_fault(Some(OidcFault::UserinfoOtherSubject));
+    idp.sign_in_as(identity("sara", &["SOC-Handlaggare"]));
+    assert_eq!(
+        sso(&app).await.status(),
+        200,
+        "auto: the ID token has the roles, UserInfo is not asked"
+    );
+
+    let restart = |app: WebApp, from: robot_runtime::web::RolesFrom| async move {
+        let (mut env, clock) = app.stop().await;
+        env.settings.web.oidc.as_mut().unwrap().roles_from = from;
+        WebApp::start_with(env, clock).await
+    };
+    let app = restart(app, robot_runtime::web::RolesFrom::Userinfo).await;
+    idp.sign_in_as(identity("sara", &["SOC-Handlaggare"]));
+    let r = sso(&app).await;
+    assert_eq!(r.status(), 403);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("gällde inte den som loggade in"), "{html}");
+    assert!(
+        html.contains("<title>Inloggningen misslyckades – Handläggarrobot</title>"),
+        "{html}"
+    );
+    idp.set_fault(None);
+    idp.sign_in_as(identity("sara", &["SOC-Handlaggare"]));
+    assert_eq!(sso(&app).await.status(), 200, "userinfo: the same subject");
+
+    let app = restart(app, robot_runtime::web::RolesFrom::IdToken).await;
+    idp.set_fault(Some(OidcFault::RolesOnlyInUserinfo));
+    idp.sign_in_as(identity("sara", &["SOC-Handlaggare"]));
+    let r = sso(&app).await;
+    assert_eq!(r.status(), 403, "id_token: UserInfo's roles are not read");
+    assert!(r.text().await.unwrap().contains("ingen roll"));
+
+    let app = restart(app, robot_runtime::web::RolesFrom::Both).await;
+    idp.sign_in_as(identity("sara", &["SOC-Handlaggare"]));
+    assert_eq!(sso(&app).await.status(), 200, "both: UserInfo's roles count");
+    app.stop().await;
 }

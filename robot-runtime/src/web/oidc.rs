@@ -184,10 +184,15 @@ pub async fn check_provider(s: &OidcSettings) -> Result<String, String> {
 fn secret(s: &OidcSettings) -> Option<ClientSecret> {
     let from_env = s.client_secret_env.as_deref().and_then(|v| std::env::var(v).ok());
     let from_file = || {
-        s.client_secret_file
-            .as_deref()
-            .and_then(|f| std::fs::read_to_string(f).ok())
-            .map(|t| t.trim().to_string())
+        let f = s.client_secret_file.as_deref()?;
+        match std::fs::read_to_string(f) {
+            Ok(t) => Some(t.trim().to_string()),
+            Err(e) => {
+                // Said, not swallowed: the provider will refuse the client.
+                tracing::warn!(file = %f.display(), error = %e, "the OIDC client secret file cannot be read");
+                None
+            }
+        }
     };
     from_env
         .or_else(from_file)

@@ -12,7 +12,7 @@
 //! and key id) after which the next login works without restarting hrobot.
 
 use crate::support::Engine;
-use crate::web_browser::{chrome, wait_for};
+use crate::web_browser::chrome;
 use crate::web_support::WebApp;
 use fantoccini::{Client, Locator};
 use robot_runtime::clock::{Clock, ManualClock, SystemClock};
@@ -176,6 +176,18 @@ async fn sign_in(c: &Client, app: &WebApp, provider: &str, user: &str) -> String
         c.current_url().await.unwrap(),
         c.source().await.unwrap_or_default()
     );
+}
+
+/// Waits up to 20 s (two cores shared with other tests) for the URL.
+async fn wait_for(c: &Client, pred: impl Fn(&str) -> bool) {
+    for _ in 0..200 {
+        let url = c.current_url().await.unwrap().to_string();
+        if pred(&url) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the page did not change: {}", c.current_url().await.unwrap());
 }
 
 async fn page(c: &Client) -> String {

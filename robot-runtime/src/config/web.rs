@@ -251,3 +251,62 @@ pub fn claim_path(path: &str) -> Result<Vec<&str>, String> {
     }
     Ok(segments)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn oidc(issuer: &str, claim: &str) -> OidcSettings {
+        OidcSettings {
+            issuer_url: issuer.into(),
+            client_id: "hrobot".into(),
+            client_secret_env: None,
+            client_secret_file: None,
+            redirect_url: "https://hrobot.example.se/logga-in/sso/klar".into(),
+            scopes: default_scopes(),
+            roles_claim: claim.into(),
+            roles_from: RolesFrom::Auto,
+            role_map: BTreeMap::new(),
+            username_claim: default_username_claim(),
+            personnummer_claim: None,
+            button_label: default_sso_label(),
+            ca_file: None,
+            post_logout_redirect_url: None,
+        }
+    }
+
+    #[test]
+    fn plain_http_issuers_only_on_loopback() {
+        for ok in [
+            "https://login.example.se/realms/k",
+            "http://127.0.0.1:8080",
+            "http://[::1]:8080",
+            "http://localhost:4000",
+            "http://LOCALHOST",
+        ] {
+            assert!(
+                oidc(ok, "roles").check().is_empty(),
+                "{ok}: {:?}",
+                oidc(ok, "roles").check()
+            );
+        }
+        for bad in [
+            "http://login.example.se",
+            "http://127.0.0.2",
+            "http://localhost.example.se",
+            "ftp://x",
+        ] {
+            let p = oidc(bad, "roles").check();
+            assert!(p.len() == 1 && p[0].contains("must be https"), "{bad}: {p:?}");
+        }
+    }
+
+    #[test]
+    fn claim_paths() {
+        assert_eq!(claim_path("realm_access.roles").unwrap(), ["realm_access", "roles"]);
+        assert_eq!(claim_path("https://example.se/roles").unwrap().len(), 2);
+        for bad in ["", ".roles", "roles.", "a..b", "my roles", "a.b.c.d.e.f.g.h.i"] {
+            assert!(claim_path(bad).is_err(), "{bad:?}");
+        }
+    }
+}

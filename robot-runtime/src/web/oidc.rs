@@ -750,3 +750,24 @@ pub fn link_advice(username: &str, issuer: &str, subject: &str) -> String {
          hrobot user link-sso {username} --issuer {issuer} --subject {subject}"
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::claim;
+    use serde_json::json;
+
+    #[test]
+    fn a_claim_by_its_own_name_or_by_a_dotted_path() {
+        let c = json!({
+            "realm_access": {"roles": ["SOC-Handlaggare"]},
+            "https://example.se/roles": ["Revision"],
+            "groups": "En",
+        });
+        let c = c.as_object().unwrap();
+        assert_eq!(claim(c, "realm_access.roles"), Some(&json!(["SOC-Handlaggare"])));
+        assert_eq!(claim(c, "https://example.se/roles"), Some(&json!(["Revision"])));
+        assert_eq!(claim(c, "groups"), Some(&json!("En")));
+        assert_eq!(claim(c, "realm_access.saknas"), None);
+        assert_eq!(claim(c, "groups.x"), None);
+    }
+}

@@ -34,6 +34,7 @@ mod web_case;
 mod web_desk;
 mod web_matrix;
 mod web_oidc;
+mod web_oidc_provider;
 mod web_queue;
 mod web_rules;
 mod web_support;

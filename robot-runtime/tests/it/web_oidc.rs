@@ -438,7 +438,9 @@ async fn config_check_validates_the_sso_section() {
         assert!(e.contains(needle), "{needle:?} missing in {e}");
     }
 
-    // https on a port where nothing listens: the cause chain is kept.
+    // https on a port where nothing listens: a warning with the whole
+    // cause chain, not a failure (the unit checks before every start, and
+    // an outage at the provider must not keep the service down).
     let closed = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -448,8 +450,9 @@ async fn config_check_validates_the_sso_section() {
         &section(&format!("https://{closed}"), &secret, "groups", "revisor"),
     );
     let o = run(&["config", "check", "--config", cfg.to_str().unwrap()]);
-    assert_eq!(o.status.code(), Some(1));
     let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(0), "{e}");
+    assert!(e.contains("warning: web.oidc: the identity provider does not answer now"), "{e}");
     assert!(e.contains(&format!("OIDC discovery at https://{closed}")), "{e}");
     assert!(e.contains("request to the identity provider failed"), "{e}");
     assert!(e.to_lowercase().contains("connection refused"), "{e}");

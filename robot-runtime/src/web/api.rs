@@ -263,10 +263,19 @@ fn date_time_schema() -> Schema {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SessionRequest {
-    #[schema(max_length = 200)]
+    /// No control characters.
+    #[schema(schema_with = username_schema)]
     username: String,
     #[schema(max_length = 1000)]
     password: String,
+}
+
+fn username_schema() -> Schema {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .max_length(Some(200))
+        .pattern(Some(PLAIN))
+        .into()
 }
 
 #[derive(Serialize, ToSchema)]
@@ -305,6 +314,7 @@ pub struct Session {
     request_body = SessionRequest,
     responses(
         (status = 201, description = "Signed in", body = Session),
+        (status = 400, description = "A body that is not JSON or does not match its schema, or a username with control characters (bad_request)", body = super::error::ErrorBody),
         (status = 403, description = "Wrong username or password (invalid_credentials)", body = super::error::ErrorBody),
         (status = 429, description = "Too many failed sign-ins from this address or for this account (too_many_requests)", body = super::error::ErrorBody,
             headers(("Retry-After" = i64, description = "Seconds to wait"))),
@@ -317,6 +327,10 @@ pub async fn create_session(
     b: Result<Json<SessionRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let req = body(b)?;
+    // A control character is in no username (and PostgreSQL refuses NUL).
+    if has_control(&req.username) {
+        return Err(bad_request("Användarnamnet har styrtecken."));
+    }
     let username = req.username.trim().to_lowercase();
     let ip = client_ip(&web, &headers, peer);
     let user = match web.password_login(&username, &req.password, ip).await {

@@ -1055,8 +1055,8 @@ pub struct ReplyRequest {
         (status = 200, description = "Recorded", body = ActionResult),
         (status = 403, description = "The role may not decide, or conflict of interest (conflict_of_interest)", body = super::error::ErrorBody),
         (status = 404, description = "No such case", body = super::error::ErrorBody),
-        (status = 409, description = "The case has no open kommunicering (not_awaiting_approval)", body = super::error::ErrorBody),
-        (status = 422, description = "The reply is blank or too long (invalid)", body = super::error::ErrorBody),
+        (status = 409, description = "The case changed meanwhile (not_awaiting_approval)", body = super::error::ErrorBody),
+        (status = 422, description = "The case is not waiting for a reply to a kommunicering, or the reply is blank or too long (invalid)", body = super::error::ErrorBody),
     )
 )]
 pub async fn kommunicering_reply(

@@ -24,8 +24,9 @@ fn main() -> Result<()> {
         Some("setup") => setup(),
         Some("deny") => deny(),
         Some("fuzz") => fuzz(&root, args.get(1).and_then(|s| s.parse().ok()).unwrap_or(60)),
+        Some("schemathesis") => schemathesis(&root),
         _ => {
-            eprintln!("usage: cargo xtask ci | setup | deny | fuzz [SECONDS]");
+            eprintln!("usage: cargo xtask ci | setup | deny | fuzz [SECONDS] | schemathesis");
             bail!("unknown task")
         }
     }
@@ -217,6 +218,7 @@ fn ci(root: &Path) -> Result<()> {
     }
     fuzz(root, 20)?;
     prometheus_rules(root)?;
+    schemathesis(root)?;
     container(hrobot)?;
     // The browser tests' screenshots (the queue and the case page at
     // 1366×900 and 390×844): CI artefacts, never committed.
@@ -428,4 +430,91 @@ fn fuzz(root: &Path, seconds: u32) -> Result<()> {
         bail!("fuzzing found a failure (see domain/fuzz/artifacts)");
     }
     Ok(())
+}
+
+/// The schemathesis version CI tests the API with (PyPI).
+const SCHEMATHESIS: &str = "schemathesis==4.32.5";
+
+/// Installs schemathesis into `target/ci-tools/schemathesis` (a virtual
+/// environment of its own) and runs `api_contract`'s ignored test with it:
+/// every check, positive and negative data, all phases, against the
+/// service with the shipped cases. Any failure fails CI; at most 15 min.
+fn schemathesis(root: &Path) -> Result<()> {
+    let venv = root.join("target/ci-tools/schemathesis");
+    let bin = venv.join("bin/schemathesis");
+    let python = venv.join("bin/python");
+    let wanted = SCHEMATHESIS.trim_start_matches("schemathesis==");
+    let installed = Command::new(&bin)
+        .arg("--version")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).contains(wanted))
+        .unwrap_or(false);
+    if !installed {
+        ensure_packages(&[("python3", "python3")])?;
+        let venv_s = venv.to_str().context("non-UTF-8 path")?;
+        if !succeeds("python3", &["-m", "venv", "--clear", venv_s]) {
+            // Debian's python3 makes virtual environments with python3-venv.
+            apt_install(&["python3-venv"])?;
+            run("python3", &["-m", "venv", "--clear", venv_s])?;
+        }
+        let python_s = python.to_str().context("non-UTF-8 path")?;
+        run_bounded(
+            python_s,
+            &[
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                SCHEMATHESIS,
+            ],
+            Duration::from_secs(600),
+        )?;
+    }
+    let bin_s = bin.to_str().context("non-UTF-8 path")?;
+    let filter = "test(/schemathesis_finds_no_difference/)";
+    let args: Vec<&str> = if succeeds("cargo", &["nextest", "--version"]) {
+        vec![
+            "nextest",
+            "run",
+            "-p",
+            "robot-runtime",
+            "--locked",
+            "--run-ignored",
+            "only",
+            "--no-capture",
+            "-E",
+            filter,
+        ]
+    } else {
+        vec![
+            "test",
+            "-p",
+            "robot-runtime",
+            "--locked",
+            "--test",
+            "it",
+            "--",
+            "--ignored",
+            "--nocapture",
+            "schemathesis_finds_no_difference",
+        ]
+    };
+    println!(
+        "\n$ HROBOT_SCHEMATHESIS={bin_s} cargo {}   (at most 900 s)",
+        args.join(" ")
+    );
+    let started = Instant::now();
+    let child = Command::new("cargo")
+        .args(&args)
+        .env("HROBOT_SCHEMATHESIS", &bin)
+        .spawn()
+        .context("cannot start cargo")?;
+    let status = wait_bounded(child, Duration::from_secs(900))?;
+    println!("  ({:.1} s)", started.elapsed().as_secs_f64());
+    match status {
+        Some(s) if s.success() => Ok(()),
+        Some(s) => bail!("schemathesis found differences between the API and its document ({s})"),
+        None => bail!("the schemathesis run took longer than 900 s"),
+    }
 }

@@ -25,6 +25,10 @@ pub enum Failure {
         message: String,
     },
     Invalid(String),
+    /// A request body that is not `application/json` (API only).
+    UnsupportedMediaType,
+    /// A request body over the size limit.
+    PayloadTooLarge,
     TooManyRequests {
         retry_after_secs: i64,
     },
@@ -45,6 +49,8 @@ impl Failure {
             Failure::NotFound => StatusCode::NOT_FOUND,
             Failure::Conflict { .. } => StatusCode::CONFLICT,
             Failure::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Failure::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Failure::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Failure::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Failure::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Failure::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -60,6 +66,8 @@ impl Failure {
             }
             Failure::NotFound => "not_found",
             Failure::Invalid(_) => "invalid",
+            Failure::UnsupportedMediaType => "unsupported_media_type",
+            Failure::PayloadTooLarge => "payload_too_large",
             Failure::TooManyRequests { .. } => "too_many_requests",
             Failure::Internal(_) => "internal",
         }
@@ -84,6 +92,8 @@ impl Failure {
             | Failure::Conflict { message, .. }
             | Failure::Unavailable { message, .. } => message.clone(),
             Failure::NotFound => "Sidan eller ärendet finns inte.".into(),
+            Failure::UnsupportedMediaType => "Kroppen ska vara JSON (Content-Type: application/json).".into(),
+            Failure::PayloadTooLarge => "Kroppen är för stor.".into(),
             Failure::TooManyRequests { retry_after_secs } if *retry_after_secs < 60 => format!(
                 "För många misslyckade inloggningar. Försök igen om {} sekunder.",
                 retry_after_secs.max(&1)
@@ -153,6 +163,28 @@ impl From<anyhow::Error> for Failure {
 #[derive(Debug)]
 pub struct ApiError(pub Failure);
 
+/// Every error the API answers, whatever the status.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[schema(as = Error)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// Stable, for programs: bad_request, unauthenticated, forbidden,
+    /// invalid_credentials, pseudonymised, same_approver,
+    /// conflict_of_interest, not_found, not_awaiting_approval, invalid,
+    /// unsupported_media_type, payload_too_large, too_many_requests,
+    /// internal. New codes may be added within v1.
+    pub code: String,
+    /// Swedish, safe to show to an official.
+    pub message: String,
+    /// A 5xx only: the incident number to quote to IT.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub incident: Option<String>,
+}
+
 impl<E: Into<Failure>> From<E> for ApiError {
     fn from(e: E) -> ApiError {
         ApiError(e.into())
@@ -163,10 +195,13 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let f = self.0;
         let status = f.status();
-        let mut body = serde_json::json!({"error": {"code": f.code(), "message": f.message()}});
-        if let Some(id) = f.incident() {
-            body["error"]["incident"] = serde_json::Value::String(id);
-        }
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: f.code().to_string(),
+                message: f.message(),
+                incident: f.incident(),
+            },
+        };
         let mut res = (status, Json(body)).into_response();
         if let Failure::TooManyRequests { retry_after_secs } = f
             && let Ok(v) = retry_after_secs.max(1).to_string().parse()

@@ -167,6 +167,11 @@ fn robot_types(web: &Web) -> RobotTypes {
     v
 }
 
+/// Whether a robot of this service runs the casework type.
+pub(super) fn runs_type(web: &Web, typ: &str) -> bool {
+    robot_types(web).iter().any(|(_, t, _)| t == typ)
+}
+
 fn load_robot_types(web: &Web) -> RobotTypes {
     let mut v: Vec<(String, String, String)> = web
         .ctx

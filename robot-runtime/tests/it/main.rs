@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::print_stdout)]
 
+mod api_contract;
 mod approval;
 mod audit_cli;
 mod backup;

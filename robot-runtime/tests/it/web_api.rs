@@ -283,3 +283,149 @@ async fn an_amended_decision_through_the_api_sends_a_letter_with_only_the_offici
     }
     app.stop().await;
 }
+
+/// What the schema forbids is refused, with a status the document lists
+/// for that operation and the one error shape; what it allows is accepted.
+#[tokio::test]
+async fn the_api_refuses_what_its_schema_forbids_with_documented_statuses() {
+    let app = WebApp::start(Engine::Sqlite).await;
+    app.seed(&[]).await;
+    let case = app.awaiting().await[0];
+    let token = app.token("anna").await;
+    let doc: Value = client()
+        .get(app.url("/api/v1/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let c = client();
+    let check = |r: reqwest::Response, method: &'static str, path: &'static str, status: u16, code: &'static str| {
+        let documented = doc["paths"][path][method]["responses"][status.to_string()].is_object();
+        async move {
+            assert_eq!(r.status().as_u16(), status, "{method} {path} ({code})");
+            assert!(
+                documented,
+                "{method} {path} answers {status}, which its document does not list"
+            );
+            assert_eq!(r.headers().get("content-type").unwrap(), "application/json", "{code}");
+            let v: Value = r.json().await.unwrap();
+            assert_eq!(v["error"]["code"], code, "{method} {path}");
+        }
+    };
+    let get = |q: &str| c.get(app.url(&format!("/api/v1/cases{q}"))).bearer_auth(&token).send();
+    // Pages: the bounds of the schema, no clamping.
+    for q in [
+        "?offset=-1",
+        "?limit=0",
+        "?limit=501",
+        "?offset=1000001",
+        "?limit=x",
+        "?state=",
+        "?nonsense=1",
+    ] {
+        check(get(q).await.unwrap(), "get", "/api/v1/cases", 400, "bad_request").await;
+    }
+    for q in [
+        "?limit=1&offset=0",
+        "?limit=500&offset=1000000",
+        "?state=alla",
+        "?casework_type=okand-typ",
+    ] {
+        let r = get(q).await.unwrap();
+        assert_eq!(r.status(), 200, "{q}");
+        let v: Value = r.json().await.unwrap();
+        assert!(v["cases"].is_array() && v["limit"].is_i64() && v["offset"].is_i64() && v["has_more"].is_boolean());
+    }
+    // A casework type this service does not run matches no case.
+    let v: Value = get("?casework_type=okand-typ").await.unwrap().json().await.unwrap();
+    assert_eq!(v["cases"].as_array().unwrap().len(), 0);
+    // Bad ids are 400, in the one shape.
+    for id in ["abc", "0", "-3", "99999999999999999999"] {
+        let r = c
+            .get(app.url(&format!("/api/v1/cases/{id}")))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        check(r, "get", "/api/v1/cases/{id}", 400, "bad_request").await;
+        let r = c
+            .post(app.url(&format!("/api/v1/cases/{id}/return")))
+            .bearer_auth(&token)
+            .json(&json!({"reason": "Behöver en människa."}))
+            .send()
+            .await
+            .unwrap();
+        check(r, "post", "/api/v1/cases/{id}/return", 400, "bad_request").await;
+    }
+    // A body without a JSON content type is 415.
+    let r = c
+        .post(app.url(&format!("/api/v1/cases/{case}/return")))
+        .bearer_auth(&token)
+        .body(r#"{"reason": "Behöver en människa."}"#)
+        .send()
+        .await
+        .unwrap();
+    check(r, "post", "/api/v1/cases/{id}/return", 415, "unsupported_media_type").await;
+    let r = c
+        .post(app.url(&format!("/api/v1/cases/{case}/approve")))
+        .bearer_auth(&token)
+        .header("content-type", "text/plain")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    check(r, "post", "/api/v1/cases/{id}/approve", 415, "unsupported_media_type").await;
+    // A body over the limit is 413.
+    let r = c
+        .post(app.url(&format!("/api/v1/cases/{case}/return")))
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .body(format!(r#"{{"reason": "{}"}}"#, "x".repeat(3 * 1024 * 1024)))
+        .send()
+        .await
+        .unwrap();
+    check(r, "post", "/api/v1/cases/{id}/return", 413, "payload_too_large").await;
+    // `user_id` is required, though it may be null.
+    let r = c
+        .post(app.url(&format!("/api/v1/cases/{case}/assign")))
+        .bearer_auth(&token)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    check(r, "post", "/api/v1/cases/{id}/assign", 400, "bad_request").await;
+    // A ground of FL 25 § that is not one is refused, not read as "none".
+    let r = c
+        .post(app.url(&format!("/api/v1/cases/{case}/approve")))
+        .bearer_auth(&token)
+        .json(&json!({"skip_kommunicering": {"ground": "", "explanation": "x"}}))
+        .send()
+        .await
+        .unwrap();
+    check(r, "post", "/api/v1/cases/{id}/approve", 400, "bad_request").await;
+    // A text longer than the schema allows is refused even when its
+    // trimmed part would fit.
+    let r = c
+        .post(app.url(&format!("/api/v1/cases/{case}/return")))
+        .bearer_auth(&token)
+        .json(&json!({"reason": format!("{}x", " ".repeat(2000))}))
+        .send()
+        .await
+        .unwrap();
+    check(r, "post", "/api/v1/cases/{id}/return", 422, "invalid").await;
+    // Nothing was decided by any of it.
+    let v: Value = c
+        .get(app.url(&format!("/api/v1/cases/{case}")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["state"], "awaiting_approval");
+    assert_eq!(v["pseudonymised"], false);
+    app.stop().await;
+}

@@ -30,6 +30,8 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .with_state(state)
         .merge(web)
+        // Outermost: every request's lines carry its request id.
+        .layer(axum::middleware::from_fn(crate::request_id::layer))
 }
 
 async fn healthz() -> &'static str {
@@ -43,7 +45,10 @@ async fn readyz(State(s): State<AppState>) -> Response {
     match s.runtime.store.ping().await {
         Ok(()) => (StatusCode::OK, "ready\n").into_response(),
         Err(e) => {
-            tracing::warn!(error = %e, "readiness check failed");
+            let text = e.to_string();
+            if let Some(r) = crate::repeats::global().admit("readiness", &text) {
+                tracing::warn!(error = %text, repeated = r.repeated, "readiness check failed{r}");
+            }
             (StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n").into_response()
         }
     }

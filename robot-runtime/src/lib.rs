@@ -16,6 +16,8 @@ pub mod officials;
 pub mod outbox;
 pub mod pipeline;
 pub mod private;
+pub mod repeats;
+pub mod request_id;
 pub mod roles;
 pub mod rulebook;
 pub mod runtime;

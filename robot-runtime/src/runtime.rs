@@ -272,7 +272,11 @@ impl Runtime {
         owners.dedup();
         let mut total = 0;
         for owner in owners.iter().filter(|o| is_dead(o, &self.owner, &nodes, now)) {
-            let last_seen = nodes.iter().find(|n| &n.id == owner).map(|n| n.last_seen);
+            let last_seen = nodes
+                .iter()
+                .find(|n| &n.id == owner)
+                .map(|n| n.last_seen.to_rfc3339())
+                .unwrap_or_default();
             let runs = self
                 .store
                 .abort_runs_of(owner, &format!("aborted: the node {owner} that ran it stopped (no heartbeat, or its process is gone); counts are what it stored"))
@@ -285,7 +289,7 @@ impl Runtime {
             if released > 0 || !runs.is_empty() {
                 warn!(
                     node = %owner,
-                    last_seen = ?last_seen,
+                    last_seen = %last_seen,
                     released,
                     runs_aborted = runs.len(),
                     "node is dead; took over its robot locks and leases"

@@ -45,7 +45,7 @@ async fn readyz(State(s): State<AppState>) -> Response {
     match s.runtime.store.ping().await {
         Ok(()) => (StatusCode::OK, "ready\n").into_response(),
         Err(e) => {
-            let text = e.to_string();
+            let text = crate::error_text::of(&e);
             if let Some(r) = crate::repeats::global().admit("readiness", &text) {
                 tracing::warn!(error = %text, repeated = r.repeated, "readiness check failed{r}");
             }

@@ -7,6 +7,7 @@ pub mod audit_cases;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod error_text;
 pub mod faults;
 pub mod http;
 pub mod keys;

@@ -229,7 +229,7 @@ pub async fn outbox_loop(rt: Outbox, mut stop: watch::Receiver<bool>) {
             Ok(n) if n > 0 => continue,
             Ok(_) => {}
             Err(e) => {
-                let text = e.to_string();
+                let text = crate::error_text::of(&e);
                 if let Some(r) = crate::repeats::global().admit("outbox", &text) {
                     warn!(error = %text, repeated = r.repeated, "the outbox could not be read or updated{r}");
                 }

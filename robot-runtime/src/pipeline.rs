@@ -208,7 +208,7 @@ pub async fn run_robot(
             Ok(c) => (true, *c, None),
             // The whole cause chain: "storing fetched applications:
             // database: error communicating with database: …".
-            Err((c, e)) => (false, *c, Some(format!("{e:#}"))),
+            Err((c, e)) => (false, *c, Some(crate::error_text::chain(e))),
         };
         rt.store.finish_run(run_id, ok, counts, err.as_deref()).await?;
         rt.metrics.robot_run(name, if ok { "succeeded" } else { "failed" });
@@ -220,7 +220,7 @@ pub async fn run_robot(
                 rejected = c.rejected,
                 "robot run finished"
             ),
-            Err((_, e)) => error!(error = %format_args!("{e:#}"), "robot run failed"),
+            Err((_, e)) => error!(error = %crate::error_text::chain(e), "robot run failed"),
         }
         Ok(Some(RunReport { run_id, counts }))
     };
@@ -584,13 +584,13 @@ pub async fn work_once(rt: &Runtime) -> Result<usize, StoreError> {
             // One item the store refuses must not hold back the others:
             // finish them one by one; the refused one keeps its lease and
             // is retried (and eventually given up) like any failure.
-            warn!(error = %e, "storing the batch failed; storing its items one by one");
+            warn!(error = %crate::error_text::of(&e), "storing the batch failed; storing its items one by one");
             let mut kept = Vec::with_capacity(results.len());
             for r in &results {
                 match rt.store.finish(&rt.owner, std::slice::from_ref(r)).await {
                     Ok(k) => kept.extend(k),
                     Err(e) => {
-                        error!(case_id = r.0.case_id, error = %e, "could not store the result for a case");
+                        error!(case_id = r.0.case_id, error = %crate::error_text::of(&e), "could not store the result for a case");
                         kept.push(false);
                     }
                 }
@@ -639,7 +639,7 @@ pub async fn worker(rt: Arc<Runtime>, mut stop: watch::Receiver<bool>) {
             Err(e) => {
                 // An outage fails every worker twice a second: the first
                 // line, then one per window with the count.
-                let text = e.to_string();
+                let text = crate::error_text::of(&e);
                 if let Some(r) = crate::repeats::global().admit("worker", &text) {
                     error!(error = %text, repeated = r.repeated, "worker could not claim or store work{r}");
                 }
@@ -666,7 +666,7 @@ pub async fn robot_loop(rt: Arc<Runtime>, name: String, mut stop: watch::Receive
             if let Some(fire) = scheduler::catch_up(&robot.schedule, robot.settings.missed, limit, last, now) {
                 info!(robot = %name, "catching up on a missed fire time");
                 if let Err(e) = run_robot(&rt, &name, Trigger::CatchUp, fire).await {
-                    error!(robot = %name, error = %format_args!("{e:#}"), "catch-up run failed");
+                    error!(robot = %name, error = %crate::error_text::chain(&e), "catch-up run failed");
                 }
             }
         }
@@ -676,7 +676,7 @@ pub async fn robot_loop(rt: Arc<Runtime>, name: String, mut stop: watch::Receive
     while let Some(fire) = scheduler::wait_for_next(rt.clock.as_ref(), &robot.schedule, cursor, &mut stop).await {
         cursor = fire;
         if let Err(e) = run_robot(&rt, &name, Trigger::Schedule, fire).await {
-            error!(robot = %name, error = %format_args!("{e:#}"), "robot run failed");
+            error!(robot = %name, error = %crate::error_text::chain(&e), "robot run failed");
         }
     }
 }

@@ -313,14 +313,14 @@ impl Runtime {
                 () = crate::clock::stopped(&mut stop) => break,
             }
             if let Err(e) = self.heartbeat().await {
-                let text = e.to_string();
+                let text = crate::error_text::of(&e);
                 if let Some(r) = crate::repeats::global().admit("heartbeat", &text) {
                     warn!(error = %text, "could not say this node is alive{r}");
                 }
                 continue;
             }
             if take_over && let Err(e) = self.take_over_dead().await {
-                let text = e.to_string();
+                let text = crate::error_text::of(&e);
                 if let Some(r) = crate::repeats::global().admit("take_over", &text) {
                     warn!(error = %text, "could not check for dead nodes{r}");
                 }

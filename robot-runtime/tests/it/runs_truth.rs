@@ -400,3 +400,39 @@ async fn every_request_has_a_request_id() {
         "{text}"
     );
 }
+
+/// A run that fails while storing keeps the cause in its stored error
+/// (what `hrobot robots runs` shows), each cause once.
+#[tokio::test]
+async fn a_failed_runs_error_keeps_its_cause() {
+    let mut env = TestEnv::new(Engine::Postgres).await;
+    env.settings.robots[0].lookups.clear();
+    generated(&env.inbox(), 3);
+    let rt = env.runtime(clock_at("2026-03-01T10:00:00Z")).await;
+    // The documents' table is gone: storing fails in the database.
+    sqlx::query("ALTER TABLE applications RENAME TO applications_away")
+        .execute(rt.store.postgres_pool().unwrap())
+        .await
+        .unwrap();
+    let report = run_robot(&rt, "r1", Trigger::Manual, rt.clock.now())
+        .await
+        .unwrap()
+        .unwrap();
+    let run = rt
+        .store
+        .list_runs(Some("r1"), 1)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.id == report.run_id)
+        .unwrap();
+    assert_eq!(run.status, RunStatus::Failed);
+    let error = run.error.unwrap();
+    assert!(
+        error.starts_with("storing fetched applications: database: ")
+            && error.contains("relation \"applications\" does not exist"),
+        "{error}"
+    );
+    assert_eq!(error.matches("does not exist").count(), 1, "each cause once: {error}");
+    rt.store.close().await;
+}

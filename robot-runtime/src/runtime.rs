@@ -102,6 +102,11 @@ pub struct Runtime {
     /// The outbox worker's own context (sharing this store, clock, metrics
     /// and faults); it delivers through the channel built here.
     pub outbox: Outbox,
+    /// Since when this node's heartbeats have succeeded without a break:
+    /// it judges others by their heartbeats only after watching for
+    /// [`DEAD_AFTER`] itself, so after an outage that cut every node off
+    /// the first one back does not take the live ones for dead.
+    heartbeats_since: std::sync::Mutex<Option<chrono::DateTime<chrono::Utc>>>,
 }
 
 /// `(host, pid)` of an owner name made by [`owner_name`].
@@ -139,16 +144,25 @@ pub const DEAD_AFTER: std::time::Duration = std::time::Duration::from_secs(20);
 /// Whether the holder `owner` is dead: its node has not been seen for
 /// [`DEAD_AFTER`], or it is on this host and its process is gone. A holder
 /// without a node row (a process of a release before the registry) is
-/// judged by the pid alone, else left to its lease.
-fn is_dead(owner: &str, me: &str, nodes: &[crate::store::NodeRow], now: chrono::DateTime<chrono::Utc>) -> bool {
+/// judged by the pid alone, else left to its lease. Without `watching`
+/// (this node has not itself been heartbeating for [`DEAD_AFTER`]) only
+/// the pid counts.
+fn is_dead(
+    owner: &str,
+    me: &str,
+    nodes: &[crate::store::NodeRow],
+    now: chrono::DateTime<chrono::Utc>,
+    watching: bool,
+) -> bool {
     if owner == me {
         return false;
     }
-    let stale = nodes.iter().find(|n| n.id == owner).is_some_and(|n| {
-        now.signed_duration_since(n.last_seen)
-            .to_std()
-            .is_ok_and(|age| age > DEAD_AFTER)
-    });
+    let stale = watching
+        && nodes.iter().find(|n| n.id == owner).is_some_and(|n| {
+            now.signed_duration_since(n.last_seen)
+                .to_std()
+                .is_ok_and(|age| age > DEAD_AFTER)
+        });
     stale || is_gone_local_instance(owner, me)
 }
 
@@ -239,6 +253,7 @@ impl Runtime {
             owner,
             robots,
             outbox,
+            heartbeats_since: std::sync::Mutex::new(None),
         };
         backfill_queue(&rt.settings, &rt.store).await?;
         if let Err(e) = rt.heartbeat().await {
@@ -253,7 +268,27 @@ impl Runtime {
     /// Says this node is alive (and registers it the first time).
     pub async fn heartbeat(&self) -> Result<(), StoreError> {
         let host = owner_host_pid(&self.owner).map_or("", |(h, _)| h);
-        self.store.heartbeat(&self.owner, host, std::process::id()).await
+        let result = self.store.heartbeat(&self.owner, host, std::process::id()).await;
+        let now = self.clock.now();
+        let mut since = match self.heartbeats_since.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        *since = match (&result, *since) {
+            (Ok(()), Some(t)) => Some(t),
+            (Ok(()), None) => Some(now),
+            (Err(_), _) => None,
+        };
+        result
+    }
+
+    /// Whether this node has heartbeated without a break for [`DEAD_AFTER`].
+    fn watching(&self, now: chrono::DateTime<chrono::Utc>) -> bool {
+        let since = match self.heartbeats_since.lock() {
+            Ok(g) => *g,
+            Err(poisoned) => *poisoned.into_inner(),
+        };
+        since.is_some_and(|t| now.signed_duration_since(t).to_std().is_ok_and(|d| d >= DEAD_AFTER))
     }
 
     /// Takes over what dead nodes hold (see [`is_dead`]): their runs
@@ -271,7 +306,8 @@ impl Runtime {
         owners.sort();
         owners.dedup();
         let mut total = 0;
-        for owner in owners.iter().filter(|o| is_dead(o, &self.owner, &nodes, now)) {
+        let watching = self.watching(now);
+        for owner in owners.iter().filter(|o| is_dead(o, &self.owner, &nodes, now, watching)) {
             let last_seen = nodes
                 .iter()
                 .find(|n| &n.id == owner)
@@ -381,17 +417,23 @@ mod tests {
             last_seen: now - chrono::Duration::seconds(seen_secs_ago),
         };
         let nodes = [node("b-7-aa", 19), node("b-8-bb", 21), node(&me, 3600)];
-        assert!(!is_dead("b-7-aa", &me, &nodes, now), "seen 19 s ago");
-        assert!(is_dead("b-8-bb", &me, &nodes, now), "seen 21 s ago");
-        assert!(!is_dead(&me, &me, &nodes, now), "never this node");
+        assert!(!is_dead("b-7-aa", &me, &nodes, now, true), "seen 19 s ago");
+        assert!(is_dead("b-8-bb", &me, &nodes, now, true), "seen 21 s ago");
         assert!(
-            !is_dead("c-9-cc", &me, &nodes, now),
+            !is_dead("b-8-bb", &me, &nodes, now, false),
+            "not judged by a node that was itself cut off"
+        );
+        assert!(!is_dead(&me, &me, &nodes, now, true), "never this node");
+        assert!(
+            !is_dead("c-9-cc", &me, &nodes, now, true),
             "unknown, on another host: left to its lease"
         );
         let (host, _) = owner_host_pid(&me).unwrap();
+        let gone = format!("{host}-4194304-dd");
+        assert!(is_dead(&gone, &me, &nodes, now, true), "local, process gone");
         assert!(
-            is_dead(&format!("{host}-4194304-dd"), &me, &nodes, now),
-            "local, process gone"
+            is_dead(&gone, &me, &nodes, now, false),
+            "the pid is certain at any time"
         );
     }
 }

@@ -75,6 +75,14 @@ async fn dead_node_taken_over(engine: Engine) {
     // No heartbeat for 25 s (> 20 s): dead. The lock's own TTL (120 s)
     // has not run out, yet the next run takes it over.
     clock.advance(chrono::Duration::seconds(25));
+    // A node that has only just started (or come back from an outage that
+    // cut it off too) has not watched long enough to judge by heartbeats.
+    let newcomer = env.runtime(clock.clone()).await;
+    assert_eq!(newcomer.take_over_dead().await.unwrap(), 0);
+    assert_eq!(
+        rt.store.list_runs(Some("r1"), 10).await.unwrap()[0].status,
+        RunStatus::Running
+    );
     rt.heartbeat().await.unwrap();
     let report = run_robot(&rt, "r1", Trigger::Manual, rt.clock.now())
         .await

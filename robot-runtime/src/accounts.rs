@@ -530,6 +530,63 @@ pub async fn set_personnummer(store: &Store, by: &By, user_id: i64, raw: &str) -
     Ok(())
 }
 
+/// A single sign-on identity as stored in `users.oidc_subject`:
+/// `issuer|subject`, exactly as the provider's ID token names them.
+pub fn sso_identity(issuer: &str, subject: &str) -> Result<String, String> {
+    let ok = |t: &str| !t.is_empty() && t.len() <= 255 && !t.chars().any(char::is_control);
+    if !ok(issuer) || issuer.contains('|') {
+        return Err("Ange utfärdaren (issuer) som inloggningstjänsten anger den, utan tecknet |.".into());
+    }
+    if !ok(subject) {
+        return Err("Ange identiteten (subject) som inloggningstjänsten anger den (högst 255 tecken).".into());
+    }
+    Ok(format!("{issuer}|{subject}"))
+}
+
+/// Links an account to a single sign-on identity (replacing any earlier
+/// link), so the next sign-in with it is this account: the way back after
+/// the provider's issuer changed, or for a local account that should also
+/// sign in through the provider. Audited; the subject is not written down
+/// (it may be a personnummer at some providers), the issuer is.
+pub async fn link_sso(store: &Store, by: &By, user_id: i64, issuer: &str, subject: &str) -> Result<(), String> {
+    let identity = sso_identity(issuer, subject)?;
+    let user = user(store, user_id).await?;
+    store
+        .set_oidc_subject(user.id, Some(&identity))
+        .await
+        .map_err(|e| match e {
+            UserError::Taken(_) => {
+                "Identiteten är redan kopplad till ett annat konto. Ta bort den kopplingen först.".to_string()
+            }
+            UserError::Unknown(_) => "Användaren finns inte.".to_string(),
+            other => internal(other),
+        })?;
+    log_one(
+        store,
+        by,
+        EventKind::UserChanged,
+        json!({"user": format!("user:{}", user.username), "user_id": user.id, "change": if user.oidc_subject.is_some() { "sso_relinked" } else { "sso_linked" }, "issuer": issuer}),
+    )
+    .await
+}
+
+/// Removes an account's single sign-on link. Audited.
+pub async fn unlink_sso(store: &Store, by: &By, user_id: i64) -> Result<(), String> {
+    let user = user(store, user_id).await?;
+    let Some(old) = user.oidc_subject.as_deref() else {
+        return Err("Kontot är inte kopplat till kommunens inloggning.".into());
+    };
+    let issuer = old.split_once('|').map_or(old, |(i, _)| i).to_string();
+    store.set_oidc_subject(user.id, None).await.map_err(internal)?;
+    log_one(
+        store,
+        by,
+        EventKind::UserChanged,
+        json!({"user": format!("user:{}", user.username), "user_id": user.id, "change": "sso_unlinked", "issuer": issuer}),
+    )
+    .await
+}
+
 /// Records another change to an account (password, title, delegation).
 pub async fn record_change(store: &Store, by: &By, user: &UserRecord, change: &str) -> Result<(), String> {
     log_one(

@@ -9,7 +9,7 @@ mod web;
 pub use crate::scheduler::Missed;
 pub use approval::ApprovalSettings;
 pub use outbox::{DeliverySettings, OutboxSettings};
-pub use web::{OidcSettings, WebSettings};
+pub use web::{OidcSettings, RolesFrom, WebSettings};
 
 use audit::secret::Secret;
 use serde::Deserialize;

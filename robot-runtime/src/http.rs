@@ -23,13 +23,19 @@ pub fn router(state: AppState) -> Router {
         settings: rt.settings.clone(),
         store: rt.store.clone(),
         clock: rt.clock.clone(),
+        metrics: rt.metrics.clone(),
     });
+    let counted = rt.metrics.clone();
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .with_state(state)
         .merge(web)
+        .layer(axum::middleware::from_fn_with_state(
+            counted,
+            crate::observe::track_http,
+        ))
         // Outermost: every request's lines carry its request id.
         .layer(axum::middleware::from_fn(crate::request_id::layer))
 }
@@ -54,8 +60,9 @@ async fn readyz(State(s): State<AppState>) -> Response {
     }
 }
 
-async fn metrics(State(s): State<AppState>) -> Response {
+async fn metrics(State(s): State<AppState>, headers: axum::http::HeaderMap) -> Response {
     let rt = &s.runtime;
+    crate::observe::refresh(rt).await;
     if let Ok(states) = rt.store.count_by_state().await {
         for state in domain::CaseState::ALL {
             let n = states.iter().find(|(st, _)| st == state).map_or(0, |(_, n)| *n);
@@ -69,6 +76,19 @@ async fn metrics(State(s): State<AppState>) -> Response {
     }
     if let Ok(n) = rt.store.count_open_work().await {
         rt.metrics.open_work.set(n);
+    }
+    // OpenMetrics for those who ask (Prometheus does), else the classic text format.
+    let openmetrics = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("application/openmetrics-text"));
+    if !openmetrics {
+        return (
+            [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+            rt.metrics.render_text(),
+        )
+            .into_response();
     }
     (
         [(

@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod approval;
 pub mod audit_cases;
+pub mod backup;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -13,6 +14,7 @@ pub mod http;
 pub mod keys;
 pub mod law;
 pub mod metrics;
+pub mod observe;
 pub mod officials;
 pub mod outbox;
 pub mod pipeline;

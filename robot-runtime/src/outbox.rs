@@ -175,9 +175,24 @@ enum Attempt {
 }
 
 async fn deliver_item(rt: &Outbox, item: &OutboxRow) -> Result<Attempt, crate::store::StoreError> {
+    let started = std::time::Instant::now();
     let result = match IdempotencyKey::new(item.idempotency_key.clone()) {
         Ok(key) => deliver(rt, &key, item).await?,
         Err(e) => Err(e),
+    };
+    let call = match rt.outlet {
+        Outlet::Letter(_) => "deliver",
+        Outlet::WriteBack(_) => "write_back",
+    };
+    rt.metrics.connector_call(
+        rt.outlet.name(),
+        call,
+        crate::metrics::connector_result(&result),
+        started.elapsed().as_secs_f64(),
+    );
+    let letter = match item.kind {
+        LetterKind::Beslut => "beslut",
+        LetterKind::Kommunicering => "kommunicering",
     };
     match result {
         Ok(_) if rt.faults.hit(FaultPoint::AfterDelivery).is_some() => {
@@ -187,9 +202,11 @@ async fn deliver_item(rt: &Outbox, item: &OutboxRow) -> Result<Attempt, crate::s
         Ok(receipt) => {
             if rt.store.outbox_delivered(&rt.owner, item, &receipt.reference).await? {
                 rt.metrics.work_item("delivered");
+                rt.metrics.delivery(rt.outlet.name(), letter, "delivered");
                 info!(already = receipt.already_done, "decision delivered");
                 Ok(Attempt::Delivered)
             } else {
+                rt.metrics.delivery(rt.outlet.name(), letter, "lease_lost");
                 warn!("the outbox lease was lost after delivery; the other worker's retry uses the same key");
                 Ok(Attempt::NotDelivered)
             }
@@ -208,6 +225,8 @@ async fn deliver_item(rt: &Outbox, item: &OutboxRow) -> Result<Attempt, crate::s
                 .await?;
             rt.metrics
                 .work_item(if failing { "delivery_failing" } else { "delivery_retry" });
+            rt.metrics
+                .delivery(rt.outlet.name(), letter, if failing { "failing" } else { "retry" });
             // A channel that is down fails every letter the same way.
             let text = e.to_string();
             if let Some(r) = crate::repeats::global().admit("delivery", &text) {

@@ -15,6 +15,7 @@
 //! and another worker takes the item.
 
 use crate::faults::{Fault, FaultPoint};
+use crate::metrics::{Metrics, connector_result};
 use crate::runtime::{Robot, Runtime};
 use crate::scheduler;
 use crate::store::{
@@ -159,6 +160,21 @@ async fn with_timeout<T>(
     }
 }
 
+/// A connector call under [`with_timeout`], counted and timed in
+/// `hrobot_connector_calls_total` / `hrobot_connector_call_duration_seconds`
+/// by connector, `kind` and result (`ok`, `retriable`, `permanent`, `refused`).
+async fn call<T>(
+    metrics: &Metrics,
+    connector: &str,
+    kind: &str,
+    f: impl std::future::Future<Output = Result<T, ConnectorError>>,
+) -> Result<T, ConnectorError> {
+    let started = Instant::now();
+    let r = with_timeout(connector, f).await;
+    metrics.connector_call(connector, kind, connector_result(&r), started.elapsed().as_secs_f64());
+    r
+}
+
 /// One run of a robot: fetch everything new from its source into the
 /// store. `None` when the robot is paused, already running elsewhere, or
 /// the fire time was already taken by another worker.
@@ -269,7 +285,7 @@ async fn fetch_all(
     let mut counts = RunCounts::default();
     let source = &robot.source;
     let opts = &robot.settings.options;
-    if let Err(e) = with_timeout(source.name(), source.health()).await {
+    if let Err(e) = call(&rt.metrics, source.name(), "health", source.health()).await {
         return Err((counts, anyhow::anyhow!("the source is not healthy: {e}")));
     }
     // The robot's casework type reads what is fetched (its schema,
@@ -288,9 +304,14 @@ async fn fetch_all(
         if left == 0 {
             break;
         }
-        let items = with_timeout(source.name(), source.list_new(opts.fetch_batch.clamp(1, left)))
-            .await
-            .map_err(|e| (counts, anyhow::anyhow!("listing the source: {e}")))?;
+        let items = call(
+            &rt.metrics,
+            source.name(),
+            "list",
+            source.list_new(opts.fetch_batch.clamp(1, left)),
+        )
+        .await
+        .map_err(|e| (counts, anyhow::anyhow!("listing the source: {e}")))?;
         // An item we already handled in this run but could not file away
         // would come back forever: stop at the first repeat.
         let items: Vec<_> = items.into_iter().filter(|i| seen.insert(i.id.clone())).collect();
@@ -299,7 +320,7 @@ async fn fetch_all(
         }
         let mut batch = Vec::with_capacity(items.len());
         for item in &items {
-            let case = match with_timeout(source.name(), source.fetch(item)).await {
+            let case = match call(&rt.metrics, source.name(), "fetch", source.fetch(item)).await {
                 Ok(doc) => new_case(
                     ruleset.as_deref(),
                     &robot.settings.name,
@@ -348,7 +369,7 @@ async fn fetch_all(
             if matches!(ack, Ack::Rejected { .. }) {
                 counts.rejected += 1;
             }
-            if let Err(e) = with_timeout(source.name(), source.acknowledge(item, ack)).await {
+            if let Err(e) = call(&rt.metrics, source.name(), "acknowledge", source.acknowledge(item, ack)).await {
                 warn!(error = %e, "could not file an item away; it is recognised as stored next time");
             }
         }
@@ -362,14 +383,20 @@ async fn fetch_all(
     Ok(counts)
 }
 
-async fn enrich(robot: &Robot, app: &Application) -> Result<Register, ConnectorError> {
+async fn enrich(metrics: &Metrics, robot: &Robot, app: &Application) -> Result<Register, ConnectorError> {
     let mut register = Register::default();
     let period = app.period();
     let case = app.external_id();
     let h = app.household();
     for lookup in &robot.lookups {
         for adult in &h.adults {
-            let a = with_timeout(lookup.name(), lookup.lookup_for_case(case, &adult.personnummer, period)).await?;
+            let a = call(
+                metrics,
+                lookup.name(),
+                "lookup",
+                lookup.lookup_for_case(case, &adult.personnummer, period),
+            )
+            .await?;
             if a.job_seeker && !register.job_seekers.contains(&adult.personnummer) {
                 register.job_seekers.push(adult.personnummer);
             }
@@ -381,7 +408,13 @@ async fn enrich(robot: &Robot, app: &Application) -> Result<Register, ConnectorE
             }));
         }
         for child in &h.children {
-            let a = with_timeout(lookup.name(), lookup.lookup_for_case(case, &child.personnummer, period)).await?;
+            let a = call(
+                metrics,
+                lookup.name(),
+                "lookup",
+                lookup.lookup_for_case(case, &child.personnummer, period),
+            )
+            .await?;
             register.incomes.extend(a.incomes.into_iter().map(|i| RegisterIncome {
                 person: child.personnummer,
                 source: i.source,
@@ -476,7 +509,7 @@ async fn process(rt: &Runtime, item: &Claimed, rulesets: &mut Rulesets) -> Proce
     // Register lookups answer in ekonomiskt bistånd's terms (SSBTEK):
     // only its applications are enriched.
     let (input, register) = match input {
-        Input::Builtin(app) if !robot.lookups.is_empty() => match enrich(robot, &app).await {
+        Input::Builtin(app) if !robot.lookups.is_empty() => match enrich(&rt.metrics, robot, &app).await {
             Ok(reg) => {
                 let json = match RegisterAnswer::of(&reg).to_json() {
                     Ok(j) => j,

@@ -232,6 +232,20 @@ impl Runtime {
         }
         let outlet = Outlet::build(&settings.outbox, &settings.data_dir).context("the outbox's delivery channel")?;
         let metrics = Arc::new(Metrics::new());
+        // Every connector's counters from the start (at 0), so alert rules see them.
+        let mut calls: Vec<(&str, &[&str])> = Vec::new();
+        for r in robots.values() {
+            calls.push((r.source.name(), &["health", "list", "fetch", "acknowledge"]));
+            for l in &r.lookups {
+                calls.push((l.name(), &["lookup"]));
+            }
+        }
+        let outlet_kind: &[&str] = match &outlet {
+            Outlet::Letter(_) => &["deliver"],
+            Outlet::WriteBack(_) => &["write_back"],
+        };
+        calls.push((outlet.name(), outlet_kind));
+        metrics.prime(&calls, outlet.name());
         let faults = Faults::default();
         let owner = owner_name();
         let outbox = Outbox {

@@ -81,6 +81,13 @@ pub enum OidcFault {
     WrongAudience,
     /// Signed with a key that is not in the JWKS.
     BadSignature,
+    /// Signed with another key under a key id the JWKS does not list
+    /// (a rotation the JWKS never shows).
+    UnknownKey,
+    /// The roles claim is left out of the ID token (it stays in UserInfo).
+    RolesOnlyInUserinfo,
+    /// UserInfo answers about another subject than the ID token's.
+    UserinfoOtherSubject,
 }
 
 struct Pending {
@@ -101,6 +108,9 @@ struct Inner {
     fault: Option<OidcFault>,
     now: Option<i64>,
     tokens_issued: u32,
+    jwks_served: u32,
+    /// UserInfo's answer per access token.
+    userinfo: HashMap<String, Value>,
 }
 
 #[derive(Clone)]
@@ -142,12 +152,15 @@ impl OidcProvider {
             fault: None,
             now: None,
             tokens_issued: 0,
+            jwks_served: 0,
+            userinfo: HashMap::new(),
         }));
         let app = Router::new()
             .route("/.well-known/openid-configuration", get(discovery))
             .route("/jwks", get(jwks))
             .route("/authorize", get(authorize))
             .route("/token", post(token))
+            .route("/userinfo", get(userinfo))
             .with_state(inner.clone());
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -183,6 +196,11 @@ impl OidcProvider {
         }
     }
 
+    /// How many times the JWKS was fetched.
+    pub fn jwks_served(&self) -> u32 {
+        self.inner.lock().map(|g| g.jwks_served).unwrap_or(0)
+    }
+
     pub fn tokens_issued(&self) -> u32 {
         self.inner.lock().map(|g| g.tokens_issued).unwrap_or(0)
     }
@@ -197,6 +215,7 @@ async fn discovery(State(s): State<St>) -> Json<Value> {
         "authorization_endpoint": format!("{issuer}/authorize"),
         "token_endpoint": format!("{issuer}/token"),
         "jwks_uri": format!("{issuer}/jwks"),
+        "userinfo_endpoint": format!("{issuer}/userinfo"),
         "response_types_supported": ["code"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],
@@ -207,7 +226,10 @@ async fn discovery(State(s): State<St>) -> Json<Value> {
     }))
 }
 
-async fn jwks() -> Response {
+async fn jwks(State(s): State<St>) -> Response {
+    if let Ok(mut g) = s.lock() {
+        g.jwks_served += 1;
+    }
     let Ok(k) = key(KEY) else {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
@@ -345,7 +367,15 @@ async fn token(State(s): State<St>, headers: HeaderMap, Form(f): Form<TokenForm>
         "preferred_username": p.identity.username,
         "name": p.identity.name,
     });
-    claims[g.roles_claim.as_str()] = json!(p.identity.groups);
+    let mut info = json!({
+        "sub": if g.fault == Some(OidcFault::UserinfoOtherSubject) { "someone-else".to_string() } else { p.identity.subject.clone() },
+        "preferred_username": p.identity.username,
+        "name": p.identity.name,
+    });
+    info[g.roles_claim.as_str()] = json!(p.identity.groups);
+    if g.fault != Some(OidcFault::RolesOnlyInUserinfo) {
+        claims[g.roles_claim.as_str()] = json!(p.identity.groups);
+    }
     if let Some(pnr) = &p.identity.personnummer {
         claims["personnummer"] = json!(pnr);
     }
@@ -356,7 +386,7 @@ async fn token(State(s): State<St>, headers: HeaderMap, Form(f): Form<TokenForm>
             n
         });
     }
-    let signing = if g.fault == Some(OidcFault::BadSignature) {
+    let signing = if matches!(g.fault, Some(OidcFault::BadSignature | OidcFault::UnknownKey)) {
         OTHER_KEY
     } else {
         KEY
@@ -364,7 +394,12 @@ async fn token(State(s): State<St>, headers: HeaderMap, Form(f): Form<TokenForm>
     let Ok(k) = key(signing) else {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
-    let header = json!({"alg": "RS256", "typ": "JWT", "kid": "sim-1"});
+    let kid = if g.fault == Some(OidcFault::UnknownKey) {
+        "sim-2"
+    } else {
+        "sim-1"
+    };
+    let header = json!({"alg": "RS256", "typ": "JWT", "kid": kid});
     let input = format!(
         "{}.{}",
         b64(header.to_string().as_bytes()),
@@ -382,13 +417,30 @@ async fn token(State(s): State<St>, headers: HeaderMap, Form(f): Form<TokenForm>
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     }
     g.tokens_issued += 1;
+    let access_token = format!("at-{}", g.tokens_issued);
+    g.userinfo.insert(access_token.clone(), info);
     Json(json!({
-        "access_token": format!("at-{}", g.tokens_issued),
+        "access_token": access_token,
         "token_type": "Bearer",
         "expires_in": 300,
         "id_token": format!("{input}.{}", b64(&sig)),
     }))
     .into_response()
+}
+
+/// UserInfo: the claims of the access token's sign-in, as JSON.
+async fn userinfo(State(s): State<St>, headers: HeaderMap) -> Response {
+    let token = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default()
+        .to_string();
+    let info = s.lock().ok().and_then(|g| g.userinfo.get(&token).cloned());
+    match info {
+        Some(v) => Json(v).into_response(),
+        None => StatusCode::UNAUTHORIZED.into_response(),
+    }
 }
 
 fn urldecode(s: &str) -> String {

@@ -139,6 +139,9 @@ fn setup() -> Result<()> {
     // pdftotext: the letter tests read the PDF's text as a reader would
     // (they fall back to lopdf's extraction without it).
     ensure_packages(&[("pdftotext", "poppler-utils")])?;
+    // promtool (Debian's prometheus package): the live /metrics, the alert
+    // rules and their unit tests are checked with it (ops/prometheus/).
+    ensure_packages(&[("promtool", "prometheus")])?;
     // A real SMTP server for the delivery tests: Debian's aiosmtpd, for
     // Debian's own Python (other Pythons on PATH do not see it).
     if !succeeds("/usr/bin/python3", &["-c", "import aiosmtpd"]) {
@@ -213,6 +216,8 @@ fn ci(root: &Path) -> Result<()> {
         )?;
     }
     fuzz(root, 20)?;
+    prometheus_rules(root)?;
+    container(hrobot)?;
     // The browser tests' screenshots (the queue and the case page at
     // 1366×900 and 390×844): CI artefacts, never committed.
     let shots = root.join("target/ci-artefacts/screenshots");
@@ -221,6 +226,37 @@ fn ci(root: &Path) -> Result<()> {
     }
     println!("\nci: all checks passed in {:.0} s", started.elapsed().as_secs_f64());
     Ok(())
+}
+
+/// The container image (ops/container/Containerfile), built and smoke-tested
+/// where a container engine can run: podman is installed from Debian when
+/// neither podman nor docker answers. The image carries the binary CI just
+/// built (the Rust image cannot be pulled on a closed network); the script
+/// says so, and says when no engine runs here at all.
+fn container(hrobot: &str) -> Result<()> {
+    let engine_runs = |e: &str| have(e) && succeeds(e, &["info"]);
+    if !engine_runs("podman") && !engine_runs("docker") {
+        // Best effort: a machine without apt or without the rights for
+        // namespaces gets the script's own "skipped" line below.
+        // With recommends: podman's helpers; runc for sandboxes where crun
+        // cannot run (hybrid cgroups).
+        let _ = run("apt-get", &["install", "-y", "-qq", "podman", "runc", "debootstrap"]);
+    }
+    run_bounded("ops/container/smoke.sh", &[hrobot], Duration::from_secs(20 * 60))
+}
+
+/// The alert rules, their unit tests and the example scrape configuration
+/// (ops/prometheus/), each through promtool, bounded in time. The live
+/// `/metrics` is checked by `promtool check metrics` in the integration
+/// tests (`robot-runtime/tests/it/metrics_live.rs`).
+fn prometheus_rules(root: &Path) -> Result<()> {
+    let dir = root.join("ops/prometheus");
+    let file = |name: &str| -> Result<String> { Ok(dir.join(name).to_str().context("non-UTF-8 path")?.to_string()) };
+    let limit = Duration::from_secs(120);
+    run_bounded("promtool", &["check", "rules", &file("alerts.yml")?], limit)?;
+    run_bounded("promtool", &["check", "config", &file("prometheus.yml")?], limit)?;
+    // `test rules` finds alerts.yml relative to the test file.
+    run_bounded("promtool", &["test", "rules", &file("alerts_test.yml")?], limit)
 }
 
 /// Like [`run`], but the command is killed after `limit`.

@@ -25,6 +25,29 @@ pub fn run(settings: Settings, cmd: ConfigCommand) -> u8 {
             if let Err(e) = audit.require_master_keys() {
                 problems.push(format!("master key: {e}"));
             }
+            let sso = settings.web.oidc.as_ref().map(|o| {
+                let found = o.check();
+                // The provider itself, once the section reads right:
+                // discovery and its keys, or the error with its causes.
+                let provider = if found.is_empty() {
+                    match super::tokio_runtime() {
+                        Ok(rt) => Some(rt.block_on(crate::web::oidc::check_provider(o))),
+                        Err(e) => Some(Err(format!("{e}"))),
+                    }
+                } else {
+                    None
+                };
+                (found, provider)
+            });
+            let mut sso_line = None;
+            if let Some((found, provider)) = sso {
+                problems.extend(found);
+                match provider {
+                    Some(Ok(summary)) => sso_line = Some(summary),
+                    Some(Err(e)) => problems.push(format!("web.oidc: the identity provider: {e}")),
+                    None => {}
+                }
+            }
             if problems.is_empty() {
                 println!("ok: {} robot(s), database {}", settings.robots.len(), engine(&settings));
                 let h = &settings.http;
@@ -46,6 +69,12 @@ pub fn run(settings: Settings, cmd: ConfigCommand) -> u8 {
                     w.api_token_max_hours,
                     w.session_max_hours
                 );
+                if let (Some(o), Some(summary)) = (&w.oidc, &sso_line) {
+                    println!(
+                        "  sso: {} (roles from {:?} at {:?}), {summary}",
+                        o.issuer_url, o.roles_from, o.roles_claim
+                    );
+                }
                 if w.trust_forwarded_for {
                     println!("  note: web.trust_forwarded_for is deprecated; write web.trusted_proxies = 1");
                 }

@@ -14,9 +14,13 @@ use std::sync::Arc;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Port on 127.0.0.1.
+    /// Port to serve on.
     #[arg(long, default_value_t = 8080)]
     port: u16,
+    /// Address to serve on: 127.0.0.1 unless the demo runs in a container
+    /// whose port is published (`--bind 0.0.0.0`).
+    #[arg(long, default_value_t = std::net::IpAddr::from([127, 0, 0, 1]))]
+    bind: std::net::IpAddr,
     /// The demo applications and register answers (`inbox/`, `register/`).
     #[arg(long)]
     demo: Option<PathBuf>,
@@ -216,7 +220,7 @@ fn demo(args: Args, data_dir: Option<PathBuf>) -> anyhow::Result<()> {
         data_dir: data_dir.clone(),
         ..Settings::default()
     };
-    settings.http.listen = std::net::SocketAddr::from(([127, 0, 0, 1], args.port));
+    settings.http.listen = std::net::SocketAddr::new(args.bind, args.port);
     settings.workers.poll_millis = 200;
     // Plain HTTP on localhost: cookies without `Secure`.
     settings.web.secure_cookies = false;

@@ -32,6 +32,7 @@ macro_rules! print {
 mod out;
 
 mod audit;
+mod backup;
 mod cases;
 mod config_cmd;
 mod demo;
@@ -92,6 +93,10 @@ pub enum Command {
     /// Users of the web UI and API: add, passwd, disable, enable, list.
     #[command(subcommand)]
     User(users::UserCommand),
+    /// Back up the database and data directory (not the keys) while the service runs.
+    Backup(backup::BackupArgs),
+    /// Restore a backup into an empty data directory and database, verified first.
+    Restore(backup::RestoreArgs),
 }
 
 pub fn run(cli: Cli) -> ExitCode {
@@ -166,6 +171,8 @@ pub fn run(cli: Cli) -> ExitCode {
                 Command::Robots(cmd) => robots::run(settings, cmd),
                 Command::Config(cmd) => config_cmd::run(settings, cmd),
                 Command::User(cmd) => users::run(settings, cmd),
+                Command::Backup(args) => backup::backup(settings, args),
+                Command::Restore(args) => backup::restore(settings, args),
                 Command::Evaluate(_) | Command::Rules(_) | Command::Demo(_) | Command::Audit(_) => 1,
             };
             ExitCode::from(code)

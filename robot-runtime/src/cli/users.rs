@@ -1,4 +1,4 @@
-//! `hrobot user add|passwd|disable|enable|list`: local users of the web UI
+//! `hrobot user add|passwd|disable|enable|list|link-sso|unlink-sso`: local users of the web UI
 //! and API. Passwords are read from standard input (one line), never from
 //! the command line, so they stay out of shell history and `ps`.
 
@@ -59,6 +59,18 @@ pub enum UserCommand {
     Disable { username: String },
     /// Enable a disabled user.
     Enable { username: String },
+    /// Link a user to a single sign-on identity (replacing an earlier
+    /// link): the ID token's `iss` and `sub`, as the sign-in refusal names
+    /// them. Audited.
+    LinkSso {
+        username: String,
+        #[arg(long)]
+        issuer: String,
+        #[arg(long)]
+        subject: String,
+    },
+    /// Remove a user's single sign-on link. Audited.
+    UnlinkSso { username: String },
     /// List users and their roles.
     List,
 }
@@ -165,6 +177,30 @@ async fn user(store: &Store, cmd: UserCommand) -> anyhow::Result<()> {
                 .await
                 .map_err(anyhow::Error::msg)?;
             println!("{username} is disabled; the user's sessions have ended");
+        }
+        UserCommand::LinkSso {
+            username,
+            issuer,
+            subject,
+        } => {
+            let u = store
+                .user_by_name(&username)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no user named {username:?}"))?;
+            crate::accounts::link_sso(store, &crate::accounts::By::cli(), u.id, &issuer, &subject)
+                .await
+                .map_err(anyhow::Error::msg)?;
+            println!("{username} is linked to single sign-on at {issuer}");
+        }
+        UserCommand::UnlinkSso { username } => {
+            let u = store
+                .user_by_name(&username)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no user named {username:?}"))?;
+            crate::accounts::unlink_sso(store, &crate::accounts::By::cli(), u.id)
+                .await
+                .map_err(anyhow::Error::msg)?;
+            println!("{username} is no longer linked to single sign-on");
         }
         UserCommand::Enable { username } => {
             let u = store

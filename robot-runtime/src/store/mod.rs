@@ -32,6 +32,7 @@ mod access;
 mod coverage;
 mod decisions;
 mod nodes;
+mod ops;
 mod outbox;
 pub mod queue;
 mod records;
@@ -59,6 +60,7 @@ use std::time::Duration;
 
 pub use coverage::{ProductionCoverage, VersionCoverage};
 pub use nodes::NodeRow;
+pub use ops::OpsSnapshot;
 pub use records::{AmendedBasis, AmendmentNote, RegisterAnswer, RegisterAnswerIncome};
 pub use sql::{
     Backend, CommentRow, DecisionRow, KommuniceringRow, NewDecision, NewKommunicering, NewOutboxItem, OutboxDecision,
@@ -92,6 +94,12 @@ pub enum StoreError {
     Corrupt(String),
     #[error("draft: {0}")]
     Draft(#[from] domain::DraftError),
+    #[error(
+        "the database has migrations this hrobot does not know ({}): it was upgraded by a newer hrobot; \
+         run that version (or newer) on every node, see ops/runbooks/operations.md \"Upgrades\"",
+        .0.iter().map(i64::to_string).collect::<Vec<_>>().join(", ")
+    )]
+    SchemaNewer(Vec<i64>),
 }
 
 impl StoreError {
@@ -409,6 +417,7 @@ impl Store {
                 .max_connections(max_connections.max(1))
                 .connect_with(opts.clone())
                 .await?;
+            refuse_newer_sqlite(&pool).await?;
             // SQLite has no migration lock: two processes starting at once
             // race, and the loser's transaction rolls back. Try again then.
             let mut attempt = 0;
@@ -438,6 +447,7 @@ impl Store {
                 .acquire_timeout(Duration::from_secs(30))
                 .connect(url)
                 .await?;
+            refuse_newer_postgres(&pool).await?;
             let mut m = sqlx::migrate!("./migrations/postgres");
             m.set_ignore_missing(true);
             m.run(&pool).await?;
@@ -497,6 +507,60 @@ impl Store {
             Backend::Postgres(p) => p.close().await,
         }
     }
+}
+
+/// Every migration version this binary knows, of the case store and of
+/// the audit log (they share `_sqlx_migrations`).
+pub fn known_migrations(engine: &str) -> std::collections::BTreeSet<i64> {
+    let (store, audit) = if engine == "postgres" {
+        (sqlx::migrate!("./migrations/postgres"), audit::postgres_migrator())
+    } else {
+        (sqlx::migrate!("./migrations/sqlite"), audit::sqlite_migrator())
+    };
+    store.iter().chain(audit.iter()).map(|m| m.version).collect()
+}
+
+/// The applied migrations this binary does not know, lowest first: the
+/// database was migrated by a newer hrobot. Both migrators run with
+/// `ignore_missing` (they share one table), so sqlx itself would not say.
+fn unknown_migrations(engine: &str, applied: Vec<i64>) -> Result<(), StoreError> {
+    let known = known_migrations(engine);
+    let unknown: Vec<i64> = applied.into_iter().filter(|v| !known.contains(v)).collect();
+    if unknown.is_empty() {
+        Ok(())
+    } else {
+        Err(StoreError::SchemaNewer(unknown))
+    }
+}
+
+/// Refuses, before migrating anything, a SQLite database migrated past
+/// what this binary knows.
+async fn refuse_newer_sqlite(pool: &SqlitePool) -> Result<(), StoreError> {
+    let exists: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'")
+            .fetch_one(pool)
+            .await?;
+    if exists == 0 {
+        return Ok(());
+    }
+    let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM _sqlx_migrations ORDER BY version")
+        .fetch_all(pool)
+        .await?;
+    unknown_migrations("sqlite", applied)
+}
+
+/// The same on PostgreSQL (the schema on the connection's search path).
+async fn refuse_newer_postgres(pool: &PgPool) -> Result<(), StoreError> {
+    let exists: bool = sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
+        .fetch_one(pool)
+        .await?;
+    if !exists {
+        return Ok(());
+    }
+    let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM _sqlx_migrations ORDER BY version")
+        .fetch_all(pool)
+        .await?;
+    unknown_migrations("postgres", applied)
 }
 
 async fn migrate_sqlite(pool: &SqlitePool) -> Result<(), StoreError> {

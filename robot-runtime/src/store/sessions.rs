@@ -73,6 +73,13 @@ pub struct NewSession<'a> {
     pub expires: DateTime<Utc>,
 }
 
+/// A session just ended by logging out.
+pub struct EndedSession {
+    pub method: AuthMethod,
+    /// The single sign-on ID token, sealed (see `web::oidc`).
+    pub sealed_id_token: Option<String>,
+}
+
 /// A single sign-on login under way.
 pub struct LoginFlow {
     pub nonce: String,
@@ -145,6 +152,29 @@ macro_rules! engine {
                 Ok(())
             }
 
+            pub async fn set_session_logout(pool: &$pool, id_hash: &str, sealed: &str) -> Result<(), StoreError> {
+                sqlx::query("UPDATE web_sessions SET oidc_logout = $1 WHERE id_hash = $2")
+                    .bind(sealed)
+                    .bind(id_hash)
+                    .execute(pool)
+                    .await?;
+                Ok(())
+            }
+
+            /// Deletes a session; gives how it was signed in and its sealed ID token.
+            pub async fn end_session(pool: &$pool, id_hash: &str) -> Result<Option<EndedSession>, StoreError> {
+                let row = sqlx::query("DELETE FROM web_sessions WHERE id_hash = $1 RETURNING method, oidc_logout")
+                    .bind(id_hash)
+                    .fetch_optional(pool)
+                    .await?;
+                let Some(r) = row else { return Ok(None) };
+                let method: String = r.try_get("method")?;
+                Ok(Some(EndedSession {
+                    method: if method == "oidc" { AuthMethod::Oidc } else { AuthMethod::Password },
+                    sealed_id_token: r.try_get("oidc_logout")?,
+                }))
+            }
+
             pub async fn purge_sessions(pool: &$pool, now: DateTime<Utc>, flows_before: DateTime<Utc>) -> Result<u64, StoreError> {
                 let n = sqlx::query("DELETE FROM web_sessions WHERE expires_us <= $1")
                     .bind(us(now))
@@ -205,6 +235,16 @@ impl Store {
     pub async fn touch_session(&self, id_hash: &str, expires: DateTime<Utc>) -> Result<(), StoreError> {
         let now = self.clock.now();
         dispatch!(self, touch_session(id_hash, now, expires))
+    }
+
+    /// Keeps a single sign-on session's sealed ID token for logging out.
+    pub async fn set_session_logout(&self, id_hash: &str, sealed: &str) -> Result<(), StoreError> {
+        dispatch!(self, set_session_logout(id_hash, sealed))
+    }
+
+    /// Ends a session (logging out): gone from the database at once.
+    pub async fn end_session(&self, id_hash: &str) -> Result<Option<EndedSession>, StoreError> {
+        dispatch!(self, end_session(id_hash))
     }
 
     pub async fn delete_session(&self, id_hash: &str) -> Result<(), StoreError> {

@@ -199,6 +199,23 @@ macro_rules! engine {
                 row.as_ref().map(user_from).transpose()
             }
 
+            /// Links a user to a single sign-on identity, or unlinks
+            /// (`None`). An identity linked to another user is `Taken`.
+            pub async fn set_oidc_subject(pool: &$pool, user_id: UserId, subject: Option<&str>, now: DateTime<Utc>) -> Result<(), UserError> {
+                let done = sqlx::query("UPDATE users SET oidc_subject = $1, updated_us = $2 WHERE id = $3")
+                    .bind(subject)
+                    .bind(us(now))
+                    .bind(user_id)
+                    .execute(pool)
+                    .await;
+                match done {
+                    Ok(d) if d.rows_affected() == 1 => Ok(()),
+                    Ok(_) => Err(UserError::Unknown(user_id.to_string())),
+                    Err(e) if is_unique_violation(&e) => Err(UserError::Taken(String::new())),
+                    Err(e) => Err(e.into()),
+                }
+            }
+
             pub async fn list_users(pool: &$pool) -> Result<Vec<UserRecord>, StoreError> {
                 let rows = sqlx::query(sqlx::AssertSqlSafe(select("ORDER BY username")))
                     .fetch_all(pool)
@@ -424,6 +441,12 @@ impl Store {
     /// The user linked to a single sign-on identity (`issuer|subject`).
     pub async fn user_by_oidc(&self, subject: &str) -> Result<Option<UserRecord>, StoreError> {
         dispatch!(self, user_by_oidc(subject))
+    }
+
+    /// Links a user to a single sign-on identity (`issuer|subject`), or unlinks.
+    pub async fn set_oidc_subject(&self, user_id: UserId, subject: Option<&str>) -> Result<(), UserError> {
+        let now = self.clock.now();
+        dispatch!(self, set_oidc_subject(user_id, subject, now))
     }
 
     pub async fn list_users(&self) -> Result<Vec<UserRecord>, StoreError> {

@@ -286,6 +286,108 @@ pub async fn user_identity(
     }
 }
 
+// ------------------------------------------------------------- single sign-on links
+
+#[derive(Template)]
+#[template(path = "admin_user_sso.html")]
+struct SsoLinkPage {
+    chrome: Chrome,
+    id: i64,
+    username: String,
+    name: String,
+    /// The linked identity: issuer and subject.
+    link: Option<(String, String)>,
+    default_issuer: String,
+    csrf: String,
+    notice: Option<String>,
+    error: Option<String>,
+}
+
+async fn sso_page(
+    web: &Web,
+    a: &Authed,
+    id: i64,
+    notice: Option<String>,
+    error: Option<String>,
+) -> Result<Response, WebError> {
+    let u = web.ctx.store.user_by_id(id).await?.ok_or(Failure::NotFound)?;
+    render(&SsoLinkPage {
+        chrome: Chrome::for_user(a, "/admin/anvandare"),
+        id: u.id,
+        link: u
+            .oidc_subject
+            .as_deref()
+            .and_then(|s| s.split_once('|').map(|(i, s)| (i.to_string(), s.to_string()))),
+        username: u.username,
+        name: u.display_name,
+        default_issuer: web
+            .settings
+            .oidc
+            .as_ref()
+            .map(|o| o.issuer_url.clone())
+            .unwrap_or_default(),
+        csrf: a.csrf.clone(),
+        notice,
+        error,
+    })
+}
+
+/// An account's single sign-on link: shown, made and removed by an
+/// administratör (audited), e.g. after the provider's issuer changed.
+pub async fn user_sso(
+    State(web): State<Web>,
+    Extension(a): Extension<Authed>,
+    Path(id): Path<i64>,
+    Query(n): Query<Notice>,
+) -> Result<Response, WebError> {
+    let notice = match n.klart.as_deref() {
+        Some("kopplad") => Some("Kontot är kopplat till kommunens inloggning.".to_string()),
+        Some("borttagen") => Some("Kopplingen är borttagen.".to_string()),
+        _ => None,
+    };
+    sso_page(&web, &a, id, notice, None).await
+}
+
+#[derive(Deserialize)]
+pub struct SsoLinkForm {
+    atgard: String,
+    issuer: Option<String>,
+    subject: Option<String>,
+}
+
+pub async fn user_sso_change(
+    State(web): State<Web>,
+    Extension(a): Extension<Authed>,
+    Path(id): Path<i64>,
+    Form(f): Form<SsoLinkForm>,
+) -> Result<Response, WebError> {
+    web.ctx.store.user_by_id(id).await?.ok_or(Failure::NotFound)?;
+    let by = crate::accounts::By::Official(a.official.clone());
+    let (done, klart) = match f.atgard.as_str() {
+        "koppla" => (
+            crate::accounts::link_sso(
+                &web.ctx.store,
+                &by,
+                id,
+                f.issuer.as_deref().unwrap_or_default().trim(),
+                f.subject.as_deref().unwrap_or_default().trim(),
+            )
+            .await,
+            "kopplad",
+        ),
+        "ta-bort" => (crate::accounts::unlink_sso(&web.ctx.store, &by, id).await, "borttagen"),
+        _ => return Err(Failure::BadRequest("Okänd åtgärd.".into()).into()),
+    };
+    match done {
+        Ok(()) => Ok(see_other(&format!("/admin/anvandare/{id}/sso?klart={klart}"))),
+        Err(msg) => {
+            let mut r = sso_page(&web, &a, id, None, Some(msg)).await?;
+            *r.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
+            Ok(r)
+        }
+    }
+}
+
 #[derive(Deserialize)]
 pub struct RoleForm {
     roll: String,

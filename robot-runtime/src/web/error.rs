@@ -15,11 +15,24 @@ use axum::response::{Html, IntoResponse, Response};
 pub enum Failure {
     BadRequest(String),
     Unauthenticated,
-    Forbidden { code: &'static str, message: String },
+    Forbidden {
+        code: &'static str,
+        message: String,
+    },
     NotFound,
-    Conflict { code: &'static str, message: String },
+    Conflict {
+        code: &'static str,
+        message: String,
+    },
     Invalid(String),
-    TooManyRequests { retry_after_secs: i64 },
+    TooManyRequests {
+        retry_after_secs: i64,
+    },
+    /// A system we depend on cannot be reached (503), e.g. the identity provider.
+    Unavailable {
+        code: &'static str,
+        message: String,
+    },
     Internal(anyhow::Error),
 }
 
@@ -33,6 +46,7 @@ impl Failure {
             Failure::Conflict { .. } => StatusCode::CONFLICT,
             Failure::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Failure::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Failure::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Failure::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -41,7 +55,9 @@ impl Failure {
         match self {
             Failure::BadRequest(_) => "bad_request",
             Failure::Unauthenticated => "unauthenticated",
-            Failure::Forbidden { code, .. } | Failure::Conflict { code, .. } => code,
+            Failure::Forbidden { code, .. } | Failure::Conflict { code, .. } | Failure::Unavailable { code, .. } => {
+                code
+            }
             Failure::NotFound => "not_found",
             Failure::Invalid(_) => "invalid",
             Failure::TooManyRequests { .. } => "too_many_requests",
@@ -64,7 +80,9 @@ impl Failure {
         match self {
             Failure::BadRequest(m) | Failure::Invalid(m) => m.clone(),
             Failure::Unauthenticated => "Du är inte inloggad, eller inloggningen har gått ut.".into(),
-            Failure::Forbidden { message, .. } | Failure::Conflict { message, .. } => message.clone(),
+            Failure::Forbidden { message, .. }
+            | Failure::Conflict { message, .. }
+            | Failure::Unavailable { message, .. } => message.clone(),
             Failure::NotFound => "Sidan eller ärendet finns inte.".into(),
             Failure::TooManyRequests { retry_after_secs } if *retry_after_secs < 60 => format!(
                 "För många misslyckade inloggningar. Försök igen om {} sekunder.",
@@ -187,14 +205,20 @@ impl IntoResponse for WebError {
     fn into_response(self) -> Response {
         let f = self.0;
         let status = f.status();
-        let title = match status {
-            StatusCode::FORBIDDEN => "Åtkomst nekad",
-            StatusCode::NOT_FOUND => "Hittades inte",
-            StatusCode::CONFLICT => "Ärendet har ändrats",
-            StatusCode::UNPROCESSABLE_ENTITY | StatusCode::BAD_REQUEST => "Uppgifterna behöver rättas",
-            StatusCode::TOO_MANY_REQUESTS => "För många försök",
-            StatusCode::UNAUTHORIZED => "Inte inloggad",
-            _ => "Något gick fel",
+        let title = match (f.code(), status) {
+            // Single sign-on has its own pages, whatever the status.
+            ("sso_unavailable", _) => "Kommunens inloggning går inte att nå",
+            (code, _) if code.starts_with("sso_") => "Inloggningen misslyckades",
+            (_, StatusCode::SERVICE_UNAVAILABLE) => "Tjänsten går inte att nå",
+            (_, status) => match status {
+                StatusCode::FORBIDDEN => "Åtkomst nekad",
+                StatusCode::NOT_FOUND => "Hittades inte",
+                StatusCode::CONFLICT => "Ärendet har ändrats",
+                StatusCode::UNPROCESSABLE_ENTITY | StatusCode::BAD_REQUEST => "Uppgifterna behöver rättas",
+                StatusCode::TOO_MANY_REQUESTS => "För många försök",
+                StatusCode::UNAUTHORIZED => "Inte inloggad",
+                _ => "Något gick fel",
+            },
         };
         let page = ErrorPage {
             title,

@@ -22,7 +22,7 @@ mod audit_events;
 mod case;
 mod core_view;
 mod error;
-mod oidc;
+pub(crate) mod oidc;
 pub mod openapi;
 mod pages;
 mod queue;
@@ -43,7 +43,7 @@ use axum::response::Response;
 use axum::routing::MethodRouter;
 use std::sync::Arc;
 
-pub use crate::config::{OidcSettings, WebSettings};
+pub use crate::config::{OidcSettings, RolesFrom, WebSettings};
 pub use error::{ApiError, WebError};
 pub use session::Authed;
 
@@ -83,6 +83,8 @@ pub struct WebContext {
     pub settings: Arc<Settings>,
     pub store: Store,
     pub clock: Arc<dyn Clock>,
+    /// Sign-ins are counted here (`hrobot_logins_total`).
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// What every handler can reach.
@@ -213,6 +215,8 @@ routes! {
     post "/admin/anvandare/{id}/status" => admin::user_status, Access::Roles(ADMINS);
     post "/admin/anvandare/{id}/personnummer" => admin::user_identity, Access::Roles(ADMINS);
     post "/admin/anvandare/{id}/roll" => admin::user_role, Access::Roles(ADMINS);
+    get "/admin/anvandare/{id}/sso" => admin::user_sso, Access::Roles(ADMINS);
+    post "/admin/anvandare/{id}/sso" => admin::user_sso_change, Access::Roles(ADMINS);
     post "/admin/rollbegaran/{id}" => admin::role_request, Access::Roles(ADMINS);
     get "/admin/robotar" => admin::robots, Access::Roles(ADMINS);
     post "/admin/robotar/{name}/status" => admin::robot_status, Access::Roles(ADMINS);

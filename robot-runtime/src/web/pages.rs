@@ -329,6 +329,7 @@ impl Web {
         let known = user.as_ref().map(|u| u.username.clone());
         if let Err(l) = self.limiter.check(username, ip, now) {
             let secs = session::seconds_until(now, l.retry_after);
+            self.ctx.metrics.login("password", false);
             tracing::warn!(
                 username = known.as_deref(),
                 client = ip.map(tracing::field::display),
@@ -399,12 +400,18 @@ impl Web {
     }
 }
 
-pub async fn logout(State(web): State<Web>, Extension(a): Extension<Authed>) -> Response {
-    if let Err(e) = web.ctx.store.delete_session(&a.session_hash).await {
-        return WebError(e.into()).into_response();
-    }
+/// `POST /logga-ut`: the session ends here at once; a single sign-on
+/// session goes on to the provider's logout (`oidc::after_logout`).
+pub async fn logout(State(web): State<Web>, headers: HeaderMap, Extension(a): Extension<Authed>) -> Response {
+    let ended = match web.ctx.store.end_session(&a.session_hash).await {
+        Ok(e) => e,
+        Err(e) => return WebError(e.into()).into_response(),
+    };
     tracing::info!(user_id = a.official.user_id, "logged out");
-    let mut r = see_other("/logga-in");
+    let mut r = match ended {
+        Some(e) if e.method == AuthMethod::Oidc => super::oidc::after_logout(&web, &headers, e.sealed_id_token).await,
+        _ => see_other("/logga-in"),
+    };
     r.headers_mut().append(
         header::SET_COOKIE,
         session::set_cookie(&web, session::cookie_name(&web), "", "Strict", Some(0)),

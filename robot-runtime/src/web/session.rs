@@ -161,6 +161,15 @@ impl Web {
             })
             .map_or_else(|| audit::Actor::parse(ANONYMOUS), Ok)
             .map_err(StoreError::from)?;
+        let counted = match method {
+            AuthMethod::Password => "password",
+            AuthMethod::Oidc => "sso",
+        };
+        match kind {
+            audit::EventKind::Login => self.ctx.metrics.login(counted, true),
+            audit::EventKind::LoginFailed => self.ctx.metrics.login(counted, false),
+            _ => {}
+        }
         let mut payload = serde_json::json!({
             "method": method.as_str(),
             "client": ip.map(|i| i.to_string()),

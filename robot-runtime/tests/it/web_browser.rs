@@ -321,6 +321,7 @@ async fn axe_finds_no_violations_on_any_page() {
             "adam",
             vec![
                 "/admin/anvandare",
+                "/admin/anvandare/1/sso",
                 "/admin/robotar",
                 "/admin/konfiguration",
                 "/admin/utkorg",

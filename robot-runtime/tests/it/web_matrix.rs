@@ -57,6 +57,8 @@ const MATRIX: &[(&str, &str, [E; 5])] = &[
     ("post", "/admin/anvandare/{id}/status", [Login, No, No, Ok, No]),
     ("post", "/admin/anvandare/{id}/personnummer", [Login, No, No, Ok, No]),
     ("post", "/admin/anvandare/{id}/roll", [Login, No, No, Ok, No]),
+    ("get", "/admin/anvandare/{id}/sso", [Login, No, No, Ok, No]),
+    ("post", "/admin/anvandare/{id}/sso", [Login, No, No, Ok, No]),
     ("post", "/admin/rollbegaran/{id}", [Login, No, No, Ok, No]),
     ("get", "/admin/robotar", [Login, No, No, Ok, No]),
     ("post", "/admin/robotar/{name}/status", [Login, No, No, Ok, No]),

@@ -210,10 +210,20 @@ impl Delivery for SmtpDelivery {
                 ),
             )),
             Err(e) if e.is_timeout() => Err(ConnectorError::retriable(SMTP, "timed out")),
-            Err(_) => Err(ConnectorError::retriable(
-                SMTP,
-                "the server is unreachable or refused the message for now",
-            )),
+            // The cause IT needs: the server's code, or the innermost
+            // error of the connection ("Connection refused (os error
+            // 111)"); never the server's text, which may quote an address.
+            Err(e) => {
+                let cause = match (e.status(), innermost(&e)) {
+                    (Some(code), _) => format!(" ({code})"),
+                    (None, Some(io)) => format!(": {io}"),
+                    (None, None) => String::new(),
+                };
+                Err(ConnectorError::retriable(
+                    SMTP,
+                    format!("the server is unreachable or refused the message for now{cause}"),
+                ))
+            }
         }
     }
 
@@ -223,6 +233,15 @@ impl Delivery for SmtpDelivery {
             _ => Err(ConnectorError::retriable(SMTP, "the server does not answer")),
         }
     }
+}
+
+/// The innermost source of an error, if it has one.
+fn innermost(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut cur = e.source()?;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    Some(cur.to_string())
 }
 
 /// Letters written as files into a maildir (`new/`): the embedded default,

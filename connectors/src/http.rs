@@ -88,8 +88,24 @@ pub fn transport_error(connector: &str, operation: &str, e: &reqwest::Error) -> 
     if e.is_decode() {
         ConnectorError::permanent(connector, format!("{operation}: {what}"))
     } else {
-        ConnectorError::retriable(connector, format!("{operation}: {what}"))
+        // The cause IT needs ("Connection refused (os error 111)", "invalid
+        // peer certificate: UnknownIssuer"): the innermost error, which
+        // names no URL (the outer one does). Never for a body that could
+        // not be read, whose causes may quote what was sent.
+        match root_cause(e).filter(|_| !e.is_body()) {
+            Some(cause) => ConnectorError::retriable(connector, format!("{operation}: {what}: {cause}")),
+            None => ConnectorError::retriable(connector, format!("{operation}: {what}")),
+        }
     }
+}
+
+/// The innermost source of a transport error, if it has one.
+fn root_cause(e: &reqwest::Error) -> Option<String> {
+    let mut cur: &dyn std::error::Error = std::error::Error::source(e)?;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    Some(cur.to_string())
 }
 
 /// Classifies an HTTP status that is not success.

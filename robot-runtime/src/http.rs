@@ -36,6 +36,8 @@ pub fn router(state: AppState) -> Router {
             counted,
             crate::observe::track_http,
         ))
+        // Outermost: every request's lines carry its request id.
+        .layer(axum::middleware::from_fn(crate::request_id::layer))
 }
 
 async fn healthz() -> &'static str {
@@ -49,7 +51,10 @@ async fn readyz(State(s): State<AppState>) -> Response {
     match s.runtime.store.ping().await {
         Ok(()) => (StatusCode::OK, "ready\n").into_response(),
         Err(e) => {
-            tracing::warn!(error = %e, "readiness check failed");
+            let text = crate::error_text::of(&e);
+            if let Some(r) = crate::repeats::global().admit("readiness", &text) {
+                tracing::warn!(error = %text, repeated = r.repeated, "readiness check failed{r}");
+            }
             (StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n").into_response()
         }
     }

@@ -16,7 +16,7 @@ use domain::LetterKind;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
-use tracing::{info, warn};
+use tracing::{Instrument, info, warn};
 
 /// Where approved decisions go: a letter, or the case system itself.
 #[derive(Clone)]
@@ -150,64 +150,91 @@ pub async fn deliver_once(rt: &Outbox) -> Result<usize, crate::store::StoreError
     let items = rt.store.claim_outbox(&rt.owner, rt.lease, 16).await?;
     let mut delivered = 0;
     for item in items {
-        let span = tracing::info_span!("delivery", case_id = item.case_id, attempt = item.attempts);
-        let _e = span.enter();
-        let started = std::time::Instant::now();
-        let result = match IdempotencyKey::new(item.idempotency_key.clone()) {
-            Ok(key) => deliver(rt, &key, &item).await?,
-            Err(e) => Err(e),
-        };
-        let call = match rt.outlet {
-            Outlet::Letter(_) => "deliver",
-            Outlet::WriteBack(_) => "write_back",
-        };
-        rt.metrics.connector_call(
-            rt.outlet.name(),
-            call,
-            crate::metrics::connector_result(&result),
-            started.elapsed().as_secs_f64(),
+        // The application's correlation id, so the delivery's lines join
+        // its fetch, draft and decision (empty for cases before 0010).
+        let correlation_id = rt.store.correlation_id(item.case_id).await?.unwrap_or_default();
+        let span = tracing::info_span!(
+            "delivery",
+            case_id = item.case_id,
+            correlation_id = %correlation_id,
+            attempt = item.attempts
         );
-        let letter = match item.kind {
-            LetterKind::Beslut => "beslut",
-            LetterKind::Kommunicering => "kommunicering",
-        };
-        match result {
-            Ok(_) if rt.faults.hit(FaultPoint::AfterDelivery).is_some() => {
-                warn!("injected crash after delivery: the receipt is not recorded, the lease will expire");
-                return Ok(delivered);
-            }
-            Ok(receipt) => {
-                if rt.store.outbox_delivered(&rt.owner, &item, &receipt.reference).await? {
-                    delivered += 1;
-                    rt.metrics.work_item("delivered");
-                    rt.metrics.delivery(rt.outlet.name(), letter, "delivered");
-                    info!(already = receipt.already_done, "decision delivered");
-                } else {
-                    rt.metrics.delivery(rt.outlet.name(), letter, "lease_lost");
-                    warn!("the outbox lease was lost after delivery; the other worker's retry uses the same key");
-                }
-            }
-            Err(e) => {
-                let s = &rt.settings;
-                let failing = item.attempts >= s.failing_after || !e.is_retriable();
-                let next = rt.clock.now()
-                    + if e.is_retriable() {
-                        s.backoff(item.attempts)
-                    } else {
-                        s.backoff(30)
-                    };
-                rt.store
-                    .outbox_failed(&rt.owner, &item, &e.to_string(), next, failing)
-                    .await?;
-                rt.metrics
-                    .work_item(if failing { "delivery_failing" } else { "delivery_retry" });
-                rt.metrics
-                    .delivery(rt.outlet.name(), letter, if failing { "failing" } else { "retry" });
-                warn!(error = %e, failing, "delivery failed; will retry");
-            }
+        match deliver_item(rt, &item).instrument(span).await? {
+            Attempt::Delivered => delivered += 1,
+            Attempt::Crashed => return Ok(delivered),
+            Attempt::NotDelivered => {}
         }
     }
     Ok(delivered)
+}
+
+enum Attempt {
+    Delivered,
+    NotDelivered,
+    Crashed,
+}
+
+async fn deliver_item(rt: &Outbox, item: &OutboxRow) -> Result<Attempt, crate::store::StoreError> {
+    let started = std::time::Instant::now();
+    let result = match IdempotencyKey::new(item.idempotency_key.clone()) {
+        Ok(key) => deliver(rt, &key, item).await?,
+        Err(e) => Err(e),
+    };
+    let call = match rt.outlet {
+        Outlet::Letter(_) => "deliver",
+        Outlet::WriteBack(_) => "write_back",
+    };
+    rt.metrics.connector_call(
+        rt.outlet.name(),
+        call,
+        crate::metrics::connector_result(&result),
+        started.elapsed().as_secs_f64(),
+    );
+    let letter = match item.kind {
+        LetterKind::Beslut => "beslut",
+        LetterKind::Kommunicering => "kommunicering",
+    };
+    match result {
+        Ok(_) if rt.faults.hit(FaultPoint::AfterDelivery).is_some() => {
+            warn!("injected crash after delivery: the receipt is not recorded, the lease will expire");
+            Ok(Attempt::Crashed)
+        }
+        Ok(receipt) => {
+            if rt.store.outbox_delivered(&rt.owner, item, &receipt.reference).await? {
+                rt.metrics.work_item("delivered");
+                rt.metrics.delivery(rt.outlet.name(), letter, "delivered");
+                info!(already = receipt.already_done, "decision delivered");
+                Ok(Attempt::Delivered)
+            } else {
+                rt.metrics.delivery(rt.outlet.name(), letter, "lease_lost");
+                warn!("the outbox lease was lost after delivery; the other worker's retry uses the same key");
+                Ok(Attempt::NotDelivered)
+            }
+        }
+        Err(e) => {
+            let s = &rt.settings;
+            let failing = item.attempts >= s.failing_after || !e.is_retriable();
+            let next = rt.clock.now()
+                + if e.is_retriable() {
+                    s.backoff(item.attempts)
+                } else {
+                    s.backoff(30)
+                };
+            rt.store
+                .outbox_failed(&rt.owner, item, &e.to_string(), next, failing)
+                .await?;
+            rt.metrics
+                .work_item(if failing { "delivery_failing" } else { "delivery_retry" });
+            rt.metrics
+                .delivery(rt.outlet.name(), letter, if failing { "failing" } else { "retry" });
+            // A channel that is down fails every letter the same way.
+            let text = e.to_string();
+            if let Some(r) = crate::repeats::global().admit("delivery", &text) {
+                warn!(error = %text, failing, repeated = r.repeated, "delivery failed; will retry{r}");
+            }
+            Ok(Attempt::NotDelivered)
+        }
+    }
 }
 
 /// The outbox worker: delivers until told to stop.
@@ -220,7 +247,12 @@ pub async fn outbox_loop(rt: Outbox, mut stop: watch::Receiver<bool>) {
         match deliver_once(&rt).await {
             Ok(n) if n > 0 => continue,
             Ok(_) => {}
-            Err(e) => warn!(error = %e, "the outbox could not be read or updated"),
+            Err(e) => {
+                let text = crate::error_text::of(&e);
+                if let Some(r) = crate::repeats::global().admit("outbox", &text) {
+                    warn!(error = %text, repeated = r.repeated, "the outbox could not be read or updated{r}");
+                }
+            }
         }
         tokio::select! {
             () = tokio::time::sleep(poll) => {}

@@ -18,7 +18,9 @@ use crate::faults::{Fault, FaultPoint};
 use crate::metrics::{Metrics, connector_result};
 use crate::runtime::{Robot, Runtime};
 use crate::scheduler;
-use crate::store::{Claimed, Finish, Inserted, NewCase, RegisterAnswer, RunCounts, RunId, StoreError, Trigger};
+use crate::store::{
+    Claimed, Finish, Inserted, NewCase, RegisterAnswer, RunCounts, RunId, StoreError, Trigger, new_correlation_id,
+};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use connectors::{Ack, ConnectorError};
@@ -29,7 +31,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
-use tracing::{Instrument, error, info, info_span, warn};
+use tracing::{Instrument, debug, error, info, info_span, warn};
 
 /// What one run did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
@@ -80,6 +82,7 @@ fn new_case(
         refused: None,
         people: Vec::new(),
         applied: None,
+        correlation_id: new_correlation_id(),
         document,
     };
     match read {
@@ -104,6 +107,7 @@ fn new_case(
                     refused: None,
                     people: crate::store::CasePerson::of(&input),
                     applied: Some(input.received_at().with_timezone(&chrono::Utc)),
+                    correlation_id: new_correlation_id(),
                     document,
                 },
                 Ack::Accepted,
@@ -137,6 +141,7 @@ fn refused_case(robot: &str, source: &str, item: &str, run: RunId, reason: &str)
             refused: Some(reason.to_string()),
             people: Vec::new(),
             applied: None,
+            correlation_id: new_correlation_id(),
             document: Vec::new(),
         },
         Ack::Rejected {
@@ -189,8 +194,20 @@ pub async fn run_robot(
     }
     let ttl = scheduler::lock_ttl(&robot.schedule, rt.settings.lease(), rt.clock.now());
     if !rt.store.try_lock_robot(name, &rt.owner, ttl).await? {
-        info!(robot = %name, "robot is already running; this fire time is skipped");
-        return Ok(None);
+        // Held by a node known dead (no heartbeat, or its process gone on
+        // this host): take over now rather than after the lock's TTL.
+        let taken_over = match rt.take_over_dead().await {
+            Ok(n) => n > 0 && rt.store.try_lock_robot(name, &rt.owner, ttl).await?,
+            Err(e) => {
+                warn!(robot = %name, error = %e, "could not check whether the robot lock's holder is alive");
+                false
+            }
+        };
+        if !taken_over {
+            // Expected while another node fetches: not worth a line per tick.
+            debug!(robot = %name, "robot is already running; this fire time is skipped");
+            return Ok(None);
+        }
     }
     let lost = AtomicBool::new(false);
     let lost = &lost;
@@ -205,7 +222,9 @@ pub async fn run_robot(
         rt.metrics.run_seconds.observe(started.elapsed().as_secs_f64());
         let (ok, counts, err) = match &outcome {
             Ok(c) => (true, *c, None),
-            Err((c, e)) => (false, *c, Some(e.to_string())),
+            // The whole cause chain: "storing fetched applications:
+            // database: error communicating with database: …".
+            Err((c, e)) => (false, *c, Some(crate::error_text::chain(e))),
         };
         rt.store.finish_run(run_id, ok, counts, err.as_deref()).await?;
         rt.metrics.robot_run(name, if ok { "succeeded" } else { "failed" });
@@ -217,7 +236,7 @@ pub async fn run_robot(
                 rejected = c.rejected,
                 "robot run finished"
             ),
-            Err((_, e)) => error!(error = %e, "robot run failed"),
+            Err((_, e)) => error!(error = %crate::error_text::chain(e), "robot run failed"),
         }
         Ok(Some(RunReport { run_id, counts }))
     };
@@ -324,11 +343,12 @@ async fn fetch_all(
             .insert_cases(&cases)
             .await
             .map_err(|e| (counts, anyhow::Error::new(e).context("storing fetched applications")))?;
-        for ((item, (_, ack)), ins) in batch.iter().zip(&inserted) {
+        for ((item, (case, ack)), ins) in batch.iter().zip(&inserted) {
             match ins {
-                Inserted::New(_) => {
+                Inserted::New(id) => {
                     counts.fetched += 1;
                     rt.metrics.fetched.inc();
+                    info!(case_id = id, correlation_id = %case.correlation_id, "application fetched");
                 }
                 Inserted::Duplicate(_) => {
                     counts.duplicates += 1;
@@ -339,6 +359,7 @@ async fn fetch_all(
                     rt.metrics.fetched.inc();
                     info!(
                         case_id = id,
+                        correlation_id = %case.correlation_id,
                         previous_case_id = previous,
                         version,
                         "an application came again with changed content: stored as a new version for a person"
@@ -462,7 +483,14 @@ async fn process(rt: &Runtime, item: &Claimed, rulesets: &mut Rulesets) -> Proce
     };
     let ruleset = match ruleset_for(rt, rulesets, robot).await {
         Ok(r) => r,
-        Err(e) if e.retriable => return Processed::Done(retry_or_fail(e.message)),
+        // The store could not be read (a dropped connection, an outage):
+        // not the item's fault, so it does not use up its attempts.
+        Err(e) if e.retriable => {
+            return Processed::Done(Finish::RetryAt {
+                at: rt.clock.now() + rt.backoff(1),
+                error: e.message,
+            });
+        }
         Err(e) => {
             return Processed::Done(Finish::Failed {
                 reason: format!("regeluppsättningen kan inte läsas: {}", e.message),
@@ -564,7 +592,12 @@ pub async fn work_once(rt: &Runtime) -> Result<usize, StoreError> {
     let mut results = Vec::with_capacity(claimed.len());
     let mut rulesets = Rulesets::new();
     for item in claimed {
-        let span = info_span!("case", case_id = item.case_id, attempt = item.attempts);
+        let span = info_span!(
+            "case",
+            case_id = item.case_id,
+            correlation_id = item.correlation_id.as_deref().unwrap_or(""),
+            attempt = item.attempts
+        );
         match process(rt, &item, &mut rulesets).instrument(span).await {
             Processed::Done(f) => results.push((item, f)),
             Processed::Crash => {
@@ -584,13 +617,13 @@ pub async fn work_once(rt: &Runtime) -> Result<usize, StoreError> {
             // One item the store refuses must not hold back the others:
             // finish them one by one; the refused one keeps its lease and
             // is retried (and eventually given up) like any failure.
-            warn!(error = %e, "storing the batch failed; storing its items one by one");
+            warn!(error = %crate::error_text::of(&e), "storing the batch failed; storing its items one by one");
             let mut kept = Vec::with_capacity(results.len());
             for r in &results {
                 match rt.store.finish(&rt.owner, std::slice::from_ref(r)).await {
                     Ok(k) => kept.extend(k),
                     Err(e) => {
-                        error!(case_id = r.0.case_id, error = %e, "could not store the result for a case");
+                        error!(case_id = r.0.case_id, error = %crate::error_text::of(&e), "could not store the result for a case");
                         kept.push(false);
                     }
                 }
@@ -607,6 +640,7 @@ pub async fn work_once(rt: &Runtime) -> Result<usize, StoreError> {
                 Finish::Drafted { draft, .. } => {
                     info!(
                         case_id = item.case_id,
+                        correlation_id = item.correlation_id.as_deref().unwrap_or(""),
                         outcome = draft.outcome().as_str(),
                         "draft stored"
                     )
@@ -636,7 +670,12 @@ pub async fn worker(rt: Arc<Runtime>, mut stop: watch::Receiver<bool>) {
             Ok(0) => true,
             Ok(_) => false,
             Err(e) => {
-                error!(error = %e, "worker could not claim or store work");
+                // An outage fails every worker twice a second: the first
+                // line, then one per window with the count.
+                let text = crate::error_text::of(&e);
+                if let Some(r) = crate::repeats::global().admit("worker", &text) {
+                    error!(error = %text, repeated = r.repeated, "worker could not claim or store work{r}");
+                }
                 true
             }
         };
@@ -660,7 +699,7 @@ pub async fn robot_loop(rt: Arc<Runtime>, name: String, mut stop: watch::Receive
             if let Some(fire) = scheduler::catch_up(&robot.schedule, robot.settings.missed, limit, last, now) {
                 info!(robot = %name, "catching up on a missed fire time");
                 if let Err(e) = run_robot(&rt, &name, Trigger::CatchUp, fire).await {
-                    error!(robot = %name, error = %e, "catch-up run failed");
+                    error!(robot = %name, error = %crate::error_text::chain(&e), "catch-up run failed");
                 }
             }
         }
@@ -670,7 +709,7 @@ pub async fn robot_loop(rt: Arc<Runtime>, name: String, mut stop: watch::Receive
     while let Some(fire) = scheduler::wait_for_next(rt.clock.as_ref(), &robot.schedule, cursor, &mut stop).await {
         cursor = fire;
         if let Err(e) = run_robot(&rt, &name, Trigger::Schedule, fire).await {
-            error!(robot = %name, error = %e, "robot run failed");
+            error!(robot = %name, error = %crate::error_text::chain(&e), "robot run failed");
         }
     }
 }

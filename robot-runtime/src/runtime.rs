@@ -21,7 +21,7 @@ use connectors::{ApplicationSource, RegisterLookup};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 /// Opens the case store (applying migrations) with its audit log and keys,
 /// after securing the data directory. Builds no connector: this is all the
@@ -102,6 +102,11 @@ pub struct Runtime {
     /// The outbox worker's own context (sharing this store, clock, metrics
     /// and faults); it delivers through the channel built here.
     pub outbox: Outbox,
+    /// Since when this node's heartbeats have succeeded without a break:
+    /// it judges others by their heartbeats only after watching for
+    /// [`DEAD_AFTER`] itself, so after an outage that cut every node off
+    /// the first one back does not take the live ones for dead.
+    heartbeats_since: std::sync::Mutex<Option<chrono::DateTime<chrono::Utc>>>,
 }
 
 /// `(host, pid)` of an owner name made by [`owner_name`].
@@ -124,6 +129,41 @@ fn is_gone_local_instance(owner: &str, me: &str) -> bool {
         && pid != my_pid
         && Path::new("/proc/self").exists()
         && !Path::new("/proc").join(pid.to_string()).exists()
+}
+
+/// How often a node says it is alive (`nodes.last_seen_us`).
+pub const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// A node not seen for this long (four heartbeats) is dead: what it holds
+/// is taken over. Long enough for a slow database round or a pause of the
+/// process; a node judged dead while alive loses nothing but its locks and
+/// leases, which its writes check (the robot lock's renewal, the lease
+/// owner in every finish), and its next heartbeat registers it again.
+pub const DEAD_AFTER: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// Whether the holder `owner` is dead: its node has not been seen for
+/// [`DEAD_AFTER`], or it is on this host and its process is gone. A holder
+/// without a node row (a process of a release before the registry) is
+/// judged by the pid alone, else left to its lease. Without `watching`
+/// (this node has not itself been heartbeating for [`DEAD_AFTER`]) only
+/// the pid counts.
+fn is_dead(
+    owner: &str,
+    me: &str,
+    nodes: &[crate::store::NodeRow],
+    now: chrono::DateTime<chrono::Utc>,
+    watching: bool,
+) -> bool {
+    if owner == me {
+        return false;
+    }
+    let stale = watching
+        && nodes.iter().find(|n| n.id == owner).is_some_and(|n| {
+            now.signed_duration_since(n.last_seen)
+                .to_std()
+                .is_ok_and(|age| age > DEAD_AFTER)
+        });
+    stale || is_gone_local_instance(owner, me)
 }
 
 fn owner_name() -> String {
@@ -227,33 +267,118 @@ impl Runtime {
             owner,
             robots,
             outbox,
+            heartbeats_since: std::sync::Mutex::new(None),
         };
         backfill_queue(&rt.settings, &rt.store).await?;
-        if let Err(e) = rt.release_dead_local_holders().await {
+        if let Err(e) = rt.heartbeat().await {
+            warn!(error = %e, "could not register this node");
+        }
+        if let Err(e) = rt.take_over_dead().await {
             warn!(error = %e, "could not check for locks and leases of instances that are gone");
         }
         Ok(rt)
     }
 
-    /// Takes over what an earlier instance of hrobot on this host held when
-    /// it died (`kill -9`, a crash): its robot locks are released and its
-    /// work and outbox leases expire now, instead of blocking fetching and
-    /// waiting work for the rest of their lease. Instances on other hosts
-    /// are not judged; their locks and leases run out by themselves (robot
-    /// locks within one schedule interval, see `scheduler::lock_ttl`).
-    pub async fn release_dead_local_holders(&self) -> Result<u64, StoreError> {
-        let mut released = 0;
-        for owner in self.store.holders().await? {
-            if is_gone_local_instance(&owner, &self.owner) {
-                let n = self.store.release_holder(&owner).await?;
-                info!(
-                    released = n,
-                    "took over the locks and leases of an instance that is gone"
+    /// Says this node is alive (and registers it the first time).
+    pub async fn heartbeat(&self) -> Result<(), StoreError> {
+        let host = owner_host_pid(&self.owner).map_or("", |(h, _)| h);
+        let result = self.store.heartbeat(&self.owner, host, std::process::id()).await;
+        let now = self.clock.now();
+        let mut since = match self.heartbeats_since.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        *since = match (&result, *since) {
+            (Ok(()), Some(t)) => Some(t),
+            (Ok(()), None) => Some(now),
+            (Err(_), _) => None,
+        };
+        result
+    }
+
+    /// Whether this node has heartbeated without a break for [`DEAD_AFTER`].
+    fn watching(&self, now: chrono::DateTime<chrono::Utc>) -> bool {
+        let since = match self.heartbeats_since.lock() {
+            Ok(g) => *g,
+            Err(poisoned) => *poisoned.into_inner(),
+        };
+        since.is_some_and(|t| now.signed_duration_since(t).to_std().is_ok_and(|d| d >= DEAD_AFTER))
+    }
+
+    /// Takes over what dead nodes hold (see [`is_dead`]): their runs
+    /// still marked running are closed as `aborted` with what they stored,
+    /// their robot locks released and their work and outbox leases expired
+    /// now, so intake and work go on at once instead of after the lease.
+    /// Each dead node is logged once, at WARN, with its id; then it is
+    /// forgotten. Returns how many locks, leases and runs were taken over.
+    pub async fn take_over_dead(&self) -> Result<u64, StoreError> {
+        let nodes = self.store.nodes().await?;
+        let now = self.clock.now();
+        let mut owners: Vec<String> = self.store.holders().await?;
+        owners.extend(self.store.running_run_owners().await?);
+        owners.extend(nodes.iter().map(|n| n.id.clone()));
+        owners.sort();
+        owners.dedup();
+        let mut total = 0;
+        let watching = self.watching(now);
+        for owner in owners.iter().filter(|o| is_dead(o, &self.owner, &nodes, now, watching)) {
+            let last_seen = nodes
+                .iter()
+                .find(|n| &n.id == owner)
+                .map(|n| n.last_seen.to_rfc3339())
+                .unwrap_or_default();
+            let runs = self
+                .store
+                .abort_runs_of(owner, &format!("aborted: the node {owner} that ran it stopped (no heartbeat, or its process is gone); counts are what it stored"))
+                .await?;
+            let released = self.store.release_holder(owner).await?;
+            self.store.remove_node(owner).await?;
+            for (run_id, counts) in &runs {
+                warn!(node = %owner, run_id, fetched = counts.fetched, rejected = counts.rejected, "a dead node's run closed as aborted");
+            }
+            if released > 0 || !runs.is_empty() {
+                warn!(
+                    node = %owner,
+                    last_seen = %last_seen,
+                    released,
+                    runs_aborted = runs.len(),
+                    "node is dead; took over its robot locks and leases"
                 );
-                released += n;
+            } else {
+                debug!(node = %owner, "a node that is gone held nothing; forgotten");
+            }
+            total += released + runs.len() as u64;
+        }
+        Ok(total)
+    }
+
+    /// Says this node is alive every [`HEARTBEAT`] until `stop`; with
+    /// `take_over` (the service), also takes over what dead nodes hold each
+    /// round. At `stop` the node's row is removed: a clean stop is not a
+    /// death.
+    pub async fn heartbeat_loop(self: Arc<Self>, take_over: bool, mut stop: tokio::sync::watch::Receiver<bool>) {
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(HEARTBEAT) => {}
+                () = crate::clock::stopped(&mut stop) => break,
+            }
+            if let Err(e) = self.heartbeat().await {
+                let text = crate::error_text::of(&e);
+                if let Some(r) = crate::repeats::global().admit("heartbeat", &text) {
+                    warn!(error = %text, "could not say this node is alive{r}");
+                }
+                continue;
+            }
+            if take_over && let Err(e) = self.take_over_dead().await {
+                let text = crate::error_text::of(&e);
+                if let Some(r) = crate::repeats::global().admit("take_over", &text) {
+                    warn!(error = %text, "could not check for dead nodes{r}");
+                }
             }
         }
-        Ok(released)
+        if let Err(e) = self.store.remove_node(&self.owner).await {
+            debug!(error = %e, "could not remove this node from the registry; it is forgotten once judged dead");
+        }
     }
 
     pub fn audit_clock(&self) -> Arc<dyn audit::Clock> {
@@ -292,5 +417,37 @@ mod tests {
         // pid 1 always exists; 4,194,304 (2^22) is above the largest pid Linux gives.
         assert!(!is_gone_local_instance(&format!("{host}-1-abcd"), &me));
         assert!(is_gone_local_instance(&format!("{host}-4194304-abcd"), &me));
+    }
+
+    #[test]
+    fn a_node_is_dead_after_four_missed_heartbeats_or_when_its_local_process_is_gone() {
+        let me = owner_name();
+        let now: chrono::DateTime<chrono::Utc> = "2026-03-01T10:00:00Z".parse().unwrap();
+        let node = |id: &str, seen_secs_ago: i64| crate::store::NodeRow {
+            id: id.into(),
+            host: "b".into(),
+            pid: 7,
+            started: now - chrono::Duration::hours(1),
+            last_seen: now - chrono::Duration::seconds(seen_secs_ago),
+        };
+        let nodes = [node("b-7-aa", 19), node("b-8-bb", 21), node(&me, 3600)];
+        assert!(!is_dead("b-7-aa", &me, &nodes, now, true), "seen 19 s ago");
+        assert!(is_dead("b-8-bb", &me, &nodes, now, true), "seen 21 s ago");
+        assert!(
+            !is_dead("b-8-bb", &me, &nodes, now, false),
+            "not judged by a node that was itself cut off"
+        );
+        assert!(!is_dead(&me, &me, &nodes, now, true), "never this node");
+        assert!(
+            !is_dead("c-9-cc", &me, &nodes, now, true),
+            "unknown, on another host: left to its lease"
+        );
+        let (host, _) = owner_host_pid(&me).unwrap();
+        let gone = format!("{host}-4194304-dd");
+        assert!(is_dead(&gone, &me, &nodes, now, true), "local, process gone");
+        assert!(
+            is_dead(&gone, &me, &nodes, now, false),
+            "the pid is certain at any time"
+        );
     }
 }

@@ -54,6 +54,7 @@ impl Service {
         for _ in 0..rt.settings.workers.concurrency.max(1) {
             tasks.spawn(worker(rt.clone(), stop_rx.clone()));
         }
+        tasks.spawn(rt.clone().heartbeat_loop(true, stop_rx.clone()));
         tasks.spawn(crate::outbox::outbox_loop(rt.outbox.clone(), stop_rx.clone()));
         tasks.spawn(crate::outbox::kommunicering_loop(rt.store.clone(), stop_rx.clone()));
         for (name, robot) in &rt.robots {

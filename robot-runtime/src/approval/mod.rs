@@ -612,6 +612,17 @@ pub async fn decide(
         _ => return Err(ApprovalError::NotAwaitingApproval),
     };
     tx.commit().await?;
+    // Ids only: the case, the application's correlation id, what happened.
+    let correlation_id = store.correlation_id(case).await.ok().flatten().unwrap_or_default();
+    tracing::info!(
+        case_id = case,
+        correlation_id = %correlation_id,
+        result = match result {
+            ApprovalResult::Approved => "approved",
+            ApprovalResult::AwaitingSecondApproval => "awaiting_second_approval",
+        },
+        "decision recorded"
+    );
     Ok(result)
 }
 

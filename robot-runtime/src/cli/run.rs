@@ -68,9 +68,21 @@ pub fn run(settings: Settings, args: Args) -> u8 {
 }
 
 pub async fn run_once(settings: Settings, robot: &str) -> anyhow::Result<Option<Summary>> {
-    let runtime = Runtime::build(settings, Arc::new(SystemClock)).await?;
+    let runtime = Arc::new(Runtime::build(settings, Arc::new(SystemClock)).await?);
+    // This process holds the robot lock and leases: it says it is alive,
+    // so the service's nodes do not take them over.
+    let (stop_heartbeat, stopped) = tokio::sync::watch::channel(false);
+    let heartbeat = tokio::spawn(runtime.clone().heartbeat_loop(false, stopped));
+    let result = run_and_drain(&runtime, robot).await;
+    let _ = stop_heartbeat.send(true);
+    let _ = heartbeat.await;
+    runtime.store.close().await;
+    result
+}
+
+async fn run_and_drain(runtime: &Runtime, robot: &str) -> anyhow::Result<Option<Summary>> {
     let now = runtime.clock.now();
-    let Some(report) = run_robot(&runtime, robot, Trigger::Manual, now).await? else {
+    let Some(report) = run_robot(runtime, robot, Trigger::Manual, now).await? else {
         return Ok(None);
     };
     let bar = std::io::stderr().is_terminal().then(|| {
@@ -82,7 +94,7 @@ pub async fn run_once(settings: Settings, robot: &str) -> anyhow::Result<Option<
         b
     });
     let total = report.counts.fetched;
-    drain_run(&runtime, report.run_id, |due, later| {
+    drain_run(runtime, report.run_id, |due, later| {
         if let Some(b) = &bar {
             b.set_position(u64::try_from(total - due - later).unwrap_or(0));
         }
@@ -104,9 +116,8 @@ pub async fn run_once(settings: Settings, robot: &str) -> anyhow::Result<Option<
         skipped_duplicates: report.counts.duplicates,
     };
     let _ = runtime.store.checkpoint(false).await;
-    if let Some(w) = crate::service::witness(&runtime) {
-        crate::service::publish_witness_bounded(&runtime, &w).await;
+    if let Some(w) = crate::service::witness(runtime) {
+        crate::service::publish_witness_bounded(runtime, &w).await;
     }
-    runtime.store.close().await;
     Ok(Some(summary))
 }

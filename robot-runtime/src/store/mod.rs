@@ -31,6 +31,7 @@ macro_rules! dispatch {
 mod access;
 mod coverage;
 mod decisions;
+mod nodes;
 mod ops;
 mod outbox;
 pub mod queue;
@@ -58,6 +59,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use coverage::{ProductionCoverage, VersionCoverage};
+pub use nodes::NodeRow;
 pub use ops::OpsSnapshot;
 pub use records::{AmendedBasis, AmendmentNote, RegisterAnswer, RegisterAnswerIncome};
 pub use sql::{
@@ -102,24 +104,47 @@ pub enum StoreError {
 
 impl StoreError {
     /// Worth trying again: the database was busy or unreachable, not wrong.
+    /// A dropped or refused connection is retriable too: the socket failed
+    /// (`Io`), the pool had none to give (`PoolTimedOut`), the protocol
+    /// stream broke mid-message (`Protocol`), or the server said so:
+    /// PostgreSQL's class 08 (connection exception), 57P01–57P03 (the
+    /// backend was terminated — `pg_terminate_backend`, a failover —, the
+    /// server crashed, or it is not accepting connections yet), 53300 (too
+    /// many connections), 40001/40P01 (serialization failure, deadlock),
+    /// 55P03 (lock not available); SQLite's BUSY (5), LOCKED (6) and
+    /// BUSY_RECOVERY (517).
     pub fn is_retriable(&self) -> bool {
         match self {
-            StoreError::Db(e) => {
-                matches!(
-                    e,
-                    sqlx::Error::Io(_)
-                        | sqlx::Error::PoolTimedOut
-                        | sqlx::Error::PoolClosed
-                        | sqlx::Error::WorkerCrashed
-                ) || e
-                    .as_database_error()
-                    .and_then(|d| d.code())
-                    .is_some_and(|c| matches!(c.as_ref(), "5" | "6" | "517" | "40001" | "40P01" | "55P03"))
-            }
+            StoreError::Db(e) => is_retriable_db(e),
             StoreError::StaleState { .. } | StoreError::LeaseLost(_) => false,
             _ => false,
         }
     }
+}
+
+fn is_retriable_db(e: &sqlx::Error) -> bool {
+    if matches!(
+        e,
+        sqlx::Error::Io(_)
+            | sqlx::Error::Protocol(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed
+    ) {
+        return true;
+    }
+    e.as_database_error()
+        .and_then(|d| d.code())
+        .is_some_and(|c| is_retriable_code(c.as_ref()))
+}
+
+/// The SQLSTATE (PostgreSQL) or result code (SQLite) of a transient error.
+pub fn is_retriable_code(code: &str) -> bool {
+    code.starts_with("08")
+        || matches!(
+            code,
+            "57P01" | "57P02" | "57P03" | "53300" | "40001" | "40P01" | "55P03" | "5" | "6" | "517"
+        )
 }
 
 /// Where a case came from and the document as received.
@@ -149,6 +174,14 @@ pub struct NewCase {
     /// When the application says it was received; the queue's days count
     /// from it (from the intake when the document could not be read).
     pub applied: Option<DateTime<Utc>>,
+    /// Follows the application from the fetch through the case to the
+    /// delivery in every log line (`new_correlation_id`); no personal data.
+    pub correlation_id: String,
+}
+
+/// A fresh correlation id: 16 random bytes as hex, made at intake.
+pub fn new_correlation_id() -> String {
+    hex::encode(audit::event::EventId::random().0)
 }
 
 /// A person a case is about, as the queue shows and finds them.
@@ -207,6 +240,8 @@ pub struct Claimed {
     pub attempts: i64,
     pub robot: String,
     pub document: Vec<u8>,
+    /// The case's correlation id (`None` for cases from before 0010).
+    pub correlation_id: Option<String>,
 }
 
 /// What a worker concluded about a claimed case.

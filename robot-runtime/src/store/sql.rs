@@ -406,8 +406,8 @@ macro_rules! engine {
             ) -> Result<Option<CaseId>, StoreError> {
                 let t = us(now);
                 let id: Option<i64> = sqlx::query_scalar(
-                    "INSERT INTO cases (source, external_id, source_ref, robot, run_id, state, period, received_us, updated_us, version, previous_case_id, content_sha256, applied_us) \
-                     VALUES ($1, $2, $3, $4, $5, 'received', $6, $7, $7, $8, $9, $10, $11) ON CONFLICT (source, external_id) DO NOTHING RETURNING id",
+                    "INSERT INTO cases (source, external_id, source_ref, robot, run_id, state, period, received_us, updated_us, version, previous_case_id, content_sha256, applied_us, correlation_id) \
+                     VALUES ($1, $2, $3, $4, $5, 'received', $6, $7, $7, $8, $9, $10, $11, $12) ON CONFLICT (source, external_id) DO NOTHING RETURNING id",
                 )
                 .bind(&c.source)
                 .bind(external_id)
@@ -420,6 +420,7 @@ macro_rules! engine {
                 .bind(previous)
                 .bind(sha256)
                 .bind(us(c.applied.unwrap_or(now)))
+                .bind(Some(c.correlation_id.as_str()).filter(|c| !c.is_empty()))
                 .fetch_optional(&mut **tx)
                 .await?;
                 let Some(id) = id else { return Ok(None) };

@@ -45,7 +45,7 @@ macro_rules! engine {
                     let item_id: i64 = r.try_get("id")?;
                     let case_id: i64 = r.try_get("case_id")?;
                     let attempts: i64 = r.try_get::<i64, _>("attempts").or_else(|_| r.try_get::<i32, _>("attempts").map(i64::from))?;
-                    let row = sqlx::query("SELECT c.robot, a.document FROM cases c JOIN applications a ON a.case_id = c.id WHERE c.id = $1")
+                    let row = sqlx::query("SELECT c.robot, c.correlation_id, a.document FROM cases c JOIN applications a ON a.case_id = c.id WHERE c.id = $1")
                         .bind(case_id)
                         .fetch_one(&mut *tx)
                         .await?;
@@ -55,6 +55,7 @@ macro_rules! engine {
                         attempts,
                         robot: row.try_get("robot")?,
                         document: row.try_get("document")?,
+                        correlation_id: row.try_get("correlation_id")?,
                     });
                 }
                 tx.commit().await?;

@@ -470,6 +470,7 @@ pub async fn robots(State(web): State<Web>, Extension(a): Extension<Authed>) -> 
                             RunStatus::Succeeded => "lyckades",
                             RunStatus::Failed => "misslyckades",
                             RunStatus::Running => "pågår",
+                            RunStatus::Aborted => "avbröts (noden stannade)",
                         },
                         run.counts.fetched,
                         run.counts.duplicates,

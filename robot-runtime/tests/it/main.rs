@@ -21,6 +21,7 @@ mod pipeline;
 mod privacy;
 mod rulebook;
 mod rules_coverage;
+mod runs_truth;
 mod schedule;
 mod security;
 mod service_e2e;

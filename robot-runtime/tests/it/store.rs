@@ -21,6 +21,7 @@ fn new_case(ext: &str, doc: &[u8]) -> NewCase {
         refused: None,
         people: vec![],
         applied: None,
+        correlation_id: robot_runtime::store::new_correlation_id(),
     }
 }
 

@@ -392,6 +392,7 @@ async fn check_broad_search(engine: Engine) {
                 }],
                 // Received in an order unlike the ids.
                 applied: Some(start + chrono::Duration::minutes(((k * 7919) % n) as i64)),
+                correlation_id: String::new(),
             })
             .collect();
         rt.store.insert_cases(&cases).await.unwrap();

@@ -452,7 +452,10 @@ async fn config_check_validates_the_sso_section() {
     let o = run(&["config", "check", "--config", cfg.to_str().unwrap()]);
     let e = stderr(&o);
     assert_eq!(o.status.code(), Some(0), "{e}");
-    assert!(e.contains("warning: web.oidc: the identity provider does not answer now"), "{e}");
+    assert!(
+        e.contains("warning: web.oidc: the identity provider does not answer now"),
+        "{e}"
+    );
     assert!(e.contains(&format!("OIDC discovery at https://{closed}")), "{e}");
     assert!(e.contains("request to the identity provider failed"), "{e}");
     assert!(e.to_lowercase().contains("connection refused"), "{e}");

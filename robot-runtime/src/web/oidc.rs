@@ -694,6 +694,22 @@ async fn find_or_create(
         if u.disabled {
             return Err(refused("Ditt konto är inaktiverat."));
         }
+        // A link is one administratör's act: the provider's word on the
+        // person must agree with the account's, or a link to someone else's
+        // account would let one person decide as another (jäv, four eyes).
+        if let (Some(theirs), Some(claimed)) = (crate::accounts::personnummer_of(store, &u), personnummer) {
+            let claimed = domain::Personnummer::parse(claimed, web.now().date_naive());
+            if claimed.as_ref().ok() != Some(&theirs) {
+                tracing::warn!(
+                    user_id = u.id,
+                    "an SSO sign-in to a linked account named another person than the account's; refused"
+                );
+                return Err(refused(
+                    "Kommunens inloggningstjänst anger en annan person än den som kontot tillhör. \
+                     Kontakta din administratör.",
+                ));
+            }
+        }
         crate::accounts::sync_idp_roles(&web.ctx.store, &u, roles)
             .await
             .map_err(|m| WebError(Failure::Internal(anyhow::anyhow!(m))))?;

@@ -567,3 +567,42 @@ async fn roles_from_userinfo_when_configured_or_missing_and_its_subject_is_check
     assert_eq!(sso(&app).await.status(), 200, "both: UserInfo's roles count");
     app.stop().await;
 }
+
+/// A link is one administratör's act, so the provider's word on the person
+/// must agree with the account's: an account linked to another person's
+/// identity (an insider linking their own to a colleague's account) is
+/// refused at sign-in, and the account's own person gets in.
+#[tokio::test]
+async fn a_linked_account_refuses_a_sign_in_that_names_another_person() {
+    let (app, idp) = app_with_sso().await;
+    app.add_user("hanna", &["handlaggare"], Some("196507132758")).await;
+    let hanna = app.runtime.store.user_by_name("hanna").await.unwrap().unwrap();
+    let by = robot_runtime::accounts::By::Setup;
+    robot_runtime::accounts::link_sso(&app.runtime.store, &by, hanna.id, &idp.issuer(), "sub-mallory")
+        .await
+        .unwrap();
+
+    // Mallory's identity, with Mallory's personnummer, on Hanna's account.
+    let mut mallory = identity("mallory", &["SOC-Handlaggare"]);
+    mallory.subject = "sub-mallory".into();
+    mallory.personnummer = Some("196604072634".into());
+    idp.sign_in_as(mallory.clone());
+    let r = sso(&app).await;
+    assert_eq!(r.status(), 403);
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("anger en annan person än den som kontot tillhör"),
+        "{html}"
+    );
+    assert!(
+        !html.contains("196604072634") && !html.contains("196507132758"),
+        "{html}"
+    );
+    let after = app.runtime.store.user_by_id(hanna.id).await.unwrap().unwrap();
+    assert_eq!(after.roles, hanna.roles, "the refused sign-in changed no roles");
+
+    // The account's own person gets in.
+    mallory.personnummer = Some("196507132758".into());
+    idp.sign_in_as(mallory);
+    assert_eq!(sso(&app).await.status(), 200);
+}

@@ -399,8 +399,17 @@ async fn each_fault_gives_the_right_error_saves_artefacts_and_closes_the_browser
         (Fault::ChangedLayout, false, "screens have changed"),
     ];
     for (fault, retriable, words) in cases {
-        // Warm: logged in, the browser open, when the fault strikes.
-        legacy.fetch(&item).await.unwrap();
+        // Warm: logged in, the browser open, when the fault strikes. The
+        // warm-up is not what is tested: on a loaded 2-core machine a cold
+        // browser can miss the 4 s limit, so a retriable miss is tried again.
+        let mut warm = legacy.fetch(&item).await;
+        for _ in 0..3 {
+            match &warm {
+                Err(e) if e.is_retriable() => warm = legacy.fetch(&item).await,
+                _ => break,
+            }
+        }
+        warm.unwrap();
         let before = env.artefact_folders();
         env.sim.faults.set(Service::Legacy, fault);
         let e = legacy.fetch(&item).await.unwrap_err();

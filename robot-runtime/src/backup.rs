@@ -326,15 +326,12 @@ fn is_postgres(url: &str) -> bool {
 
 /// The file of a `sqlite:` URL.
 pub fn sqlite_path(url: &str) -> Result<PathBuf> {
-    let rest = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))
-        .ok_or_else(|| anyhow!("not a sqlite URL"))?;
-    let path = rest.split('?').next().unwrap_or_default();
-    if path.is_empty() || path == ":memory:" {
-        bail!("an in-memory database cannot be backed up");
+    if !url.starts_with("sqlite:") {
+        bail!("not a sqlite URL");
     }
-    Ok(PathBuf::from(path))
+    crate::private::sqlite_file(url)
+        .map(PathBuf::from)
+        .ok_or_else(|| anyhow!("an in-memory database cannot be backed up"))
 }
 
 /// `VACUUM INTO`: SQLite copies the database as one read transaction sees

@@ -143,17 +143,21 @@ fn tighten(dir: &Path, t: &mut Tightened, depth: usize) -> io::Result<()> {
     Ok(())
 }
 
+/// The file of a `sqlite:` URL; `None` for another engine's URL and for an
+/// in-memory database.
+pub fn sqlite_file(url: &str) -> Option<&str> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or_default();
+    (!path.is_empty() && path != ":memory:").then_some(path)
+}
+
 /// Creates the SQLite database file 0600 before SQLite opens it, so the
 /// file and the `-wal` and `-shm` files SQLite gives the same mode are the
 /// owner's alone even without the umask (tests, embedding).
 pub fn precreate_sqlite(url: &str) -> io::Result<()> {
-    let Some(rest) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) else {
+    let Some(path) = sqlite_file(url) else {
         return Ok(());
     };
-    let path = rest.split('?').next().unwrap_or_default();
-    if path.is_empty() || path == ":memory:" {
-        return Ok(());
-    }
     let path = Path::new(path);
     if path.exists() {
         return Ok(());

@@ -30,8 +30,9 @@ macro_rules! engine {
             use super::super::sql::$module::*;
             use super::*;
 
+            // One statement, so no transaction is held open across awaits
+            // (on SQLite that would hold the write lock between them).
             pub async fn heartbeat(pool: &$pool, id: &str, host: &str, pid: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
-                let mut tx = begin(pool).await?;
                 sqlx::query(
                     "INSERT INTO nodes (id, host, pid, started_us, last_seen_us) VALUES ($1, $2, $3, $4, $4) \
                      ON CONFLICT (id) DO UPDATE SET last_seen_us = excluded.last_seen_us",
@@ -40,16 +41,13 @@ macro_rules! engine {
                 .bind(host)
                 .bind(pid)
                 .bind(us(now))
-                .execute(&mut *tx)
+                .execute(pool)
                 .await?;
-                tx.commit().await?;
                 Ok(())
             }
 
             pub async fn remove_node(pool: &$pool, id: &str) -> Result<(), StoreError> {
-                let mut tx = begin(pool).await?;
-                sqlx::query("DELETE FROM nodes WHERE id = $1").bind(id).execute(&mut *tx).await?;
-                tx.commit().await?;
+                sqlx::query("DELETE FROM nodes WHERE id = $1").bind(id).execute(pool).await?;
                 Ok(())
             }
 

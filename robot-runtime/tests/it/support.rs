@@ -30,6 +30,17 @@ pub fn run(args: &[&str]) -> Output {
     hrobot().args(args).output().unwrap()
 }
 
+/// [`run`] beside a service running in this test's runtime: the command runs
+/// on a blocking thread while the runtime goes on driving the service, so a
+/// transaction the service has open when the command starts is finished
+/// instead of holding the database until the command gives up.
+pub async fn run_beside(args: &[&str]) -> Output {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    tokio::task::spawn_blocking(move || hrobot().args(&args).output().unwrap())
+        .await
+        .unwrap()
+}
+
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }

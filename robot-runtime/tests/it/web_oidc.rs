@@ -337,11 +337,11 @@ async fn accounts_are_linked_on_the_admin_page_and_with_the_command() {
     // The command line: unlink, and the sign-in is refused again; link again.
     let cfg = crate::web_oidc::config_file(&app.env, "");
     let cfg = cfg.to_str().unwrap();
-    let o = crate::support::run(&["user", "unlink-sso", "lokal", "--config", cfg]);
+    let o = crate::support::run_beside(&["user", "unlink-sso", "lokal", "--config", cfg]).await;
     assert_eq!(o.status.code(), Some(0), "{}", crate::support::stderr(&o));
     idp.sign_in_as(identity("lokal", &["SOC-Revision"]));
     assert_eq!(sso(&app).await.status(), 403);
-    let o = crate::support::run(&[
+    let o = crate::support::run_beside(&[
         "user",
         "link-sso",
         "lokal",
@@ -351,7 +351,8 @@ async fn accounts_are_linked_on_the_admin_page_and_with_the_command() {
         "sub-lokal",
         "--config",
         cfg,
-    ]);
+    ])
+    .await;
     assert_eq!(o.status.code(), Some(0), "{}", crate::support::stderr(&o));
     idp.sign_in_as(identity("lokal", &["SOC-Revision"]));
     assert_eq!(sso(&app).await.status(), 200);

@@ -25,6 +25,7 @@
 
 use crate::clock::Clock;
 use crate::config::Settings;
+use crate::store::DatabaseKind;
 use anyhow::{Context, Result, anyhow, bail};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -106,13 +107,14 @@ pub async fn backup(settings: &Settings, dest: &Path, clock: &dyn Clock) -> Resu
     // of the log is too short for.
     let skip = Skip::new(settings, &url, Some(dest));
     let files = copy_tree(&settings.data_dir, &dest.join(FILES), &skip)?;
-    let (database_file, state, pg_dump) = if url.starts_with("sqlite:") {
+    let kind = DatabaseKind::of_url(&url);
+    let (database_file, state, pg_dump) = if kind == Some(DatabaseKind::Sqlite) {
         let db = sqlite_path(&url)?;
         let target = dest.join(SQLITE_FILE);
         sqlite_snapshot(&db, &target).await?;
         let state = sqlite_state_of_file(&target).await?;
         (SQLITE_FILE, state, None)
-    } else if is_postgres(&url) {
+    } else if kind == Some(DatabaseKind::Postgres) {
         let (state, version) = pg_snapshot(&url, &dest.join(PG_DUMP_FILE)).await?;
         (PG_DUMP_FILE, state, Some(version))
     } else {
@@ -123,7 +125,13 @@ pub async fn backup(settings: &Settings, dest: &Path, clock: &dyn Clock) -> Resu
         format: FORMAT,
         created: clock.now(),
         hrobot_version: env!("CARGO_PKG_VERSION").to_string(),
-        engine: if pg_dump.is_some() { "postgres" } else { "sqlite" }.to_string(),
+        engine: if pg_dump.is_some() {
+            DatabaseKind::Postgres
+        } else {
+            DatabaseKind::Sqlite
+        }
+        .id()
+        .to_string(),
         database_file: database_file.to_string(),
         database_sha256,
         pg_dump,
@@ -320,13 +328,9 @@ fn sha256_file(path: &Path) -> Result<String> {
     Ok(hex::encode(hasher.finalize()))
 }
 
-fn is_postgres(url: &str) -> bool {
-    url.starts_with("postgres://") || url.starts_with("postgresql://")
-}
-
 /// The file of a `sqlite:` URL.
 pub fn sqlite_path(url: &str) -> Result<PathBuf> {
-    if !url.starts_with("sqlite:") {
+    if DatabaseKind::of_url(url) != Some(DatabaseKind::Sqlite) {
         bail!("not a sqlite URL");
     }
     crate::private::sqlite_file(url)
@@ -629,7 +633,9 @@ pub async fn restore(settings: &Settings, src: &Path, force: bool) -> Result<Res
         return Err(anyhow!("backup format {} is not known to this hrobot", manifest.format).into());
     }
     let url = settings.database_url().expose().clone();
-    let engine = if is_postgres(&url) { "postgres" } else { "sqlite" };
+    let engine = DatabaseKind::of_url(&url)
+        .ok_or_else(|| anyhow!("unsupported database URL (use sqlite://… or postgres://…)"))?
+        .id();
     if manifest.engine != engine {
         return Err(anyhow!(
             "the backup is of a {} database, the configuration's is {engine}",

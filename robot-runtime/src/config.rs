@@ -524,7 +524,7 @@ impl Settings {
             problems.push("workers.batch must be at least 1".into());
         }
         let url = self.database_url();
-        if !(url.expose().starts_with("sqlite:") || url.expose().starts_with("postgres")) {
+        if crate::store::DatabaseKind::of_url(url.expose()).is_none() {
             problems.push("database.url must start with sqlite:// or postgres://".into());
         }
         problems

@@ -106,9 +106,5 @@ pub fn run(settings: Settings, cmd: ConfigCommand) -> u8 {
 }
 
 fn engine(s: &Settings) -> &'static str {
-    if s.database_url().expose().starts_with("sqlite:") {
-        "SQLite"
-    } else {
-        "PostgreSQL"
-    }
+    crate::store::DatabaseKind::of_url(s.database_url().expose()).map_or("?", |k| k.display_name())
 }

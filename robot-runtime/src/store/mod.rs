@@ -397,6 +397,43 @@ pub(crate) fn from_us(v: i64) -> DateTime<Utc> {
     DateTime::<Utc>::from_timestamp_micros(v).unwrap_or(DateTime::<Utc>::MIN_UTC)
 }
 
+/// Which engine a database URL names: the one rule the store, the
+/// configuration check and backups all tell engines apart by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatabaseKind {
+    Sqlite,
+    Postgres,
+}
+
+impl DatabaseKind {
+    /// `sqlite:…` or `postgres:`/`postgresql:…`; anything else is none.
+    pub fn of_url(url: &str) -> Option<DatabaseKind> {
+        if url.starts_with("sqlite:") {
+            Some(DatabaseKind::Sqlite)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Some(DatabaseKind::Postgres)
+        } else {
+            None
+        }
+    }
+
+    /// The engine's name in backups' manifests and migrations' folders.
+    pub fn id(self) -> &'static str {
+        match self {
+            DatabaseKind::Sqlite => "sqlite",
+            DatabaseKind::Postgres => "postgres",
+        }
+    }
+
+    /// The engine's name as people write it.
+    pub fn display_name(self) -> &'static str {
+        match self {
+            DatabaseKind::Sqlite => "SQLite",
+            DatabaseKind::Postgres => "PostgreSQL",
+        }
+    }
+}
+
 impl Store {
     /// Connects (creating a SQLite file if needed) and applies the
     /// migrations of the case store and of the audit log.
@@ -406,7 +443,8 @@ impl Store {
         audit: Arc<AuditLog>,
         clock: Arc<dyn Clock>,
     ) -> Result<Store, StoreError> {
-        let backend = if url.starts_with("sqlite:") {
+        let kind = DatabaseKind::of_url(url);
+        let backend = if kind == Some(DatabaseKind::Sqlite) {
             let opts = SqliteConnectOptions::from_str(url)?
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
@@ -441,7 +479,7 @@ impl Store {
                 .connect_with(opts)
                 .await?;
             Backend::Sqlite(pool)
-        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        } else if kind == Some(DatabaseKind::Postgres) {
             let pool = PgPoolOptions::new()
                 .max_connections(max_connections.max(1))
                 .acquire_timeout(Duration::from_secs(30))
@@ -474,9 +512,10 @@ impl Store {
 
     pub fn engine(&self) -> &'static str {
         match &*self.backend {
-            Backend::Sqlite(_) => "sqlite",
-            Backend::Postgres(_) => "postgres",
+            Backend::Sqlite(_) => DatabaseKind::Sqlite,
+            Backend::Postgres(_) => DatabaseKind::Postgres,
         }
+        .id()
     }
 
     pub fn audit(&self) -> &AuditLog {
@@ -602,5 +641,29 @@ pub(crate) fn event_kind(step: Step) -> audit::EventKind {
         CaseState::Invalid => K::Invalid,
         CaseState::Failed => K::Failed,
         CaseState::Received => K::Requeued,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DatabaseKind;
+
+    #[test]
+    fn database_urls_name_their_engine_by_one_rule() {
+        for (url, kind) in [
+            ("sqlite:///var/lib/hrobot/hrobot.db", Some(DatabaseKind::Sqlite)),
+            ("sqlite::memory:", Some(DatabaseKind::Sqlite)),
+            ("postgres://hrobot@db/hrobot", Some(DatabaseKind::Postgres)),
+            ("postgresql://hrobot@db/hrobot", Some(DatabaseKind::Postgres)),
+            (
+                "postgresql:///hrobot?host=/run/postgresql",
+                Some(DatabaseKind::Postgres),
+            ),
+            ("postgresx://db/hrobot", None),
+            ("mysql://db/hrobot", None),
+            ("hrobot.db", None),
+        ] {
+            assert_eq!(DatabaseKind::of_url(url), kind, "{url}");
+        }
     }
 }

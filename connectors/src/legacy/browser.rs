@@ -80,7 +80,10 @@ impl Browser {
             }
         };
         // From here on, a failure drops `child`, which kills the driver.
-        let mut pending = PendingDriver { child };
+        let mut pending = PendingDriver {
+            child,
+            profile: profile.path().to_path_buf(),
+        };
         let ready = tokio::time::timeout(deadline, async {
             loop {
                 if tokio::net::TcpStream::connect(addr).await.is_ok() {
@@ -144,20 +147,65 @@ impl Browser {
             let _ = child.start_kill();
             let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
         }
+        // A driver killed before it ended the session leaves its Chromium
+        // running (reparented, no longer anyone's child): give a quitting
+        // browser a moment, then kill what still runs on this profile.
+        let profile = self._profile.path().to_path_buf();
+        for _ in 0..30 {
+            if browser_processes(&profile).is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        kill_browser_processes(&profile);
         // Drop does the rest (and ends the session the blocking way if the
         // polite way failed).
     }
 }
 
-/// Kills a driver started for a session that never came up.
+/// The processes started with `--user-data-dir=` this profile: Chromium's
+/// own (its helpers end with it). Read from /proc; none elsewhere.
+fn browser_processes(profile: &std::path::Path) -> Vec<rustix::process::Pid> {
+    let flag = format!("--user-data-dir={}", profile.display());
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| {
+            let pid = rustix::process::Pid::from_raw(e.file_name().to_str()?.parse().ok()?)?;
+            let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
+            cmdline
+                .split(|b| *b == 0)
+                .any(|arg| arg == flag.as_bytes())
+                .then_some(pid)
+        })
+        .collect()
+}
+
+/// Kills every process started with `--user-data-dir=` this profile:
+/// what a browser whose driver died first leaves running. (Processes of
+/// other users cannot be signalled and are left.)
+pub fn kill_browser_processes(profile: &std::path::Path) {
+    for pid in browser_processes(profile) {
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+    }
+}
+
+/// Kills a driver started for a session that never came up, and the
+/// browser it may already have launched.
 struct PendingDriver {
     child: Option<tokio::process::Child>,
+    profile: std::path::PathBuf,
 }
 
 impl Drop for PendingDriver {
     fn drop(&mut self) {
+        // Still ours: the session never came up. (On success `start`
+        // has taken the driver, and the browser is the session's.)
         if let Some(child) = &mut self.child {
             let _ = child.start_kill();
+            kill_browser_processes(&self.profile);
         }
     }
 }
@@ -174,6 +222,9 @@ impl Drop for Browser {
         }
         if let Some(child) = &mut self.child {
             let _ = child.start_kill();
+        }
+        if !self.closed {
+            kill_browser_processes(self._profile.path());
         }
     }
 }
@@ -216,5 +267,82 @@ mod tests {
         assert_eq!(host_port("http://localhost:9515"), Some(([127, 0, 0, 1], 9515).into()));
         assert_eq!(host_port("http://127.0.0.1:4444/"), Some(([127, 0, 0, 1], 4444).into()));
         assert_eq!(host_port("https://x:1"), None);
+    }
+
+    /// A driver that launches a "browser" for the session and then never
+    /// answers: the start fails on its deadline, and neither the driver nor
+    /// the browser it launched outlives the failure.
+    #[tokio::test]
+    async fn a_session_that_never_comes_up_leaves_no_browser() {
+        let dir = tempfile::tempdir().unwrap();
+        let driver = dir.path().join("fake-chromedriver");
+        let launched = dir.path().join("launched");
+        std::fs::write(
+            &driver,
+            format!(
+                r#"#!/usr/bin/env python3
+import re, socket, subprocess, sys
+port = int(next(a for a in sys.argv if a.startswith("--port=")).split("=")[1])
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", port))
+s.listen(8)
+held = []
+while True:
+    c, _ = s.accept()
+    held.append(c)
+    c.settimeout(2)
+    data = b""
+    try:
+        while not re.search(rb"--user-data-dir=([^\"]+)\"", data):
+            chunk = c.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    except OSError:
+        pass
+    m = re.search(rb"--user-data-dir=([^\"]+)\"", data)
+    if m:
+        subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)",
+                          "--user-data-dir=" + m.group(1).decode()])
+        open({launched:?}, "w").close()
+"#,
+                launched = launched.display().to_string()
+            ),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&driver, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let profiles = dir.path().join("profiles");
+        std::fs::create_dir(&profiles).unwrap();
+        let mut config = LegacyConfig::new(
+            "http://127.0.0.1:9",
+            "robot",
+            super::super::Password::new("x"),
+            dir.path().join("artefacts"),
+        );
+        config.chromedriver_path = driver;
+        config.startup_timeout_ms = 3_000;
+        config.profile_dir = Some(profiles.clone());
+
+        let started = Browser::start(&config).await;
+        assert!(started.is_err(), "the fake driver never answers");
+        assert!(launched.exists(), "the fake driver launched its browser");
+        let flag = format!("--user-data-dir={}", profiles.display());
+        let left = || {
+            std::fs::read_dir("/proc")
+                .unwrap()
+                .flatten()
+                .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+                .filter(|c| String::from_utf8_lossy(c).contains(&flag))
+                .count()
+        };
+        for _ in 0..50 {
+            if left() == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(left(), 0, "a browser outlived its failed start");
     }
 }

@@ -52,7 +52,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-pub use browser::CHROMIUM_FLAGS;
+pub use browser::{CHROMIUM_FLAGS, kill_browser_processes};
 
 const CONNECTOR: &str = "legacy";
 const TITLE_LOGIN: &str = "ÄrendeSys – Inloggning";

@@ -23,6 +23,9 @@ impl Drop for Chrome {
     fn drop(&mut self) {
         let _ = self.driver.kill();
         let _ = self.driver.wait();
+        // A session not closed politely leaves Chromium running without
+        // its driver; it would outlive the test.
+        connectors::legacy::kill_browser_processes(self._profile.path());
     }
 }
 
